@@ -1,0 +1,35 @@
+/**
+ * Typed errors of clip-dissect. Every error names the argument or input, the value received and what
+ * was expected, so that a user can fix the call without reading the source.
+ */
+
+/** Base class of every error that clip-dissect throws on purpose. `code` is stable and machine-readable. */
+export class ClipDissectError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** An option or argument outside its valid range or set (`'topK' must be <= nImages (600) but got 1000`). */
+export class ArgumentError extends ClipDissectError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_ARGUMENT', message, options);
+  }
+}
+
+/** Matrices whose shapes do not fit together. */
+export class ShapeError extends ClipDissectError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_SHAPE', message, options);
+  }
+}
+
+/** Formats a list of valid choices for an error message: `'a', 'b' or 'c'`. */
+export function formatChoices(choices: readonly string[]): string {
+  const quoted = choices.map((c) => `'${c}'`);
+  if (quoted.length <= 1) return quoted.join('');
+  return `${quoted.slice(0, -1).join(', ')} or ${quoted[quoted.length - 1]}`;
+}

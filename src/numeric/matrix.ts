@@ -1,0 +1,56 @@
+import { ArgumentError, ShapeError } from './errors.js';
+
+/**
+ * A dense row-major float32 matrix: element (i, j) is `data[i * cols + j]`, `data.length === rows * cols`.
+ * Every matrix in clip-dissect uses this layout; shapes are documented where a matrix is declared,
+ * e.g. `activations: Matrix // N×K (images × neurons)`.
+ */
+export interface Matrix {
+  readonly rows: number;
+  readonly cols: number;
+  readonly data: Float32Array;
+}
+
+/** Creates a matrix, zero-filled unless `data` is given (which is used, not copied). */
+export function createMatrix(rows: number, cols: number, data?: Float32Array): Matrix {
+  if (!Number.isInteger(rows) || rows < 0) throw new ArgumentError(`'rows' must be a non-negative integer but got ${rows}`);
+  if (!Number.isInteger(cols) || cols < 0) throw new ArgumentError(`'cols' must be a non-negative integer but got ${cols}`);
+  if (data === undefined) return { rows, cols, data: new Float32Array(rows * cols) };
+  if (data.length !== rows * cols) {
+    throw new ShapeError(`data of length ${data.length} cannot be a ${rows}×${cols} matrix (needs ${rows * cols})`);
+  }
+  return { rows, cols, data };
+}
+
+/** Element (i, j). For tests and small work; hot loops index `data` directly. */
+export function at(m: Matrix, i: number, j: number): number {
+  return m.data[i * m.cols + j];
+}
+
+/** The transpose, as a new matrix (cols×rows). Blocked for cache friendliness. */
+export function transpose(m: Matrix): Matrix {
+  const { rows, cols, data } = m;
+  const out = new Float32Array(rows * cols);
+  const B = 32;
+  for (let i0 = 0; i0 < rows; i0 += B) {
+    const i1 = Math.min(rows, i0 + B);
+    for (let j0 = 0; j0 < cols; j0 += B) {
+      const j1 = Math.min(cols, j0 + B);
+      for (let i = i0; i < i1; i++) {
+        const row = i * cols;
+        for (let j = j0; j < j1; j++) out[j * rows + i] = data[row + j];
+      }
+    }
+  }
+  return { rows: cols, cols: rows, data: out };
+}
+
+/** A copy of rows [start, end) (a view would alias; callers that can alias use `data.subarray`). */
+export function sliceRows(m: Matrix, start: number, end: number): Matrix {
+  return { rows: end - start, cols: m.cols, data: m.data.slice(start * m.cols, end * m.cols) };
+}
+
+/** Row i as a view (no copy). */
+export function rowView(m: Matrix, i: number): Float32Array {
+  return m.data.subarray(i * m.cols, (i + 1) * m.cols);
+}
