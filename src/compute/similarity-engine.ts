@@ -1,0 +1,621 @@
+/**
+ * The fast similarity engine: the five CLIP-Dissect similarity functions over real-sized inputs
+ * (N = 10⁴ images, M = 2·10⁴ concepts, K = 2048 neurons) in seconds and bounded memory.
+ *
+ * - Matrix products run in onnxruntime (graphs built at run time, MLAS SGEMM, all cores).
+ * - SoftWPMI / WPMI stream the probe images in blocks: for each block, onnxruntime gives the softmax
+ *   Q = softmax(a·P) of just those images, and a SIMD WebAssembly kernel multiplies each neuron's
+ *   factors (c_r + p_r·Q) into a per-(neuron, concept) product whose binary exponent is carried
+ *   separately, so Σ_r log(...) costs one log per (neuron, concept) instead of top_k of them. Only
+ *   images that are in some neuron's top-k are ever scored.
+ * - Concepts are processed in chunks sized to `memoryBudget`; only the top `top` concepts per neuron
+ *   are kept unless `keepMatrix` asks for the full K×M matrix.
+ * - cos_similarity uses Âᵀ·P̂ = (ÂᵀI)·Tᵀ / ‖P_m‖ with ‖P_m‖² = T_m (IᵀI) T_mᵀ, never forming P.
+ * - rank_reorder sorts each (neuron, concept) column with a SIMD bitonic network, 4 concepts at once.
+ */
+import { ArgumentError } from '../numeric/errors.js';
+import { createMatrix, type Matrix, transpose } from '../numeric/matrix.js';
+import { normalizeRows } from '../numeric/reductions.js';
+import { checkInputShapes, deadNeurons, rankReorderBaseline, type SimilarityInputs } from '../numeric/similarity-reference.js';
+import {
+  type CosSimilarityCubedOptions,
+  checkSimilarityName,
+  type RankReorderOptions,
+  rankProbabilities,
+  resolveSimilarityOptions,
+  type SimilarityName,
+  type SimilarityOptionsMap,
+  type SoftWpmiOptions,
+  type WpmiOptions,
+} from '../numeric/similarity-options.js';
+import { columnTopK } from '../numeric/topk.js';
+import type { ProgressCallback } from '../progress.js';
+import { ComputeSession, GraphBuilder } from './_onnx.js';
+import { KernelArena, pad4 } from './_wasm.js';
+
+export interface SimilarityRunOptions<F extends SimilarityName = SimilarityName> {
+  /** The function's hyperparameters; defaults (paper Appendix A.1) are spread first. */
+  options?: Partial<SimilarityOptionsMap[F]>;
+  /** Concepts kept per neuron, best first. Default 5. */
+  top?: number;
+  /** Most-activating probe images recorded per neuron. Default 10. */
+  topImages?: number;
+  /** Also return the full K×M score matrix (K·M·4 bytes). Default false. */
+  keepMatrix?: boolean;
+  /** Bound, in bytes, on the engine's large working buffers; concepts are chunked to fit. Default 768 MiB. */
+  memoryBudget?: number;
+  /** onnxruntime threads. Default: every core. */
+  threads?: number;
+  onProgress?: ProgressCallback;
+}
+
+export interface SimilarityResult {
+  similarity: SimilarityName;
+  /** The hyperparameters used (defaults filled in). */
+  options: Record<string, number>;
+  nImages: number;
+  nConcepts: number;
+  nNeurons: number;
+  /** Concepts kept per neuron in topConcepts / topScores. */
+  top: number;
+  /** Winning concept index per neuron (K). */
+  labels: Int32Array;
+  /** Winning score per neuron (K). */
+  scores: Float32Array;
+  /** K×top concept indices, best first. */
+  topConcepts: Int32Array;
+  /** K×top scores matching topConcepts. */
+  topScores: Float32Array;
+  /** 1 where the neuron's activation is constant over the probe set (dead); its scores are meaningless. */
+  dead: Uint8Array;
+  /** Images recorded per neuron in topImages. */
+  nTopImages: number;
+  /** K×nTopImages probe-image indices, most activating first (ties: lower index first). */
+  topImages: Int32Array;
+  /** The full K×M score matrix, when `keepMatrix` was set. */
+  matrix?: Matrix;
+}
+
+const MiB = 1024 * 1024;
+
+/** Keeps the best `top` (value, index) pairs of each of K rows while concept chunks stream by. */
+class TopTracker {
+  readonly idx: Int32Array;
+  readonly val: Float32Array;
+  constructor(
+    readonly rows: number,
+    readonly top: number,
+  ) {
+    this.idx = new Int32Array(rows * top).fill(-1);
+    this.val = new Float32Array(rows * top).fill(Number.NEGATIVE_INFINITY);
+  }
+
+  /**
+   * Merges a chunk: row r's values are `data[r*stride + j]` for j < width, concept index c0 + j.
+   * Chunks arrive in increasing concept order, so a tie never displaces an earlier (lower) index.
+   */
+  update(data: Float32Array, stride: number, width: number, c0: number): void {
+    const { top, idx, val } = this;
+    for (let r = 0; r < this.rows; r++) {
+      const o = r * top;
+      const base = r * stride;
+      let worst = val[o + top - 1];
+      let worstIdx = idx[o + top - 1];
+      for (let j = 0; j < width; j++) {
+        const v = data[base + j];
+        if (Number.isNaN(v) || (!(v > worst) && worstIdx !== -1)) continue;
+        // insert keeping the row sorted descending
+        let pos = top - 1;
+        while (pos > 0 && (v > val[o + pos - 1] || idx[o + pos - 1] === -1)) {
+          val[o + pos] = val[o + pos - 1];
+          idx[o + pos] = idx[o + pos - 1];
+          pos--;
+        }
+        val[o + pos] = v;
+        idx[o + pos] = c0 + j;
+        worst = val[o + top - 1];
+        worstIdx = idx[o + top - 1];
+      }
+    }
+  }
+
+  /** Rows that saw only NaN get concept 0 with a NaN score. */
+  finish(): void {
+    for (let i = 0; i < this.idx.length; i++) {
+      if (this.idx[i] === -1) {
+        this.idx[i] = 0;
+        this.val[i] = Number.NaN;
+      }
+    }
+  }
+}
+
+interface Ctx {
+  n: number;
+  m: number;
+  d: number;
+  k: number;
+  top: number;
+  keep?: Matrix;
+  tracker: TopTracker;
+  budget: number;
+  threads?: number;
+  progress: (done: number, total: number) => void;
+}
+
+/** Sorted distinct values of an index array. */
+function distinctSorted(values: Int32Array, limit: number): Int32Array {
+  const mark = new Uint8Array(limit);
+  for (let i = 0; i < values.length; i++) mark[values[i]] = 1;
+  let count = 0;
+  for (let i = 0; i < limit; i++) count += mark[i];
+  const out = new Int32Array(count);
+  for (let i = 0, j = 0; i < limit; i++) if (mark[i]) out[j++] = i;
+  return out;
+}
+
+/** Rows `rows` of `m`, stacked, as a new matrix. */
+function gatherRows(m: Matrix, rows: Int32Array): Matrix {
+  const out = new Float32Array(rows.length * m.cols);
+  for (let i = 0; i < rows.length; i++) out.set(m.data.subarray(rows[i] * m.cols, (rows[i] + 1) * m.cols), i * m.cols);
+  return { rows: rows.length, cols: m.cols, data: out };
+}
+
+/** Rows [c0, c1) of T scaled by `scale`, as a graph constant of shape (c1−c0)×d. */
+function textChunk(T: Matrix, c0: number, c1: number, scale = 1): Float32Array {
+  const out = T.data.slice(c0 * T.cols, c1 * T.cols);
+  if (scale !== 1) for (let i = 0; i < out.length; i++) out[i] *= scale;
+  return out;
+}
+
+function recordChunk(ctx: Ctx, data: Float32Array, stride: number, width: number, c0: number): void {
+  ctx.tracker.update(data, stride, width, c0);
+  if (ctx.keep) {
+    const { m } = ctx;
+    for (let r = 0; r < ctx.k; r++) ctx.keep.data.set(data.subarray(r * stride, r * stride + width), r * m + c0);
+  }
+}
+
+/** SoftWPMI and WPMI: S[k,m] = Σ_r log(c_r + p_r·Q[i_r,m]); score = S − λ·(logsumexp_k S − log K). */
+async function pmiEngine(
+  ctx: Ctx,
+  In: Matrix,
+  Tn: Matrix,
+  inds: Int32Array,
+  topK: number,
+  a: number,
+  lambda: number,
+  p: Float64Array,
+  c: Float64Array,
+): Promise<void> {
+  const { m, d, k: K } = ctx;
+  const used = distinctSorted(inds, ctx.n);
+  const U = used.length;
+  const pos = new Int32Array(ctx.n).fill(-1);
+  for (let i = 0; i < U; i++) pos[used[i]] = i;
+  // Each neuron's terms (position in `used`, rank) sorted by position, so a block's terms are contiguous.
+  const termPos = new Int32Array(K * topK);
+  const termRank = new Int32Array(K * topK);
+  const order = new Int32Array(topK);
+  for (let j = 0; j < K; j++) {
+    for (let r = 0; r < topK; r++) order[r] = r;
+    const base = j * topK;
+    order.sort((x, y) => pos[inds[base + x]] - pos[inds[base + y]]);
+    for (let t = 0; t < topK; t++) {
+      termPos[base + t] = pos[inds[base + order[t]]];
+      termRank[base + t] = order[t];
+    }
+  }
+  const X = gatherRows(In, used); // U×d
+
+  // Concept chunk width: the product accumulators take K·8 bytes per concept.
+  let mc = Math.max(4, Math.floor((ctx.budget * 0.7) / (K * 8)) & ~3);
+  if (mc >= m) mc = m;
+  const chunks = Math.ceil(m / mc);
+  const mcp = pad4(mc);
+  const nb = Math.max(1, Math.min(U, Math.floor((ctx.budget * 0.2) / (mcp * 4))));
+  const blocks = Math.ceil(U / nb);
+
+  // factors c_r + p_r·Q with c_r, p_r as float32; g factors between renormalisations keep the product normal
+  const pF = Float32Array.from(p);
+  const cF = Float32Array.from(c);
+  let cMin = Number.POSITIVE_INFINITY;
+  for (const v of cF) cMin = Math.min(cMin, v);
+  const g = cMin >= 0.5 ? 64 : Math.max(1, Math.min(64, Math.floor(120 / -Math.log2(cMin))));
+
+  const arena = new KernelArena();
+  const accPtr = arena.alloc(K * mcp * 4);
+  const exPtr = arena.alloc(K * mcp * 4);
+  const qPtr = arena.alloc(nb * mcp * 4);
+  const rowsPtr = arena.alloc(topK * 4);
+  const psPtr = arena.alloc(topK * 4);
+  const csPtr = arena.alloc(topK * 4);
+  const priorPtr = arena.alloc(2 * mcp * 4);
+  const acc = arena.f32(accPtr, K * mcp);
+  const ex = arena.i32(exPtr, K * mcp);
+  const q = arena.f32(qPtr, nb * mcp);
+  const rowsV = arena.i32(rowsPtr, topK);
+  const psV = arena.f32(psPtr, topK);
+  const csV = arena.f32(csPtr, topK);
+
+  // When the concepts span several chunks, the softmax normaliser of each image comes from a first pass.
+  let lse: Float32Array | undefined;
+  const sessions: ComputeSession[] = [];
+  const totalSteps = blocks * chunks + (chunks > 1 ? blocks : 0);
+  let step = 0;
+  try {
+    if (chunks > 1) {
+      const gb = new GraphBuilder();
+      gb.input('X', ['n', d]);
+      gb.constant('T', [m, d], textChunk(Tn, 0, m));
+      gb.op('Gemm', ['X', 'T'], 'P', { transB: 1, alpha: { float: a } });
+      gb.op('ReduceLogSumExp', ['P'], 'L', { axes: [1], keepdims: 1 });
+      gb.output('L', ['n', 1]);
+      const s = await ComputeSession.create(gb, { threads: ctx.threads });
+      sessions.push(s);
+      lse = new Float32Array(U);
+      for (let b = 0; b < blocks; b++) {
+        const r0 = b * nb;
+        const r1 = Math.min(U, r0 + nb);
+        const out = await s.run({ X: [X.data.subarray(r0 * d, r1 * d), [r1 - r0, d]] });
+        lse.set(out.L.data, r0);
+        ctx.progress(++step, totalSteps);
+      }
+    }
+    const ptr = new Int32Array(K);
+    for (let ch = 0; ch < chunks; ch++) {
+      const c0 = ch * mc;
+      const c1 = Math.min(m, c0 + mc);
+      const w = c1 - c0;
+      const gb = new GraphBuilder();
+      gb.input('X', ['n', d]);
+      gb.constant('T', [w, d], textChunk(Tn, c0, c1));
+      gb.op('Gemm', ['X', 'T'], 'P', { transB: 1, alpha: { float: a } });
+      if (lse) {
+        gb.input('L', ['n', 1]);
+        gb.op('Sub', ['P', 'L'], 'PL');
+        gb.op('Exp', ['PL'], 'Q');
+      } else {
+        gb.op('Softmax', ['P'], 'Q', { axis: 1 });
+      }
+      gb.output('Q', ['n', w]);
+      const s = await ComputeSession.create(gb, { threads: ctx.threads });
+      sessions.push(s);
+      acc.fill(1);
+      ex.fill(0);
+      q.fill(0);
+      ptr.fill(0);
+      for (let b = 0; b < blocks; b++) {
+        const r0 = b * nb;
+        const r1 = Math.min(U, r0 + nb);
+        const feeds: Record<string, [Float32Array, readonly number[]]> = {
+          X: [X.data.subarray(r0 * d, r1 * d), [r1 - r0, d]],
+        };
+        if (lse) feeds.L = [lse.subarray(r0, r1), [r1 - r0, 1]];
+        const Q = (await s.run(feeds)).Q.data;
+        if (w === mcp) q.set(Q);
+        else for (let i = 0; i < r1 - r0; i++) q.set(Q.subarray(i * w, (i + 1) * w), i * mcp);
+        for (let j = 0; j < K; j++) {
+          const base = j * topK;
+          let t = ptr[j];
+          let nt = 0;
+          while (t < topK && termPos[base + t] < r1) {
+            const rank = termRank[base + t];
+            rowsV[nt] = termPos[base + t] - r0;
+            psV[nt] = pF[rank];
+            csV[nt] = cF[rank];
+            nt++;
+            t++;
+          }
+          ptr[j] = t;
+          if (nt > 0) {
+            const off = j * mcp * 4;
+            arena.k.mulTerms(accPtr + off, exPtr + off, mcp, qPtr, rowsPtr, psPtr, csPtr, nt, g);
+          }
+        }
+        ctx.progress(++step, totalSteps);
+      }
+      arena.k.finishLog(accPtr, exPtr, accPtr, K * mcp);
+      arena.k.subtractPrior(accPtr, K, mcp, priorPtr, lambda, Math.log(K));
+      recordChunk(ctx, acc, mcp, w, c0);
+    }
+  } finally {
+    for (const s of sessions) await s.release();
+  }
+}
+
+/** rank_reorder: per neuron and concept, sort the top-n images by CLIP similarity and compare orders. */
+async function rankReorderEngine(
+  ctx: Ctx,
+  In: Matrix,
+  Tn: Matrix,
+  A: Matrix,
+  o: RankReorderOptions,
+  dead: Uint8Array,
+): Promise<void> {
+  const { n, m, d, k: K } = ctx;
+  const topN = Math.floor(n * o.topFraction);
+  const inds = columnTopK(A, topN);
+  const used = distinctSorted(inds, n);
+  const U = used.length;
+  const pos = new Int32Array(n).fill(-1);
+  for (let i = 0; i < U; i++) pos[used[i]] = i;
+  const X = gatherRows(In, used);
+  // per-neuron activations (descending) and baselines
+  const vAll = new Float32Array(K * topN);
+  const baseline = new Float64Array(K);
+  const v64 = new Float64Array(topN);
+  for (let j = 0; j < K; j++) {
+    for (let r = 0; r < topN; r++) {
+      v64[r] = A.data[inds[j * topN + r] * K + j];
+      vAll[j * topN + r] = v64[r];
+    }
+    baseline[j] = rankReorderBaseline(v64, o.p, o.seed, j);
+  }
+  let n2 = 1;
+  while (n2 < topN) n2 <<= 1;
+  let mc = Math.max(4, Math.floor((ctx.budget * 0.6) / (U * 4)) & ~3);
+  if (mc >= m) mc = m;
+  const mcp = pad4(mc);
+  const chunks = Math.ceil(m / mc);
+
+  const arena = new KernelArena();
+  const pcPtr = arena.alloc(U * mcp * 4);
+  const rowsPtr = arena.alloc(topN * 4);
+  const vPtr = arena.alloc(topN * 4);
+  const scratchPtr = arena.alloc(n2 * 32);
+  const errPtr = arena.alloc(mcp * 4);
+  const meanPtr = arena.alloc(mcp * 4);
+  const pc = arena.f32(pcPtr, U * mcp);
+  const rowsV = arena.i32(rowsPtr, topN);
+  const vV = arena.f32(vPtr, topN);
+  const errV = arena.f32(errPtr, mcp);
+  const meanV = arena.f32(meanPtr, mcp);
+  const scores = new Float32Array(K * mcp);
+  const total = chunks * K;
+  let step = 0;
+  for (let ch = 0; ch < chunks; ch++) {
+    const c0 = ch * mc;
+    const c1 = Math.min(m, c0 + mc);
+    const w = c1 - c0;
+    const gb = new GraphBuilder();
+    gb.input('X', ['n', d]);
+    gb.constant('T', [w, d], textChunk(Tn, c0, c1));
+    gb.op('Gemm', ['X', 'T'], 'P', { transB: 1 });
+    gb.output('P', ['n', w]);
+    const s = await ComputeSession.create(gb, { threads: ctx.threads });
+    try {
+      const P = (await s.run({ X: [X.data, [U, d]] })).P.data;
+      pc.fill(0);
+      if (w === mcp) pc.set(P);
+      else for (let i = 0; i < U; i++) pc.set(P.subarray(i * w, (i + 1) * w), i * mcp);
+    } finally {
+      await s.release();
+    }
+    for (let j = 0; j < K; j++) {
+      for (let r = 0; r < topN; r++) rowsV[r] = pos[inds[j * topN + r]];
+      vV.set(vAll.subarray(j * topN, (j + 1) * topN));
+      arena.k.rankReorder(pcPtr, mcp, rowsPtr, topN, n2, vPtr, o.p, scratchPtr, errPtr, meanPtr);
+      const row = j * mcp;
+      for (let t = 0; t < w; t++) {
+        const err = errV[t];
+        scores[row + t] = dead[j] || err === 0 ? 0 : -(err / baseline[j] / meanV[t] ** o.scaleP);
+      }
+      if ((j & 63) === 63 || j === K - 1) ctx.progress(step + j + 1, total);
+    }
+    step += K;
+    recordChunk(ctx, scores, mcp, w, c0);
+  }
+}
+
+/** cos_similarity without forming P: (ÂᵀI)·Tᵀ divided by ‖P_m‖ = sqrt(T_m·(IᵀI)·T_mᵀ). */
+async function cosEngine(ctx: Ctx, In: Matrix, Tn: Matrix, A: Matrix): Promise<void> {
+  const { n, m, d, k: K } = ctx;
+  const AhT = normalizeRows(transpose(A)); // K×N, zero rows (dead neurons) stay zero
+  const g1 = new GraphBuilder();
+  g1.input('AT', [K, n]);
+  g1.input('X', [n, d]);
+  g1.op('MatMul', ['AT', 'X'], 'C');
+  g1.op('Gemm', ['X', 'X'], 'G', { transA: 1 });
+  g1.output('C', [K, d]);
+  g1.output('G', [d, d]);
+  const s1 = await ComputeSession.create(g1, { threads: ctx.threads });
+  let C: Float32Array;
+  let G: Float32Array;
+  try {
+    const out = await s1.run({ AT: [AhT.data, [K, n]], X: [In.data, [n, d]] });
+    C = out.C.data;
+    G = out.G.data;
+  } finally {
+    await s1.release();
+  }
+  let mc = Math.max(4, Math.floor((ctx.budget * 0.5) / (K * 4)) & ~3);
+  if (mc >= m) mc = m;
+  const chunks = Math.ceil(m / mc);
+  for (let ch = 0; ch < chunks; ch++) {
+    const c0 = ch * mc;
+    const c1 = Math.min(m, c0 + mc);
+    const w = c1 - c0;
+    const gb = new GraphBuilder();
+    gb.constant('C', [K, d], C);
+    gb.constant('G', [d, d], G);
+    gb.constant('T', [w, d], textChunk(Tn, c0, c1));
+    gb.constant('tiny', [], Float32Array.of(1e-30));
+    gb.constantInt64('ax1', [1]);
+    gb.op('MatMul', ['T', 'G'], 'TG');
+    gb.op('Mul', ['TG', 'T'], 'TGT');
+    gb.op('ReduceSum', ['TGT', 'ax1'], 'nsq', { keepdims: 0 });
+    gb.op('Max', ['nsq', 'tiny'], 'nsq1');
+    gb.op('Sqrt', ['nsq1'], 'norm');
+    gb.op('Gemm', ['C', 'T'], 'num', { transB: 1 });
+    gb.op('Div', ['num', 'norm'], 'S');
+    gb.output('S', [K, w]);
+    const s = await ComputeSession.create(gb, { threads: ctx.threads });
+    try {
+      const S = (await s.run({})).S.data;
+      recordChunk(ctx, S, w, w, c0);
+    } finally {
+      await s.release();
+    }
+    ctx.progress(ch + 1, chunks);
+  }
+}
+
+/** cos_similarity_cubed: centre, cube and normalise the columns of P (per concept chunk) and of A. */
+async function cosCubedEngine(ctx: Ctx, In: Matrix, Tn: Matrix, A: Matrix, o: CosSimilarityCubedOptions): Promise<void> {
+  const { n, m, d, k: K } = ctx;
+  // Â: columns of A centred, cubed, divided by max(norm, minNorm); stored transposed, K×N
+  const AT = transpose(A);
+  for (let j = 0; j < K; j++) {
+    const row = AT.data.subarray(j * n, (j + 1) * n);
+    let mean = 0;
+    for (let i = 0; i < n; i++) mean += row[i];
+    mean /= n;
+    let ss = 0;
+    for (let i = 0; i < n; i++) {
+      const c = (row[i] - mean) ** 3;
+      row[i] = c;
+      ss += c * c;
+    }
+    const inv = 1 / Math.max(Math.sqrt(ss), o.minNorm);
+    for (let i = 0; i < n; i++) row[i] *= inv;
+  }
+  // P chunk and its four elementwise intermediates are N×mc each
+  let mc = Math.max(4, Math.floor((ctx.budget * 0.5) / (n * 4 * 5 + K * 4)) & ~3);
+  if (mc >= m) mc = m;
+  const chunks = Math.ceil(m / mc);
+  for (let ch = 0; ch < chunks; ch++) {
+    const c0 = ch * mc;
+    const c1 = Math.min(m, c0 + mc);
+    const w = c1 - c0;
+    const gb = new GraphBuilder();
+    gb.input('X', [n, d]);
+    gb.input('AT', [K, n]);
+    gb.constant('T', [w, d], textChunk(Tn, c0, c1));
+    gb.constant('minNorm', [], Float32Array.of(o.minNorm));
+    gb.op('Gemm', ['X', 'T'], 'P', { transB: 1 });
+    gb.op('ReduceMean', ['P'], 'mu', { axes: [0], keepdims: 1 });
+    gb.op('Sub', ['P', 'mu'], 'Pc');
+    gb.op('Mul', ['Pc', 'Pc'], 'Pc2');
+    gb.op('Mul', ['Pc2', 'Pc'], 'Pc3');
+    gb.op('ReduceL2', ['Pc3'], 'nrm', { axes: [0], keepdims: 1 });
+    gb.op('Max', ['nrm', 'minNorm'], 'nrm1');
+    gb.op('Div', ['Pc3', 'nrm1'], 'Pn');
+    gb.op('MatMul', ['AT', 'Pn'], 'S');
+    gb.output('S', [K, w]);
+    const s = await ComputeSession.create(gb, { threads: ctx.threads });
+    try {
+      const S = (await s.run({ X: [In.data, [n, d]], AT: [AT.data, [K, n]] })).S.data;
+      recordChunk(ctx, S, w, w, c0);
+    } finally {
+      await s.release();
+    }
+    ctx.progress(ch + 1, chunks);
+  }
+}
+
+/**
+ * Scores every neuron of one layer against every concept with the named similarity function and
+ * returns each neuron's best concepts. Labels equal the reference implementation's for every
+ * non-degenerate neuron; see README for the measured agreement.
+ */
+export async function computeSimilarity<F extends SimilarityName>(
+  similarity: F,
+  inputs: SimilarityInputs,
+  run: SimilarityRunOptions<F> = {},
+): Promise<SimilarityResult> {
+  const name = checkSimilarityName(similarity) as F;
+  const { n, m, d, k } = checkInputShapes(inputs);
+  const options = resolveSimilarityOptions(name, run.options, n);
+  const top = Math.min(run.top ?? 5, m);
+  if (!Number.isInteger(top) || top < 1) throw new ArgumentError(`'top' must be a positive integer but got ${run.top}`);
+  const nTop = Math.min(run.topImages ?? 10, n);
+  if (!Number.isInteger(nTop) || nTop < 0) {
+    throw new ArgumentError(`'topImages' must be a non-negative integer but got ${run.topImages}`);
+  }
+  const budget = run.memoryBudget ?? 768 * MiB;
+  if (!(budget >= MiB)) {
+    throw new ArgumentError(`'memoryBudget' must be at least 1 MiB (${MiB} bytes) but got ${run.memoryBudget}`);
+  }
+  const keep = run.keepMatrix ? createMatrix(k, m) : undefined;
+  const tracker = new TopTracker(k, top);
+  const onProgress = run.onProgress;
+  const ctx: Ctx = {
+    n,
+    m,
+    d,
+    k,
+    top,
+    keep,
+    tracker,
+    budget,
+    threads: run.threads,
+    progress: (done, total) => onProgress?.({ stage: `similarity (${name})`, done, total }),
+  };
+  const A = inputs.activations;
+  const dead = deadNeurons(A);
+  const In = normalizeRows(inputs.imageFeatures);
+  const Tn = normalizeRows(inputs.textFeatures);
+  let topImages: Int32Array;
+  switch (name) {
+    case 'soft_wpmi':
+    case 'wpmi': {
+      const o = options as SoftWpmiOptions | WpmiOptions;
+      const inds = columnTopK(A, o.topK);
+      let p: Float64Array;
+      let c: Float64Array;
+      if (name === 'soft_wpmi') {
+        const so = o as SoftWpmiOptions;
+        p = rankProbabilities(so);
+        c = p.map((pr) => 1 - pr + so.minProb);
+      } else {
+        p = new Float64Array(o.topK).fill(1);
+        c = new Float64Array(o.topK).fill(o.minProb);
+      }
+      await pmiEngine(ctx, In, Tn, inds, o.topK, o.a, o.lambda, p, c);
+      topImages = nTop <= o.topK ? takeColumns(inds, k, o.topK, nTop) : columnTopK(A, nTop);
+      break;
+    }
+    case 'rank_reorder':
+      await rankReorderEngine(ctx, In, Tn, A, options as RankReorderOptions, dead);
+      topImages = columnTopK(A, nTop);
+      break;
+    case 'cos_similarity':
+      await cosEngine(ctx, In, Tn, A);
+      topImages = columnTopK(A, nTop);
+      break;
+    default:
+      await cosCubedEngine(ctx, In, Tn, A, options as CosSimilarityCubedOptions);
+      topImages = columnTopK(A, nTop);
+  }
+  tracker.finish();
+  const labels = new Int32Array(k);
+  const scores = new Float32Array(k);
+  for (let j = 0; j < k; j++) {
+    labels[j] = tracker.idx[j * top];
+    scores[j] = tracker.val[j * top];
+  }
+  return {
+    similarity: name,
+    options: options as unknown as Record<string, number>,
+    nImages: n,
+    nConcepts: m,
+    nNeurons: k,
+    top,
+    labels,
+    scores,
+    topConcepts: tracker.idx,
+    topScores: tracker.val,
+    dead,
+    nTopImages: nTop,
+    topImages,
+    ...(keep ? { matrix: keep } : {}),
+  };
+}
+
+/** The first `t` columns of a rows×cols Int32Array. */
+function takeColumns(a: Int32Array, rows: number, cols: number, t: number): Int32Array {
+  const out = new Int32Array(rows * t);
+  for (let r = 0; r < rows; r++) out.set(a.subarray(r * cols, r * cols + t), r * t);
+  return out;
+}

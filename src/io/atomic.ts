@@ -1,0 +1,60 @@
+import { randomBytes } from 'node:crypto';
+import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/** Options of {@link writeFileAtomic}. */
+export interface WriteFileAtomicOptions {
+  /**
+   * Flush the file's data to disk (`fdatasync`) before the rename, so that a crash right after cannot leave
+   * an empty or partial file under the final name. Default true; tests and scratch output may turn it off.
+   */
+  fsync?: boolean;
+}
+
+/** The most bytes handed to one `write` call (a single write of more than 2 GiB fails on some platforms). */
+const MAX_WRITE = 1 << 30;
+
+/**
+ * Writes `data` to `path` atomically: readers see either the old file or the complete new one, never a
+ * partial write. The data goes to `${path}.${pid}.${random}.tmp` in the same directory (so the rename stays
+ * on one file system), is flushed, then renamed over `path`. Missing parent directories are created. On any
+ * failure the temporary file is removed and `path` is left as it was.
+ *
+ * An iterable of chunks is written chunk by chunk, never concatenated, so hundreds of megabytes cost no
+ * extra memory. A string is written as UTF-8.
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string | Iterable<Uint8Array>,
+  options: WriteFileAtomicOptions = {},
+): Promise<void> {
+  const fsync = options.fsync ?? true;
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  let renamed = false;
+  try {
+    const fh = await open(tmp, 'wx');
+    try {
+      if (typeof data === 'string') await writeAll(fh, Buffer.from(data, 'utf8'));
+      else if (data instanceof Uint8Array) await writeAll(fh, data);
+      else for (const chunk of data) await writeAll(fh, chunk);
+      if (fsync) await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+    renamed = true;
+  } finally {
+    if (!renamed) await rm(tmp, { force: true }).catch(() => undefined);
+  }
+}
+
+/** Writes all of `bytes` at the current position, looping over short writes and capping each call. */
+async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.length) {
+    const length = Math.min(MAX_WRITE, bytes.length - offset);
+    const { bytesWritten } = await fh.write(bytes, offset, length);
+    offset += bytesWritten;
+  }
+}
