@@ -49,36 +49,48 @@ function vexp(x: v128): v128 {
   return i32x4.add(p, i32x4.shl(ni, 23));
 }
 
-// Multiply the product accumulator of one neuron by its factors from one block of probe images:
-//   acc[m] *= c[t] + p[t] · Q[rows[t], m]   for t in [0, n)
+// Multiply the product accumulators of every neuron by its factors from one block of probe images:
+//   acc[k, m] *= c[t] + p[t] · Q[rows[t], m]   for t in [offsets[k], offsets[k+1])
 // then renormalise: acc keeps the mantissa in [1, 2), ex (i32) gains the binary exponent, so that
 // Σ_t log(c_t + p_t·Q) = log(acc) + ex·ln2 never under- or overflows. `g` factors are multiplied between
-// renormalisations; the caller picks g so that min(c)^g stays a normal float.
-export function mulTerms(
-  acc: usize, ex: usize, width: i32, q: usize, rows: usize, ps: usize, cs: usize, n: i32, g: i32,
+// renormalisations; the caller picks g so that min(c)^g stays a normal float. Concepts are processed in
+// tiles of `tile` floats so that the tile of Q stays in cache while every neuron reads it.
+export function mulBlock(
+  acc: usize, ex: usize, width: i32, q: usize, offsets: usize, rows: usize, ps: usize, cs: usize,
+  nNeurons: i32, g: i32, tile: i32,
 ): void {
   const rowBytes = <usize>width << 2;
-  let t = 0;
-  while (t < n) {
-    const tEnd = min(n, t + g);
-    for (; t < tEnd; t++) {
-      const row = q + <usize>load<i32>(rows + (<usize>t << 2)) * rowBytes;
-      const p = f32x4.splat(load<f32>(ps + (<usize>t << 2)));
-      const c = f32x4.splat(load<f32>(cs + (<usize>t << 2)));
-      for (let off: usize = 0; off < rowBytes; off += 16) {
-        const a = v128.load(acc + off);
-        const x = v128.load(row + off);
-        v128.store(acc + off, f32x4.mul(a, f32x4.add(c, f32x4.mul(p, x))));
+  const mantMask = i32x4.splat(0x007fffff);
+  const one = i32x4.splat(0x3f800000);
+  const bias = i32x4.splat(127);
+  for (let t0 = 0; t0 < width; t0 += tile) {
+    const tileOff = <usize>t0 << 2;
+    const tileBytes = <usize>min(tile, width - t0) << 2;
+    for (let k = 0; k < nNeurons; k++) {
+      let t = load<i32>(offsets + (<usize>k << 2));
+      const tEnd = load<i32>(offsets + (<usize>(k + 1) << 2));
+      if (t == tEnd) continue;
+      const a0 = acc + <usize>k * rowBytes + tileOff;
+      const e0 = ex + <usize>k * rowBytes + tileOff;
+      while (t < tEnd) {
+        const gEnd = min(tEnd, t + g);
+        for (; t < gEnd; t++) {
+          const row = q + <usize>load<i32>(rows + (<usize>t << 2)) * rowBytes + tileOff;
+          const p = f32x4.splat(load<f32>(ps + (<usize>t << 2)));
+          const c = f32x4.splat(load<f32>(cs + (<usize>t << 2)));
+          for (let off: usize = 0; off < tileBytes; off += 16) {
+            const a = v128.load(a0 + off);
+            const x = v128.load(row + off);
+            v128.store(a0 + off, f32x4.mul(a, f32x4.add(c, f32x4.mul(p, x))));
+          }
+        }
+        for (let off: usize = 0; off < tileBytes; off += 16) {
+          const bits = v128.load(a0 + off);
+          const e = i32x4.sub(i32x4.shr_u(bits, 23), bias);
+          v128.store(e0 + off, i32x4.add(v128.load(e0 + off), e));
+          v128.store(a0 + off, v128.or(v128.and(bits, mantMask), one));
+        }
       }
-    }
-    const mantMask = i32x4.splat(0x007fffff);
-    const one = i32x4.splat(0x3f800000);
-    const bias = i32x4.splat(127);
-    for (let off: usize = 0; off < rowBytes; off += 16) {
-      const bits = v128.load(acc + off);
-      const e = i32x4.sub(i32x4.shr_u(bits, 23), bias);
-      v128.store(ex + off, i32x4.add(v128.load(ex + off), e));
-      v128.store(acc + off, v128.or(v128.and(bits, mantMask), one));
     }
   }
 }

@@ -107,9 +107,9 @@ def write_case(name, I, T, A, params, extra_meta, save_P=True, extra_arrays=None
     for f in os.listdir(d):
         os.remove(os.path.join(d, f))
     out = run_all(I, T, A, params)
-    np.save(os.path.join(d, "I.npy"), I.astype(np.float32))
-    np.save(os.path.join(d, "T.npy"), T.astype(np.float32))
-    np.save(os.path.join(d, "A.npy"), A.astype(np.float32))
+    np.save(os.path.join(d, "I.npy"), np.ascontiguousarray(I, dtype=np.float32))
+    np.save(os.path.join(d, "T.npy"), np.ascontiguousarray(T, dtype=np.float32))
+    np.save(os.path.join(d, "A.npy"), np.ascontiguousarray(A, dtype=np.float32))
     if save_P:
         np.save(os.path.join(d, "P.npy"), out["P"].numpy().astype(np.float32))
     labels = {}

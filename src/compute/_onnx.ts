@@ -37,10 +37,14 @@ type AttrValue = number | number[] | string | { float: number };
 
 function attribute(name: string, v: AttrValue): onnx.AttributeProto {
   const T = onnx.AttributeProto_AttributeType;
-  if (typeof v === 'string') return create(onnx.AttributeProtoSchema, { name, type: T.STRING, s: new TextEncoder().encode(v) });
-  if (typeof v === 'object' && !Array.isArray(v)) return create(onnx.AttributeProtoSchema, { name, type: T.FLOAT, f: v.float });
-  if (Array.isArray(v)) return create(onnx.AttributeProtoSchema, { name, type: T.INTS, ints: v.map((x) => BigInt(x)) });
-  if (!Number.isInteger(v)) throw new TypeError(`attribute '${name}': ${v} is not an integer; mark floats { float: x }`);
+  if (typeof v === 'string')
+    return create(onnx.AttributeProtoSchema, { name, type: T.STRING, s: new TextEncoder().encode(v) });
+  if (typeof v === 'object' && !Array.isArray(v))
+    return create(onnx.AttributeProtoSchema, { name, type: T.FLOAT, f: v.float });
+  if (Array.isArray(v))
+    return create(onnx.AttributeProtoSchema, { name, type: T.INTS, ints: v.map((x) => BigInt(x)) });
+  if (!Number.isInteger(v))
+    throw new TypeError(`attribute '${name}': ${v} is not an integer; mark floats { float: x }`);
   return create(onnx.AttributeProtoSchema, { name, type: T.INT, i: BigInt(v) });
 }
 
@@ -86,7 +90,12 @@ export class GraphBuilder {
     return name;
   }
 
-  op(opType: string, inputs: readonly string[], output: string, attrs: Record<string, AttrValue> = {}): string {
+  op(
+    opType: string,
+    inputs: readonly string[],
+    output: string,
+    attrs: Record<string, AttrValue> = {},
+  ): string {
     this.nodes.push(
       create(onnx.NodeProtoSchema, {
         opType,
@@ -135,18 +144,24 @@ export class ComputeSession {
     return new ComputeSession(await ort.InferenceSession.create(graph.toBytes(), so));
   }
 
-  /** Runs the graph; inputs are given as [data, dims]. Returns the named outputs' data. */
+  /**
+   * Runs the graph; inputs are given as [data, dims]. Outputs named in `into` are written straight into
+   * the given arrays (e.g. views on WebAssembly memory; no copy), the others are returned.
+   */
   async run(
     inputs: Record<string, [Float32Array, readonly number[]]>,
+    into: Record<string, [Float32Array, readonly number[]]> = {},
   ): Promise<Record<string, { data: Float32Array; dims: readonly number[] }>> {
     const feeds: Record<string, ort.Tensor> = {};
-    for (const [name, [data, dims]] of Object.entries(inputs)) feeds[name] = new ort.Tensor('float32', data, dims);
-    const res = await this.session.run(feeds);
+    for (const [name, [data, dims]] of Object.entries(inputs))
+      feeds[name] = new ort.Tensor('float32', data, dims);
+    const fetches: Record<string, ort.Tensor | null> = {};
+    for (const name of this.session.outputNames) fetches[name] = null;
+    for (const [name, [data, dims]] of Object.entries(into))
+      fetches[name] = new ort.Tensor('float32', data, dims);
+    const res = await this.session.run(feeds, fetches);
     const out: Record<string, { data: Float32Array; dims: readonly number[] }> = {};
-    for (const [name, t] of Object.entries(res)) {
-      out[name] = { data: t.data as Float32Array, dims: t.dims };
-      // the output's data is copied out of native memory already; free the wrapper
-    }
+    for (const [name, t] of Object.entries(res)) out[name] = { data: t.data as Float32Array, dims: t.dims };
     return out;
   }
 

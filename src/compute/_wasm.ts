@@ -5,16 +5,18 @@
 import { readFileSync } from 'node:fs';
 
 interface KernelExports {
-  mulTerms(
+  mulBlock(
     acc: number,
     ex: number,
     width: number,
     q: number,
+    offsets: number,
     rows: number,
     ps: number,
     cs: number,
-    n: number,
+    nNeurons: number,
     g: number,
+    tile: number,
   ): void;
   finishLog(acc: number, ex: number, out: number, count: number): void;
   subtractPrior(s: number, rows: number, width: number, prior: number, lambda: number, logRows: number): void;
@@ -78,7 +80,9 @@ export class KernelArena {
     const ptr = this.top;
     const end = ptr + Math.ceil(bytes / 16) * 16;
     if (end > 4 * 1024 * 1024 * 1024 - PAGE) {
-      throw new RangeError(`the similarity kernels need ${end} bytes of working memory, over WebAssembly's 4 GiB`);
+      throw new RangeError(
+        `the similarity kernels need ${end} bytes of working memory, over WebAssembly's 4 GiB`,
+      );
     }
     const have = this.memory.buffer.byteLength;
     if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));

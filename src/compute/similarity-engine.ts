@@ -16,7 +16,6 @@
 import { ArgumentError } from '../numeric/errors.js';
 import { createMatrix, type Matrix, transpose } from '../numeric/matrix.js';
 import { normalizeRows } from '../numeric/reductions.js';
-import { checkInputShapes, deadNeurons, rankReorderBaseline, type SimilarityInputs } from '../numeric/similarity-reference.js';
 import {
   type CosSimilarityCubedOptions,
   checkSimilarityName,
@@ -28,6 +27,12 @@ import {
   type SoftWpmiOptions,
   type WpmiOptions,
 } from '../numeric/similarity-options.js';
+import {
+  checkInputShapes,
+  deadNeurons,
+  rankReorderBaseline,
+  type SimilarityInputs,
+} from '../numeric/similarity-reference.js';
 import { columnTopK } from '../numeric/topk.js';
 import type { ProgressCallback } from '../progress.js';
 import { ComputeSession, GraphBuilder } from './_onnx.js';
@@ -157,30 +162,49 @@ function distinctSorted(values: Int32Array, limit: number): Int32Array {
 /** Rows `rows` of `m`, stacked, as a new matrix. */
 function gatherRows(m: Matrix, rows: Int32Array): Matrix {
   const out = new Float32Array(rows.length * m.cols);
-  for (let i = 0; i < rows.length; i++) out.set(m.data.subarray(rows[i] * m.cols, (rows[i] + 1) * m.cols), i * m.cols);
+  for (let i = 0; i < rows.length; i++)
+    out.set(m.data.subarray(rows[i] * m.cols, (rows[i] + 1) * m.cols), i * m.cols);
   return { rows: rows.length, cols: m.cols, data: out };
 }
 
-/** Rows [c0, c1) of T scaled by `scale`, as a graph constant of shape (c1−c0)×d. */
-function textChunk(T: Matrix, c0: number, c1: number, scale = 1): Float32Array {
-  const out = T.data.slice(c0 * T.cols, c1 * T.cols);
-  if (scale !== 1) for (let i = 0; i < out.length; i++) out[i] *= scale;
+/**
+ * Rows [c0, c1) of T, each scaled to unit L2 norm and then by `scale`, followed by zero rows up to
+ * `padTo` rows: a graph constant of shape padTo×d.
+ */
+function textChunk(T: Matrix, c0: number, c1: number, scale = 1, padTo = c1 - c0): Float32Array {
+  const d = T.cols;
+  const out = new Float32Array(padTo * d);
+  out.set(T.data.subarray(c0 * d, c1 * d));
+  for (let r = 0; r < c1 - c0; r++) {
+    let ss = 0;
+    for (let t = 0; t < d; t++) ss += out[r * d + t] ** 2;
+    const f = ss > 0 ? scale / Math.sqrt(ss) : 0;
+    for (let t = 0; t < d; t++) out[r * d + t] *= f;
+  }
   return out;
+}
+
+/** A Gemm bias that is 0 for the w real columns and −1e30 for the padding columns (softmax weight 0). */
+function paddingBias(w: number, wp: number): Float32Array {
+  const b = new Float32Array(wp);
+  b.fill(-1e30, w);
+  return b;
 }
 
 function recordChunk(ctx: Ctx, data: Float32Array, stride: number, width: number, c0: number): void {
   ctx.tracker.update(data, stride, width, c0);
   if (ctx.keep) {
     const { m } = ctx;
-    for (let r = 0; r < ctx.k; r++) ctx.keep.data.set(data.subarray(r * stride, r * stride + width), r * m + c0);
+    for (let r = 0; r < ctx.k; r++)
+      ctx.keep.data.set(data.subarray(r * stride, r * stride + width), r * m + c0);
   }
 }
 
 /** SoftWPMI and WPMI: S[k,m] = Σ_r log(c_r + p_r·Q[i_r,m]); score = S − λ·(logsumexp_k S − log K). */
 async function pmiEngine(
   ctx: Ctx,
-  In: Matrix,
-  Tn: Matrix,
+  I: Matrix,
+  T: Matrix,
   inds: Int32Array,
   topK: number,
   a: number,
@@ -196,25 +220,26 @@ async function pmiEngine(
   // Each neuron's terms (position in `used`, rank) sorted by position, so a block's terms are contiguous.
   const termPos = new Int32Array(K * topK);
   const termRank = new Int32Array(K * topK);
-  const order = new Int32Array(topK);
+  const keys = new Float64Array(topK);
   for (let j = 0; j < K; j++) {
-    for (let r = 0; r < topK; r++) order[r] = r;
     const base = j * topK;
-    order.sort((x, y) => pos[inds[base + x]] - pos[inds[base + y]]);
+    for (let r = 0; r < topK; r++) keys[r] = pos[inds[base + r]] * 65536 + r;
+    keys.sort();
     for (let t = 0; t < topK; t++) {
-      termPos[base + t] = pos[inds[base + order[t]]];
-      termRank[base + t] = order[t];
+      termPos[base + t] = Math.floor(keys[t] / 65536);
+      termRank[base + t] = keys[t] % 65536;
     }
   }
-  const X = gatherRows(In, used); // U×d
+  const X = normalizeRows(gatherRows(I, used)); // U×d
 
   // Concept chunk width: the product accumulators take K·8 bytes per concept.
-  let mc = Math.max(4, Math.floor((ctx.budget * 0.7) / (K * 8)) & ~3);
+  let mc = Math.max(4, Math.floor((ctx.budget * 0.6) / (K * 8)) & ~3);
   if (mc >= m) mc = m;
   const chunks = Math.ceil(m / mc);
   const mcp = pad4(mc);
-  const nb = Math.max(1, Math.min(U, Math.floor((ctx.budget * 0.2) / (mcp * 4))));
+  const nb = Math.max(1, Math.min(U, Math.floor(ctx.budget / 12 / (mcp * 4))));
   const blocks = Math.ceil(U / nb);
+  const tile = Math.max(64, Math.min(mcp, Math.floor((512 * 1024) / (nb * 4)) & ~3));
 
   // factors c_r + p_r·Q with c_r, p_r as float32; g factors between renormalisations keep the product normal
   const pF = Float32Array.from(p);
@@ -227,16 +252,17 @@ async function pmiEngine(
   const accPtr = arena.alloc(K * mcp * 4);
   const exPtr = arena.alloc(K * mcp * 4);
   const qPtr = arena.alloc(nb * mcp * 4);
-  const rowsPtr = arena.alloc(topK * 4);
-  const psPtr = arena.alloc(topK * 4);
-  const csPtr = arena.alloc(topK * 4);
+  const offPtr = arena.alloc((K + 1) * 4);
+  const rowsPtr = arena.alloc(K * topK * 4);
+  const psPtr = arena.alloc(K * topK * 4);
+  const csPtr = arena.alloc(K * topK * 4);
   const priorPtr = arena.alloc(2 * mcp * 4);
   const acc = arena.f32(accPtr, K * mcp);
   const ex = arena.i32(exPtr, K * mcp);
-  const q = arena.f32(qPtr, nb * mcp);
-  const rowsV = arena.i32(rowsPtr, topK);
-  const psV = arena.f32(psPtr, topK);
-  const csV = arena.f32(csPtr, topK);
+  const offV = arena.i32(offPtr, K + 1);
+  const rowsV = arena.i32(rowsPtr, K * topK);
+  const psV = arena.f32(psPtr, K * topK);
+  const csV = arena.f32(csPtr, K * topK);
 
   // When the concepts span several chunks, the softmax normaliser of each image comes from a first pass.
   let lse: Float32Array | undefined;
@@ -247,7 +273,7 @@ async function pmiEngine(
     if (chunks > 1) {
       const gb = new GraphBuilder();
       gb.input('X', ['n', d]);
-      gb.constant('T', [m, d], textChunk(Tn, 0, m));
+      gb.constant('T', [m, d], textChunk(T, 0, m));
       gb.op('Gemm', ['X', 'T'], 'P', { transB: 1, alpha: { float: a } });
       gb.op('ReduceLogSumExp', ['P'], 'L', { axes: [1], keepdims: 1 });
       gb.output('L', ['n', 1]);
@@ -257,8 +283,10 @@ async function pmiEngine(
       for (let b = 0; b < blocks; b++) {
         const r0 = b * nb;
         const r1 = Math.min(U, r0 + nb);
-        const out = await s.run({ X: [X.data.subarray(r0 * d, r1 * d), [r1 - r0, d]] });
-        lse.set(out.L.data, r0);
+        await s.run(
+          { X: [X.data.subarray(r0 * d, r1 * d), [r1 - r0, d]] },
+          { L: [lse.subarray(r0, r1), [r1 - r0, 1]] },
+        );
         ctx.progress(++step, totalSteps);
       }
     }
@@ -267,10 +295,13 @@ async function pmiEngine(
       const c0 = ch * mc;
       const c1 = Math.min(m, c0 + mc);
       const w = c1 - c0;
+      const wp = pad4(w);
       const gb = new GraphBuilder();
       gb.input('X', ['n', d]);
-      gb.constant('T', [w, d], textChunk(Tn, c0, c1));
-      gb.op('Gemm', ['X', 'T'], 'P', { transB: 1, alpha: { float: a } });
+      gb.constant('T', [wp, d], textChunk(T, c0, c1, 1, wp));
+      const gemmInputs = ['X', 'T'];
+      if (wp !== w) gemmInputs.push(gb.constant('pad', [wp], paddingBias(w, wp)));
+      gb.op('Gemm', gemmInputs, 'P', { transB: 1, alpha: { float: a } });
       if (lse) {
         gb.input('L', ['n', 1]);
         gb.op('Sub', ['P', 'L'], 'PL');
@@ -278,12 +309,11 @@ async function pmiEngine(
       } else {
         gb.op('Softmax', ['P'], 'Q', { axis: 1 });
       }
-      gb.output('Q', ['n', w]);
+      gb.output('Q', ['n', wp]);
       const s = await ComputeSession.create(gb, { threads: ctx.threads });
       sessions.push(s);
       acc.fill(1);
       ex.fill(0);
-      q.fill(0);
       ptr.fill(0);
       for (let b = 0; b < blocks; b++) {
         const r0 = b * nb;
@@ -292,13 +322,13 @@ async function pmiEngine(
           X: [X.data.subarray(r0 * d, r1 * d), [r1 - r0, d]],
         };
         if (lse) feeds.L = [lse.subarray(r0, r1), [r1 - r0, 1]];
-        const Q = (await s.run(feeds)).Q.data;
-        if (w === mcp) q.set(Q);
-        else for (let i = 0; i < r1 - r0; i++) q.set(Q.subarray(i * w, (i + 1) * w), i * mcp);
+        // onnxruntime writes Q (rows × wp, row stride wp) straight into the kernel's memory
+        await s.run(feeds, { Q: [arena.f32(qPtr, (r1 - r0) * wp), [r1 - r0, wp]] });
+        let nt = 0;
         for (let j = 0; j < K; j++) {
+          offV[j] = nt;
           const base = j * topK;
           let t = ptr[j];
-          let nt = 0;
           while (t < topK && termPos[base + t] < r1) {
             const rank = termRank[base + t];
             rowsV[nt] = termPos[base + t] - r0;
@@ -308,16 +338,14 @@ async function pmiEngine(
             t++;
           }
           ptr[j] = t;
-          if (nt > 0) {
-            const off = j * mcp * 4;
-            arena.k.mulTerms(accPtr + off, exPtr + off, mcp, qPtr, rowsPtr, psPtr, csPtr, nt, g);
-          }
         }
+        offV[K] = nt;
+        arena.k.mulBlock(accPtr, exPtr, wp, qPtr, offPtr, rowsPtr, psPtr, csPtr, K, g, Math.min(tile, wp));
         ctx.progress(++step, totalSteps);
       }
-      arena.k.finishLog(accPtr, exPtr, accPtr, K * mcp);
-      arena.k.subtractPrior(accPtr, K, mcp, priorPtr, lambda, Math.log(K));
-      recordChunk(ctx, acc, mcp, w, c0);
+      arena.k.finishLog(accPtr, exPtr, accPtr, K * wp);
+      arena.k.subtractPrior(accPtr, K, wp, priorPtr, lambda, Math.log(K));
+      recordChunk(ctx, acc, wp, w, c0);
     }
   } finally {
     for (const s of sessions) await s.release();
@@ -327,8 +355,8 @@ async function pmiEngine(
 /** rank_reorder: per neuron and concept, sort the top-n images by CLIP similarity and compare orders. */
 async function rankReorderEngine(
   ctx: Ctx,
-  In: Matrix,
-  Tn: Matrix,
+  I: Matrix,
+  T: Matrix,
   A: Matrix,
   o: RankReorderOptions,
   dead: Uint8Array,
@@ -340,7 +368,7 @@ async function rankReorderEngine(
   const U = used.length;
   const pos = new Int32Array(n).fill(-1);
   for (let i = 0; i < U; i++) pos[used[i]] = i;
-  const X = gatherRows(In, used);
+  const X = normalizeRows(gatherRows(I, used));
   // per-neuron activations (descending) and baselines
   const vAll = new Float32Array(K * topN);
   const baseline = new Float64Array(K);
@@ -380,7 +408,7 @@ async function rankReorderEngine(
     const w = c1 - c0;
     const gb = new GraphBuilder();
     gb.input('X', ['n', d]);
-    gb.constant('T', [w, d], textChunk(Tn, c0, c1));
+    gb.constant('T', [w, d], textChunk(T, c0, c1));
     gb.op('Gemm', ['X', 'T'], 'P', { transB: 1 });
     gb.output('P', ['n', w]);
     const s = await ComputeSession.create(gb, { threads: ctx.threads });
@@ -409,7 +437,7 @@ async function rankReorderEngine(
 }
 
 /** cos_similarity without forming P: (ÂᵀI)·Tᵀ divided by ‖P_m‖ = sqrt(T_m·(IᵀI)·T_mᵀ). */
-async function cosEngine(ctx: Ctx, In: Matrix, Tn: Matrix, A: Matrix): Promise<void> {
+async function cosEngine(ctx: Ctx, In: Matrix, T: Matrix, A: Matrix): Promise<void> {
   const { n, m, d, k: K } = ctx;
   const AhT = normalizeRows(transpose(A)); // K×N, zero rows (dead neurons) stay zero
   const g1 = new GraphBuilder();
@@ -439,7 +467,7 @@ async function cosEngine(ctx: Ctx, In: Matrix, Tn: Matrix, A: Matrix): Promise<v
     const gb = new GraphBuilder();
     gb.constant('C', [K, d], C);
     gb.constant('G', [d, d], G);
-    gb.constant('T', [w, d], textChunk(Tn, c0, c1));
+    gb.constant('T', [w, d], textChunk(T, c0, c1));
     gb.constant('tiny', [], Float32Array.of(1e-30));
     gb.constantInt64('ax1', [1]);
     gb.op('MatMul', ['T', 'G'], 'TG');
@@ -462,7 +490,13 @@ async function cosEngine(ctx: Ctx, In: Matrix, Tn: Matrix, A: Matrix): Promise<v
 }
 
 /** cos_similarity_cubed: centre, cube and normalise the columns of P (per concept chunk) and of A. */
-async function cosCubedEngine(ctx: Ctx, In: Matrix, Tn: Matrix, A: Matrix, o: CosSimilarityCubedOptions): Promise<void> {
+async function cosCubedEngine(
+  ctx: Ctx,
+  In: Matrix,
+  T: Matrix,
+  A: Matrix,
+  o: CosSimilarityCubedOptions,
+): Promise<void> {
   const { n, m, d, k: K } = ctx;
   // Â: columns of A centred, cubed, divided by max(norm, minNorm); stored transposed, K×N
   const AT = transpose(A);
@@ -491,7 +525,7 @@ async function cosCubedEngine(ctx: Ctx, In: Matrix, Tn: Matrix, A: Matrix, o: Co
     const gb = new GraphBuilder();
     gb.input('X', [n, d]);
     gb.input('AT', [K, n]);
-    gb.constant('T', [w, d], textChunk(Tn, c0, c1));
+    gb.constant('T', [w, d], textChunk(T, c0, c1));
     gb.constant('minNorm', [], Float32Array.of(o.minNorm));
     gb.op('Gemm', ['X', 'T'], 'P', { transB: 1 });
     gb.op('ReduceMean', ['P'], 'mu', { axes: [0], keepdims: 1 });
@@ -528,14 +562,17 @@ export async function computeSimilarity<F extends SimilarityName>(
   const { n, m, d, k } = checkInputShapes(inputs);
   const options = resolveSimilarityOptions(name, run.options, n);
   const top = Math.min(run.top ?? 5, m);
-  if (!Number.isInteger(top) || top < 1) throw new ArgumentError(`'top' must be a positive integer but got ${run.top}`);
+  if (!Number.isInteger(top) || top < 1)
+    throw new ArgumentError(`'top' must be a positive integer but got ${run.top}`);
   const nTop = Math.min(run.topImages ?? 10, n);
   if (!Number.isInteger(nTop) || nTop < 0) {
     throw new ArgumentError(`'topImages' must be a non-negative integer but got ${run.topImages}`);
   }
   const budget = run.memoryBudget ?? 768 * MiB;
   if (!(budget >= MiB)) {
-    throw new ArgumentError(`'memoryBudget' must be at least 1 MiB (${MiB} bytes) but got ${run.memoryBudget}`);
+    throw new ArgumentError(
+      `'memoryBudget' must be at least 1 MiB (${MiB} bytes) but got ${run.memoryBudget}`,
+    );
   }
   const keep = run.keepMatrix ? createMatrix(k, m) : undefined;
   const tracker = new TopTracker(k, top);
@@ -554,8 +591,8 @@ export async function computeSimilarity<F extends SimilarityName>(
   };
   const A = inputs.activations;
   const dead = deadNeurons(A);
-  const In = normalizeRows(inputs.imageFeatures);
-  const Tn = normalizeRows(inputs.textFeatures);
+  const I = inputs.imageFeatures;
+  const T = inputs.textFeatures;
   let topImages: Int32Array;
   switch (name) {
     case 'soft_wpmi':
@@ -572,20 +609,20 @@ export async function computeSimilarity<F extends SimilarityName>(
         p = new Float64Array(o.topK).fill(1);
         c = new Float64Array(o.topK).fill(o.minProb);
       }
-      await pmiEngine(ctx, In, Tn, inds, o.topK, o.a, o.lambda, p, c);
+      await pmiEngine(ctx, I, T, inds, o.topK, o.a, o.lambda, p, c);
       topImages = nTop <= o.topK ? takeColumns(inds, k, o.topK, nTop) : columnTopK(A, nTop);
       break;
     }
     case 'rank_reorder':
-      await rankReorderEngine(ctx, In, Tn, A, options as RankReorderOptions, dead);
+      await rankReorderEngine(ctx, I, T, A, options as RankReorderOptions, dead);
       topImages = columnTopK(A, nTop);
       break;
     case 'cos_similarity':
-      await cosEngine(ctx, In, Tn, A);
+      await cosEngine(ctx, normalizeRows(I), T, A);
       topImages = columnTopK(A, nTop);
       break;
     default:
-      await cosCubedEngine(ctx, In, Tn, A, options as CosSimilarityCubedOptions);
+      await cosCubedEngine(ctx, normalizeRows(I), T, A, options as CosSimilarityCubedOptions);
       topImages = columnTopK(A, nTop);
   }
   tracker.finish();

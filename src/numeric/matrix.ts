@@ -13,11 +13,15 @@ export interface Matrix {
 
 /** Creates a matrix, zero-filled unless `data` is given (which is used, not copied). */
 export function createMatrix(rows: number, cols: number, data?: Float32Array): Matrix {
-  if (!Number.isInteger(rows) || rows < 0) throw new ArgumentError(`'rows' must be a non-negative integer but got ${rows}`);
-  if (!Number.isInteger(cols) || cols < 0) throw new ArgumentError(`'cols' must be a non-negative integer but got ${cols}`);
+  if (!Number.isInteger(rows) || rows < 0)
+    throw new ArgumentError(`'rows' must be a non-negative integer but got ${rows}`);
+  if (!Number.isInteger(cols) || cols < 0)
+    throw new ArgumentError(`'cols' must be a non-negative integer but got ${cols}`);
   if (data === undefined) return { rows, cols, data: new Float32Array(rows * cols) };
   if (data.length !== rows * cols) {
-    throw new ShapeError(`data of length ${data.length} cannot be a ${rows}×${cols} matrix (needs ${rows * cols})`);
+    throw new ShapeError(
+      `data of length ${data.length} cannot be a ${rows}×${cols} matrix (needs ${rows * cols})`,
+    );
   }
   return { rows, cols, data };
 }

@@ -125,7 +125,9 @@ export function resolveSimilarityOptions<F extends SimilarityName>(
           );
         }
       } else if (o.minProb === 0) {
-        throw new ArgumentError(`${name}: 'minProb' must be > 0 (log of a zero probability is -Infinity) but got 0`);
+        throw new ArgumentError(
+          `${name}: 'minProb' must be > 0 (log of a zero probability is -Infinity) but got 0`,
+        );
       }
       break;
     case 'rank_reorder': {

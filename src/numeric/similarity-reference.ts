@@ -75,7 +75,15 @@ export function clipSimilarities(imageFeatures: Matrix, textFeatures: Matrix): M
 }
 
 /** Shared by SoftWPMI and WPMI: S[k,m] = Σ_r log(c_r + p_r·Q[i_r,m]), then S − λ·prior. */
-function pmiScores(P: Matrix, A: Matrix, topK: number, a: number, lambda: number, p: Float64Array, c: Float64Array) {
+function pmiScores(
+  P: Matrix,
+  A: Matrix,
+  topK: number,
+  a: number,
+  lambda: number,
+  p: Float64Array,
+  c: Float64Array,
+) {
   const n = P.rows;
   const m = P.cols;
   const k = A.cols;
@@ -106,7 +114,15 @@ export function softWpmiReference(inp: SimilarityInputs, options?: Partial<SoftW
   const p = rankProbabilities(o);
   // 1 + p(Q − 1) + minProb = (1 − p + minProb) + p·Q
   const c = p.map((pr) => 1 - pr + o.minProb);
-  return pmiScores(clipSimilarities(inp.imageFeatures, inp.textFeatures), inp.activations, o.topK, o.a, o.lambda, p, c);
+  return pmiScores(
+    clipSimilarities(inp.imageFeatures, inp.textFeatures),
+    inp.activations,
+    o.topK,
+    o.a,
+    o.lambda,
+    p,
+    c,
+  );
 }
 
 export function wpmiReference(inp: SimilarityInputs, options?: Partial<WpmiOptions>): Matrix {
@@ -114,7 +130,15 @@ export function wpmiReference(inp: SimilarityInputs, options?: Partial<WpmiOptio
   const o = resolveSimilarityOptions('wpmi', options, n);
   const p = new Float64Array(o.topK).fill(1);
   const c = new Float64Array(o.topK).fill(o.minProb);
-  return pmiScores(clipSimilarities(inp.imageFeatures, inp.textFeatures), inp.activations, o.topK, o.a, o.lambda, p, c);
+  return pmiScores(
+    clipSimilarities(inp.imageFeatures, inp.textFeatures),
+    inp.activations,
+    o.topK,
+    o.a,
+    o.lambda,
+    p,
+    c,
+  );
 }
 
 /** A per-neuron seed, so a neuron's baseline does not depend on which other neurons are scored. */
@@ -183,7 +207,8 @@ function normalizeColumns(x: Matrix, minNorm: number): Matrix {
     inv[j] = norm > 0 ? 1 / norm : 0;
   }
   const out = new Float32Array(rows * cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[i * cols + j] = data[i * cols + j] * inv[j];
+  for (let i = 0; i < rows; i++)
+    for (let j = 0; j < cols; j++) out[i * cols + j] = data[i * cols + j] * inv[j];
   return { rows, cols, data: out };
 }
 
@@ -212,15 +237,22 @@ function centerCube(x: Matrix): Matrix {
   for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) mean[j] += data[i * cols + j];
   for (let j = 0; j < cols; j++) mean[j] /= rows;
   const out = new Float32Array(rows * cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[i * cols + j] = (data[i * cols + j] - mean[j]) ** 3;
+  for (let i = 0; i < rows; i++)
+    for (let j = 0; j < cols; j++) out[i * cols + j] = (data[i * cols + j] - mean[j]) ** 3;
   return { rows, cols, data: out };
 }
 
-export function cosSimilarityCubedReference(inp: SimilarityInputs, options?: Partial<CosSimilarityCubedOptions>): Matrix {
+export function cosSimilarityCubedReference(
+  inp: SimilarityInputs,
+  options?: Partial<CosSimilarityCubedOptions>,
+): Matrix {
   const { n } = checkInputShapes(inp);
   const o = resolveSimilarityOptions('cos_similarity_cubed', options, n);
   const P = clipSimilarities(inp.imageFeatures, inp.textFeatures);
-  return matmulTransA(normalizeColumns(centerCube(inp.activations), o.minNorm), normalizeColumns(centerCube(P), o.minNorm));
+  return matmulTransA(
+    normalizeColumns(centerCube(inp.activations), o.minNorm),
+    normalizeColumns(centerCube(P), o.minNorm),
+  );
 }
 
 /** Dispatch by name: the full K×M score matrix. */
