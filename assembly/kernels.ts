@@ -54,7 +54,9 @@ function vexp(x: v128): v128 {
 // then renormalise: acc keeps the mantissa in [1, 2), ex (i32) gains the binary exponent, so that
 // Σ_t log(c_t + p_t·Q) = log(acc) + ex·ln2 never under- or overflows. `g` factors are multiplied between
 // renormalisations; the caller picks g so that min(c)^g stays a normal float. Concepts are processed in
-// tiles of `tile` floats so that the tile of Q stays in cache while every neuron reads it.
+// tiles of `tile` floats so that the tile of Q stays in cache while every neuron reads it. acc and ex are
+// stored tile-major: tile j (concepts [j·tile, j·tile + tw)) is a K×tw row-major block starting at float
+// j·tile·K, so the neurons of one tile are contiguous in memory.
 export function mulBlock(
   acc: usize, ex: usize, width: i32, q: usize, offsets: usize, rows: usize, ps: usize, cs: usize,
   nNeurons: i32, g: i32, tile: i32,
@@ -70,8 +72,9 @@ export function mulBlock(
       let t = load<i32>(offsets + (<usize>k << 2));
       const tEnd = load<i32>(offsets + (<usize>(k + 1) << 2));
       if (t == tEnd) continue;
-      const a0 = acc + <usize>k * rowBytes + tileOff;
-      const e0 = ex + <usize>k * rowBytes + tileOff;
+      const blockOff = (<usize>t0 * <usize>nNeurons + <usize>k * <usize>(tileBytes >> 2)) << 2;
+      const a0 = acc + blockOff;
+      const e0 = ex + blockOff;
       while (t < tEnd) {
         const gEnd = min(tEnd, t + g);
         for (; t < gEnd; t++) {

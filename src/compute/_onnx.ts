@@ -52,6 +52,8 @@ function attribute(name: string, v: AttrValue): onnx.AttributeProto {
 export class GraphBuilder {
   private readonly nodes: onnx.NodeProto[] = [];
   private readonly inits: onnx.TensorProto[] = [];
+  /** Large float constants, appended to the serialised graph without protobuf-es's buffer copies. */
+  private readonly bigInits: { header: Uint8Array; data: Float32Array }[] = [];
   private readonly inputs: onnx.ValueInfoProto[] = [];
   private readonly outputs: onnx.ValueInfoProto[] = [];
 
@@ -67,14 +69,11 @@ export class GraphBuilder {
 
   /** A float32 constant (weights are stored in the model so onnxruntime can pre-pack them). */
   constant(name: string, dims: readonly number[], data: Float32Array): string {
-    this.inits.push(
-      create(onnx.TensorProtoSchema, {
-        name,
-        dims: dims.map((d) => BigInt(d)),
-        dataType: FLOAT,
-        rawData: new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength),
-      }),
+    const header = toBinary(
+      onnx.TensorProtoSchema,
+      create(onnx.TensorProtoSchema, { name, dims: dims.map((d) => BigInt(d)), dataType: FLOAT }),
     );
+    this.bigInits.push({ header, data });
     return name;
   }
 
@@ -108,6 +107,10 @@ export class GraphBuilder {
     return output;
   }
 
+  /**
+   * The serialised ModelProto. Float constants are written as `raw_data` fields appended to the graph
+   * message (protobuf allows a repeated field anywhere in its message), so each constant is copied once.
+   */
   toBytes(): Uint8Array {
     const graph = create(onnx.GraphProtoSchema, {
       name: 'clip_dissect_compute',
@@ -120,10 +123,56 @@ export class GraphBuilder {
       irVersion: 8n,
       producerName: 'clip-dissect',
       opsetImport: [{ domain: '', version: 17n }],
-      graph,
     });
-    return toBinary(onnx.ModelProtoSchema, model);
+    const graphHead = toBinary(onnx.GraphProtoSchema, graph);
+    const modelHead = toBinary(onnx.ModelProtoSchema, model);
+    // tensor = header ++ field 9 (raw_data); graph initializer = field 5; model graph = field 7
+    const tensors = this.bigInits.map(({ header, data }) => {
+      const tensorLen = header.length + 1 + varintLength(data.byteLength) + data.byteLength;
+      return { header, data, tensorLen };
+    });
+    let graphLen = graphHead.length;
+    for (const t of tensors) graphLen += 1 + varintLength(t.tensorLen) + t.tensorLen;
+    const total = modelHead.length + 1 + varintLength(graphLen) + graphLen;
+    const out = new Uint8Array(total);
+    let pos = 0;
+    const put = (bytes: Uint8Array) => {
+      out.set(bytes, pos);
+      pos += bytes.length;
+    };
+    const putTagLen = (tag: number, len: number) => {
+      out[pos++] = tag;
+      pos = writeVarint(out, pos, len);
+    };
+    put(modelHead);
+    putTagLen((7 << 3) | 2, graphLen);
+    put(graphHead);
+    for (const t of tensors) {
+      putTagLen((5 << 3) | 2, t.tensorLen);
+      put(t.header);
+      putTagLen((9 << 3) | 2, t.data.byteLength);
+      put(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    }
+    return out;
   }
+}
+
+function varintLength(n: number): number {
+  let len = 1;
+  while (n >= 128) {
+    n = Math.floor(n / 128);
+    len++;
+  }
+  return len;
+}
+
+function writeVarint(out: Uint8Array, pos: number, n: number): number {
+  while (n >= 128) {
+    out[pos++] = (n % 128) | 128;
+    n = Math.floor(n / 128);
+  }
+  out[pos++] = n;
+  return pos;
 }
 
 export interface ComputeSessionOptions {

@@ -237,9 +237,10 @@ async function pmiEngine(
   if (mc >= m) mc = m;
   const chunks = Math.ceil(m / mc);
   const mcp = pad4(mc);
-  const nb = Math.max(1, Math.min(U, Math.floor(ctx.budget / 12 / (mcp * 4))));
+  const nb = Math.max(1, Math.min(U, Math.floor(ctx.budget / 8 / (mcp * 4))));
   const blocks = Math.ceil(U / nb);
-  const tile = Math.max(64, Math.min(mcp, Math.floor((512 * 1024) / (nb * 4)) & ~3));
+  // concept tile: the tile of the Q block (nb rows) should stay in the 1 MiB L2 cache
+  const tile = Math.max(64, Math.min(mcp, Math.floor((768 * 1024) / (nb * 4)) & ~3));
 
   // factors c_r + p_r·Q with c_r, p_r as float32; g factors between renormalisations keep the product normal
   const pF = Float32Array.from(p);
@@ -267,24 +268,26 @@ async function pmiEngine(
   // When the concepts span several chunks, the softmax normaliser of each image comes from a first pass.
   let lse: Float32Array | undefined;
   const sessions: ComputeSession[] = [];
-  const totalSteps = blocks * chunks + (chunks > 1 ? blocks : 0);
+  // the first pass's blocks hold a full-width P (nbl × m)
+  const nbl = Math.max(1, Math.min(U, Math.floor(ctx.budget / 8 / (m * 4))));
+  const totalSteps = blocks * chunks + (chunks > 1 ? Math.ceil(U / nbl) : 0);
   let step = 0;
   try {
     if (chunks > 1) {
       const gb = new GraphBuilder();
       gb.input('X', ['n', d]);
-      gb.constant('T', [m, d], textChunk(T, 0, m));
+      gb.input('T', [m, d]);
       gb.op('Gemm', ['X', 'T'], 'P', { transB: 1, alpha: { float: a } });
       gb.op('ReduceLogSumExp', ['P'], 'L', { axes: [1], keepdims: 1 });
       gb.output('L', ['n', 1]);
       const s = await ComputeSession.create(gb, { threads: ctx.threads });
       sessions.push(s);
+      const Tall = textChunk(T, 0, m);
       lse = new Float32Array(U);
-      for (let b = 0; b < blocks; b++) {
-        const r0 = b * nb;
-        const r1 = Math.min(U, r0 + nb);
+      for (let r0 = 0; r0 < U; r0 += nbl) {
+        const r1 = Math.min(U, r0 + nbl);
         await s.run(
-          { X: [X.data.subarray(r0 * d, r1 * d), [r1 - r0, d]] },
+          { X: [X.data.subarray(r0 * d, r1 * d), [r1 - r0, d]], T: [Tall, [m, d]] },
           { L: [lse.subarray(r0, r1), [r1 - r0, 1]] },
         );
         ctx.progress(++step, totalSteps);
@@ -298,7 +301,10 @@ async function pmiEngine(
       const wp = pad4(w);
       const gb = new GraphBuilder();
       gb.input('X', ['n', d]);
-      gb.constant('T', [wp, d], textChunk(T, c0, c1, 1, wp));
+      // T is fed as an input: onnxruntime's weight pre-packing measured no faster here and costs a
+      // session-creation copy of the whole concept matrix
+      gb.input('T', [wp, d]);
+      const Tc = textChunk(T, c0, c1, 1, wp);
       const gemmInputs = ['X', 'T'];
       if (wp !== w) gemmInputs.push(gb.constant('pad', [wp], paddingBias(w, wp)));
       gb.op('Gemm', gemmInputs, 'P', { transB: 1, alpha: { float: a } });
@@ -320,6 +326,7 @@ async function pmiEngine(
         const r1 = Math.min(U, r0 + nb);
         const feeds: Record<string, [Float32Array, readonly number[]]> = {
           X: [X.data.subarray(r0 * d, r1 * d), [r1 - r0, d]],
+          T: [Tc, [wp, d]],
         };
         if (lse) feeds.L = [lse.subarray(r0, r1), [r1 - r0, 1]];
         // onnxruntime writes Q (rows × wp, row stride wp) straight into the kernel's memory
@@ -340,12 +347,16 @@ async function pmiEngine(
           ptr[j] = t;
         }
         offV[K] = nt;
-        arena.k.mulBlock(accPtr, exPtr, wp, qPtr, offPtr, rowsPtr, psPtr, csPtr, K, g, Math.min(tile, wp));
+        arena.k.mulBlock(accPtr, exPtr, wp, qPtr, offPtr, rowsPtr, psPtr, csPtr, K, g, tile);
         ctx.progress(++step, totalSteps);
       }
       arena.k.finishLog(accPtr, exPtr, accPtr, K * wp);
-      arena.k.subtractPrior(accPtr, K, wp, priorPtr, lambda, Math.log(K));
-      recordChunk(ctx, acc, wp, w, c0);
+      // acc is tile-major: tile t0 is a K×tw block at float offset t0·K
+      for (let t0 = 0; t0 < wp; t0 += tile) {
+        const tw = Math.min(tile, wp - t0);
+        arena.k.subtractPrior(accPtr + t0 * K * 4, K, tw, priorPtr, lambda, Math.log(K));
+        recordChunk(ctx, arena.f32(accPtr + t0 * K * 4, K * tw), tw, Math.min(tw, w - t0), c0 + t0);
+      }
     }
   } finally {
     for (const s of sessions) await s.release();

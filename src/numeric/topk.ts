@@ -74,7 +74,10 @@ export function topKStrided(
         heapVal[parent] = tv;
         pos = parent;
       }
-    } else if (before(v, i, heapVal[0], heapIdx[0])) {
+    } else {
+      // i only grows, so a tie with the kept worst never displaces it; NaN displaces nothing but NaN.
+      const w = heapVal[0];
+      if (!(v > w) && (w === w || v !== v)) continue;
       heapIdx[0] = i;
       heapVal[0] = v;
       siftDown(0);
@@ -100,22 +103,65 @@ export function topK(values: Float32Array, k: number): Int32Array {
 /**
  * For each column j of `m` (rows×cols), the row indices of its k largest entries in rank order.
  * Returns a cols×k row-major Int32Array. Used for "the top-k images of each neuron" on an N×K
- * activation matrix.
+ * activation matrix. Reads `m` once, row by row, keeping one bounded min-heap per column.
  */
 export function columnTopK(m: Matrix, k: number): Int32Array {
-  if (k > m.rows) throw new ArgumentError(`'k' must be <= the number of rows (${m.rows}) but got ${k}`);
-  const out = new Int32Array(m.cols * k);
-  // Work on column-major copies in blocks of columns so that each column is contiguous.
-  const block = Math.max(1, Math.floor((1 << 22) / Math.max(1, m.rows)));
-  const buf = new Float32Array(m.rows * Math.min(block, m.cols));
-  for (let j0 = 0; j0 < m.cols; j0 += block) {
-    const j1 = Math.min(m.cols, j0 + block);
-    const w = j1 - j0;
-    for (let i = 0; i < m.rows; i++) {
-      const row = i * m.cols;
-      for (let j = j0; j < j1; j++) buf[(j - j0) * m.rows + i] = m.data[row + j];
+  const { rows, cols, data } = m;
+  if (k > rows) throw new ArgumentError(`'k' must be <= the number of rows (${rows}) but got ${k}`);
+  const out = new Int32Array(cols * k);
+  if (k === 0) return out;
+  const hv = new Float64Array(cols * k); // heap values; column j's heap at [j*k, j*k + k)
+  const hi = new Int32Array(cols * k);
+  // heap order: hv[parent] ranks after (is worse than or equal to) its children
+  const worse = (a: number, b: number) => before(hv[b], hi[b], hv[a], hi[a]);
+  const sift = (base: number, pos: number, size: number) => {
+    for (;;) {
+      const l = 2 * pos + 1;
+      if (l >= size) return;
+      let w = l;
+      if (l + 1 < size && worse(base + l + 1, base + l)) w = l + 1;
+      if (!worse(base + w, base + pos)) return;
+      const a = base + pos;
+      const b = base + w;
+      const tv = hv[a];
+      hv[a] = hv[b];
+      hv[b] = tv;
+      const ti = hi[a];
+      hi[a] = hi[b];
+      hi[b] = ti;
+      pos = w;
     }
-    for (let j = 0; j < w; j++) topKStrided(buf, m.rows, k, out, (j0 + j) * k, j * m.rows, 1);
+  };
+  for (let i = 0; i < k; i++) {
+    const off = i * cols;
+    for (let j = 0; j < cols; j++) {
+      hv[j * k + i] = data[off + j];
+      hi[j * k + i] = i;
+    }
+  }
+  for (let j = 0; j < cols; j++) for (let p = (k >> 1) - 1; p >= 0; p--) sift(j * k, p, k);
+  for (let i = k; i < rows; i++) {
+    const off = i * cols;
+    for (let j = 0; j < cols; j++) {
+      const v = data[off + j];
+      const base = j * k;
+      const w = hv[base];
+      // rows arrive in increasing order: a tie with the kept worst never displaces it
+      if (!(v > w) && (w === w || v !== v)) continue;
+      hv[base] = v;
+      hi[base] = i;
+      sift(base, 0, k);
+    }
+  }
+  // pop worst-first into rank order
+  for (let j = 0; j < cols; j++) {
+    const base = j * k;
+    for (let size = k; size > 0; size--) {
+      out[base + size - 1] = hi[base];
+      hv[base] = hv[base + size - 1];
+      hi[base] = hi[base + size - 1];
+      sift(base, 0, size - 1);
+    }
   }
   return out;
 }
