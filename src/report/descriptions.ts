@@ -1,0 +1,98 @@
+/**
+ * Result files in the official formats: `descriptions.csv` (`layer,unit,description,similarity`, as the
+ * reference's pandas `to_csv(index=False)` writes it) and the richer `neurons.json`.
+ */
+import type { SimilarityResult } from '../compute/similarity-engine.js';
+
+/** One dissected layer: the engine's result and the concept strings its indices refer to. */
+export interface LayerResult {
+  layer: string;
+  result: SimilarityResult;
+  concepts: readonly string[];
+}
+
+/**
+ * The shortest decimal that reads back as the same float32 (what numpy prints for a float32 and so what
+ * the reference's CSV holds). NaN → '' (pandas writes missing values as empty fields).
+ */
+export function formatFloat32(x: number): string {
+  if (Number.isNaN(x)) return '';
+  if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
+  const f = Math.fround(x);
+  for (let p = 1; p <= 9; p++) {
+    const s = f.toPrecision(p);
+    if (Math.fround(Number(s)) === f) return String(Number(s));
+  }
+  return String(f);
+}
+
+/** A CSV field, quoted only when needed (RFC 4180, pandas QUOTE_MINIMAL). */
+export function csvField(s: string): string {
+  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+export function descriptionsCsv(layers: readonly LayerResult[]): string {
+  const out = ['layer,unit,description,similarity'];
+  for (const { layer, result, concepts } of layers) {
+    for (let k = 0; k < result.nNeurons; k++) {
+      out.push(
+        `${csvField(layer)},${k},${csvField(concepts[result.labels[k]])},${formatFloat32(result.scores[k])}`,
+      );
+    }
+  }
+  return `${out.join('\n')}\n`;
+}
+
+export interface NeuronRecord {
+  layer: string;
+  unit: number;
+  label: string;
+  score: number | null;
+  dead: boolean;
+  top: { concept: string; index: number; score: number | null }[];
+  topImages: number[];
+}
+
+const num = (x: number) => (Number.isFinite(x) ? Number(formatFloat32(x)) : null);
+
+/** Per neuron: label, score, top concepts with scores, top-activating probe images, flags. */
+export function neuronRecords(layers: readonly LayerResult[]): NeuronRecord[] {
+  const out: NeuronRecord[] = [];
+  for (const { layer, result: r, concepts } of layers) {
+    for (let k = 0; k < r.nNeurons; k++) {
+      const top = [];
+      for (let t = 0; t < r.top; t++) {
+        const idx = r.topConcepts[k * r.top + t];
+        top.push({ concept: concepts[idx], index: idx, score: num(r.topScores[k * r.top + t]) });
+      }
+      out.push({
+        layer,
+        unit: k,
+        label: concepts[r.labels[k]],
+        score: num(r.scores[k]),
+        dead: r.dead[k] === 1,
+        top,
+        topImages: Array.from(r.topImages.subarray(k * r.nTopImages, (k + 1) * r.nTopImages)),
+      });
+    }
+  }
+  return out;
+}
+
+/** `neurons.json`: what was run and one record per neuron. */
+export function neuronsJson(layers: readonly LayerResult[], meta: Record<string, unknown>): string {
+  const body = {
+    ...meta,
+    layers: layers.map(({ layer, result: r }) => ({
+      layer,
+      similarity: r.similarity,
+      options: r.options,
+      nNeurons: r.nNeurons,
+      nConcepts: r.nConcepts,
+      nImages: r.nImages,
+      deadNeurons: Array.from(r.dead).reduce((s, v) => s + v, 0),
+    })),
+    neurons: neuronRecords(layers),
+  };
+  return `${JSON.stringify(body, null, 1)}\n`;
+}
