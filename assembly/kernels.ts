@@ -49,7 +49,8 @@ function vexp(x: v128): v128 {
   return i32x4.add(p, i32x4.shl(ni, 23));
 }
 
-// Multiply the product accumulators of every neuron by its factors from one block of probe images:
+// Multiply the product accumulators of neurons [kStart, kEnd) by their factors from one block of probe
+// images (threads split the neurons; nNeurons is the layout's neuron count):
 //   acc[k, m] *= c[t] + p[t] · Q[rows[t], m]   for t in [offsets[k], offsets[k+1])
 // then renormalise: acc keeps the mantissa in [1, 2), ex (i32) gains the binary exponent, so that
 // Σ_t log(c_t + p_t·Q) = log(acc) + ex·ln2 never under- or overflows. `g` factors are multiplied between
@@ -59,7 +60,7 @@ function vexp(x: v128): v128 {
 // j·tile·K, so the neurons of one tile are contiguous in memory.
 export function mulBlock(
   acc: usize, ex: usize, width: i32, q: usize, offsets: usize, rows: usize, ps: usize, cs: usize,
-  nNeurons: i32, g: i32, tile: i32,
+  nNeurons: i32, g: i32, tile: i32, kStart: i32, kEnd: i32,
 ): void {
   const rowBytes = <usize>width << 2;
   const mantMask = i32x4.splat(0x007fffff);
@@ -68,7 +69,7 @@ export function mulBlock(
   for (let t0 = 0; t0 < width; t0 += tile) {
     const tileOff = <usize>t0 << 2;
     const tileBytes = <usize>min(tile, width - t0) << 2;
-    for (let k = 0; k < nNeurons; k++) {
+    for (let k = kStart; k < kEnd; k++) {
       let t = load<i32>(offsets + (<usize>k << 2));
       const tEnd = load<i32>(offsets + (<usize>(k + 1) << 2));
       if (t == tEnd) continue;
@@ -174,7 +175,7 @@ function vpowAbs(x: v128, p: f32): v128 {
 // For each concept column: sort the n pairs (c = pc[rows[j]], v[j]) by c descending with a bitonic
 // network (4 concepts per SIMD lane group; n2 = next power of two >= n, padded with c = -inf), so the
 // i-th largest c receives v'_i; write errOut[col] = mean_i |v_i − v'_i|^p and meanOut[col] = mean c.
-export function rankReorder(
+function rankReorder(
   pc: usize, width: i32, rows: usize, n: i32, n2: i32, v: usize, p: f32, scratch: usize, errOut: usize, meanOut: usize,
 ): void {
   const rowBytes = <usize>width << 2;
@@ -220,5 +221,21 @@ export function rankReorder(
     }
     v128.store(errOut + col, f32x4.mul(err, ninv));
     v128.store(meanOut + col, f32x4.mul(sum, ninv));
+  }
+}
+
+// rankReorder for neurons [kStart, kEnd): neuron k's rows and activations are at rowsAll + k·n·4 and
+// vAll + k·n·4; its errors and means go to row k (width floats) of errOut / meanOut.
+export function rankReorderNeurons(
+  pc: usize, width: i32, rowsAll: usize, vAll: usize, n: i32, n2: i32, p: f32, scratch: usize,
+  errOut: usize, meanOut: usize, kStart: i32, kEnd: i32,
+): void {
+  const nBytes = <usize>n << 2;
+  const rowBytes = <usize>width << 2;
+  for (let k = kStart; k < kEnd; k++) {
+    rankReorder(
+      pc, width, rowsAll + <usize>k * nBytes, n, n2, vAll + <usize>k * nBytes, p, scratch,
+      errOut + <usize>k * rowBytes, meanOut + <usize>k * rowBytes,
+    );
   }
 }

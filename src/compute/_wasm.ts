@@ -3,6 +3,7 @@
  * `npm run build:wasm` next to this file). Internal: nothing here is exported from the package.
  */
 import { readFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 
 interface KernelExports {
   mulBlock(
@@ -17,22 +18,26 @@ interface KernelExports {
     nNeurons: number,
     g: number,
     tile: number,
+    kStart: number,
+    kEnd: number,
   ): void;
   finishLog(acc: number, ex: number, out: number, count: number): void;
   subtractPrior(s: number, rows: number, width: number, prior: number, lambda: number, logRows: number): void;
   logVec(x: number, out: number, count: number): void;
   expVec(x: number, out: number, count: number): void;
-  rankReorder(
+  rankReorderNeurons(
     pc: number,
     width: number,
-    rows: number,
+    rowsAll: number,
+    vAll: number,
     n: number,
     n2: number,
-    v: number,
     p: number,
     scratch: number,
     errOut: number,
     meanOut: number,
+    kStart: number,
+    kEnd: number,
   ): void;
 }
 
@@ -58,7 +63,8 @@ export class KernelArena {
   private top = 16;
 
   constructor() {
-    this.memory = new WebAssembly.Memory({ initial: 16, maximum: 65536 });
+    // shared, so that worker threads (KernelPool) can run kernels on the same buffers
+    this.memory = new WebAssembly.Memory({ initial: 16, maximum: 65536, shared: true });
     const instance = new WebAssembly.Instance(kernelModule(), {
       env: {
         memory: this.memory,
@@ -102,4 +108,69 @@ export class KernelArena {
 /** Rounds up to a multiple of 4 (the SIMD width in floats). */
 export function pad4(n: number): number {
   return (n + 3) & ~3;
+}
+
+/**
+ * Worker threads that run kernels on an arena's shared memory. `run` splits nothing itself: the caller
+ * gives each worker its own arguments (typically a neuron range). `release()` terminates the workers.
+ */
+export class KernelPool {
+  private readonly workers: Worker[];
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+
+  constructor(arena: KernelArena, size: number) {
+    const url = new URL('./_kernel-worker.js', import.meta.url);
+    this.workers = Array.from({ length: size }, () => {
+      const w = new Worker(url, { workerData: { module: kernelModule(), memory: arena.memory } });
+      w.on('message', (msg: { id: number; error?: string }) => {
+        const p = this.pending.get(msg.id);
+        this.pending.delete(msg.id);
+        if (msg.error) p?.reject(new Error(`wasm kernel failed: ${msg.error}`));
+        else p?.resolve();
+      });
+      w.on('error', (e) => {
+        for (const p of this.pending.values()) p.reject(e);
+        this.pending.clear();
+      });
+      return w;
+    });
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /** Runs `fn` on worker i with argsPerWorker[i] (fewer entries: fewer workers busy). */
+  run(fn: keyof KernelExports, argsPerWorker: number[][]): Promise<void> {
+    return Promise.all(
+      argsPerWorker.map(
+        (args, i) =>
+          new Promise<void>((resolve, reject) => {
+            const id = this.nextId++;
+            this.pending.set(id, { resolve, reject });
+            this.workers[i].postMessage({ id, fn, args });
+          }),
+      ),
+    ).then(() => undefined);
+  }
+
+  async release(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.release();
+  }
+}
+
+/** Splits [0, n) into `parts` contiguous ranges of near-equal size. */
+export function splitRange(n: number, parts: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let i = 0; i < parts; i++) {
+    const a = Math.floor((n * i) / parts);
+    const b = Math.floor((n * (i + 1)) / parts);
+    if (b > a) out.push([a, b]);
+  }
+  return out;
 }

@@ -13,6 +13,7 @@
  * - cos_similarity uses Âᵀ·P̂ = (ÂᵀI)·Tᵀ / ‖P_m‖ with ‖P_m‖² = T_m (IᵀI) T_mᵀ, never forming P.
  * - rank_reorder sorts each (neuron, concept) column with a SIMD bitonic network, 4 concepts at once.
  */
+import { availableParallelism } from 'node:os';
 import { ArgumentError } from '../numeric/errors.js';
 import { createMatrix, type Matrix, transpose } from '../numeric/matrix.js';
 import { normalizeRows } from '../numeric/reductions.js';
@@ -36,7 +37,7 @@ import {
 import { columnTopK } from '../numeric/topk.js';
 import type { ProgressCallback } from '../progress.js';
 import { ComputeSession, GraphBuilder } from './_onnx.js';
-import { KernelArena, pad4 } from './_wasm.js';
+import { KernelArena, KernelPool, pad4, splitRange } from './_wasm.js';
 
 export interface SimilarityRunOptions<F extends SimilarityName = SimilarityName> {
   /** The function's hyperparameters; defaults (paper Appendix A.1) are spread first. */
@@ -237,7 +238,8 @@ async function pmiEngine(
   if (mc >= m) mc = m;
   const chunks = Math.ceil(m / mc);
   const mcp = pad4(mc);
-  const nb = Math.max(1, Math.min(U, Math.floor(ctx.budget / 8 / (mcp * 4))));
+  // a block of Q lives three times: onnxruntime's softmax input, its output, the kernel's copy
+  const nb = Math.max(1, Math.min(U, Math.floor(ctx.budget / 12 / (mcp * 4))));
   const blocks = Math.ceil(U / nb);
   // concept tile: the tile of the Q block (nb rows) should stay in the 1 MiB L2 cache
   const tile = Math.max(64, Math.min(mcp, Math.floor((768 * 1024) / (nb * 4)) & ~3));
@@ -248,6 +250,11 @@ async function pmiEngine(
   let cMin = Number.POSITIVE_INFINITY;
   for (const v of cF) cMin = Math.min(cMin, v);
   const g = cMin >= 0.5 ? 64 : Math.max(1, Math.min(64, Math.floor(120 / -Math.log2(cMin))));
+
+  // Threads: onnxruntime computes block b+1 while kernel workers multiply block b in.
+  const threads = ctx.threads ?? availableParallelism();
+  const nWorkers = threads >= 2 ? Math.max(1, Math.round(threads / 4)) : 0;
+  const ortThreads = Math.max(1, threads - nWorkers);
 
   const arena = new KernelArena();
   const accPtr = arena.alloc(K * mcp * 4);
@@ -264,6 +271,10 @@ async function pmiEngine(
   const rowsV = arena.i32(rowsPtr, K * topK);
   const psV = arena.f32(psPtr, K * topK);
   const csV = arena.f32(csPtr, K * topK);
+  // onnxruntime cannot write into shared memory: its output lands here and is copied in
+  const qOut = new Float32Array(nb * mcp);
+  const pool = nWorkers > 0 ? new KernelPool(arena, nWorkers) : undefined;
+  const ranges = splitRange(K, nWorkers || 1);
 
   // When the concepts span several chunks, the softmax normaliser of each image comes from a first pass.
   let lse: Float32Array | undefined;
@@ -280,7 +291,7 @@ async function pmiEngine(
       gb.op('Gemm', ['X', 'T'], 'P', { transB: 1, alpha: { float: a } });
       gb.op('ReduceLogSumExp', ['P'], 'L', { axes: [1], keepdims: 1 });
       gb.output('L', ['n', 1]);
-      const s = await ComputeSession.create(gb, { threads: ctx.threads });
+      const s = await ComputeSession.create(gb, { threads });
       sessions.push(s);
       const Tall = textChunk(T, 0, m);
       lse = new Float32Array(U);
@@ -316,11 +327,12 @@ async function pmiEngine(
         gb.op('Softmax', ['P'], 'Q', { axis: 1 });
       }
       gb.output('Q', ['n', wp]);
-      const s = await ComputeSession.create(gb, { threads: ctx.threads });
+      const s = await ComputeSession.create(gb, { threads: pool ? ortThreads : threads });
       sessions.push(s);
       acc.fill(1);
       ex.fill(0);
       ptr.fill(0);
+      let inFlight: Promise<void> | undefined;
       for (let b = 0; b < blocks; b++) {
         const r0 = b * nb;
         const r1 = Math.min(U, r0 + nb);
@@ -329,8 +341,12 @@ async function pmiEngine(
           T: [Tc, [wp, d]],
         };
         if (lse) feeds.L = [lse.subarray(r0, r1), [r1 - r0, 1]];
-        // onnxruntime writes Q (rows × wp, row stride wp) straight into the kernel's memory
-        await s.run(feeds, { Q: [arena.f32(qPtr, (r1 - r0) * wp), [r1 - r0, wp]] });
+        const qBlock = qOut.subarray(0, (r1 - r0) * wp);
+        await s.run(feeds, { Q: [qBlock, [r1 - r0, wp]] });
+        // the workers are done with the previous block's Q and terms only now
+        await inFlight;
+        if (b > 0) ctx.progress(++step, totalSteps);
+        arena.f32(qPtr, qBlock.length).set(qBlock);
         let nt = 0;
         for (let j = 0; j < K; j++) {
           offV[j] = nt;
@@ -347,9 +363,32 @@ async function pmiEngine(
           ptr[j] = t;
         }
         offV[K] = nt;
-        arena.k.mulBlock(accPtr, exPtr, wp, qPtr, offPtr, rowsPtr, psPtr, csPtr, K, g, tile);
-        ctx.progress(++step, totalSteps);
+        const args = (k0: number, k1: number) => [
+          accPtr,
+          exPtr,
+          wp,
+          qPtr,
+          offPtr,
+          rowsPtr,
+          psPtr,
+          csPtr,
+          K,
+          g,
+          tile,
+          k0,
+          k1,
+        ];
+        if (pool) {
+          inFlight = pool.run(
+            'mulBlock',
+            ranges.map(([k0, k1]) => args(k0, k1)),
+          );
+        } else {
+          arena.k.mulBlock(accPtr, exPtr, wp, qPtr, offPtr, rowsPtr, psPtr, csPtr, K, g, tile, 0, K);
+        }
       }
+      await inFlight;
+      ctx.progress(++step, totalSteps);
       arena.k.finishLog(accPtr, exPtr, accPtr, K * wp);
       // acc is tile-major: tile t0 is a K×tw block at float offset t0·K
       for (let t0 = 0; t0 < wp; t0 += tile) {
@@ -360,6 +399,7 @@ async function pmiEngine(
     }
   } finally {
     for (const s of sessions) await s.release();
+    await pool?.release();
   }
 }
 
@@ -393,57 +433,90 @@ async function rankReorderEngine(
   }
   let n2 = 1;
   while (n2 < topN) n2 <<= 1;
-  let mc = Math.max(4, Math.floor((ctx.budget * 0.6) / (U * 4)) & ~3);
+  // the P chunk (U×mc) plus the per-neuron errors and means (K×mc each)
+  let mc = Math.max(4, Math.floor((ctx.budget * 0.6) / ((U + 2 * K) * 4)) & ~3);
   if (mc >= m) mc = m;
   const mcp = pad4(mc);
   const chunks = Math.ceil(m / mc);
 
+  const threads = ctx.threads ?? availableParallelism();
   const arena = new KernelArena();
   const pcPtr = arena.alloc(U * mcp * 4);
-  const rowsPtr = arena.alloc(topN * 4);
-  const vPtr = arena.alloc(topN * 4);
-  const scratchPtr = arena.alloc(n2 * 32);
-  const errPtr = arena.alloc(mcp * 4);
-  const meanPtr = arena.alloc(mcp * 4);
+  const rowsPtr = arena.alloc(K * topN * 4);
+  const vPtr = arena.alloc(K * topN * 4);
+  const scratchPtr = arena.alloc(threads * n2 * 32);
+  const errPtr = arena.alloc(K * mcp * 4);
+  const meanPtr = arena.alloc(K * mcp * 4);
   const pc = arena.f32(pcPtr, U * mcp);
-  const rowsV = arena.i32(rowsPtr, topN);
-  const vV = arena.f32(vPtr, topN);
-  const errV = arena.f32(errPtr, mcp);
-  const meanV = arena.f32(meanPtr, mcp);
+  const rowsV = arena.i32(rowsPtr, K * topN);
+  for (let i = 0; i < K * topN; i++) rowsV[i] = pos[inds[i]];
+  arena.f32(vPtr, K * topN).set(vAll);
+  const errV = arena.f32(errPtr, K * mcp);
+  const meanV = arena.f32(meanPtr, K * mcp);
   const scores = new Float32Array(K * mcp);
-  const total = chunks * K;
-  let step = 0;
-  for (let ch = 0; ch < chunks; ch++) {
-    const c0 = ch * mc;
-    const c1 = Math.min(m, c0 + mc);
-    const w = c1 - c0;
-    const gb = new GraphBuilder();
-    gb.input('X', ['n', d]);
-    gb.constant('T', [w, d], textChunk(T, c0, c1));
-    gb.op('Gemm', ['X', 'T'], 'P', { transB: 1 });
-    gb.output('P', ['n', w]);
-    const s = await ComputeSession.create(gb, { threads: ctx.threads });
-    try {
-      const P = (await s.run({ X: [X.data, [U, d]] })).P.data;
-      pc.fill(0);
-      if (w === mcp) pc.set(P);
-      else for (let i = 0; i < U; i++) pc.set(P.subarray(i * w, (i + 1) * w), i * mcp);
-    } finally {
-      await s.release();
-    }
-    for (let j = 0; j < K; j++) {
-      for (let r = 0; r < topN; r++) rowsV[r] = pos[inds[j * topN + r]];
-      vV.set(vAll.subarray(j * topN, (j + 1) * topN));
-      arena.k.rankReorder(pcPtr, mcp, rowsPtr, topN, n2, vPtr, o.p, scratchPtr, errPtr, meanPtr);
-      const row = j * mcp;
-      for (let t = 0; t < w; t++) {
-        const err = errV[t];
-        scores[row + t] = dead[j] || err === 0 ? 0 : -(err / baseline[j] / meanV[t] ** o.scaleP);
+  const pool = threads >= 2 ? new KernelPool(arena, threads) : undefined;
+  const ranges = splitRange(K, pool ? threads : 1);
+  try {
+    for (let ch = 0; ch < chunks; ch++) {
+      const c0 = ch * mc;
+      const c1 = Math.min(m, c0 + mc);
+      const w = c1 - c0;
+      const gb = new GraphBuilder();
+      gb.input('X', ['n', d]);
+      gb.input('T', [mcp, d]);
+      gb.op('Gemm', ['X', 'T'], 'P', { transB: 1 });
+      gb.output('P', ['n', mcp]);
+      const s = await ComputeSession.create(gb, { threads });
+      try {
+        // zero rows pad T to mcp, so P comes out with the kernel's row stride
+        const P = (await s.run({ X: [X.data, [U, d]], T: [textChunk(T, c0, c1, 1, mcp), [mcp, d]] })).P.data;
+        pc.set(P);
+      } finally {
+        await s.release();
       }
-      if ((j & 63) === 63 || j === K - 1) ctx.progress(step + j + 1, total);
+      // neurons are split across threads in slices, so progress can be reported between slices
+      const slices = Math.max(1, Math.min(16, Math.ceil(K / 64)));
+      for (let sl = 0; sl < slices; sl++) {
+        const parts = ranges.map(([a, b]) => {
+          const len = b - a;
+          return [a + Math.floor((len * sl) / slices), a + Math.floor((len * (sl + 1)) / slices)] as const;
+        });
+        const args = (i: number, k0: number, k1: number) => [
+          pcPtr,
+          mcp,
+          rowsPtr,
+          vPtr,
+          topN,
+          n2,
+          o.p,
+          scratchPtr + i * n2 * 32,
+          errPtr,
+          meanPtr,
+          k0,
+          k1,
+        ];
+        if (pool)
+          await pool.run(
+            'rankReorderNeurons',
+            parts.map(([k0, k1], i) => args(i, k0, k1)),
+          );
+        else
+          arena.k.rankReorderNeurons(
+            ...(args(0, parts[0][0], parts[0][1]) as Parameters<typeof arena.k.rankReorderNeurons>),
+          );
+        ctx.progress(ch * slices + sl + 1, chunks * slices);
+      }
+      for (let j = 0; j < K; j++) {
+        const row = j * mcp;
+        for (let t = 0; t < w; t++) {
+          const err = errV[row + t];
+          scores[row + t] = dead[j] || err === 0 ? 0 : -(err / baseline[j] / meanV[row + t] ** o.scaleP);
+        }
+      }
+      recordChunk(ctx, scores, mcp, w, c0);
     }
-    step += K;
-    recordChunk(ctx, scores, mcp, w, c0);
+  } finally {
+    await pool?.release();
   }
 }
 

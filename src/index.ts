@@ -1,0 +1,60 @@
+/**
+ * clip-dissect: label every neuron of a vision network with the concept that CLIP sees in its most
+ * activating images (CLIP-Dissect, Oikarinen & Weng, ICLR 2023).
+ *
+ * The public API. Files whose names start with `_` are internal.
+ */
+
+export {
+  computeSimilarity,
+  type SimilarityResult,
+  type SimilarityRunOptions,
+} from './compute/similarity-engine.js';
+export {
+  BUILTIN_CONCEPT_NAMES,
+  BUILTIN_CONCEPT_SETS,
+  defaultCacheDir,
+  type LoadConceptsOptions,
+  loadConceptSet,
+} from './data/builtin-concepts.js';
+export { type ConceptSet, ConceptSetError, parseConcepts } from './data/concepts.js';
+export { writeFileAtomic } from './io/atomic.js';
+export {
+  encodeNpy,
+  matrixToNpy,
+  type NpyArray,
+  type NpyDType,
+  NpyFormatError,
+  npyToMatrix,
+  parseNpy,
+  readNpy,
+  writeNpy,
+} from './io/npy.js';
+export { ArgumentError, ClipDissectError, ShapeError } from './numeric/errors.js';
+export { createMatrix, type Matrix, transpose } from './numeric/matrix.js';
+export {
+  type CosSimilarityCubedOptions,
+  type RankReorderOptions,
+  resolveSimilarityOptions,
+  SIMILARITY_DEFAULTS,
+  SIMILARITY_NAMES,
+  type SimilarityName,
+  type SimilarityOptionsMap,
+  type SoftWpmiOptions,
+  type WpmiOptions,
+} from './numeric/similarity-options.js';
+export {
+  clipSimilarities,
+  deadNeurons,
+  type SimilarityInputs,
+  similarityReference,
+} from './numeric/similarity-reference.js';
+export { columnTopK, topK } from './numeric/topk.js';
+export {
+  runSimilarityFiles,
+  type SimilarityFilesOptions,
+  type SimilarityFilesResult,
+} from './pipeline/similarity-files.js';
+export type { ProgressCallback, ProgressEvent } from './progress.js';
+export { descriptionsCsv, type LayerResult, neuronsJson } from './report/descriptions.js';
+export { VERSION } from './version.js';
