@@ -168,6 +168,107 @@ function vpowAbs(x: v128, p: f32): v128 {
   return v128.andnot(r, f32x4.eq(a, f32x4.splat(0)));
 }
 
+
+// One compare-exchange of the bitonic network on 4 lanes: afterwards key i >= key j when `desc`
+// (else key i <= key j); payloads follow their keys. pmax/pmin map to single instructions; the payload
+// swap is an XOR swap under the lane mask.
+// @ts-ignore: decorator
+@inline
+function cx(keys: usize, pay: usize, pi: usize, pj: usize, desc: bool): void {
+  const ki = v128.load(keys + pi);
+  const kj = v128.load(keys + pj);
+  const vi = v128.load(pay + pi);
+  const vj = v128.load(pay + pj);
+  const swap = desc ? f32x4.gt(kj, ki) : f32x4.gt(ki, kj);
+  if (desc) {
+    v128.store(keys + pi, f32x4.pmax(ki, kj));
+    v128.store(keys + pj, f32x4.pmin(kj, ki));
+  } else {
+    v128.store(keys + pi, f32x4.pmin(kj, ki));
+    v128.store(keys + pj, f32x4.pmax(ki, kj));
+  }
+  const dv = v128.and(v128.xor(vi, vj), swap);
+  v128.store(pay + pi, v128.xor(vi, dv));
+  v128.store(pay + pj, v128.xor(vj, dv));
+}
+
+// Sorts n2 (a power of two) 4-lane keys with payloads, descending, lane by lane (each lane is one
+// concept), with a bitonic network. The last two stages of every merge (strides 2 and 1) run on
+// 4-element blocks held in registers.
+function bitonicSort(keys: usize, pay: usize, n2: i32): void {
+  for (let size = 2; size <= n2; size <<= 1) {
+    let stride = size >> 1;
+    const fuse = size >= 4;
+    const last = fuse ? 4 : 1;
+    for (; stride >= last; stride >>= 1) {
+      if (fuse && stride == 2) break;
+      const sb = <usize>stride << 4;
+      for (let base = 0; base < n2; base += stride << 1) {
+        const desc = (base & size) == 0;
+        const end = <usize>(base + stride) << 4;
+        if (stride >= 2) {
+          // two independent compare-exchanges per iteration
+          if (desc) {
+            for (let o = <usize>base << 4; o < end; o += 32) {
+              cx(keys, pay, o, o + sb, true);
+              cx(keys, pay, o + 16, o + 16 + sb, true);
+            }
+          } else {
+            for (let o = <usize>base << 4; o < end; o += 32) {
+              cx(keys, pay, o, o + sb, false);
+              cx(keys, pay, o + 16, o + 16 + sb, false);
+            }
+          }
+        } else {
+          cx(keys, pay, <usize>base << 4, (<usize>base << 4) + sb, desc);
+        }
+      }
+    }
+    if (!fuse) continue;
+    for (let base = 0; base < n2; base += 4) {
+      const desc = (base & size) == 0;
+      const o = <usize>base << 4;
+      let k0 = v128.load(keys + o);
+      let k1 = v128.load(keys + o + 16);
+      let k2 = v128.load(keys + o + 32);
+      let k3 = v128.load(keys + o + 48);
+      let v0 = v128.load(pay + o);
+      let v1 = v128.load(pay + o + 16);
+      let v2 = v128.load(pay + o + 32);
+      let v3 = v128.load(pay + o + 48);
+      // stride 2: (0,2), (1,3); then stride 1: (0,1), (2,3)
+      let m = desc ? f32x4.gt(k2, k0) : f32x4.gt(k0, k2);
+      let a = desc ? f32x4.pmax(k0, k2) : f32x4.pmin(k2, k0);
+      let b = desc ? f32x4.pmin(k2, k0) : f32x4.pmax(k0, k2);
+      let dv = v128.and(v128.xor(v0, v2), m);
+      k0 = a; k2 = b; v0 = v128.xor(v0, dv); v2 = v128.xor(v2, dv);
+      m = desc ? f32x4.gt(k3, k1) : f32x4.gt(k1, k3);
+      a = desc ? f32x4.pmax(k1, k3) : f32x4.pmin(k3, k1);
+      b = desc ? f32x4.pmin(k3, k1) : f32x4.pmax(k1, k3);
+      dv = v128.and(v128.xor(v1, v3), m);
+      k1 = a; k3 = b; v1 = v128.xor(v1, dv); v3 = v128.xor(v3, dv);
+      m = desc ? f32x4.gt(k1, k0) : f32x4.gt(k0, k1);
+      a = desc ? f32x4.pmax(k0, k1) : f32x4.pmin(k1, k0);
+      b = desc ? f32x4.pmin(k1, k0) : f32x4.pmax(k0, k1);
+      dv = v128.and(v128.xor(v0, v1), m);
+      k0 = a; k1 = b; v0 = v128.xor(v0, dv); v1 = v128.xor(v1, dv);
+      m = desc ? f32x4.gt(k3, k2) : f32x4.gt(k2, k3);
+      a = desc ? f32x4.pmax(k2, k3) : f32x4.pmin(k3, k2);
+      b = desc ? f32x4.pmin(k3, k2) : f32x4.pmax(k2, k3);
+      dv = v128.and(v128.xor(v2, v3), m);
+      k2 = a; k3 = b; v2 = v128.xor(v2, dv); v3 = v128.xor(v3, dv);
+      v128.store(keys + o, k0);
+      v128.store(keys + o + 16, k1);
+      v128.store(keys + o + 32, k2);
+      v128.store(keys + o + 48, k3);
+      v128.store(pay + o, v0);
+      v128.store(pay + o + 16, v1);
+      v128.store(pay + o + 32, v2);
+      v128.store(pay + o + 48, v3);
+    }
+  }
+}
+
 // rank_reorder for one neuron over a block of concepts.
 //   pc: the CLIP similarities of the probe images, rows × width (row-major, width % 4 == 0)
 //   rows[j] (i32, j < n): the row in pc of the neuron's j-th most activating image
@@ -194,26 +295,7 @@ function rankReorder(
       v128.store(keys + (<usize>j << 4), f32x4.splat(-Infinity));
       v128.store(pay + (<usize>j << 4), f32x4.splat(0));
     }
-    for (let size = 2; size <= n2; size <<= 1) {
-      for (let stride = size >> 1; stride > 0; stride >>= 1) {
-        for (let base = 0; base < n2; base += stride << 1) {
-          const desc = (base & size) == 0;
-          for (let i = base; i < base + stride; i++) {
-            const pi = <usize>i << 4;
-            const pj = <usize>(i + stride) << 4;
-            const ki = v128.load(keys + pi);
-            const kj = v128.load(keys + pj);
-            const swap = desc ? f32x4.gt(kj, ki) : f32x4.gt(ki, kj);
-            v128.store(keys + pi, v128.bitselect(kj, ki, swap));
-            v128.store(keys + pj, v128.bitselect(ki, kj, swap));
-            const vi = v128.load(pay + pi);
-            const vj = v128.load(pay + pj);
-            v128.store(pay + pi, v128.bitselect(vj, vi, swap));
-            v128.store(pay + pj, v128.bitselect(vi, vj, swap));
-          }
-        }
-      }
-    }
+    bitonicSort(keys, pay, n2);
     let err = f32x4.splat(0);
     for (let j = 0; j < n; j++) {
       const d = f32x4.sub(v128.load(pay + (<usize>j << 4)), f32x4.splat(load<f32>(v + (<usize>j << 2))));

@@ -34,7 +34,6 @@ export class ProgressRenderer {
       this.stage = e.stage;
       this.start = t;
       this.lastDraw = 0;
-      if (!this.out.isTTY) this.out.write(`${e.stage}: started (${e.total} ${e.unit ?? 'steps'})\n`);
     }
     const finished = e.done >= e.total;
     if (this.out.isTTY) {
@@ -59,10 +58,8 @@ export class ProgressRenderer {
     const rate = secs > 0 ? e.done / secs : 0;
     const unit = e.unit ?? 'steps';
     const pct = e.total > 0 ? Math.floor((100 * e.done) / e.total) : 100;
-    const eta =
-      e.done >= e.total
-        ? `done in ${fmtTime(secs)}`
-        : `ETA ${fmtTime(rate > 0 ? (e.total - e.done) / rate : Number.NaN)}`;
+    if (e.done >= e.total) return `${e.stage}: ${e.done}/${e.total} ${unit} done in ${fmtTime(secs)}`;
+    const eta = `ETA ${fmtTime(rate > 0 ? (e.total - e.done) / rate : Number.NaN)}`;
     return `${e.stage}: ${String(pct).padStart(3)}% ${e.done}/${e.total} ${unit}, ${rate >= 10 ? rate.toFixed(0) : rate.toFixed(2)} ${unit}/s, ${eta}`;
   }
 

@@ -146,7 +146,7 @@ interface Ctx {
   tracker: TopTracker;
   budget: number;
   threads?: number;
-  progress: (done: number, total: number) => void;
+  progress: (done: number, total: number, unit?: string) => void;
 }
 
 /** Sorted distinct values of an index array. */
@@ -671,7 +671,8 @@ export async function computeSimilarity<F extends SimilarityName>(
     tracker,
     budget,
     threads: run.threads,
-    progress: (done, total) => onProgress?.({ stage: `similarity (${name})`, done, total }),
+    progress: (done, total, unit = 'blocks') =>
+      onProgress?.({ stage: `similarity (${name})`, done, total, unit }),
   };
   const A = inputs.activations;
   const dead = deadNeurons(A);
