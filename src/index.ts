@@ -18,6 +18,17 @@ export {
   loadConceptSet,
 } from './data/builtin-concepts.js';
 export { type ConceptSet, ConceptSetError, parseConcepts } from './data/concepts.js';
+export { decodeImageRGB, type RGBImage, supportedImageFormats } from './data/decode.js';
+export {
+  CLIP_PREPROCESS,
+  IMAGENET_PREPROCESS,
+  type PreprocessConfig,
+  preprocessImage,
+  preprocessorConfigFromHF,
+  preprocessShape,
+  resizedSize,
+} from './data/preprocess.js';
+export { assertRGBImage, RESAMPLE_FILTERS, type ResampleFilter, resizeRGB } from './data/resize.js';
 export { writeFileAtomic } from './io/atomic.js';
 export {
   encodeNpy,

@@ -77,7 +77,7 @@ export function topKStrided(
     } else {
       // i only grows, so a tie with the kept worst never displaces it; NaN displaces nothing but NaN.
       const w = heapVal[0];
-      if (!(v > w) && (w === w || v !== v)) continue;
+      if (!(v > w) && (!Number.isNaN(w) || Number.isNaN(v))) continue;
       heapIdx[0] = i;
       heapVal[0] = v;
       siftDown(0);
@@ -147,7 +147,7 @@ export function columnTopK(m: Matrix, k: number): Int32Array {
       const base = j * k;
       const w = hv[base];
       // rows arrive in increasing order: a tie with the kept worst never displaces it
-      if (!(v > w) && (w === w || v !== v)) continue;
+      if (!(v > w) && (!Number.isNaN(w) || Number.isNaN(v))) continue;
       hv[base] = v;
       hi[base] = i;
       sift(base, 0, k);
