@@ -70,7 +70,7 @@ async function child(
   for (let j = 0; j < k; j++) if (r.labels[j] === j) recovered++;
   const rssMiB = process.resourceUsage().maxRSS / 1024;
   process.stdout.write(
-    `${JSON.stringify({ name, ...sizes, threads, seconds: +seconds.toFixed(2), peakRssMiB: Math.round(rssMiB), recovered })}\n`,
+    `${JSON.stringify({ name, ...sizes, threads, seconds: +seconds.toFixed(2), peakRssMiB: Math.round(rssMiB), recovered, timings: r.timings })}\n`,
   );
 }
 
@@ -118,6 +118,10 @@ async function main() {
     console.log(
       `${name.padEnd(22)} ${String(r.n).padStart(5)} ${String(r.m).padStart(6)} ${String(r.d).padStart(5)} ${String(r.k).padStart(5)} ${r.seconds.toFixed(2).padStart(9)} ${`${r.peakRssMiB} MiB`.padStart(9)}  ${r.recovered}/${r.k}`,
     );
+    const parts = Object.entries(r.timings as Record<string, number>)
+      .filter(([k]) => k !== 'total')
+      .map(([k, v]) => `${k} ${v.toFixed(2)}s`);
+    console.log(`${''.padEnd(23)}stages: ${parts.join(', ')}`);
   }
 }
 

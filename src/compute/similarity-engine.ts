@@ -80,6 +80,8 @@ export interface SimilarityResult {
   topImages: Int32Array;
   /** The full K×M score matrix, when `keepMatrix` was set. */
   matrix?: Matrix;
+  /** Wall-clock seconds by stage ('onnxruntime', 'kernels', 'total', …), for benchmarks. */
+  timings: Record<string, number>;
 }
 
 const MiB = 1024 * 1024;
@@ -147,6 +149,18 @@ interface Ctx {
   budget: number;
   threads?: number;
   progress: (done: number, total: number, unit?: string) => void;
+  /** Adds wall-clock seconds to a stage. */
+  time: (stage: string, seconds: number) => void;
+}
+
+/** Runs `f` and adds its wall-clock time to `stage`. */
+async function timed<T>(ctx: Ctx, stage: string, f: () => Promise<T> | T): Promise<T> {
+  const t0 = performance.now();
+  try {
+    return await f();
+  } finally {
+    ctx.time(stage, (performance.now() - t0) / 1000);
+  }
 }
 
 /** Sorted distinct values of an index array. */
@@ -158,6 +172,20 @@ function distinctSorted(values: Int32Array, limit: number): Int32Array {
   const out = new Int32Array(count);
   for (let i = 0, j = 0; i < limit; i++) if (mark[i]) out[j++] = i;
   return out;
+}
+
+/** Scales each row of `m` to unit L2 norm in place (zero rows stay zero). */
+function normalizeRowsInPlace(m: Matrix): void {
+  const { rows, cols, data } = m;
+  for (let i = 0; i < rows; i++) {
+    const row = data.subarray(i * cols, (i + 1) * cols);
+    let ss = 0;
+    for (let j = 0; j < cols; j++) ss += row[j] * row[j];
+    if (ss > 0) {
+      const inv = 1 / Math.sqrt(ss);
+      for (let j = 0; j < cols; j++) row[j] *= inv;
+    }
+  }
 }
 
 /** Rows `rows` of `m`, stacked, as a new matrix. */
@@ -231,7 +259,8 @@ async function pmiEngine(
       termRank[base + t] = keys[t] % 65536;
     }
   }
-  const X = normalizeRows(gatherRows(I, used)); // U×d
+  const X = gatherRows(I, used); // U×d
+  normalizeRowsInPlace(X);
 
   // Concept chunk width: the product accumulators take K·8 bytes per concept.
   let mc = Math.max(4, Math.floor((ctx.budget * 0.6) / (K * 8)) & ~3);
@@ -239,7 +268,7 @@ async function pmiEngine(
   const chunks = Math.ceil(m / mc);
   const mcp = pad4(mc);
   // a block of Q lives three times: onnxruntime's softmax input, its output, the kernel's copy
-  const nb = Math.max(1, Math.min(U, Math.floor(ctx.budget / 12 / (mcp * 4))));
+  const nb = Math.max(1, Math.min(U, Math.floor(ctx.budget / 16 / (mcp * 4))));
   const blocks = Math.ceil(U / nb);
   // concept tile: the tile of the Q block (nb rows) should stay in the 1 MiB L2 cache
   const tile = Math.max(64, Math.min(mcp, Math.floor((768 * 1024) / (nb * 4)) & ~3));
@@ -294,12 +323,15 @@ async function pmiEngine(
       const s = await ComputeSession.create(gb, { threads });
       sessions.push(s);
       const Tall = textChunk(T, 0, m);
-      lse = new Float32Array(U);
+      const lseAll = new Float32Array(U);
+      lse = lseAll;
       for (let r0 = 0; r0 < U; r0 += nbl) {
         const r1 = Math.min(U, r0 + nbl);
-        await s.run(
-          { X: [X.data.subarray(r0 * d, r1 * d), [r1 - r0, d]], T: [Tall, [m, d]] },
-          { L: [lse.subarray(r0, r1), [r1 - r0, 1]] },
+        await timed(ctx, 'onnxruntime', () =>
+          s.run(
+            { X: [X.data.subarray(r0 * d, r1 * d), [r1 - r0, d]], T: [Tall, [m, d]] },
+            { L: [lseAll.subarray(r0, r1), [r1 - r0, 1]] },
+          ),
         );
         ctx.progress(++step, totalSteps);
       }
@@ -342,9 +374,9 @@ async function pmiEngine(
         };
         if (lse) feeds.L = [lse.subarray(r0, r1), [r1 - r0, 1]];
         const qBlock = qOut.subarray(0, (r1 - r0) * wp);
-        await s.run(feeds, { Q: [qBlock, [r1 - r0, wp]] });
+        await timed(ctx, 'onnxruntime', () => s.run(feeds, { Q: [qBlock, [r1 - r0, wp]] }));
         // the workers are done with the previous block's Q and terms only now
-        await inFlight;
+        await timed(ctx, 'kernels (waiting)', () => inFlight);
         if (b > 0) ctx.progress(++step, totalSteps);
         arena.f32(qPtr, qBlock.length).set(qBlock);
         let nt = 0;
@@ -384,11 +416,14 @@ async function pmiEngine(
             ranges.map(([k0, k1]) => args(k0, k1)),
           );
         } else {
-          arena.k.mulBlock(accPtr, exPtr, wp, qPtr, offPtr, rowsPtr, psPtr, csPtr, K, g, tile, 0, K);
+          await timed(ctx, 'kernels (waiting)', () =>
+            arena.k.mulBlock(accPtr, exPtr, wp, qPtr, offPtr, rowsPtr, psPtr, csPtr, K, g, tile, 0, K),
+          );
         }
       }
-      await inFlight;
+      await timed(ctx, 'kernels (waiting)', () => inFlight);
       ctx.progress(++step, totalSteps);
+      const tFinish = performance.now();
       arena.k.finishLog(accPtr, exPtr, accPtr, K * wp);
       // acc is tile-major: tile t0 is a K×tw block at float offset t0·K
       for (let t0 = 0; t0 < wp; t0 += tile) {
@@ -396,6 +431,7 @@ async function pmiEngine(
         arena.k.subtractPrior(accPtr + t0 * K * 4, K, tw, priorPtr, lambda, Math.log(K));
         recordChunk(ctx, arena.f32(accPtr + t0 * K * 4, K * tw), tw, Math.min(tw, w - t0), c0 + t0);
       }
+      ctx.time('log, prior, top-k', (performance.now() - tFinish) / 1000);
     }
   } finally {
     for (const s of sessions) await s.release();
@@ -419,7 +455,8 @@ async function rankReorderEngine(
   const U = used.length;
   const pos = new Int32Array(n).fill(-1);
   for (let i = 0; i < U; i++) pos[used[i]] = i;
-  const X = normalizeRows(gatherRows(I, used));
+  const X = gatherRows(I, used);
+  normalizeRowsInPlace(X);
   // per-neuron activations (descending) and baselines
   const vAll = new Float32Array(K * topN);
   const baseline = new Float64Array(K);
@@ -469,7 +506,9 @@ async function rankReorderEngine(
       const s = await ComputeSession.create(gb, { threads });
       try {
         // zero rows pad T to mcp, so P comes out with the kernel's row stride
-        const P = (await s.run({ X: [X.data, [U, d]], T: [textChunk(T, c0, c1, 1, mcp), [mcp, d]] })).P.data;
+        const Tc = textChunk(T, c0, c1, 1, mcp);
+        const P = (await timed(ctx, 'onnxruntime', () => s.run({ X: [X.data, [U, d]], T: [Tc, [mcp, d]] }))).P
+          .data;
         pc.set(P);
       } finally {
         await s.release();
@@ -495,6 +534,7 @@ async function rankReorderEngine(
           k0,
           k1,
         ];
+        const tK = performance.now();
         if (pool)
           await pool.run(
             'rankReorderNeurons',
@@ -504,6 +544,7 @@ async function rankReorderEngine(
           arena.k.rankReorderNeurons(
             ...(args(0, parts[0][0], parts[0][1]) as Parameters<typeof arena.k.rankReorderNeurons>),
           );
+        ctx.time('kernels (waiting)', (performance.now() - tK) / 1000);
         ctx.progress(ch * slices + sl + 1, chunks * slices);
       }
       for (let j = 0; j < K; j++) {
@@ -520,22 +561,39 @@ async function rankReorderEngine(
   }
 }
 
-/** cos_similarity without forming P: (ÂᵀI)·Tᵀ divided by ‖P_m‖ = sqrt(T_m·(IᵀI)·T_mᵀ). */
+/** 1 / (L2 norm of each column of A (N×K)), 0 for a zero column. */
+function inverseColumnNorms(A: Matrix): Float32Array {
+  const ss = new Float64Array(A.cols);
+  for (let i = 0; i < A.rows; i++) {
+    const off = i * A.cols;
+    for (let j = 0; j < A.cols; j++) ss[j] += A.data[off + j] * A.data[off + j];
+  }
+  return Float32Array.from(ss, (v) => (v > 0 ? 1 / Math.sqrt(v) : 0));
+}
+
+/**
+ * cos_similarity without forming P: (ÂᵀI)·Tᵀ divided by ‖P_m‖ = sqrt(T_m·(IᵀI)·T_mᵀ). Every matrix is a
+ * graph input (constants would be folded, single-threaded, when the session is created).
+ */
 async function cosEngine(ctx: Ctx, In: Matrix, T: Matrix, A: Matrix): Promise<void> {
   const { n, m, d, k: K } = ctx;
-  const AhT = normalizeRows(transpose(A)); // K×N, zero rows (dead neurons) stay zero
+  const threads = ctx.threads ?? availableParallelism();
   const g1 = new GraphBuilder();
-  g1.input('AT', [K, n]);
+  g1.input('A', [n, K]);
+  g1.input('inv', [K, 1]);
   g1.input('X', [n, d]);
-  g1.op('MatMul', ['AT', 'X'], 'C');
+  g1.op('Gemm', ['A', 'X'], 'AX', { transA: 1 });
+  g1.op('Mul', ['AX', 'inv'], 'C');
   g1.op('Gemm', ['X', 'X'], 'G', { transA: 1 });
   g1.output('C', [K, d]);
   g1.output('G', [d, d]);
-  const s1 = await ComputeSession.create(g1, { threads: ctx.threads });
   let C: Float32Array;
   let G: Float32Array;
+  const s1 = await ComputeSession.create(g1, { threads });
   try {
-    const out = await s1.run({ AT: [AhT.data, [K, n]], X: [In.data, [n, d]] });
+    const out = await timed(ctx, 'onnxruntime', () =>
+      s1.run({ A: [A.data, [n, K]], inv: [inverseColumnNorms(A), [K, 1]], X: [In.data, [n, d]] }),
+    );
     C = out.C.data;
     G = out.G.data;
   } finally {
@@ -544,36 +602,39 @@ async function cosEngine(ctx: Ctx, In: Matrix, T: Matrix, A: Matrix): Promise<vo
   let mc = Math.max(4, Math.floor((ctx.budget * 0.5) / (K * 4)) & ~3);
   if (mc >= m) mc = m;
   const chunks = Math.ceil(m / mc);
-  for (let ch = 0; ch < chunks; ch++) {
-    const c0 = ch * mc;
-    const c1 = Math.min(m, c0 + mc);
-    const w = c1 - c0;
-    const gb = new GraphBuilder();
-    gb.constant('C', [K, d], C);
-    gb.constant('G', [d, d], G);
-    gb.constant('T', [w, d], textChunk(T, c0, c1));
-    gb.constant('tiny', [], Float32Array.of(1e-30));
-    gb.constantInt64('ax1', [1]);
-    gb.op('MatMul', ['T', 'G'], 'TG');
-    gb.op('Mul', ['TG', 'T'], 'TGT');
-    gb.op('ReduceSum', ['TGT', 'ax1'], 'nsq', { keepdims: 0 });
-    gb.op('Max', ['nsq', 'tiny'], 'nsq1');
-    gb.op('Sqrt', ['nsq1'], 'norm');
-    gb.op('Gemm', ['C', 'T'], 'num', { transB: 1 });
-    gb.op('Div', ['num', 'norm'], 'S');
-    gb.output('S', [K, w]);
-    const s = await ComputeSession.create(gb, { threads: ctx.threads });
-    try {
-      const S = (await s.run({})).S.data;
-      recordChunk(ctx, S, w, w, c0);
-    } finally {
-      await s.release();
+  const gb = new GraphBuilder();
+  gb.input('C', [K, d]);
+  gb.input('G', [d, d]);
+  gb.input('T', ['m', d]);
+  gb.constant('tiny', [], Float32Array.of(1e-30));
+  gb.constantInt64('ax1', [1]);
+  gb.op('MatMul', ['T', 'G'], 'TG');
+  gb.op('Mul', ['TG', 'T'], 'TGT');
+  gb.op('ReduceSum', ['TGT', 'ax1'], 'nsq', { keepdims: 0 });
+  gb.op('Max', ['nsq', 'tiny'], 'nsq1');
+  gb.op('Sqrt', ['nsq1'], 'norm');
+  gb.op('Gemm', ['C', 'T'], 'num', { transB: 1 });
+  gb.op('Div', ['num', 'norm'], 'S');
+  gb.output('S', [K, 'm']);
+  const s = await ComputeSession.create(gb, { threads });
+  try {
+    for (let ch = 0; ch < chunks; ch++) {
+      const c0 = ch * mc;
+      const c1 = Math.min(m, c0 + mc);
+      const w = c1 - c0;
+      const Tc = textChunk(T, c0, c1);
+      const S = (
+        await timed(ctx, 'onnxruntime', () => s.run({ C: [C, [K, d]], G: [G, [d, d]], T: [Tc, [w, d]] }))
+      ).S.data;
+      await timed(ctx, 'top-k', () => recordChunk(ctx, S, w, w, c0));
+      ctx.progress(ch + 1, chunks, 'chunks');
     }
-    ctx.progress(ch + 1, chunks);
+  } finally {
+    await s.release();
   }
 }
 
-/** cos_similarity_cubed: centre, cube and normalise the columns of P (per concept chunk) and of A. */
+/** cos_similarity_cubed: centre, cube and normalise the columns of A and (per concept chunk) of P. */
 async function cosCubedEngine(
   ctx: Ctx,
   In: Matrix,
@@ -582,53 +643,59 @@ async function cosCubedEngine(
   o: CosSimilarityCubedOptions,
 ): Promise<void> {
   const { n, m, d, k: K } = ctx;
-  // Â: columns of A centred, cubed, divided by max(norm, minNorm); stored transposed, K×N
-  const AT = transpose(A);
-  for (let j = 0; j < K; j++) {
-    const row = AT.data.subarray(j * n, (j + 1) * n);
-    let mean = 0;
-    for (let i = 0; i < n; i++) mean += row[i];
-    mean /= n;
-    let ss = 0;
-    for (let i = 0; i < n; i++) {
-      const c = (row[i] - mean) ** 3;
-      row[i] = c;
-      ss += c * c;
-    }
-    const inv = 1 / Math.max(Math.sqrt(ss), o.minNorm);
-    for (let i = 0; i < n; i++) row[i] *= inv;
+  const threads = ctx.threads ?? availableParallelism();
+  // the per-column transform, used on A once and on each chunk of P
+  const cube = (gb: GraphBuilder, x: string, out: string) => {
+    gb.op('ReduceMean', [x], `${x}_mu`, { axes: [0], keepdims: 1 });
+    gb.op('Sub', [x, `${x}_mu`], `${x}_c`);
+    gb.op('Mul', [`${x}_c`, `${x}_c`], `${x}_c2`);
+    gb.op('Mul', [`${x}_c2`, `${x}_c`], `${x}_c3`);
+    gb.op('ReduceL2', [`${x}_c3`], `${x}_nrm`, { axes: [0], keepdims: 1 });
+    gb.op('Max', [`${x}_nrm`, 'minNorm'], `${x}_nrm1`);
+    gb.op('Div', [`${x}_c3`, `${x}_nrm1`], out);
+  };
+  const ga = new GraphBuilder();
+  ga.input('A', [n, K]);
+  ga.constant('minNorm', [], Float32Array.of(o.minNorm));
+  cube(ga, 'A', 'Ac');
+  ga.output('Ac', [n, K]);
+  const sa = await ComputeSession.create(ga, { threads });
+  let Ac: Float32Array;
+  try {
+    Ac = (await timed(ctx, 'onnxruntime', () => sa.run({ A: [A.data, [n, K]] }))).Ac.data;
+  } finally {
+    await sa.release();
   }
-  // P chunk and its four elementwise intermediates are N×mc each
-  let mc = Math.max(4, Math.floor((ctx.budget * 0.5) / (n * 4 * 5 + K * 4)) & ~3);
+  // P chunk and its five elementwise intermediates are N×mc each
+  let mc = Math.max(4, Math.floor((ctx.budget * 0.5) / (n * 4 * 6 + K * 4)) & ~3);
   if (mc >= m) mc = m;
   const chunks = Math.ceil(m / mc);
-  for (let ch = 0; ch < chunks; ch++) {
-    const c0 = ch * mc;
-    const c1 = Math.min(m, c0 + mc);
-    const w = c1 - c0;
-    const gb = new GraphBuilder();
-    gb.input('X', [n, d]);
-    gb.input('AT', [K, n]);
-    gb.constant('T', [w, d], textChunk(T, c0, c1));
-    gb.constant('minNorm', [], Float32Array.of(o.minNorm));
-    gb.op('Gemm', ['X', 'T'], 'P', { transB: 1 });
-    gb.op('ReduceMean', ['P'], 'mu', { axes: [0], keepdims: 1 });
-    gb.op('Sub', ['P', 'mu'], 'Pc');
-    gb.op('Mul', ['Pc', 'Pc'], 'Pc2');
-    gb.op('Mul', ['Pc2', 'Pc'], 'Pc3');
-    gb.op('ReduceL2', ['Pc3'], 'nrm', { axes: [0], keepdims: 1 });
-    gb.op('Max', ['nrm', 'minNorm'], 'nrm1');
-    gb.op('Div', ['Pc3', 'nrm1'], 'Pn');
-    gb.op('MatMul', ['AT', 'Pn'], 'S');
-    gb.output('S', [K, w]);
-    const s = await ComputeSession.create(gb, { threads: ctx.threads });
-    try {
-      const S = (await s.run({ X: [In.data, [n, d]], AT: [AT.data, [K, n]] })).S.data;
-      recordChunk(ctx, S, w, w, c0);
-    } finally {
-      await s.release();
+  const gb = new GraphBuilder();
+  gb.input('X', [n, d]);
+  gb.input('Ac', [n, K]);
+  gb.input('T', ['m', d]);
+  gb.constant('minNorm', [], Float32Array.of(o.minNorm));
+  gb.op('Gemm', ['X', 'T'], 'P', { transB: 1 });
+  cube(gb, 'P', 'Pn');
+  gb.op('Gemm', ['Ac', 'Pn'], 'S', { transA: 1 });
+  gb.output('S', [K, 'm']);
+  const s = await ComputeSession.create(gb, { threads });
+  try {
+    for (let ch = 0; ch < chunks; ch++) {
+      const c0 = ch * mc;
+      const c1 = Math.min(m, c0 + mc);
+      const w = c1 - c0;
+      const Tc = textChunk(T, c0, c1);
+      const S = (
+        await timed(ctx, 'onnxruntime', () =>
+          s.run({ X: [In.data, [n, d]], Ac: [Ac, [n, K]], T: [Tc, [w, d]] }),
+        )
+      ).S.data;
+      await timed(ctx, 'top-k', () => recordChunk(ctx, S, w, w, c0));
+      ctx.progress(ch + 1, chunks, 'chunks');
     }
-    ctx.progress(ch + 1, chunks);
+  } finally {
+    await s.release();
   }
 }
 
@@ -661,7 +728,12 @@ export async function computeSimilarity<F extends SimilarityName>(
   const keep = run.keepMatrix ? createMatrix(k, m) : undefined;
   const tracker = new TopTracker(k, top);
   const onProgress = run.onProgress;
+  const timings: Record<string, number> = {};
+  const tStart = performance.now();
   const ctx: Ctx = {
+    time: (stage, seconds) => {
+      timings[stage] = (timings[stage] ?? 0) + seconds;
+    },
     n,
     m,
     d,
@@ -711,6 +783,7 @@ export async function computeSimilarity<F extends SimilarityName>(
       topImages = columnTopK(A, nTop);
   }
   tracker.finish();
+  timings.total = (performance.now() - tStart) / 1000;
   const labels = new Int32Array(k);
   const scores = new Float32Array(k);
   for (let j = 0; j < k; j++) {
@@ -732,6 +805,7 @@ export async function computeSimilarity<F extends SimilarityName>(
     nTopImages: nTop,
     topImages,
     ...(keep ? { matrix: keep } : {}),
+    timings,
   };
 }
 
