@@ -169,103 +169,245 @@ function vpowAbs(x: v128, p: f32): v128 {
 }
 
 
-// One compare-exchange of the bitonic network on 4 lanes: afterwards key i >= key j when `desc`
-// (else key i <= key j); payloads follow their keys. pmax/pmin map to single instructions; the payload
-// swap is an XOR swap under the lane mask.
+// Generated comparator sequences on 8 keys held in registers (strides 4, 2, 1).
 // @ts-ignore: decorator
 @inline
-function cx(keys: usize, pay: usize, pi: usize, pj: usize, desc: bool): void {
-  const ki = v128.load(keys + pi);
-  const kj = v128.load(keys + pj);
-  const vi = v128.load(pay + pi);
-  const vj = v128.load(pay + pj);
-  const swap = desc ? f32x4.gt(kj, ki) : f32x4.gt(ki, kj);
-  if (desc) {
-    v128.store(keys + pi, f32x4.pmax(ki, kj));
-    v128.store(keys + pj, f32x4.pmin(kj, ki));
-  } else {
-    v128.store(keys + pi, f32x4.pmin(kj, ki));
-    v128.store(keys + pj, f32x4.pmax(ki, kj));
+function merge8Desc(p: usize): void {
+  let x0 = v128.load(p + 0);
+  let x1 = v128.load(p + 16);
+  let x2 = v128.load(p + 32);
+  let x3 = v128.load(p + 48);
+  let x4 = v128.load(p + 64);
+  let x5 = v128.load(p + 80);
+  let x6 = v128.load(p + 96);
+  let x7 = v128.load(p + 112);
+  let t: v128;
+  {
+    t = i32x4.max_s(x0, x4); x4 = i32x4.min_s(x0, x4); x0 = t;
+    t = i32x4.max_s(x1, x5); x5 = i32x4.min_s(x1, x5); x1 = t;
+    t = i32x4.max_s(x2, x6); x6 = i32x4.min_s(x2, x6); x2 = t;
+    t = i32x4.max_s(x3, x7); x7 = i32x4.min_s(x3, x7); x3 = t;
+    t = i32x4.max_s(x0, x2); x2 = i32x4.min_s(x0, x2); x0 = t;
+    t = i32x4.max_s(x1, x3); x3 = i32x4.min_s(x1, x3); x1 = t;
+    t = i32x4.max_s(x4, x6); x6 = i32x4.min_s(x4, x6); x4 = t;
+    t = i32x4.max_s(x5, x7); x7 = i32x4.min_s(x5, x7); x5 = t;
+    t = i32x4.max_s(x0, x1); x1 = i32x4.min_s(x0, x1); x0 = t;
+    t = i32x4.max_s(x2, x3); x3 = i32x4.min_s(x2, x3); x2 = t;
+    t = i32x4.max_s(x4, x5); x5 = i32x4.min_s(x4, x5); x4 = t;
+    t = i32x4.max_s(x6, x7); x7 = i32x4.min_s(x6, x7); x6 = t;
   }
-  const dv = v128.and(v128.xor(vi, vj), swap);
-  v128.store(pay + pi, v128.xor(vi, dv));
-  v128.store(pay + pj, v128.xor(vj, dv));
+  v128.store(p + 0, x0);
+  v128.store(p + 16, x1);
+  v128.store(p + 32, x2);
+  v128.store(p + 48, x3);
+  v128.store(p + 64, x4);
+  v128.store(p + 80, x5);
+  v128.store(p + 96, x6);
+  v128.store(p + 112, x7);
+}
+// @ts-ignore: decorator
+@inline
+function merge8Asc(p: usize): void {
+  let x0 = v128.load(p + 0);
+  let x1 = v128.load(p + 16);
+  let x2 = v128.load(p + 32);
+  let x3 = v128.load(p + 48);
+  let x4 = v128.load(p + 64);
+  let x5 = v128.load(p + 80);
+  let x6 = v128.load(p + 96);
+  let x7 = v128.load(p + 112);
+  let t: v128;
+  {
+    t = i32x4.min_s(x0, x4); x4 = i32x4.max_s(x0, x4); x0 = t;
+    t = i32x4.min_s(x1, x5); x5 = i32x4.max_s(x1, x5); x1 = t;
+    t = i32x4.min_s(x2, x6); x6 = i32x4.max_s(x2, x6); x2 = t;
+    t = i32x4.min_s(x3, x7); x7 = i32x4.max_s(x3, x7); x3 = t;
+    t = i32x4.min_s(x0, x2); x2 = i32x4.max_s(x0, x2); x0 = t;
+    t = i32x4.min_s(x1, x3); x3 = i32x4.max_s(x1, x3); x1 = t;
+    t = i32x4.min_s(x4, x6); x6 = i32x4.max_s(x4, x6); x4 = t;
+    t = i32x4.min_s(x5, x7); x7 = i32x4.max_s(x5, x7); x5 = t;
+    t = i32x4.min_s(x0, x1); x1 = i32x4.max_s(x0, x1); x0 = t;
+    t = i32x4.min_s(x2, x3); x3 = i32x4.max_s(x2, x3); x2 = t;
+    t = i32x4.min_s(x4, x5); x5 = i32x4.max_s(x4, x5); x4 = t;
+    t = i32x4.min_s(x6, x7); x7 = i32x4.max_s(x6, x7); x6 = t;
+  }
+  v128.store(p + 0, x0);
+  v128.store(p + 16, x1);
+  v128.store(p + 32, x2);
+  v128.store(p + 48, x3);
+  v128.store(p + 64, x4);
+  v128.store(p + 80, x5);
+  v128.store(p + 96, x6);
+  v128.store(p + 112, x7);
+}
+// @ts-ignore: decorator
+@inline
+function sort8Desc(p: usize): void {
+  let x0 = v128.load(p + 0);
+  let x1 = v128.load(p + 16);
+  let x2 = v128.load(p + 32);
+  let x3 = v128.load(p + 48);
+  let x4 = v128.load(p + 64);
+  let x5 = v128.load(p + 80);
+  let x6 = v128.load(p + 96);
+  let x7 = v128.load(p + 112);
+  let t: v128;
+  {
+    t = i32x4.max_s(x0, x1); x1 = i32x4.min_s(x0, x1); x0 = t;
+    t = i32x4.min_s(x2, x3); x3 = i32x4.max_s(x2, x3); x2 = t;
+    t = i32x4.max_s(x4, x5); x5 = i32x4.min_s(x4, x5); x4 = t;
+    t = i32x4.min_s(x6, x7); x7 = i32x4.max_s(x6, x7); x6 = t;
+    t = i32x4.max_s(x0, x2); x2 = i32x4.min_s(x0, x2); x0 = t;
+    t = i32x4.max_s(x1, x3); x3 = i32x4.min_s(x1, x3); x1 = t;
+    t = i32x4.min_s(x4, x6); x6 = i32x4.max_s(x4, x6); x4 = t;
+    t = i32x4.min_s(x5, x7); x7 = i32x4.max_s(x5, x7); x5 = t;
+    t = i32x4.max_s(x0, x1); x1 = i32x4.min_s(x0, x1); x0 = t;
+    t = i32x4.max_s(x2, x3); x3 = i32x4.min_s(x2, x3); x2 = t;
+    t = i32x4.min_s(x4, x5); x5 = i32x4.max_s(x4, x5); x4 = t;
+    t = i32x4.min_s(x6, x7); x7 = i32x4.max_s(x6, x7); x6 = t;
+    t = i32x4.max_s(x0, x4); x4 = i32x4.min_s(x0, x4); x0 = t;
+    t = i32x4.max_s(x1, x5); x5 = i32x4.min_s(x1, x5); x1 = t;
+    t = i32x4.max_s(x2, x6); x6 = i32x4.min_s(x2, x6); x2 = t;
+    t = i32x4.max_s(x3, x7); x7 = i32x4.min_s(x3, x7); x3 = t;
+    t = i32x4.max_s(x0, x2); x2 = i32x4.min_s(x0, x2); x0 = t;
+    t = i32x4.max_s(x1, x3); x3 = i32x4.min_s(x1, x3); x1 = t;
+    t = i32x4.max_s(x4, x6); x6 = i32x4.min_s(x4, x6); x4 = t;
+    t = i32x4.max_s(x5, x7); x7 = i32x4.min_s(x5, x7); x5 = t;
+    t = i32x4.max_s(x0, x1); x1 = i32x4.min_s(x0, x1); x0 = t;
+    t = i32x4.max_s(x2, x3); x3 = i32x4.min_s(x2, x3); x2 = t;
+    t = i32x4.max_s(x4, x5); x5 = i32x4.min_s(x4, x5); x4 = t;
+    t = i32x4.max_s(x6, x7); x7 = i32x4.min_s(x6, x7); x6 = t;
+  }
+  v128.store(p + 0, x0);
+  v128.store(p + 16, x1);
+  v128.store(p + 32, x2);
+  v128.store(p + 48, x3);
+  v128.store(p + 64, x4);
+  v128.store(p + 80, x5);
+  v128.store(p + 96, x6);
+  v128.store(p + 112, x7);
+}
+// @ts-ignore: decorator
+@inline
+function sort8Asc(p: usize): void {
+  let x0 = v128.load(p + 0);
+  let x1 = v128.load(p + 16);
+  let x2 = v128.load(p + 32);
+  let x3 = v128.load(p + 48);
+  let x4 = v128.load(p + 64);
+  let x5 = v128.load(p + 80);
+  let x6 = v128.load(p + 96);
+  let x7 = v128.load(p + 112);
+  let t: v128;
+  {
+    t = i32x4.max_s(x0, x1); x1 = i32x4.min_s(x0, x1); x0 = t;
+    t = i32x4.min_s(x2, x3); x3 = i32x4.max_s(x2, x3); x2 = t;
+    t = i32x4.max_s(x4, x5); x5 = i32x4.min_s(x4, x5); x4 = t;
+    t = i32x4.min_s(x6, x7); x7 = i32x4.max_s(x6, x7); x6 = t;
+    t = i32x4.max_s(x0, x2); x2 = i32x4.min_s(x0, x2); x0 = t;
+    t = i32x4.max_s(x1, x3); x3 = i32x4.min_s(x1, x3); x1 = t;
+    t = i32x4.min_s(x4, x6); x6 = i32x4.max_s(x4, x6); x4 = t;
+    t = i32x4.min_s(x5, x7); x7 = i32x4.max_s(x5, x7); x5 = t;
+    t = i32x4.max_s(x0, x1); x1 = i32x4.min_s(x0, x1); x0 = t;
+    t = i32x4.max_s(x2, x3); x3 = i32x4.min_s(x2, x3); x2 = t;
+    t = i32x4.min_s(x4, x5); x5 = i32x4.max_s(x4, x5); x4 = t;
+    t = i32x4.min_s(x6, x7); x7 = i32x4.max_s(x6, x7); x6 = t;
+    t = i32x4.min_s(x0, x4); x4 = i32x4.max_s(x0, x4); x0 = t;
+    t = i32x4.min_s(x1, x5); x5 = i32x4.max_s(x1, x5); x1 = t;
+    t = i32x4.min_s(x2, x6); x6 = i32x4.max_s(x2, x6); x2 = t;
+    t = i32x4.min_s(x3, x7); x7 = i32x4.max_s(x3, x7); x3 = t;
+    t = i32x4.min_s(x0, x2); x2 = i32x4.max_s(x0, x2); x0 = t;
+    t = i32x4.min_s(x1, x3); x3 = i32x4.max_s(x1, x3); x1 = t;
+    t = i32x4.min_s(x4, x6); x6 = i32x4.max_s(x4, x6); x4 = t;
+    t = i32x4.min_s(x5, x7); x7 = i32x4.max_s(x5, x7); x5 = t;
+    t = i32x4.min_s(x0, x1); x1 = i32x4.max_s(x0, x1); x0 = t;
+    t = i32x4.min_s(x2, x3); x3 = i32x4.max_s(x2, x3); x2 = t;
+    t = i32x4.min_s(x4, x5); x5 = i32x4.max_s(x4, x5); x4 = t;
+    t = i32x4.min_s(x6, x7); x7 = i32x4.max_s(x6, x7); x6 = t;
+  }
+  v128.store(p + 0, x0);
+  v128.store(p + 16, x1);
+  v128.store(p + 32, x2);
+  v128.store(p + 48, x3);
+  v128.store(p + 64, x4);
+  v128.store(p + 80, x5);
+  v128.store(p + 96, x6);
+  v128.store(p + 112, x7);
 }
 
-// Sorts n2 (a power of two) 4-lane keys with payloads, descending, lane by lane (each lane is one
-// concept), with a bitonic network. The last two stages of every merge (strides 2 and 1) run on
-// 4-element blocks held in registers.
-function bitonicSort(keys: usize, pay: usize, n2: i32): void {
-  for (let size = 2; size <= n2; size <<= 1) {
-    let stride = size >> 1;
-    const fuse = size >= 4;
-    const last = fuse ? 4 : 1;
-    for (; stride >= last; stride >>= 1) {
-      if (fuse && stride == 2) break;
-      const sb = <usize>stride << 4;
-      for (let base = 0; base < n2; base += stride << 1) {
-        const desc = (base & size) == 0;
-        const end = <usize>(base + stride) << 4;
-        if (stride >= 2) {
-          // two independent compare-exchanges per iteration
-          if (desc) {
-            for (let o = <usize>base << 4; o < end; o += 32) {
-              cx(keys, pay, o, o + sb, true);
-              cx(keys, pay, o + 16, o + 16 + sb, true);
-            }
-          } else {
-            for (let o = <usize>base << 4; o < end; o += 32) {
-              cx(keys, pay, o, o + sb, false);
-              cx(keys, pay, o + 16, o + 16 + sb, false);
-            }
-          }
-        } else {
-          cx(keys, pay, <usize>base << 4, (<usize>base << 4) + sb, desc);
-        }
+// One bitonic pass over memory: compare-exchange i with i + stride for every i in the merges of `size`.
+// @ts-ignore: decorator
+@inline
+function bitonicPass(keys: usize, n2: i32, size: i32, stride: i32): void {
+  const sb = <usize>stride << 4;
+  for (let base = 0; base < n2; base += stride << 1) {
+    const desc = (base & size) == 0;
+    const end = (<usize>(base + stride) << 4) + keys;
+    if (desc) {
+      for (let a = (<usize>base << 4) + keys; a < end; a += 16) {
+        const x = v128.load(a);
+        const y = v128.load(a + sb);
+        v128.store(a, i32x4.max_s(x, y));
+        v128.store(a + sb, i32x4.min_s(x, y));
+      }
+    } else {
+      for (let a = (<usize>base << 4) + keys; a < end; a += 16) {
+        const x = v128.load(a);
+        const y = v128.load(a + sb);
+        v128.store(a, i32x4.min_s(x, y));
+        v128.store(a + sb, i32x4.max_s(x, y));
       }
     }
-    if (!fuse) continue;
-    for (let base = 0; base < n2; base += 4) {
-      const desc = (base & size) == 0;
-      const o = <usize>base << 4;
-      let k0 = v128.load(keys + o);
-      let k1 = v128.load(keys + o + 16);
-      let k2 = v128.load(keys + o + 32);
-      let k3 = v128.load(keys + o + 48);
-      let v0 = v128.load(pay + o);
-      let v1 = v128.load(pay + o + 16);
-      let v2 = v128.load(pay + o + 32);
-      let v3 = v128.load(pay + o + 48);
-      // stride 2: (0,2), (1,3); then stride 1: (0,1), (2,3)
-      let m = desc ? f32x4.gt(k2, k0) : f32x4.gt(k0, k2);
-      let a = desc ? f32x4.pmax(k0, k2) : f32x4.pmin(k2, k0);
-      let b = desc ? f32x4.pmin(k2, k0) : f32x4.pmax(k0, k2);
-      let dv = v128.and(v128.xor(v0, v2), m);
-      k0 = a; k2 = b; v0 = v128.xor(v0, dv); v2 = v128.xor(v2, dv);
-      m = desc ? f32x4.gt(k3, k1) : f32x4.gt(k1, k3);
-      a = desc ? f32x4.pmax(k1, k3) : f32x4.pmin(k3, k1);
-      b = desc ? f32x4.pmin(k3, k1) : f32x4.pmax(k1, k3);
-      dv = v128.and(v128.xor(v1, v3), m);
-      k1 = a; k3 = b; v1 = v128.xor(v1, dv); v3 = v128.xor(v3, dv);
-      m = desc ? f32x4.gt(k1, k0) : f32x4.gt(k0, k1);
-      a = desc ? f32x4.pmax(k0, k1) : f32x4.pmin(k1, k0);
-      b = desc ? f32x4.pmin(k1, k0) : f32x4.pmax(k0, k1);
-      dv = v128.and(v128.xor(v0, v1), m);
-      k0 = a; k1 = b; v0 = v128.xor(v0, dv); v1 = v128.xor(v1, dv);
-      m = desc ? f32x4.gt(k3, k2) : f32x4.gt(k2, k3);
-      a = desc ? f32x4.pmax(k2, k3) : f32x4.pmin(k3, k2);
-      b = desc ? f32x4.pmin(k3, k2) : f32x4.pmax(k2, k3);
-      dv = v128.and(v128.xor(v2, v3), m);
-      k2 = a; k3 = b; v2 = v128.xor(v2, dv); v3 = v128.xor(v3, dv);
-      v128.store(keys + o, k0);
-      v128.store(keys + o + 16, k1);
-      v128.store(keys + o + 32, k2);
-      v128.store(keys + o + 48, k3);
-      v128.store(pay + o, v0);
-      v128.store(pay + o + 16, v1);
-      v128.store(pay + o + 32, v2);
-      v128.store(pay + o + 48, v3);
+  }
+}
+
+// Sorts n2 (a power of two) 4-lane i32 keys descending, lane by lane, with a bitonic network
+// (i32x4.max_s/min_s: one instruction each, no payload to carry). Blocks of 8 keys are sorted, and every
+// merge's last three stages run, in registers.
+function bitonicSortI32(keys: usize, n2: i32): void {
+  if (n2 < 8) {
+    for (let size = 2; size <= n2; size <<= 1) {
+      for (let stride = size >> 1; stride > 0; stride >>= 1) bitonicPass(keys, n2, size, stride);
     }
+    return;
+  }
+  for (let base = 0; base < n2; base += 8) {
+    if ((base & 8) == 0) sort8Desc(keys + (<usize>base << 4));
+    else sort8Asc(keys + (<usize>base << 4));
+  }
+  for (let size = 16; size <= n2; size <<= 1) {
+    for (let stride = size >> 1; stride >= 8; stride >>= 1) bitonicPass(keys, n2, size, stride);
+    for (let base = 0; base < n2; base += 8) {
+      if ((base & size) == 0) merge8Desc(keys + (<usize>base << 4));
+      else merge8Asc(keys + (<usize>base << 4));
+    }
+  }
+}
+
+// Re-sorts, in one lane, the run of keys [j0, j1] whose high bits are equal (the similarities agreed to
+// the precision kept in the key) by the exact similarity, descending, then position, ascending.
+function fixRun(keys: usize, lane: i32, j0: i32, j1: i32, bits: i32, pcCol: usize, rows: usize, rowBytes: usize, tmp: usize): void {
+  const lowMask = (1 << bits) - 1;
+  const hi = load<i32>(keys + (<usize>j0 << 4) + (<usize>lane << 2)) & ~lowMask;
+  const len = j1 - j0 + 1;
+  for (let t = 0; t < len; t++) {
+    const pos = load<i32>(keys + (<usize>(j0 + t) << 4) + (<usize>lane << 2)) & lowMask;
+    const c = load<f32>(pcCol + <usize>load<i32>(rows + (<usize>pos << 2)) * rowBytes + (<usize>lane << 2));
+    // insertion sort into tmp (pos: i32 at tmp + 8t, c: f32 at tmp + 8t + 4)
+    let u = t;
+    while (u > 0) {
+      const pc2 = load<f32>(tmp + (<usize>(u - 1) << 3) + 4);
+      const pp = load<i32>(tmp + (<usize>(u - 1) << 3));
+      if (pc2 > c || (pc2 == c && pp < pos)) break;
+      store<i32>(tmp + (<usize>u << 3), pp);
+      store<f32>(tmp + (<usize>u << 3) + 4, pc2);
+      u--;
+    }
+    store<i32>(tmp + (<usize>u << 3), pos);
+    store<f32>(tmp + (<usize>u << 3) + 4, c);
+  }
+  for (let t = 0; t < len; t++) {
+    store<i32>(keys + (<usize>(j0 + t) << 4) + (<usize>lane << 2), hi | load<i32>(tmp + (<usize>t << 3)));
   }
 }
 
@@ -273,32 +415,57 @@ function bitonicSort(keys: usize, pay: usize, n2: i32): void {
 //   pc: the CLIP similarities of the probe images, rows × width (row-major, width % 4 == 0)
 //   rows[j] (i32, j < n): the row in pc of the neuron's j-th most activating image
 //   v[j] (f32): that image's activation (descending)
-// For each concept column: sort the n pairs (c = pc[rows[j]], v[j]) by c descending with a bitonic
-// network (4 concepts per SIMD lane group; n2 = next power of two >= n, padded with c = -inf), so the
-// i-th largest c receives v'_i; write errOut[col] = mean_i |v_i − v'_i|^p and meanOut[col] = mean c.
+// For each concept column, the n images are sorted by similarity c descending (ties: lower j first), so
+// the i-th largest c receives v'_i = v[i]; errOut[col] = mean_j |v_j − v'_j|^p, meanOut[col] = mean c.
+// Sorting: each key packs an order-preserving integer image of c (its low `bits` bits cleared) with the
+// image position j in those bits, and a 4-lane bitonic network sorts the keys alone. Runs whose cleared
+// bits hid a difference are then re-sorted exactly, so the result equals a full sort by c.
 function rankReorder(
   pc: usize, width: i32, rows: usize, n: i32, n2: i32, v: usize, p: f32, scratch: usize, errOut: usize, meanOut: usize,
 ): void {
   const rowBytes = <usize>width << 2;
   const keys = scratch;
-  const pay = scratch + (<usize>n2 << 4);
+  const tmp = scratch + (<usize>n2 << 4);
+  const bits = ctz(n2);
+  const lowMask = i32x4.splat((1 << bits) - 1);
+  const hiMask = i32x4.splat(~((1 << bits) - 1));
   const ninv = f32x4.splat(<f32>1.0 / <f32>n);
+  const zero = f32x4.splat(0);
   for (let col: usize = 0; col < rowBytes; col += 16) {
     let sum = f32x4.splat(0);
     for (let j = 0; j < n; j++) {
-      const key = v128.load(pc + <usize>load<i32>(rows + (<usize>j << 2)) * rowBytes + col);
-      sum = f32x4.add(sum, key);
-      v128.store(keys + (<usize>j << 4), key);
-      v128.store(pay + (<usize>j << 4), f32x4.splat(load<f32>(v + (<usize>j << 2))));
+      // + 0 turns -0 into +0, so equal floats get equal keys
+      const c = f32x4.add(v128.load(pc + <usize>load<i32>(rows + (<usize>j << 2)) * rowBytes + col), zero);
+      sum = f32x4.add(sum, c);
+      const sortable = v128.xor(c, v128.and(i32x4.shr_s(c, 31), i32x4.splat(0x7fffffff)));
+      v128.store(keys + (<usize>j << 4), v128.or(v128.and(sortable, hiMask), i32x4.splat(j)));
     }
-    for (let j = n; j < n2; j++) {
-      v128.store(keys + (<usize>j << 4), f32x4.splat(-Infinity));
-      v128.store(pay + (<usize>j << 4), f32x4.splat(0));
+    for (let j = n; j < n2; j++) v128.store(keys + (<usize>j << 4), i32x4.splat(i32.MIN_VALUE));
+    bitonicSortI32(keys, n2);
+    // exactness: neighbours with equal high bits may be out of order by c
+    for (let j = 0; j + 1 < n; j++) {
+      const a = v128.and(v128.load(keys + (<usize>j << 4)), hiMask);
+      const b = v128.and(v128.load(keys + (<usize>(j + 1) << 4)), hiMask);
+      if (!v128.any_true(i32x4.eq(a, b))) continue;
+      for (let lane = 0; lane < 4; lane++) {
+        const hiL = load<i32>(keys + (<usize>j << 4) + (<usize>lane << 2)) & ~((1 << bits) - 1);
+        if ((load<i32>(keys + (<usize>(j + 1) << 4) + (<usize>lane << 2)) & ~((1 << bits) - 1)) != hiL) continue;
+        // only start a run at its first element
+        if (j > 0 && (load<i32>(keys + (<usize>(j - 1) << 4) + (<usize>lane << 2)) & ~((1 << bits) - 1)) == hiL) continue;
+        let j1 = j + 1;
+        while (j1 + 1 < n && (load<i32>(keys + (<usize>(j1 + 1) << 4) + (<usize>lane << 2)) & ~((1 << bits) - 1)) == hiL) j1++;
+        fixRun(keys, lane, j, j1, bits, pc + col, rows, rowBytes, tmp);
+      }
     }
-    bitonicSort(keys, pay, n2);
     let err = f32x4.splat(0);
     for (let j = 0; j < n; j++) {
-      const d = f32x4.sub(v128.load(pay + (<usize>j << 4)), f32x4.splat(load<f32>(v + (<usize>j << 2))));
+      const pos = v128.and(v128.load(keys + (<usize>j << 4)), lowMask);
+      let vp = f32x4.splat(load<f32>(v + (<usize>i32x4.extract_lane(pos, 0) << 2)));
+      vp = f32x4.replace_lane(vp, 1, load<f32>(v + (<usize>i32x4.extract_lane(pos, 1) << 2)));
+      vp = f32x4.replace_lane(vp, 2, load<f32>(v + (<usize>i32x4.extract_lane(pos, 2) << 2)));
+      vp = f32x4.replace_lane(vp, 3, load<f32>(v + (<usize>i32x4.extract_lane(pos, 3) << 2)));
+      // rank j holds image pos: that image receives v_j; its own activation is v_pos
+      const d = f32x4.sub(vp, f32x4.splat(load<f32>(v + (<usize>j << 2))));
       err = f32x4.add(err, vpowAbs(d, p));
     }
     v128.store(errOut + col, f32x4.mul(err, ninv));
