@@ -41,6 +41,23 @@ export {
   readNpy,
   writeNpy,
 } from './io/npy.js';
+export {
+  createOnnxTargetModel,
+  OnnxTargetModel,
+  type OnnxTargetModelOptions,
+  type TokenLayout,
+} from './models/onnx-target-model.js';
+export {
+  type LayerInfo,
+  type LayerKind,
+  type LayerSelection,
+  POOL_MODES,
+  type PoolMode,
+  resolveLayers,
+  type TargetModel,
+  TOKEN_MODES,
+  type TokenMode,
+} from './models/target-model.js';
 export { ArgumentError, ClipDissectError, ShapeError } from './numeric/errors.js';
 export { createMatrix, type Matrix, transpose } from './numeric/matrix.js';
 export {

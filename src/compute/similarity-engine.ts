@@ -15,7 +15,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { ArgumentError } from '../numeric/errors.js';
-import { createMatrix, type Matrix, transpose } from '../numeric/matrix.js';
+import { createMatrix, type Matrix } from '../numeric/matrix.js';
 import { normalizeRows } from '../numeric/reductions.js';
 import {
   type CosSimilarityCubedOptions,

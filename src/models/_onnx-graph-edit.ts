@@ -1,0 +1,655 @@
+/**
+ * Reading and editing target-network ONNX models with onnx-buf (internal to src/models; protobuf and
+ * onnxruntime types never leave this folder).
+ *
+ * Edits never rebuild a message from scratch: the edited model is a shallow copy of the parsed ModelProto with a
+ * new node / output / initializer list, so every other field (metadata_props, opset imports, functions, unknown
+ * fields) is serialised back unchanged. External data (`model.onnx.data`, which torch's dynamo exporter writes by
+ * default) is handed to onnxruntime in memory through `SessionOptions.externalData`, under the `location` that the
+ * initializers name, so weights are not copied into the protobuf and models over 2 GB keep working.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import * as onnx from 'onnx-buf';
+import * as ort from 'onnxruntime-node';
+import { ClipDissectError } from '../numeric/errors.js';
+import type { GraphNode, GraphView } from './_module-tree.js';
+
+const DT = onnx.TensorProto_DataType;
+
+/** A parsed model and where its external data lives. */
+export interface LoadedModel {
+  readonly path: string;
+  readonly model: onnx.ModelProto;
+  readonly graph: onnx.GraphProto;
+  /** Opset of the default ONNX domain. */
+  readonly opset: number;
+  /** External data files (the `location` strings, relative to the model's folder). */
+  readonly externalLocations: readonly string[];
+}
+
+export async function loadOnnxModel(path: string): Promise<LoadedModel> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new ClipDissectError(
+      'ERR_MODEL_NOT_FOUND',
+      `cannot read target model '${path}': ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+  let model: onnx.ModelProto;
+  try {
+    model = fromBinary(onnx.ModelProtoSchema, bytes);
+  } catch (e) {
+    throw new ClipDissectError(
+      'ERR_MODEL_FORMAT',
+      `target model '${path}' is not an ONNX model (protobuf parse failed: ${(e as Error).message})`,
+      { cause: e },
+    );
+  }
+  const graph = model.graph;
+  if (!graph || graph.node.length === 0)
+    throw new ClipDissectError('ERR_MODEL_FORMAT', `target model '${path}' has no graph nodes`);
+  const opsetEntry = model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx');
+  const opset = opsetEntry ? Number(opsetEntry.version) : 0;
+  if (opset < 11)
+    throw new ClipDissectError(
+      'ERR_MODEL_FORMAT',
+      `target model '${path}' uses ONNX opset ${opset}; opset 11 or newer is needed (re-export with opset_version=17)`,
+    );
+  const externalLocations = await checkExternalData(path, graph);
+  return { path, model, graph, opset, externalLocations };
+}
+
+function externalEntries(t: onnx.TensorProto): { location: string; offset: number; length: number } | null {
+  if (t.dataLocation !== onnx.TensorProto_DataLocation.EXTERNAL) return null;
+  const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
+  const location = kv.get('location') ?? '';
+  const offset = Number(kv.get('offset') ?? '0');
+  const length = kv.has('length') ? Number(kv.get('length')) : -1;
+  return { location, offset, length };
+}
+
+/** Every tensor in the graph that may carry data: initializers and Constant values, subgraphs included. */
+function* allTensors(g: onnx.GraphProto): Generator<onnx.TensorProto> {
+  yield* g.initializer;
+  for (const s of g.sparseInitializer) {
+    if (s.values) yield s.values;
+    if (s.indices) yield s.indices;
+  }
+  for (const n of g.node) {
+    for (const a of n.attribute) {
+      if (a.t) yield a.t;
+      yield* a.tensors;
+      if (a.g) yield* allTensors(a.g);
+      for (const sub of a.graphs) yield* allTensors(sub);
+    }
+  }
+}
+
+/** Validates the external data references (relative, inside the model's folder, within the file). */
+async function checkExternalData(modelPath: string, graph: onnx.GraphProto): Promise<string[]> {
+  const dir = dirname(modelPath);
+  const files = new Map<string, number>(); // location → bytes needed
+  for (const t of allTensors(graph)) {
+    const e = externalEntries(t);
+    if (!e) continue;
+    const norm = normalize(e.location);
+    if (e.location === '' || isAbsolute(e.location) || norm === '..' || norm.startsWith(`..${sep}`)) {
+      throw new ClipDissectError(
+        'ERR_MODEL_EXTERNAL_DATA',
+        `tensor '${t.name}' of '${modelPath}' has external data location '${e.location}'; it must be a path relative to the model's folder`,
+      );
+    }
+    const end = e.length >= 0 ? e.offset + e.length : e.offset;
+    files.set(e.location, Math.max(files.get(e.location) ?? 0, end));
+  }
+  for (const [location, needed] of files) {
+    const file = join(dir, location);
+    let size: number;
+    try {
+      size = (await stat(file)).size;
+    } catch {
+      throw new ClipDissectError(
+        'ERR_MODEL_EXTERNAL_DATA',
+        `target model '${modelPath}' keeps its weights in '${location}', but '${file}' does not exist; copy it next to the model (the exporter writes it beside the .onnx file)`,
+      );
+    }
+    if (size < needed)
+      throw new ClipDissectError(
+        'ERR_MODEL_EXTERNAL_DATA',
+        `external data file '${file}' has ${size} bytes but the model reads up to byte ${needed}; it does not belong to this model or is truncated`,
+      );
+  }
+  return [...files.keys()];
+}
+
+/** The external data files, read for one session creation (onnxruntime copies what it needs). */
+export async function readExternalData(loaded: LoadedModel): Promise<{ path: string; data: Uint8Array }[]> {
+  const dir = dirname(loaded.path);
+  return Promise.all(
+    loaded.externalLocations.map(async (location) => ({
+      path: location,
+      data: await readFile(join(dir, location)),
+    })),
+  );
+}
+
+/** Names an attribute subgraph reads from the enclosing graph (not produced or declared inside it). */
+function outerReads(g: onnx.GraphProto, out: Set<string>): void {
+  const local = new Set<string>([...g.input.map((i) => i.name), ...g.initializer.map((i) => i.name)]);
+  for (const n of g.node) for (const o of n.output) local.add(o);
+  for (const n of g.node) {
+    for (const i of n.input) if (i !== '' && !local.has(i)) out.add(i);
+    for (const a of n.attribute) {
+      const subs = [...(a.g ? [a.g] : []), ...a.graphs];
+      for (const sub of subs) {
+        const inner = new Set<string>();
+        outerReads(sub, inner);
+        for (const i of inner) if (!local.has(i)) out.add(i);
+      }
+    }
+  }
+}
+
+export function graphView(loaded: LoadedModel): GraphView {
+  const g = loaded.graph;
+  const initializers = new Set(g.initializer.map((t) => t.name));
+  for (const s of g.sparseInitializer) if (s.values) initializers.add(s.values.name);
+  const nodes: GraphNode[] = g.node.map((n) => {
+    const implicit = new Set<string>();
+    for (const a of n.attribute)
+      for (const sub of [...(a.g ? [a.g] : []), ...a.graphs]) outerReads(sub, implicit);
+    return {
+      name: n.name,
+      opType: n.opType,
+      domain: n.domain,
+      inputs: n.input,
+      outputs: n.output,
+      implicitInputs: [...implicit],
+      metadata: new Map(n.metadataProps.map((p) => [p.key, p.value])),
+    };
+  });
+  return {
+    nodes,
+    inputs: g.input.filter((i) => !initializers.has(i.name)).map((i) => i.name),
+    outputs: g.output.map((o) => o.name),
+    initializers,
+  };
+}
+
+/** Element type and dims of a value as declared in the model (value_info, inputs, outputs). */
+export interface DeclaredType {
+  readonly dtype: string;
+  /** Dims: a number, a symbolic name, or null when unknown; null overall when the rank is unknown. */
+  readonly dims: readonly (number | string | null)[] | null;
+}
+
+const DTYPE_NAMES: Partial<Record<number, string>> = {
+  [DT.FLOAT]: 'float32',
+  [DT.FLOAT16]: 'float16',
+  [DT.BFLOAT16]: 'bfloat16',
+  [DT.DOUBLE]: 'float64',
+  [DT.INT64]: 'int64',
+  [DT.INT32]: 'int32',
+  [DT.INT8]: 'int8',
+  [DT.UINT8]: 'uint8',
+  [DT.BOOL]: 'bool',
+};
+
+export const FLOAT_DTYPES: ReadonlySet<string> = new Set(['float32', 'float16', 'bfloat16', 'float64']);
+
+function declaredType(vi: onnx.ValueInfoProto): DeclaredType | null {
+  const t = vi.type?.value;
+  if (t?.case !== 'tensorType') return null;
+  const dtype = DTYPE_NAMES[t.value.elemType] ?? `onnx-type-${t.value.elemType}`;
+  if (t.value.elemType === DT.UNDEFINED) return null;
+  const shape = t.value.shape;
+  const dims = shape
+    ? shape.dim.map((d) =>
+        d.value.case === 'dimValue'
+          ? Number(d.value.value)
+          : d.value.case === 'dimParam' && d.value.value !== ''
+            ? d.value.value
+            : null,
+      )
+    : null;
+  return { dtype, dims };
+}
+
+export function declaredTypes(loaded: LoadedModel): Map<string, DeclaredType> {
+  const out = new Map<string, DeclaredType>();
+  const g = loaded.graph;
+  for (const vi of [...g.input, ...g.valueInfo, ...g.output]) {
+    const d = declaredType(vi);
+    if (d) out.set(vi.name, d);
+  }
+  return out;
+}
+
+/** How one tensor leaves the edited graph. */
+export type Reduction =
+  | { op: 'reduce-mean' | 'reduce-max'; axes: readonly number[] }
+  | { op: 'gather'; axis: number; index: number }
+  | { op: 'identity' };
+
+export interface PooledOutput {
+  readonly tensor: string;
+  readonly reduction: Reduction;
+  /** Whether the tensor is float32 already (otherwise a Cast to float32 is added). */
+  readonly isFloat32: boolean;
+}
+
+/** Builds new nodes with names that cannot clash with the model's. */
+class NodeMaker {
+  readonly nodes: onnx.NodeProto[] = [];
+  readonly initializers: onnx.TensorProto[] = [];
+  private n = 0;
+  constructor(
+    private readonly taken: ReadonlySet<string>,
+    private readonly prefix: string,
+  ) {}
+
+  fresh(hint: string): string {
+    let name: string;
+    do name = `${this.prefix}/${hint}_${this.n++}`;
+    while (this.taken.has(name));
+    return name;
+  }
+
+  int64s(hint: string, values: readonly number[], scalar = false): string {
+    const name = this.fresh(hint);
+    this.initializers.push(
+      create(onnx.TensorProtoSchema, {
+        name,
+        dims: scalar ? [] : [BigInt(values.length)],
+        dataType: DT.INT64,
+        int64Data: values.map((v) => BigInt(v)),
+      }),
+    );
+    return name;
+  }
+
+  op(opType: string, inputs: readonly string[], hint: string, attrs: onnx.AttributeProto[] = []): string {
+    const out = this.fresh(hint);
+    this.nodes.push(
+      create(onnx.NodeProtoSchema, {
+        opType,
+        input: [...inputs],
+        output: [out],
+        name: this.fresh(`${opType}_node`),
+        attribute: attrs,
+      }),
+    );
+    return out;
+  }
+}
+
+function intsAttr(name: string, values: readonly number[]): onnx.AttributeProto {
+  return create(onnx.AttributeProtoSchema, {
+    name,
+    type: onnx.AttributeProto_AttributeType.INTS,
+    ints: values.map((v) => BigInt(v)),
+  });
+}
+
+function intAttr(name: string, value: number): onnx.AttributeProto {
+  return create(onnx.AttributeProtoSchema, {
+    name,
+    type: onnx.AttributeProto_AttributeType.INT,
+    i: BigInt(value),
+  });
+}
+
+function allNames(loaded: LoadedModel): Set<string> {
+  const g = loaded.graph;
+  const s = new Set<string>();
+  for (const n of g.node) {
+    s.add(n.name);
+    for (const o of n.output) s.add(o);
+  }
+  for (const t of g.initializer) s.add(t.name);
+  for (const i of g.input) s.add(i.name);
+  return s;
+}
+
+function reduce(
+  mk: NodeMaker,
+  opset: number,
+  op: 'ReduceMean' | 'ReduceMax',
+  x: string,
+  axes: readonly number[],
+): string {
+  // axes moved from an attribute to an input in opset 18 (both ReduceMean and ReduceMax)
+  if (opset >= 18) return mk.op(op, [x, mk.int64s('axes', axes)], op, [intAttr('keepdims', 0)]);
+  return mk.op(op, [x], op, [intsAttr('axes', axes), intAttr('keepdims', 0)]);
+}
+
+/**
+ * The model reduced to what the given outputs need, with each tensor pooled inside the graph and exposed as
+ * a new float32 graph output (the model's own outputs are dropped). Returns the serialised model and the output
+ * name of each request.
+ */
+export function pooledModel(
+  loaded: LoadedModel,
+  imageInput: string,
+  requests: readonly PooledOutput[],
+): { bytes: Uint8Array; outputs: string[] } {
+  const mk = new NodeMaker(allNames(loaded), 'clip_dissect');
+  const outputs = requests.map((r) => {
+    let y: string;
+    const red = r.reduction;
+    if (red.op === 'reduce-mean') y = reduce(mk, loaded.opset, 'ReduceMean', r.tensor, red.axes);
+    else if (red.op === 'reduce-max') y = reduce(mk, loaded.opset, 'ReduceMax', r.tensor, red.axes);
+    else if (red.op === 'gather')
+      y = mk.op('Gather', [r.tensor, mk.int64s('index', [red.index], true)], 'Gather', [
+        intAttr('axis', red.axis),
+      ]);
+    else y = mk.op('Identity', [r.tensor], 'Identity');
+    if (!r.isFloat32) y = mk.op('Cast', [y], 'Cast', [intAttr('to', DT.FLOAT)]);
+    return y;
+  });
+  return { bytes: editedModel(loaded, imageInput, mk, outputs), outputs };
+}
+
+/**
+ * A probe of the given tensors: for each, its runtime shape (`Shape`) and a one-element sample whose declared
+ * type is the tensor's type (so that types come from onnxruntime's inference without fetching whole tensors).
+ */
+export function probeModel(
+  loaded: LoadedModel,
+  imageInput: string,
+  tensors: readonly string[],
+): { bytes: Uint8Array; shapes: string[]; samples: string[] } {
+  const mk = new NodeMaker(allNames(loaded), 'clip_dissect_probe');
+  const minusOne = mk.int64s('minus_one', [-1]);
+  const zero = mk.int64s('zero', [0]);
+  const one = mk.int64s('one', [1]);
+  const shapes: string[] = [];
+  const samples: string[] = [];
+  for (const t of tensors) {
+    shapes.push(mk.op('Shape', [t], 'shape'));
+    const flat = mk.op('Reshape', [t, minusOne], 'flat');
+    samples.push(mk.op('Slice', [flat, zero, one], 'sample'));
+  }
+  return { bytes: editedModel(loaded, imageInput, mk, [...shapes, ...samples]), shapes, samples };
+}
+
+/** The model with `mk`'s nodes appended, `outputs` as its only outputs, and the nodes they do not need pruned. */
+function editedModel(
+  loaded: LoadedModel,
+  imageInput: string,
+  mk: NodeMaker,
+  outputs: readonly string[],
+): Uint8Array {
+  const g = loaded.graph;
+  const allNodes = [...g.node, ...mk.nodes];
+  const producer = new Map<string, number>();
+  allNodes.forEach((n, i) => {
+    for (const o of n.output) producer.set(o, i);
+  });
+  const reads = allNodes.map((n) => {
+    const r = new Set(n.input.filter((i) => i !== ''));
+    for (const a of n.attribute) for (const sub of [...(a.g ? [a.g] : []), ...a.graphs]) outerReads(sub, r);
+    return r;
+  });
+  const keep = new Set<number>();
+  const needed = new Set<string>();
+  const stack = [...outputs];
+  while (stack.length > 0) {
+    const t = stack.pop()!;
+    if (needed.has(t)) continue;
+    needed.add(t);
+    const p = producer.get(t);
+    if (p === undefined || keep.has(p)) continue;
+    keep.add(p);
+    for (const i of reads[p]) stack.push(i);
+  }
+  for (const n of allNodes) for (const o of n.output) if (keep.has(producer.get(o)!)) needed.add(o);
+  const nodes = allNodes.filter((_, i) => keep.has(i));
+  const graph: onnx.GraphProto = {
+    ...g,
+    node: nodes,
+    initializer: [...g.initializer, ...mk.initializers].filter((t) => needed.has(t.name)),
+    sparseInitializer: g.sparseInitializer.filter((s) => s.values && needed.has(s.values.name)),
+    input: g.input.filter((i) => i.name === imageInput || needed.has(i.name)),
+    output: outputs.map((name) => create(onnx.ValueInfoProtoSchema, { name })),
+    valueInfo: g.valueInfo.filter((v) => needed.has(v.name)),
+  };
+  return serializeModel(loaded.model, graph);
+}
+
+/** Tensors with at least this many raw bytes are written by hand (see serializeModel). */
+const BIG_TENSOR = 4096;
+
+/**
+ * `toBinary` of `{ ...model, graph }`, with the raw data of large initializers copied straight into the output
+ * (protobuf-es copies bytes fields several times, about 15 ms per MB; this is one memcpy). Valid protobuf:
+ * fields may come in any order, and the tensors are appended to the graph message like any repeated field.
+ */
+export function serializeModel(model: onnx.ModelProto, graph: onnx.GraphProto): Uint8Array {
+  const graphHead = toBinary(onnx.GraphProtoSchema, { ...graph, initializer: [] });
+  const modelHead = toBinary(onnx.ModelProtoSchema, { ...model, graph: undefined });
+  // every initializer in its original order: small ones whole, big ones as header + raw_data written here
+  const tensors = graph.initializer.map((t) => {
+    if (t.rawData.length < BIG_TENSOR) {
+      const whole = toBinary(onnx.TensorProtoSchema, t);
+      return { header: whole, data: null, len: whole.length };
+    }
+    const { rawData: _, ...rest } = t;
+    const header = toBinary(onnx.TensorProtoSchema, rest as onnx.TensorProto);
+    return {
+      header,
+      data: t.rawData,
+      len: header.length + 1 + varintLength(t.rawData.length) + t.rawData.length,
+    };
+  });
+  let graphLen = graphHead.length;
+  for (const t of tensors) graphLen += 1 + varintLength(t.len) + t.len;
+  const out = new Uint8Array(modelHead.length + 1 + varintLength(graphLen) + graphLen);
+  let pos = 0;
+  const put = (bytes: Uint8Array) => {
+    out.set(bytes, pos);
+    pos += bytes.length;
+  };
+  const putTagLen = (field: number, len: number) => {
+    out[pos++] = (field << 3) | 2;
+    pos = writeVarint(out, pos, len);
+  };
+  put(modelHead);
+  putTagLen(7, graphLen); // ModelProto.graph
+  put(graphHead);
+  for (const t of tensors) {
+    putTagLen(5, t.len); // GraphProto.initializer
+    put(t.header);
+    if (t.data) {
+      putTagLen(9, t.data.length); // TensorProto.raw_data
+      put(t.data);
+    }
+  }
+  return out;
+}
+
+function varintLength(n: number): number {
+  let len = 1;
+  while (n >= 128) {
+    n = Math.floor(n / 128);
+    len++;
+  }
+  return len;
+}
+
+function writeVarint(out: Uint8Array, pos: number, n: number): number {
+  while (n >= 128) {
+    out[pos++] = (n % 128) | 128;
+    n = Math.floor(n / 128);
+  }
+  out[pos++] = n;
+  return pos;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// sessions
+
+export type Device = 'cpu' | 'cuda';
+
+export interface SessionConfig {
+  readonly device: Device;
+  readonly threads?: number;
+}
+
+let liveSessions = 0;
+
+/** Sessions created and not yet released (for tests of the release paths). */
+export function liveSessionCount(): number {
+  return liveSessions;
+}
+
+const CUDA_HELP =
+  'the onnxruntime-node npm package ships CPU binaries only; on a Linux x64 machine with an NVIDIA driver, ' +
+  'CUDA 12 and cuDNN 9, fetch its CUDA build with `npm install onnxruntime-node --onnxruntime-node-install=cuda12` ' +
+  '(or set ONNXRUNTIME_NODE_INSTALL=cuda12 and run `npm rebuild onnxruntime-node`; either overrides the ' +
+  "'onnxruntime-node-install=skip' of this project's .npmrc and downloads from the internet), or use device 'cpu'";
+
+/** A target-model session. Wraps onnxruntime so that no runtime type leaves src/models. */
+export class TargetSession {
+  private released = false;
+  private constructor(private readonly session: ort.InferenceSession) {}
+
+  /** `loaded` supplies the external data and the name for messages; null for self-contained graphs. */
+  static async create(
+    bytes: Uint8Array,
+    loaded: LoadedModel | null,
+    config: SessionConfig,
+    label = loaded?.path ?? '<graph>',
+  ): Promise<TargetSession> {
+    const externalData = loaded ? await readExternalData(loaded) : [];
+    const so: ort.InferenceSession.SessionOptions = {
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+      logSeverityLevel: 4, // fatal only: failures reach the caller as errors, not as native log lines
+      executionProviders: config.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+      ...(config.threads ? { intraOpNumThreads: config.threads } : {}),
+      ...(externalData.length > 0 ? { externalData } : {}),
+    };
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(bytes, so);
+    } catch (e) {
+      const msg = (e as Error).message ?? String(e);
+      if (config.device === 'cuda' && /cuda|shared library|provider/i.test(msg))
+        throw new ClipDissectError(
+          'ERR_CUDA_UNAVAILABLE',
+          `device 'cuda' was requested for '${label}' but onnxruntime cannot load its CUDA execution provider (${msg.trim()}); ${CUDA_HELP}`,
+          { cause: e },
+        );
+      throw new ClipDissectError(
+        'ERR_MODEL_SESSION',
+        `onnxruntime cannot load target model '${label}': ${msg.trim()}`,
+        { cause: e },
+      );
+    }
+    liveSessions++;
+    return new TargetSession(session);
+  }
+
+  /** Output name → declared element type ('float32', 'int64', …) from onnxruntime's type inference. */
+  outputTypes(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const m of this.session.outputMetadata) if (m.isTensor) out.set(m.name, m.type);
+    return out;
+  }
+
+  /** Runs on one float32 input; returns the fetched outputs as plain arrays. */
+  async run(
+    input: string,
+    data: Float32Array,
+    dims: readonly number[],
+    fetch: readonly string[],
+  ): Promise<Map<string, { data: Float32Array | BigInt64Array; dims: number[] }>> {
+    if (this.released) throw new ClipDissectError('ERR_RELEASED', 'the target model session was released');
+    const feeds = { [input]: new ort.Tensor('float32', data, dims) };
+    let res: ort.InferenceSession.ReturnType;
+    try {
+      res = await this.session.run(feeds, [...fetch]);
+    } catch (e) {
+      throw new ClipDissectError(
+        'ERR_MODEL_RUN',
+        `onnxruntime failed on a batch of shape [${dims.join(', ')}]: ${(e as Error).message.trim()}`,
+        { cause: e },
+      );
+    }
+    const out = new Map<string, { data: Float32Array | BigInt64Array; dims: number[] }>();
+    for (const name of fetch) {
+      const t = res[name];
+      out.set(name, { data: t.data as Float32Array | BigInt64Array, dims: [...t.dims] });
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    liveSessions--;
+    await this.session.release();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.release();
+  }
+}
+
+/**
+ * Whether the execution provider of `config` loads, checked on a one-node graph (so that a missing CUDA build
+ * is reported when the model is opened, not at its first batch).
+ */
+export async function checkDevice(config: SessionConfig, label: string): Promise<void> {
+  if (config.device === 'cpu') return;
+  const graph = create(onnx.GraphProtoSchema, {
+    name: 'clip_dissect_device_check',
+    node: [create(onnx.NodeProtoSchema, { opType: 'Relu', input: ['x'], output: ['y'], name: 'relu' })],
+    input: [tensorValueInfo('x', [1])],
+    output: [tensorValueInfo('y', [1])],
+  });
+  const model = create(onnx.ModelProtoSchema, {
+    irVersion: 8n,
+    producerName: 'clip-dissect',
+    opsetImport: [{ domain: '', version: 17n }],
+    graph,
+  });
+  await withSession(toBinary(onnx.ModelProtoSchema, model), null, config, async () => undefined, label);
+}
+
+function tensorValueInfo(name: string, dims: readonly number[]): onnx.ValueInfoProto {
+  return create(onnx.ValueInfoProtoSchema, {
+    name,
+    type: {
+      value: {
+        case: 'tensorType',
+        value: {
+          elemType: DT.FLOAT,
+          shape: { dim: dims.map((d) => ({ value: { case: 'dimValue' as const, value: BigInt(d) } })) },
+        },
+      },
+    },
+  });
+}
+
+/** Creates a session, runs `fn` on it, and releases it whatever happens. */
+export async function withSession<T>(
+  bytes: Uint8Array,
+  loaded: LoadedModel | null,
+  config: SessionConfig,
+  fn: (s: TargetSession) => Promise<T>,
+  label?: string,
+): Promise<T> {
+  const s = await TargetSession.create(bytes, loaded, config, label);
+  try {
+    return await fn(s);
+  } finally {
+    await s.release();
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * The network being dissected ("target model"): its layers, named like the PyTorch modules they come from
+ * (`layer4`, `layer4.1`, `fc`, `features.43`, `encoder.layers.encoder_layer_11`), and their pooled activations,
+ * one row per image and one column per neuron. Runtime types (onnxruntime sessions, protobuf messages) stay
+ * inside src/models; everything here is plain data.
+ */
+import { ArgumentError, formatChoices } from '../numeric/errors.js';
+import type { Matrix } from '../numeric/matrix.js';
+
+/** How a 4-D (image-shaped) activation map becomes one number per channel: mean or max over H×W. */
+export type PoolMode = 'avg' | 'max';
+export const POOL_MODES: readonly PoolMode[] = ['avg', 'max'];
+
+/** How a 3-D token sequence becomes one number per hidden unit: token 0 (the class token) or the token mean. */
+export type TokenMode = 'cls' | 'mean';
+export const TOKEN_MODES: readonly TokenMode[] = ['cls', 'mean'];
+
+/**
+ * What a layer's output looks like, per image:
+ * - `spatial`: C×H×W (H×W×C with `channelsLast`), neurons = channels, pooled with PoolMode;
+ * - `tokens`: T×C (a transformer's sequence, batch-first or sequence-first), neurons = hidden size, reduced with
+ *   TokenMode;
+ * - `vector`: C (a linear layer or the logits), neurons = features, used as is;
+ * - `unsupported`: anything else (other ranks, integer tensors, a batch axis folded into another axis); see
+ *   `LayerInfo.reason`. It cannot be dissected.
+ */
+export type LayerKind = 'spatial' | 'tokens' | 'vector' | 'unsupported';
+
+/** One dissectable layer of a target model. */
+export interface LayerInfo {
+  /** The PyTorch module path (`layer4.1`), or the raw tensor name when a tensor was asked for by name. */
+  readonly name: string;
+  /** The model tensor that holds the layer's output. */
+  readonly tensor: string;
+  /** The output's shape; the batch axis is the string 'batch' (e.g. ['batch', 512, 7, 7]). */
+  readonly shape: readonly (number | string)[];
+  /** Neurons (columns of the activation matrix): channels, hidden size or features. 0 when unsupported. */
+  readonly neurons: number;
+  readonly kind: LayerKind;
+  /** For `tokens`: whether the sequence axis comes before the batch axis ([T, B, C]). */
+  readonly sequenceFirst?: boolean;
+  /** Why the layer is `unsupported`. */
+  readonly reason?: string;
+  /** For modules called more than once (a shared ReLU): which call this is (0-based); later calls get `_1`, `_2`. */
+  readonly call?: number;
+  /** Things to know before trusting this layer's activations (e.g. a BatchNorm folded into this Conv). */
+  readonly warnings: readonly string[];
+}
+
+/** A network whose layers can be dissected. Holds native memory: call `release()` (or use `await using`). */
+export interface TargetModel {
+  /** Per image: [channels, height, width]; `activations` takes NCHW batches of this shape. */
+  readonly inputShape: readonly [number, number, number];
+  /** Model-wide findings (folded BatchNorms, missing module scopes), for the user to read. */
+  readonly warnings: readonly string[];
+  /** Every module whose output was found in the model, in graph order. */
+  layers(): LayerInfo[];
+  /** Layer information for module names or raw tensor names (these are looked up on demand). */
+  describe(layers: LayerSelection): Promise<LayerInfo[]>;
+  /**
+   * Pooled activations of the given layers for a batch of images: `batch` is NCHW float32 of
+   * batchSize×C×H×W; the result maps each requested layer name to a batchSize×K matrix (K = neurons).
+   */
+  activations(
+    batch: Float32Array,
+    batchSize: number,
+    layers: readonly string[],
+    pool: PoolMode,
+  ): Promise<Map<string, Matrix>>;
+  release(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** A layer selection: a comma-separated string, a list of names, or a predicate over the available names. */
+export type LayerSelection = string | readonly string[] | ((name: string) => boolean);
+
+export interface ResolveLayersOptions {
+  /** Names that are valid although not listed in `available` (e.g. raw tensor names of the model). */
+  isAlsoValid?: (name: string) => boolean;
+  /** How names are called in messages; default 'layer'. */
+  what?: string;
+  /** Appended to the unknown-name message of a given name (e.g. why that layer is missing from the export). */
+  hint?: (name: string) => string | undefined;
+}
+
+/**
+ * Normalises a layer selection into a list of distinct names, in the order given (for a predicate: in the order
+ * of `available`). An unknown name is an ArgumentError listing the available names, closest first.
+ */
+export function resolveLayers(
+  selection: LayerSelection,
+  available: readonly string[],
+  options: ResolveLayersOptions = {},
+): string[] {
+  const what = options.what ?? 'layer';
+  let names: string[];
+  if (typeof selection === 'function') {
+    names = available.filter((n) => selection(n));
+    if (names.length === 0)
+      throw new ArgumentError(
+        `the ${what} predicate selects none of the ${available.length} available ${what}s ${listNames(available)}`,
+      );
+    return names;
+  }
+  if (typeof selection === 'string') names = selection.split(',');
+  else if (Array.isArray(selection)) names = [...selection];
+  else
+    throw new ArgumentError(
+      `'layers' must be a comma-separated string, an array of names or a predicate but got ${typeof selection}`,
+    );
+  names = names.map((n) => {
+    if (typeof n !== 'string') throw new ArgumentError(`${what} names must be strings but got ${typeof n}`);
+    return n.trim();
+  });
+  names = names.filter((n) => n.length > 0);
+  if (names.length === 0)
+    throw new ArgumentError(
+      `no ${what} selected (got ${JSON.stringify(selection)}); choose from ${listNames(available)}`,
+    );
+  const known = new Set(available);
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const n of names) {
+    if (seen.has(n)) continue;
+    if (!known.has(n) && !options.isAlsoValid?.(n)) {
+      const hint = options.hint?.(n);
+      throw new ArgumentError(
+        `unknown ${what} '${n}'${hint ? ` (${hint})` : ''}; ${
+          available.length === 0
+            ? `this model has no named ${what}s`
+            : `closest ${what}s first: ${listNames(closestNames(n, available))}`
+        }`,
+      );
+    }
+    seen.add(n);
+    out.push(n);
+  }
+  return out;
+}
+
+const MAX_LISTED = 30;
+
+function listNames(names: readonly string[]): string {
+  if (names.length <= MAX_LISTED) return formatChoices(names);
+  return `${formatChoices(names.slice(0, MAX_LISTED))} … and ${names.length - MAX_LISTED} more`;
+}
+
+/** `candidates` sorted by edit distance to `name` (ties: shared prefix length, then original order). */
+export function closestNames(name: string, candidates: readonly string[]): string[] {
+  const scored = candidates.map((c, i) => ({ c, i, d: editDistance(name, c), p: sharedPrefix(name, c) }));
+  scored.sort((a, b) => a.d - b.d || b.p - a.p || a.i - b.i);
+  return scored.map((s) => s.c);
+}
+
+function sharedPrefix(a: string, b: string): number {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
+}
+
+/** Optimal-string-alignment distance (Levenshtein with adjacent transpositions), O(|a|·|b|). */
+export function editDistance(a: string, b: string): number {
+  const n = a.length;
+  const m = b.length;
+  if (n === 0) return m;
+  if (m === 0) return n;
+  let prev2 = new Array<number>(m + 1).fill(0);
+  let prev = Array.from({ length: m + 1 }, (_, j) => j);
+  let cur = new Array<number>(m + 1).fill(0);
+  for (let i = 1; i <= n; i++) {
+    cur[0] = i;
+    for (let j = 1; j <= m; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, prev2[j - 2] + 1);
+      cur[j] = v;
+    }
+    [prev2, prev, cur] = [prev, cur, prev2];
+  }
+  return prev[m];
+}

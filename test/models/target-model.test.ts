@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { closestNames, editDistance, resolveLayers } from '../../src/models/target-model.js';
+import { ArgumentError } from '../../src/numeric/errors.js';
+
+const AVAILABLE = [
+  'conv1',
+  'layer1',
+  'layer2',
+  'layer3',
+  'layer4',
+  'layer4.1',
+  'layer4.1.relu',
+  'avgpool',
+  'fc',
+];
+
+describe('resolveLayers', () => {
+  test('a comma-separated string, trimmed, empty entries and duplicates dropped, order kept', () => {
+    assert.deepEqual(resolveLayers(' layer4, fc,,layer1 ,layer4', AVAILABLE), ['layer4', 'fc', 'layer1']);
+  });
+
+  test('an array of names', () => {
+    assert.deepEqual(resolveLayers(['fc', 'conv1'], AVAILABLE), ['fc', 'conv1']);
+  });
+
+  test('a predicate selects in the order of the available names', () => {
+    assert.deepEqual(
+      resolveLayers((n) => n.startsWith('layer4'), AVAILABLE),
+      ['layer4', 'layer4.1', 'layer4.1.relu'],
+    );
+  });
+
+  test('a predicate that selects nothing is an error listing the names', () => {
+    assert.throws(
+      () => resolveLayers(() => false, AVAILABLE),
+      (e: unknown) => e instanceof ArgumentError && /selects none of the 9 available layers/.test(e.message),
+    );
+  });
+
+  test('an empty selection is an error', () => {
+    assert.throws(() => resolveLayers(' , ', AVAILABLE), /no layer selected/);
+    assert.throws(() => resolveLayers([], AVAILABLE), /no layer selected/);
+  });
+
+  test('an unknown name lists every available name, closest first', () => {
+    assert.throws(
+      () => resolveLayers('layer4,layr3', AVAILABLE),
+      (e: unknown) => {
+        assert.ok(e instanceof ArgumentError);
+        assert.equal(e.code, 'ERR_ARGUMENT');
+        assert.match(e.message, /^unknown layer 'layr3'; closest layers first: 'layer3', /);
+        for (const n of AVAILABLE) assert.ok(e.message.includes(`'${n}'`), n);
+        return true;
+      },
+    );
+  });
+
+  test('isAlsoValid admits other names (raw tensor names) and hint explains a missing one', () => {
+    const opts = {
+      isAlsoValid: (n: string) => n.startsWith('/'),
+      hint: (n: string) => (n === 'bn1' ? 'folded into conv1 at export' : undefined),
+    };
+    assert.deepEqual(resolveLayers('/layer1/Relu_output_0,fc', AVAILABLE, opts), [
+      '/layer1/Relu_output_0',
+      'fc',
+    ]);
+    assert.throws(
+      () => resolveLayers('bn1', AVAILABLE, opts),
+      /unknown layer 'bn1' \(folded into conv1 at export\)/,
+    );
+  });
+
+  test('long lists are cut after 30 names', () => {
+    const many = Array.from({ length: 50 }, (_, i) => `block.${i}`);
+    assert.throws(() => resolveLayers('block.x', many), /… and 20 more/);
+  });
+
+  test('a model without named layers says so', () => {
+    assert.throws(() => resolveLayers('fc', []), /this model has no named layers/);
+  });
+
+  test('non-string selections are rejected', () => {
+    assert.throws(() => resolveLayers(3 as unknown as string, AVAILABLE), /comma-separated string/);
+    assert.throws(() => resolveLayers([3] as unknown as string[], AVAILABLE), /must be strings/);
+  });
+});
+
+describe('editDistance and closestNames', () => {
+  test('Levenshtein distances with adjacent transpositions', () => {
+    assert.equal(editDistance('', ''), 0);
+    assert.equal(editDistance('abc', ''), 3);
+    assert.equal(editDistance('', 'ab'), 2);
+    assert.equal(editDistance('kitten', 'sitting'), 3);
+    assert.equal(editDistance('layer4', 'layer4'), 0);
+    assert.equal(editDistance('relu', 'rleu'), 1);
+    assert.equal(editDistance('layer5', 'layer4'), 1);
+    assert.equal(editDistance('fc', 'layer4.1.relu'), 13);
+  });
+
+  test('closest first; ties go to the longer shared prefix, then to the given order', () => {
+    assert.deepEqual(closestNames('layer', ['fc', 'layer4', 'player', 'layer1']), [
+      'layer4',
+      'layer1',
+      'player',
+      'fc',
+    ]);
+  });
+});
