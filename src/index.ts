@@ -28,6 +28,13 @@ export {
   preprocessShape,
   resizedSize,
 } from './data/preprocess.js';
+export {
+  BUILTIN_PROBE_DATASETS,
+  openProbeDataset,
+  type ProbeDataset,
+  ProbeDatasetError,
+  type ProbeImage,
+} from './data/probe-dataset.js';
 export { assertRGBImage, RESAMPLE_FILTERS, type ResampleFilter, resizeRGB } from './data/resize.js';
 export { writeFileAtomic } from './io/atomic.js';
 export {

@@ -260,6 +260,9 @@ describe('clip-dissect similarity: errors name the input, the value and what was
     );
     r = await cli(['dissekt']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /unknown command 'dissekt'; commands are 'similarity', 'help' or 'version'/);
+    assert.match(
+      r.stderr,
+      /unknown command 'dissekt'; commands are 'layers', 'similarity', 'help' or 'version'/,
+    );
   });
 });

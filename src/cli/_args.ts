@@ -1,0 +1,71 @@
+/** Shared argument handling of the CLI commands. */
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { ClipDissectError } from '../numeric/errors.js';
+
+/** A usage error: bad flags or values. Exit code 1. */
+export class CliError extends ClipDissectError {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 1) {
+    super('ERR_USAGE', message);
+    this.exitCode = exitCode;
+  }
+}
+
+export interface CliIO {
+  stdout: { write(s: string): void };
+  stderr: { write(s: string): void; isTTY?: boolean };
+}
+
+export function parseNumber(
+  flag: string,
+  value: string,
+  opts: { integer?: boolean; min?: number } = {},
+): number {
+  const v = Number(value);
+  if (
+    value.trim() === '' ||
+    !Number.isFinite(v) ||
+    (opts.integer && !Number.isInteger(v)) ||
+    (opts.min !== undefined && v < opts.min)
+  ) {
+    const what = opts.integer ? 'an integer' : 'a number';
+    throw new CliError(
+      `--${flag} must be ${what}${opts.min !== undefined ? ` >= ${opts.min}` : ''} but got '${value}'`,
+    );
+  }
+  return v;
+}
+
+/** '512M', '2G', '1.5g', '1048576' → bytes. */
+export function parseSize(flag: string, value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]i?[bB]?)?\s*$/.exec(value);
+  if (!m) throw new CliError(`--${flag} must be a size such as 512M or 2G but got '${value}'`);
+  const mult: Record<string, number> = { k: 2 ** 10, m: 2 ** 20, g: 2 ** 30 };
+  return Math.round(Number(m[1]) * (m[2] ? mult[m[2][0].toLowerCase()] : 1));
+}
+
+export function required(values: Record<string, unknown>, names: string[], command: string): void {
+  const missing = names.filter((n) => values[n] === undefined);
+  if (missing.length) {
+    throw new CliError(
+      `${command}: missing ${missing.map((n) => `--${n}`).join(', ')} (see clip-dissect help ${command})`,
+    );
+  }
+}
+
+export type ParsedValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+/** Parses a command's flags (and, with `positionals`, its operands); unknown flags are usage errors. */
+export function parse(
+  command: string,
+  args: string[],
+  options: NonNullable<ParseArgsConfig['options']>,
+  positionals = false,
+): { values: ParsedValues; positionals: string[] } {
+  try {
+    return parseArgs({ args, options, allowPositionals: positionals, strict: true });
+  } catch (e) {
+    const msg = (e as Error).message.replace(/\. To specify a positional argument.*$/, '');
+    throw new CliError(`${command}: ${msg} (see clip-dissect help ${command})`);
+  }
+}

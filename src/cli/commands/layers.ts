@@ -1,0 +1,113 @@
+/** `clip-dissect layers`: the module tree of an ONNX model, as PyTorch names it. */
+import { createOnnxTargetModel } from '../../models/onnx-target-model.js';
+import { TOKEN_MODES, type TokenMode } from '../../models/target-model.js';
+import { formatChoices } from '../../numeric/errors.js';
+import { CliError, type CliIO, parse, parseNumber } from '../_args.js';
+
+export const LAYERS_HELP = `Usage: clip-dissect layers MODEL.onnx [options]
+
+Lists every module of the network whose output could be found in the ONNX graph, named as in PyTorch
+(conv1, layer4, layer4.1.conv2, fc, encoder.layers.encoder_layer_11), with its output tensor, its shape
+(batch axis symbolic) and its neuron count. Works for torch.onnx.export with the TorchScript exporter
+(dynamo=False) and the dynamo exporter, and for Hugging Face exports.
+
+Options:
+  --json                  machine-readable output
+  --all                   also list layers that cannot be dissected (with the reason)
+  --channels-last         4-D activations are NHWC
+  --token cls|mean        how ViT token outputs become one vector (default cls)
+  --image-size N          image size for models exported with symbolic height/width
+  --threads N             onnxruntime threads
+`;
+
+export async function layersCommand(args: string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parse(
+    'layers',
+    args,
+    {
+      json: { type: 'boolean' },
+      all: { type: 'boolean' },
+      'channels-last': { type: 'boolean' },
+      token: { type: 'string' },
+      'image-size': { type: 'string' },
+      threads: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    true,
+  );
+  if (values.help) {
+    io.stdout.write(LAYERS_HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw new CliError(
+      `layers: expected one ONNX model file but got ${positionals.length} (see clip-dissect help layers)`,
+    );
+  }
+  const token = (values.token as string | undefined) ?? 'cls';
+  if (!(TOKEN_MODES as readonly string[]).includes(token)) {
+    throw new CliError(`--token must be ${formatChoices(TOKEN_MODES)} but got '${token}'`);
+  }
+  const model = await createOnnxTargetModel(positionals[0], {
+    channelsLast: values['channels-last'] === true,
+    token: token as TokenMode,
+    imageSize:
+      values['image-size'] !== undefined
+        ? parseNumber('image-size', values['image-size'] as string, { integer: true, min: 1 })
+        : undefined,
+    threads:
+      values.threads !== undefined
+        ? parseNumber('threads', values.threads as string, { integer: true, min: 1 })
+        : undefined,
+  });
+  try {
+    const layers = model.layers().filter((l) => values.all === true || l.kind !== 'unsupported');
+    if (values.json) {
+      io.stdout.write(
+        `${JSON.stringify(
+          {
+            model: positionals[0],
+            exporter: model.exporter,
+            inputShape: model.inputShape,
+            warnings: model.warnings,
+            layers: layers.map((l) => ({ ...l })),
+          },
+          null,
+          2,
+        )}\n`,
+      );
+      return 0;
+    }
+    const out: string[] = [];
+    out.push(
+      `${positionals[0]}: ${model.exporter} export, input ${model.inputShape.join('×')}, ${layers.length} dissectable module outputs`,
+    );
+    const nameW = Math.min(
+      48,
+      Math.max(6, ...layers.map((l) => l.name.length + 2 * (l.name.split('.').length - 1))),
+    );
+    const shapeW = Math.max(5, ...layers.map((l) => `[${l.shape.join(', ')}]`.length));
+    out.push(
+      `${'module'.padEnd(nameW)}  ${'kind'.padEnd(7)}  ${'neurons'.padStart(7)}  ${'shape'.padEnd(shapeW)}  tensor`,
+    );
+    for (const l of layers) {
+      const depth = l.name.split('.').length - 1;
+      const name = `${'  '.repeat(depth)}${l.name}`;
+      const shape = `[${l.shape.join(', ')}]`;
+      out.push(
+        `${name.padEnd(nameW)}  ${l.kind.padEnd(7)}  ${String(l.neurons).padStart(7)}  ${shape.padEnd(shapeW)}  ${l.tensor}${l.reason ? `  (${l.reason})` : ''}`,
+      );
+    }
+    const warnings = [...model.warnings, ...layers.flatMap((l) => l.warnings.map((w) => `${l.name}: ${w}`))];
+    const unique = [...new Set(warnings)];
+    if (unique.length) {
+      out.push('');
+      for (const w of unique.slice(0, 12)) out.push(`warning: ${w}`);
+      if (unique.length > 12) out.push(`… and ${unique.length - 12} more warnings (--json lists all)`);
+    }
+    io.stdout.write(`${out.join('\n')}\n`);
+    return 0;
+  } finally {
+    await model.release();
+  }
+}

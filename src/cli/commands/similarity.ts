@@ -1,0 +1,162 @@
+/** `clip-dissect similarity`: label one layer from saved features. */
+import { formatChoices } from '../../numeric/errors.js';
+import { SIMILARITY_NAMES, type SimilarityName } from '../../numeric/similarity-options.js';
+import { runSimilarityFiles } from '../../pipeline/similarity-files.js';
+import { formatFloat32 } from '../../report/descriptions.js';
+import { CliError, type CliIO, parse, parseNumber, parseSize, required } from '../_args.js';
+import { ProgressRenderer } from '../progress-renderer.js';
+
+export const SIMILARITY_HELP = `Usage: clip-dissect similarity --image-features I.npy --text-features T.npy --activations A.npy
+                              --concepts FILE|NAME --out DIR [options]
+
+Labels every neuron (column of A) with the concept (row of T) that best explains its top-activating
+images, as the official CLIP-Dissect would.
+
+Inputs:
+  --image-features FILE   N×d CLIP image features of the probe images (.npy: float32/float16/float64)
+  --text-features FILE    M×d CLIP text features, one row per concept, in concept-file order
+  --activations FILE      N×K activations of one layer, one row per probe image (same order as I)
+  --concepts FILE|NAME    one concept per line (blank lines dropped, duplicates keep their first index),
+                          or a built-in set: 20k, 10k, 3k, broden, imagenet (downloaded once, cached)
+  --out DIR               where to write descriptions.csv, neurons.json, args.json
+
+Method:
+  --similarity NAME       ${SIMILARITY_NAMES.join(' | ')} (default soft_wpmi)
+  --top-k N               images per neuron for soft_wpmi (default 100) / wpmi (default 28)
+  --param KEY=VALUE       any hyperparameter, repeatable: soft_wpmi topK a lambda minProb pStart pEnd;
+                          wpmi topK a lambda minProb; rank_reorder topFraction p scaleP seed;
+                          cos_similarity_cubed minNorm (snake_case names as in the paper code work too)
+
+Output:
+  --layer NAME            layer name written to the outputs (default: layer)
+  --top N                 concepts kept per neuron in neurons.json (default 5)
+  --save-matrix           also write the K×M score matrix as similarity.npy
+
+Resources:
+  --memory-budget SIZE    bound on the engine's working buffers, e.g. 512M, 2G (default 768M)
+  --threads N             onnxruntime threads (default: all cores)
+  --cache-dir DIR         cache for built-in concept sets (default ~/.cache/clip-dissect)
+  --offline               never download; a built-in concept set must be cached already
+  -q, --quiet             no progress on stderr
+`;
+
+const PARAM_ALIASES: Record<string, string> = {
+  top_k: 'topK',
+  lam: 'lambda',
+  min_prob: 'minProb',
+  p_start: 'pStart',
+  p_end: 'pEnd',
+  top_fraction: 'topFraction',
+  scale_p: 'scaleP',
+  min_norm: 'minNorm',
+};
+
+function parseParams(values: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const kv of values) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0)
+      throw new CliError(`--param must look like KEY=VALUE (e.g. --param topK=50) but got '${kv}'`);
+    const rawKey = kv.slice(0, eq).trim();
+    const key = PARAM_ALIASES[rawKey] ?? rawKey;
+    out[key] = parseNumber(`param ${rawKey}`, kv.slice(eq + 1));
+  }
+  return out;
+}
+
+export async function similarityCommand(args: string[], io: CliIO): Promise<number> {
+  const { values } = parse('similarity', args, {
+    'image-features': { type: 'string' },
+    'text-features': { type: 'string' },
+    activations: { type: 'string' },
+    concepts: { type: 'string' },
+    out: { type: 'string' },
+    similarity: { type: 'string' },
+    'top-k': { type: 'string' },
+    param: { type: 'string', multiple: true },
+    layer: { type: 'string' },
+    top: { type: 'string' },
+    'save-matrix': { type: 'boolean' },
+    'memory-budget': { type: 'string' },
+    threads: { type: 'string' },
+    'cache-dir': { type: 'string' },
+    offline: { type: 'boolean' },
+    quiet: { type: 'boolean', short: 'q' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    io.stdout.write(SIMILARITY_HELP);
+    return 0;
+  }
+  required(values, ['image-features', 'text-features', 'activations', 'concepts', 'out'], 'similarity');
+  const similarity = (values.similarity as string | undefined) ?? 'soft_wpmi';
+  if (!(SIMILARITY_NAMES as readonly string[]).includes(similarity)) {
+    throw new CliError(`--similarity must be ${formatChoices(SIMILARITY_NAMES)} but got '${similarity}'`);
+  }
+  const params = parseParams((values.param as string[] | undefined) ?? []);
+  if (values['top-k'] !== undefined) {
+    if (similarity !== 'soft_wpmi' && similarity !== 'wpmi') {
+      throw new CliError(
+        `--top-k applies to soft_wpmi and wpmi, not ${similarity} (use --param topFraction=… for rank_reorder)`,
+      );
+    }
+    params.topK = parseNumber('top-k', values['top-k'] as string, { integer: true, min: 1 });
+  }
+  const renderer = new ProgressRenderer(io.stderr);
+  const quiet = values.quiet === true;
+  const t0 = performance.now();
+  const { layer, files } = await runSimilarityFiles({
+    imageFeatures: values['image-features'] as string,
+    textFeatures: values['text-features'] as string,
+    activations: values.activations as string,
+    concepts: values.concepts as string,
+    out: values.out as string,
+    similarity: similarity as SimilarityName,
+    layer: values.layer as string | undefined,
+    options: params,
+    top:
+      values.top !== undefined
+        ? parseNumber('top', values.top as string, { integer: true, min: 1 })
+        : undefined,
+    saveMatrix: values['save-matrix'] === true,
+    memoryBudget:
+      values['memory-budget'] !== undefined
+        ? parseSize('memory-budget', values['memory-budget'] as string)
+        : undefined,
+    threads:
+      values.threads !== undefined
+        ? parseNumber('threads', values.threads as string, { integer: true, min: 1 })
+        : undefined,
+    cacheDir: values['cache-dir'] as string | undefined,
+    offline: values.offline === true,
+    onProgress: quiet ? undefined : renderer.onProgress,
+    onWarning: (w) => {
+      renderer.finishLine();
+      io.stderr.write(`warning: ${w}\n`);
+    },
+  });
+  renderer.finishLine();
+  const r = layer.result;
+  const secs = ((performance.now() - t0) / 1000).toFixed(1);
+  const dead = r.dead.reduce((s, v) => s + v, 0);
+  const out: string[] = [];
+  out.push(
+    `${r.similarity}: ${r.nNeurons} neurons × ${r.nConcepts} concepts over ${r.nImages} images in ${secs}s` +
+      (dead ? ` (${dead} dead neuron${dead === 1 ? '' : 's'} flagged)` : ''),
+  );
+  const order = Array.from(r.scores.keys()).sort(
+    (a, b) => (r.scores[b] || -Infinity) - (r.scores[a] || -Infinity),
+  );
+  const shown = order.slice(0, Math.min(10, order.length));
+  out.push(`most confident neurons of ${layer.layer}:`);
+  out.push('  unit  description                     similarity');
+  for (const k of shown) {
+    out.push(
+      `  ${String(k).padStart(4)}  ${layer.concepts[r.labels[k]].slice(0, 30).padEnd(30)}  ${formatFloat32(r.scores[k])}`,
+    );
+  }
+  out.push('wrote:');
+  for (const f of files) out.push(`  ${f}`);
+  io.stdout.write(`${out.join('\n')}\n`);
+  return 0;
+}

@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { cli } from '../helpers/cli.js';
+
+const MODELS = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
+
+describe('clip-dissect layers', () => {
+  it('prints the module tree of a TorchScript export with tensors, shapes and neuron counts', async () => {
+    const r = await cli(['layers', `${MODELS}resnet_small_ts.onnx`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /torchscript export, input 3×64×64/);
+    assert.match(
+      r.stdout,
+      /^layer4 +spatial +64 +\[batch, 64, 2, 2\] +\/layer4\/layer4\.1\/relu_1\/Relu_output_0$/m,
+    );
+    assert.match(r.stdout, /^ {2}layer1\.0 +spatial +8 /m);
+    assert.match(r.stdout, /^fc +vector +10 +\[batch, 10\]/m);
+    // BatchNorm folded into conv1 by the default export
+    assert.match(r.stdout, /warning: .*conv1.*/);
+  });
+  it('gives JSON for machines, for the dynamo exporter too', async () => {
+    const r = await cli(['layers', '--json', `${MODELS}resnet_small_dynamo.onnx`]);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.exporter, 'dynamo');
+    const l4 = j.layers.find((l: { name: string }) => l.name === 'layer4');
+    assert.equal(l4.neurons, 64);
+    assert.equal(l4.kind, 'spatial');
+  });
+  it('reports a missing file and a wrong usage with exit code 1', async () => {
+    const r = await cli(['layers', `${MODELS}nope.onnx`]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /nope\.onnx/);
+    const r2 = await cli(['layers']);
+    assert.equal(r2.code, 1);
+    assert.match(r2.stderr, /layers: expected one ONNX model file but got 0/);
+  });
+});
