@@ -98,7 +98,23 @@ export async function layersCommand(args: string[], io: CliIO): Promise<number> 
         `${name.padEnd(nameW)}  ${l.kind.padEnd(7)}  ${String(l.neurons).padStart(7)}  ${shape.padEnd(shapeW)}  ${l.tensor}${l.reason ? `  (${l.reason})` : ''}`,
       );
     }
-    const warnings = [...model.warnings, ...layers.flatMap((l) => l.warnings.map((w) => `${l.name}: ${w}`))];
+    // one line for every BatchNorm folded into its conv, instead of one per conv
+    const folded = layers
+      .filter((l) => l.warnings.some((w) => /folded the BatchNorm/.test(w)))
+      .map((l) => l.name);
+    const others = layers.flatMap((l) =>
+      l.warnings.filter((w) => !/folded the BatchNorm/.test(w)).map((w) => `${l.name}: ${w}`),
+    );
+    const modelWarnings = folded.length
+      ? model.warnings.filter((w) => !/BatchNorm/.test(w))
+      : [...model.warnings];
+    const warnings = [...modelWarnings, ...others];
+    if (folded.length) {
+      const shown = folded.slice(0, 6).join(', ');
+      warnings.unshift(
+        `the exporter folded ${folded.length} BatchNorm${folded.length === 1 ? '' : 's'} into the convs before them (${shown}${folded.length > 6 ? ', …' : ''}): those layers read bn(conv(x)), not what a forward hook on the conv sees; re-export with torch.onnx.export(..., do_constant_folding=False) or training=torch.onnx.TrainingMode.PRESERVE to keep them apart`,
+      );
+    }
     const unique = [...new Set(warnings)];
     if (unique.length) {
       out.push('');
