@@ -58,9 +58,11 @@ function vexp(x: v128): v128 {
 // tiles of `tile` floats so that the tile of Q stays in cache while every neuron reads it. acc and ex are
 // stored tile-major: tile j (concepts [j·tile, j·tile + tw)) is a K×tw row-major block starting at float
 // j·tile·K, so the neurons of one tile are contiguous in memory.
+// `fresh` (one byte per neuron): 1 when the neuron has no factor yet, so its accumulator starts at 1
+// instead of being read (saves a pass that initialises K·width floats); the caller clears it afterwards.
 export function mulBlock(
   acc: usize, ex: usize, width: i32, q: usize, offsets: usize, rows: usize, ps: usize, cs: usize,
-  nNeurons: i32, g: i32, tile: i32, kStart: i32, kEnd: i32,
+  nNeurons: i32, g: i32, tile: i32, kStart: i32, kEnd: i32, fresh: usize,
 ): void {
   const rowBytes = <usize>width << 2;
   const mantMask = i32x4.splat(0x007fffff);
@@ -76,6 +78,10 @@ export function mulBlock(
       const blockOff = (<usize>t0 * <usize>nNeurons + <usize>k * <usize>(tileBytes >> 2)) << 2;
       const a0 = acc + blockOff;
       const e0 = ex + blockOff;
+      if (load<u8>(fresh + <usize>k)) {
+        const oneF = f32x4.splat(1);
+        for (let off: usize = 0; off < tileBytes; off += 16) v128.store(a0 + off, oneF);
+      }
       while (t < tEnd) {
         const gEnd = min(tEnd, t + g);
         for (; t < gEnd; t++) {

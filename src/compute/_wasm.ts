@@ -20,6 +20,7 @@ interface KernelExports {
     tile: number,
     kStart: number,
     kEnd: number,
+    fresh: number,
   ): void;
   finishLog(acc: number, ex: number, out: number, count: number): void;
   subtractPrior(s: number, rows: number, width: number, prior: number, lambda: number, logRows: number): void;

@@ -242,6 +242,7 @@ async function pmiEngine(
   c: Float64Array,
 ): Promise<void> {
   const { m, d, k: K } = ctx;
+  const tPrepare = performance.now();
   const used = distinctSorted(inds, ctx.n);
   const U = used.length;
   const pos = new Int32Array(ctx.n).fill(-1);
@@ -294,6 +295,8 @@ async function pmiEngine(
   const psPtr = arena.alloc(K * topK * 4);
   const csPtr = arena.alloc(K * topK * 4);
   const priorPtr = arena.alloc(2 * mcp * 4);
+  const freshPtr = arena.alloc(K);
+  const fresh = new Uint8Array(arena.memory.buffer, freshPtr, K);
   const acc = arena.f32(accPtr, K * mcp);
   const ex = arena.i32(exPtr, K * mcp);
   const offV = arena.i32(offPtr, K + 1);
@@ -336,6 +339,7 @@ async function pmiEngine(
         ctx.progress(++step, totalSteps);
       }
     }
+    ctx.time('prepare', (performance.now() - tPrepare) / 1000);
     const ptr = new Int32Array(K);
     for (let ch = 0; ch < chunks; ch++) {
       const c0 = ch * mc;
@@ -361,9 +365,12 @@ async function pmiEngine(
       gb.output('Q', ['n', wp]);
       const s = await ComputeSession.create(gb, { threads: pool ? ortThreads : threads });
       sessions.push(s);
-      acc.fill(1);
-      ex.fill(0);
+      const tInit = performance.now();
+      fresh.fill(1); // the kernel starts each accumulator at 1 on its first factor
+      offV.fill(0);
+      if (ch > 0) ex.fill(0); // fresh WebAssembly memory is zero
       ptr.fill(0);
+      ctx.time('prepare', (performance.now() - tInit) / 1000);
       let inFlight: Promise<void> | undefined;
       for (let b = 0; b < blocks; b++) {
         const r0 = b * nb;
@@ -378,6 +385,9 @@ async function pmiEngine(
         // the workers are done with the previous block's Q and terms only now
         await timed(ctx, 'kernels (waiting)', () => inFlight);
         if (b > 0) ctx.progress(++step, totalSteps);
+        const tCopy = performance.now();
+        // neurons that received factors in the previous block are initialised now
+        for (let j = 0; j < K; j++) if (offV[j + 1] > offV[j]) fresh[j] = 0;
         arena.f32(qPtr, qBlock.length).set(qBlock);
         let nt = 0;
         for (let j = 0; j < K; j++) {
@@ -395,6 +405,7 @@ async function pmiEngine(
           ptr[j] = t;
         }
         offV[K] = nt;
+        ctx.time('copy Q, terms', (performance.now() - tCopy) / 1000);
         const args = (k0: number, k1: number) => [
           accPtr,
           exPtr,
@@ -409,6 +420,7 @@ async function pmiEngine(
           tile,
           k0,
           k1,
+          freshPtr,
         ];
         if (pool) {
           inFlight = pool.run(
@@ -417,7 +429,22 @@ async function pmiEngine(
           );
         } else {
           await timed(ctx, 'kernels (waiting)', () =>
-            arena.k.mulBlock(accPtr, exPtr, wp, qPtr, offPtr, rowsPtr, psPtr, csPtr, K, g, tile, 0, K),
+            arena.k.mulBlock(
+              accPtr,
+              exPtr,
+              wp,
+              qPtr,
+              offPtr,
+              rowsPtr,
+              psPtr,
+              csPtr,
+              K,
+              g,
+              tile,
+              0,
+              K,
+              freshPtr,
+            ),
           );
         }
       }
@@ -747,7 +774,7 @@ export async function computeSimilarity<F extends SimilarityName>(
       onProgress?.({ stage: `similarity (${name})`, done, total, unit }),
   };
   const A = inputs.activations;
-  const dead = deadNeurons(A);
+  const dead = await timed(ctx, 'dead neurons', () => deadNeurons(A));
   const I = inputs.imageFeatures;
   const T = inputs.textFeatures;
   let topImages: Int32Array;
@@ -755,7 +782,7 @@ export async function computeSimilarity<F extends SimilarityName>(
     case 'soft_wpmi':
     case 'wpmi': {
       const o = options as SoftWpmiOptions | WpmiOptions;
-      const inds = columnTopK(A, o.topK);
+      const inds = await timed(ctx, 'top images', () => columnTopK(A, o.topK));
       let p: Float64Array;
       let c: Float64Array;
       if (name === 'soft_wpmi') {
