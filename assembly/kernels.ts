@@ -84,7 +84,20 @@ export function mulBlock(
       }
       while (t < tEnd) {
         const gEnd = min(tEnd, t + g);
-        for (; t < gEnd; t++) {
+        for (; t + 1 < gEnd; t += 2) {
+          const row1 = q + <usize>load<i32>(rows + (<usize>t << 2)) * rowBytes + tileOff;
+          const row2 = q + <usize>load<i32>(rows + (<usize>(t + 1) << 2)) * rowBytes + tileOff;
+          const p1 = f32x4.splat(load<f32>(ps + (<usize>t << 2)));
+          const c1 = f32x4.splat(load<f32>(cs + (<usize>t << 2)));
+          const p2 = f32x4.splat(load<f32>(ps + (<usize>(t + 1) << 2)));
+          const c2 = f32x4.splat(load<f32>(cs + (<usize>(t + 1) << 2)));
+          for (let off: usize = 0; off < tileBytes; off += 16) {
+            const f1 = f32x4.add(c1, f32x4.mul(p1, v128.load(row1 + off)));
+            const f2 = f32x4.add(c2, f32x4.mul(p2, v128.load(row2 + off)));
+            v128.store(a0 + off, f32x4.mul(v128.load(a0 + off), f32x4.mul(f1, f2)));
+          }
+        }
+        if (t < gEnd) {
           const row = q + <usize>load<i32>(rows + (<usize>t << 2)) * rowBytes + tileOff;
           const p = f32x4.splat(load<f32>(ps + (<usize>t << 2)));
           const c = f32x4.splat(load<f32>(cs + (<usize>t << 2)));
@@ -93,6 +106,7 @@ export function mulBlock(
             const x = v128.load(row + off);
             v128.store(a0 + off, f32x4.mul(a, f32x4.add(c, f32x4.mul(p, x))));
           }
+          t++;
         }
         for (let off: usize = 0; off < tileBytes; off += 16) {
           const bits = v128.load(a0 + off);
