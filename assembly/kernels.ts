@@ -49,8 +49,8 @@ function vexp(x: v128): v128 {
   return i32x4.add(p, i32x4.shl(ni, 23));
 }
 
-// Multiply the product accumulators of neurons [kStart, kEnd) by their factors from one block of probe
-// images (threads split the neurons; nNeurons is the layout's neuron count):
+// Multiply the product accumulators of every neuron, over concept tiles [tileStart, tileEnd), by their
+// factors from one block of probe images (threads split the tiles):
 //   acc[k, m] *= c[t] + p[t] · Q[rows[t], m]   for t in [offsets[k], offsets[k+1])
 // then renormalise: acc keeps the mantissa in [1, 2), ex (i32) gains the binary exponent, so that
 // Σ_t log(c_t + p_t·Q) = log(acc) + ex·ln2 never under- or overflows. `g` factors are multiplied between
@@ -62,16 +62,17 @@ function vexp(x: v128): v128 {
 // instead of being read (saves a pass that initialises K·width floats); the caller clears it afterwards.
 export function mulBlock(
   acc: usize, ex: usize, width: i32, q: usize, offsets: usize, rows: usize, ps: usize, cs: usize,
-  nNeurons: i32, g: i32, tile: i32, kStart: i32, kEnd: i32, fresh: usize,
+  nNeurons: i32, g: i32, tile: i32, tileStart: i32, tileEnd: i32, fresh: usize,
 ): void {
   const rowBytes = <usize>width << 2;
   const mantMask = i32x4.splat(0x007fffff);
   const one = i32x4.splat(0x3f800000);
   const bias = i32x4.splat(127);
-  for (let t0 = 0; t0 < width; t0 += tile) {
+  const tLast = min(width, tileEnd * tile);
+  for (let t0 = tileStart * tile; t0 < tLast; t0 += tile) {
     const tileOff = <usize>t0 << 2;
     const tileBytes = <usize>min(tile, width - t0) << 2;
-    for (let k = kStart; k < kEnd; k++) {
+    for (let k = 0; k < nNeurons; k++) {
       let t = load<i32>(offsets + (<usize>k << 2));
       const tEnd = load<i32>(offsets + (<usize>(k + 1) << 2));
       if (t == tEnd) continue;

@@ -5,6 +5,36 @@
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
+/** Slices of work (neuron or tile ranges) handed out through a shared Int32 counter (KernelPool.runStealing). */
+export interface StealSpec {
+  /** Byte offset of the counter in the arena's memory. */
+  counter: number;
+  slices: number;
+  sliceSize: number;
+  total: number;
+  /** Positions of the range's start and end in the kernel's arguments. */
+  startArg: number;
+  endArg: number;
+}
+
+/** Takes slices from the shared counter and runs `call` on each until none is left. */
+export function stealSlices(
+  call: (...args: number[]) => void,
+  memory: WebAssembly.Memory,
+  args: number[],
+  spec: StealSpec,
+): void {
+  const counter = new Int32Array(memory.buffer, spec.counter, 1);
+  const a = args.slice();
+  for (;;) {
+    const i = Atomics.add(counter, 0, 1);
+    if (i >= spec.slices) return;
+    a[spec.startArg] = i * spec.sliceSize;
+    a[spec.endArg] = Math.min(spec.total, (i + 1) * spec.sliceSize);
+    call(...a);
+  }
+}
+
 interface KernelExports {
   mulBlock(
     acc: number,
@@ -18,8 +48,8 @@ interface KernelExports {
     nNeurons: number,
     g: number,
     tile: number,
-    kStart: number,
-    kEnd: number,
+    tileStart: number,
+    tileEnd: number,
     fresh: number,
   ): void;
   finishLog(acc: number, ex: number, out: number, count: number): void;
@@ -140,6 +170,23 @@ export class KernelPool {
 
   get size(): number {
     return this.workers.length;
+  }
+
+  /**
+   * Every worker takes slices of `fn` from a shared counter (see _kernel-worker.ts) until none is left;
+   * the calling thread may take slices from the same counter with `stealSlices`.
+   */
+  runStealing(fn: keyof KernelExports, args: number[], steal: StealSpec): Promise<void> {
+    return Promise.all(
+      this.workers.map(
+        (w) =>
+          new Promise<void>((resolve, reject) => {
+            const id = this.nextId++;
+            this.pending.set(id, { resolve, reject });
+            w.postMessage({ id, fn, args, steal });
+          }),
+      ),
+    ).then(() => undefined);
   }
 
   /** Runs `fn` on worker i with argsPerWorker[i] (fewer entries: fewer workers busy). */

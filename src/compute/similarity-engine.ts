@@ -37,7 +37,7 @@ import {
 import { columnTopK } from '../numeric/topk.js';
 import type { ProgressCallback } from '../progress.js';
 import { ComputeSession, GraphBuilder } from './_onnx.js';
-import { KernelArena, KernelPool, pad4, splitRange } from './_wasm.js';
+import { KernelArena, KernelPool, pad4, type StealSpec, splitRange, stealSlices } from './_wasm.js';
 
 export interface SimilarityRunOptions<F extends SimilarityName = SimilarityName> {
   /** The function's hyperparameters; defaults (paper Appendix A.1) are spread first. */
@@ -296,6 +296,8 @@ async function pmiEngine(
   const csPtr = arena.alloc(K * topK * 4);
   const priorPtr = arena.alloc(2 * mcp * 4);
   const freshPtr = arena.alloc(K);
+  const counterPtr = arena.alloc(16);
+  const counter = new Int32Array(arena.memory.buffer, counterPtr, 1);
   const fresh = new Uint8Array(arena.memory.buffer, freshPtr, K);
   const acc = arena.f32(accPtr, K * mcp);
   const ex = arena.i32(exPtr, K * mcp);
@@ -306,7 +308,6 @@ async function pmiEngine(
   // onnxruntime cannot write into shared memory: its output lands here and is copied in
   const qOut = new Float32Array(nb * mcp);
   const pool = nWorkers > 0 ? new KernelPool(arena, nWorkers) : undefined;
-  const ranges = splitRange(K, nWorkers || 1);
 
   // When the concepts span several chunks, the softmax normaliser of each image comes from a first pass.
   let lse: Float32Array | undefined;
@@ -372,6 +373,7 @@ async function pmiEngine(
       ptr.fill(0);
       ctx.time('prepare', (performance.now() - tInit) / 1000);
       let inFlight: Promise<void> | undefined;
+      let stealNext: (() => void) | undefined;
       for (let b = 0; b < blocks; b++) {
         const r0 = b * nb;
         const r1 = Math.min(U, r0 + nb);
@@ -382,7 +384,9 @@ async function pmiEngine(
         if (lse) feeds.L = [lse.subarray(r0, r1), [r1 - r0, 1]];
         const qBlock = qOut.subarray(0, (r1 - r0) * wp);
         await timed(ctx, 'onnxruntime', () => s.run(feeds, { Q: [qBlock, [r1 - r0, wp]] }));
-        // the workers are done with the previous block's Q and terms only now
+        // help with the previous block's tiles, then wait for the worker's last slice
+        if (stealNext) await timed(ctx, 'kernels (main thread)', stealNext);
+        stealNext = undefined;
         await timed(ctx, 'kernels (waiting)', () => inFlight);
         if (b > 0) ctx.progress(++step, totalSteps);
         const tCopy = performance.now();
@@ -406,7 +410,18 @@ async function pmiEngine(
         }
         offV[K] = nt;
         ctx.time('copy Q, terms', (performance.now() - tCopy) / 1000);
-        const args = (k0: number, k1: number) => [
+        // The worker and this thread share the block's concept tiles through a counter: the worker starts
+        // now, this thread joins once onnxruntime has computed the next block.
+        const nTiles = Math.ceil(wp / tile);
+        const spec: StealSpec = {
+          counter: counterPtr,
+          slices: Math.ceil(nTiles / 2),
+          sliceSize: 2,
+          total: nTiles,
+          startArg: 11,
+          endArg: 12,
+        };
+        const args = [
           accPtr,
           exPtr,
           wp,
@@ -418,36 +433,22 @@ async function pmiEngine(
           K,
           g,
           tile,
-          k0,
-          k1,
+          0,
+          nTiles,
           freshPtr,
         ];
+        Atomics.store(counter, 0, 0);
         if (pool) {
-          inFlight = pool.run(
-            'mulBlock',
-            ranges.map(([k0, k1]) => args(k0, k1)),
-          );
+          inFlight = pool.runStealing('mulBlock', args, spec);
+          stealNext = () =>
+            stealSlices(arena.k.mulBlock as (...a: number[]) => void, arena.memory, args, spec);
         } else {
           await timed(ctx, 'kernels (waiting)', () =>
-            arena.k.mulBlock(
-              accPtr,
-              exPtr,
-              wp,
-              qPtr,
-              offPtr,
-              rowsPtr,
-              psPtr,
-              csPtr,
-              K,
-              g,
-              tile,
-              0,
-              K,
-              freshPtr,
-            ),
+            stealSlices(arena.k.mulBlock as (...a: number[]) => void, arena.memory, args, spec),
           );
         }
       }
+      if (stealNext) await timed(ctx, 'kernels (main thread)', stealNext);
       await timed(ctx, 'kernels (waiting)', () => inFlight);
       ctx.progress(++step, totalSteps);
       const tFinish = performance.now();
