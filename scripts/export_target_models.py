@@ -4,6 +4,8 @@
     python3 scripts/export_target_models.py                  # (re)writes test/fixtures/models/
     python3 scripts/export_target_models.py --verify-full DIR  # full-size torchvision resnet18 (random weights)
                                                              # exported with both exporters into DIR (not committed)
+    python3 scripts/export_target_models.py --resnet50 DIR     # full-size torchvision resnet50 (random weights),
+                                                             # TorchScript export DIR/resnet50.onnx, for benchmarks
 
 Every model has RANDOM weights (torch.manual_seed(0)); BatchNorm running statistics and affine parameters are
 randomised too, so that folding a BatchNorm into its Conv changes the Conv's output. Each model is exported with
@@ -32,7 +34,7 @@ except RuntimeError:
         del sys.modules[name]
     sys.modules['torchvision._meta_registrations'] = types.ModuleType('torchvision._meta_registrations')
     import torchvision  # noqa: F401
-from torchvision.models.resnet import BasicBlock, ResNet, resnet18
+from torchvision.models.resnet import BasicBlock, ResNet, resnet18, resnet50
 from torchvision.models.vision_transformer import VisionTransformer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -293,12 +295,28 @@ def verify_full(out_dir):
     print(f'wrote resnet18 exports and golden activations of {len(acts)} modules to {out_dir}')
 
 
+def export_resnet50(out_dir):
+    """Full-size torchvision resnet50 with random weights (torch.manual_seed(0), BatchNorm statistics as initialised),
+    TorchScript exporter, dynamic batch axis, 3x224x224 input: out_dir/resnet50.onnx (about 100 MB, never
+    committed). bench/activations.ts times `clip-dissect activations` on it."""
+    os.makedirs(out_dir, exist_ok=True)
+    torch.manual_seed(0)
+    model = resnet50().eval()
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(5))
+    path = os.path.join(out_dir, 'resnet50.onnx')
+    export(model, x, path, dynamo=False)
+    print(f'wrote {path} ({os.path.getsize(path) / 1e6:.0f} MB)')
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--verify-full', metavar='DIR', help='export full-size resnet18 into DIR instead')
+    ap.add_argument('--resnet50', metavar='DIR', help='export full-size resnet50 (random weights) into DIR instead')
     args = ap.parse_args()
     if args.verify_full:
         verify_full(args.verify_full)
+    elif args.resnet50:
+        export_resnet50(args.resnet50)
     else:
         make_fixtures()
 

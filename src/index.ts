@@ -86,6 +86,19 @@ export {
 } from './numeric/similarity-reference.js';
 export { columnTopK, topK } from './numeric/topk.js';
 export {
+  type ActivationsResult,
+  type ExtractActivationsOptions,
+  extractActivations,
+  type LayerActivations,
+  type SkippedImage,
+} from './pipeline/activations.js';
+export {
+  type ActivationsFilesOptions,
+  type ActivationsFilesResult,
+  runActivationsFiles,
+} from './pipeline/activations-files.js';
+export { loadPreprocessConfig } from './pipeline/preprocess-config.js';
+export {
   runSimilarityFiles,
   type SimilarityFilesOptions,
   type SimilarityFilesResult,

@@ -5,6 +5,7 @@
 import { ClipDissectError, formatChoices } from '../numeric/errors.js';
 import { VERSION } from '../version.js';
 import { CliError, type CliIO } from './_args.js';
+import { ACTIVATIONS_HELP, activationsCommand } from './commands/activations.js';
 import { LAYERS_HELP, layersCommand } from './commands/layers.js';
 import { SIMILARITY_HELP, similarityCommand } from './commands/similarity.js';
 
@@ -18,6 +19,7 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
+  activations: { help: ACTIVATIONS_HELP, run: activationsCommand },
   layers: { help: LAYERS_HELP, run: layersCommand },
   similarity: { help: SIMILARITY_HELP, run: similarityCommand },
 };
@@ -29,6 +31,7 @@ const MAIN_HELP = `clip-dissect ${VERSION} — label every neuron of a vision ne
 Usage: clip-dissect <command> [options]
 
 Commands:
+  activations  run a network over probe images and save each layer's pooled activations (.npy)
   layers       list the dissectable layers of an ONNX model, named as in PyTorch
   similarity   label one layer's neurons from saved CLIP features and activations (.npy)
   help         show help for a command: clip-dissect help similarity

@@ -299,7 +299,6 @@ async function pmiEngine(
   const counterPtr = arena.alloc(16);
   const counter = new Int32Array(arena.memory.buffer, counterPtr, 1);
   const fresh = new Uint8Array(arena.memory.buffer, freshPtr, K);
-  const acc = arena.f32(accPtr, K * mcp);
   const ex = arena.i32(exPtr, K * mcp);
   const offV = arena.i32(offPtr, K + 1);
   const rowsV = arena.i32(rowsPtr, K * topK);

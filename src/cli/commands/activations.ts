@@ -1,0 +1,128 @@
+/** `clip-dissect activations`: pooled activations of a target network's layers over a probe set, as .npy. */
+import { POOL_MODES, type PoolMode, TOKEN_MODES, type TokenMode } from '../../models/target-model.js';
+import { formatChoices } from '../../numeric/errors.js';
+import { runActivationsFiles } from '../../pipeline/activations-files.js';
+import { CliError, type CliIO, parse, parseNumber, required } from '../_args.js';
+import { ProgressRenderer } from '../progress-renderer.js';
+
+export const ACTIVATIONS_HELP = `Usage: clip-dissect activations --target MODEL --layers L1,L2,… --probe DIR|NAME --out DIR [options]
+
+Runs the target network over the probe images and saves, per layer, one row per image and one column per
+neuron (channels of conv layers pooled over height and width, as the official CLIP-Dissect does).
+
+Inputs:
+  --target MODEL          an .onnx file, or a folder with model.onnx (and preprocessor_config.json, whose
+                          preprocessing is then used)
+  --layers L1,L2,…        layers named as in PyTorch (conv1,layer1,layer2,layer3,layer4, features.43,
+                          encoder.layers.encoder_layer_11) or ONNX tensor names; clip-dissect layers MODEL lists them
+  --probe DIR|NAME        a folder of images, a folder of class folders (ImageFolder order), CIFAR binary
+                          files, a built-in set (cifar100_train, cifar100_val); several, comma-separated
+  --out DIR               where to write <layer>.npy (N×K float32), images.txt and activations.json
+
+Method:
+  --pool avg|max          how a conv layer's H×W map becomes one number per channel (default avg)
+  --token cls|mean        how a transformer's tokens become one vector (default cls, the class token)
+  --preprocess FILE       preprocessing JSON: {"resize": 256, "crop": 224, "interpolation": "bilinear",
+                          "mean": [...], "std": [...]} (resize = shorter side) or a Hugging Face
+                          preprocessor_config.json; default: torchvision's ImageNet transform (Resize 256
+                          bilinear, CenterCrop 224, ImageNet mean/std). Its crop must be the model's input size.
+  --channels-last         4-D activations (and the image input) are NHWC
+  --skip-bad-images       leave out images that cannot be decoded (listed in activations.json) instead of
+                          stopping at the first
+
+Resources:
+  --batch-size N          images per onnxruntime run (default 64)
+  --device cpu|cuda       execution provider (default cpu; cuda needs onnxruntime-node's CUDA build)
+  --threads N             onnxruntime threads (default: all cores)
+  --workers N             threads that decode and preprocess images meanwhile (default 1 on cpu,
+                          cores - 1 on cuda; 0: the main thread, between batches)
+  --cache-dir DIR         cache for built-in probe sets (default ~/.cache/clip-dissect)
+  --offline               never download; a built-in probe set must be cached already
+  -q, --quiet             no progress on stderr
+`;
+
+function choice<T extends string>(flag: string, value: unknown, choices: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(choices as readonly string[]).includes(value as string))
+    throw new CliError(`--${flag} must be ${formatChoices(choices)} but got '${String(value)}'`);
+  return value as T;
+}
+
+function integer(flag: string, value: unknown, min: number): number | undefined {
+  return value === undefined ? undefined : parseNumber(flag, value as string, { integer: true, min });
+}
+
+export async function activationsCommand(args: string[], io: CliIO): Promise<number> {
+  const { values } = parse('activations', args, {
+    target: { type: 'string' },
+    layers: { type: 'string' },
+    probe: { type: 'string' },
+    out: { type: 'string' },
+    pool: { type: 'string' },
+    token: { type: 'string' },
+    preprocess: { type: 'string' },
+    'channels-last': { type: 'boolean' },
+    'skip-bad-images': { type: 'boolean' },
+    'batch-size': { type: 'string' },
+    device: { type: 'string' },
+    threads: { type: 'string' },
+    workers: { type: 'string' },
+    'cache-dir': { type: 'string' },
+    offline: { type: 'boolean' },
+    quiet: { type: 'boolean', short: 'q' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    io.stdout.write(ACTIVATIONS_HELP);
+    return 0;
+  }
+  required(values, ['target', 'layers', 'probe', 'out'], 'activations');
+  const pool = choice<PoolMode>('pool', values.pool, POOL_MODES);
+  const token = choice<TokenMode>('token', values.token, TOKEN_MODES);
+  const device = choice('device', values.device, ['cpu', 'cuda'] as const);
+  const renderer = new ProgressRenderer(io.stderr);
+  const t0 = performance.now();
+  const { result, files } = await runActivationsFiles({
+    target: values.target as string,
+    layers: values.layers as string,
+    probe: values.probe as string,
+    out: values.out as string,
+    pool,
+    token,
+    device,
+    preprocess: values.preprocess as string | undefined,
+    channelsLast: values['channels-last'] === true,
+    skipBadImages: values['skip-bad-images'] === true,
+    batchSize: integer('batch-size', values['batch-size'], 1),
+    threads: integer('threads', values.threads, 1),
+    workers: integer('workers', values.workers, 0),
+    cacheDir: values['cache-dir'] as string | undefined,
+    offline: values.offline === true,
+    onProgress: values.quiet === true ? undefined : renderer.onProgress,
+  });
+  renderer.finishLine();
+  for (const w of result.warnings) io.stderr.write(`warning: ${w}\n`);
+
+  const secs = (performance.now() - t0) / 1000;
+  const n = result.images.length;
+  const out: string[] = [];
+  out.push(
+    `activations (${result.pool} pooling) of ${result.layers.length} layer${result.layers.length === 1 ? '' : 's'} over ${n} images in ${secs.toFixed(1)}s (${(n / secs).toFixed(1)} images/s)` +
+      (result.skipped.length
+        ? `; ${result.skipped.length} unreadable image${result.skipped.length === 1 ? '' : 's'} skipped`
+        : ''),
+  );
+  const w = Math.max(5, ...result.layers.map((l) => l.name.length));
+  out.push(`  ${'layer'.padEnd(w)}  neurons`);
+  for (const l of result.layers) out.push(`  ${l.name.padEnd(w)}  ${String(l.neurons).padStart(7)}`);
+  if (result.skipped.length) {
+    out.push('skipped:');
+    for (const s of result.skipped.slice(0, 5)) out.push(`  ${s.message}`);
+    if (result.skipped.length > 5)
+      out.push(`  … and ${result.skipped.length - 5} more (see activations.json)`);
+  }
+  out.push('wrote:');
+  for (const f of files) out.push(`  ${f}`);
+  io.stdout.write(`${out.join('\n')}\n`);
+  return 0;
+}

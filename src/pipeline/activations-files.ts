@@ -1,0 +1,115 @@
+/**
+ * `clip-dissect activations`: run the target network over a probe set and save the pooled activations, the
+ * library entry point behind the CLI command. Writes into `out`:
+ *
+ * - `<layer>.npy`: N×K float32, one row per image of images.txt (numpy reads it; the similarity command's
+ *   `--activations`). The file name is the layer name with `/ \ : * ? " < > |` replaced by `_` (raw ONNX tensor
+ *   names start with '/'); activations.json maps names to files.
+ * - `images.txt`: the source of each row (the image file's absolute path, or `cifar:FILE#i`), one a line.
+ * - `activations.json`: layers (file, tensor, kind, shape), pooling, preprocessing, the probe set, skipped images,
+ *   the model's exporter and warnings, timings and versions.
+ *
+ * Every file is written atomically (readers never see a partial file).
+ */
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { writeFileAtomic } from '../io/atomic.js';
+import { matrixToNpy, writeNpy } from '../io/npy.js';
+import { ArgumentError } from '../numeric/errors.js';
+import { VERSION } from '../version.js';
+import { type ActivationsResult, type ExtractActivationsOptions, extractActivations } from './activations.js';
+
+export interface ActivationsFilesOptions extends ExtractActivationsOptions {
+  /** Output folder (created if missing). */
+  out: string;
+}
+
+export interface ActivationsFilesResult {
+  result: ActivationsResult;
+  /** Paths written, in order: the .npy files, images.txt, activations.json. */
+  files: string[];
+  /** Layer name → .npy file name (inside `out`). */
+  layerFiles: Map<string, string>;
+}
+
+/** The file name of a layer's activations: unsafe characters replaced; a clash gets `_2`, `_3` … */
+export function layerFileNames(names: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  const taken = new Set<string>(['images', 'activations']);
+  for (const name of names) {
+    const base = name.replace(/[/\\:*?"<>|\p{Cc}]/gu, '_').replace(/^\.+$/, '_') || '_';
+    let stem = base;
+    for (let k = 2; taken.has(stem.toLowerCase()); k++) stem = `${base}_${k}`;
+    taken.add(stem.toLowerCase());
+    out.set(name, `${stem}.npy`);
+  }
+  return out;
+}
+
+/** Runs extractActivations and writes its results into `o.out`. */
+export async function runActivationsFiles(o: ActivationsFilesOptions): Promise<ActivationsFilesResult> {
+  if (typeof o?.out !== 'string' || o.out === '')
+    throw new ArgumentError(`'out' must be the output folder but got ${JSON.stringify(o?.out)}`);
+  const { out, ...options } = o;
+  const result = await extractActivations(options);
+  const files: string[] = [];
+  const layerFiles = layerFileNames(result.layers.map((l) => l.name));
+  const tWrite = performance.now();
+  for (const l of result.layers) {
+    const path = join(out, layerFiles.get(l.name) as string);
+    await writeNpy(path, matrixToNpy(l.matrix));
+    files.push(path);
+  }
+  const imagesPath = join(out, 'images.txt');
+  await writeFileAtomic(imagesPath, result.images.map((im) => `${im.source}\n`).join(''));
+  files.push(imagesPath);
+
+  const timings = { ...result.timings, write: Math.round(performance.now() - tWrite) / 1000 };
+  const json = {
+    command: 'activations',
+    version: VERSION,
+    node: process.version,
+    onnxruntime: ort.env.versions?.node ?? 'unknown',
+    sharp: sharp.versions.sharp,
+    libvips: sharp.versions.vips,
+    date: new Date().toISOString(),
+    target: {
+      given: o.target,
+      model: result.model.path,
+      exporter: result.model.exporter,
+      inputShape: result.model.inputShape,
+      device: result.model.device,
+      threads: result.model.threads ?? null,
+    },
+    probe: {
+      given: o.probe,
+      sources: result.probe.sources,
+      images: result.probe.images,
+      rows: result.images.length,
+      imagesFile: 'images.txt',
+    },
+    layers: result.layers.map((l) => ({
+      name: l.name,
+      file: layerFiles.get(l.name),
+      shape: [l.matrix.rows, l.matrix.cols],
+      neurons: l.neurons,
+      tensor: l.tensor,
+      kind: l.kind,
+      outputShape: l.shape,
+    })),
+    pool: result.pool,
+    token: o.token ?? 'cls',
+    channelsLast: o.channelsLast ?? false,
+    batchSize: result.batchSize,
+    workers: result.workers,
+    preprocessing: { source: result.preprocess.source, ...result.preprocess.config },
+    skipped: result.skipped,
+    warnings: result.warnings,
+    timings,
+  };
+  const jsonPath = join(out, 'activations.json');
+  await writeFileAtomic(jsonPath, `${JSON.stringify(json, null, 2)}\n`);
+  files.push(jsonPath);
+  return { result, files, layerFiles };
+}

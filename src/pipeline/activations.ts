@@ -1,0 +1,525 @@
+/**
+ * Running the target network over a probe set: the pooled activations of chosen layers, one row per probe
+ * image and one column per neuron (what the official CLIP-Dissect's `utils.save_target_activations` saves).
+ *
+ * How the work is laid out (2 vCPUs and a GPU alike):
+ * - onnxruntime pools every requested layer inside the graph (see OnnxTargetModel), so only K numbers per image
+ *   and layer come back; the N×K outputs are allocated once, up front.
+ * - Images are decoded (sharp) and preprocessed (the Pillow-exact resize, center crop and normalisation of
+ *   src/data/preprocess.ts, which is synchronous JavaScript) in a small pool of worker threads, one image per
+ *   job. The jobs of batch b+1 are handed to the workers before batch b goes into onnxruntime, whose `run`
+ *   blocks the main thread for the whole batch: by the time it returns, the next batch is (mostly) ready.
+ *   With `workers: 0` the main thread does it instead, and only sharp's decoding (libuv threads) overlaps the
+ *   inference.
+ * - Bad images (corrupt, truncated, unreadable) stop the run with an error naming the file, or, with
+ *   `skipBadImages`, are left out of the outputs and listed in `skipped`; rows stay in probe order.
+ */
+import { stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { RGBImage } from '../data/decode.js';
+import {
+  IMAGENET_PREPROCESS,
+  type PreprocessConfig,
+  preprocessImage,
+  preprocessShape,
+} from '../data/preprocess.js';
+import {
+  openProbeDataset,
+  type ProbeDataset,
+  type ProbeImage,
+  type ProbeSource,
+} from '../data/probe-dataset.js';
+import { createOnnxTargetModel, type OnnxTargetModel } from '../models/onnx-target-model.js';
+import {
+  type LayerInfo,
+  type LayerSelection,
+  POOL_MODES,
+  type PoolMode,
+  TOKEN_MODES,
+  type TokenMode,
+} from '../models/target-model.js';
+import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
+import type { Matrix } from '../numeric/matrix.js';
+import type { ProgressCallback } from '../progress.js';
+import { loadPreprocessConfig } from './preprocess-config.js';
+
+export interface ExtractActivationsOptions {
+  /** An `.onnx` file, or a folder holding `model.onnx` (or `onnx/model.onnx`) and, optionally, a Hugging Face
+   * `preprocessor_config.json` that then gives the preprocessing. */
+  target: string;
+  /** Layers, named as in PyTorch (`layer4`, `features.43`) or by ONNX tensor name; see OnnxTargetModel. */
+  layers: LayerSelection;
+  /** The probe set: one or more sources (folders, CIFAR files, built-in names), see openProbeDataset. */
+  probe: string | readonly string[];
+  /** How 4-D activations become one number per channel. Default 'avg'. */
+  pool?: PoolMode;
+  /** Images per onnxruntime run. Default 64. */
+  batchSize?: number;
+  device?: 'cpu' | 'cuda';
+  /** onnxruntime intra-op threads; default: all cores. */
+  threads?: number;
+  /**
+   * The preprocessing: a PreprocessConfig, or the path of a JSON file holding one (`{"resize": 256, "crop": 224,
+   * …}`) or a Hugging Face `preprocessor_config.json`. Default: the target folder's `preprocessor_config.json`,
+   * else torchvision's ImageNet transform (Resize 256 bilinear, CenterCrop 224, ImageNet mean/std).
+   */
+  preprocess?: PreprocessConfig | string;
+  /** 4-D activations (and a channels-last image input) are NHWC. */
+  channelsLast?: boolean;
+  /** How transformer token outputs become one vector: the class token ('cls', default) or the token mean. */
+  token?: TokenMode;
+  /** Leave out images that cannot be decoded (listed in `skipped`) instead of failing. Default false. */
+  skipBadImages?: boolean;
+  /**
+   * Worker threads that decode and preprocess images while onnxruntime runs. Default: 1 on 'cpu' (onnxruntime
+   * keeps the cores busy; one worker hides the preprocessing behind it), `cores - 1` (at least 1) on 'cuda'.
+   * 0: the main thread preprocesses between batches.
+   */
+  workers?: number;
+  /** Cache of built-in probe sets (default ~/.cache/clip-dissect). */
+  cacheDir?: string;
+  /** Never download a built-in probe set. */
+  offline?: boolean;
+  /** Progress: stage 'activations', unit 'images' (and the probe set's own stages). */
+  onProgress?: ProgressCallback;
+  /** Stops the run between batches (the promise rejects with the signal's reason). */
+  signal?: AbortSignal;
+}
+
+/** One requested layer's activations. */
+export interface LayerActivations {
+  name: string;
+  /** K, the number of columns. */
+  neurons: number;
+  /** N×K float32, one row per image of `images`, in probe order. */
+  matrix: Matrix;
+  /** The ONNX tensor read, its kind ('spatial', 'tokens', 'vector') and per-image shape. */
+  tensor: string;
+  kind: LayerInfo['kind'];
+  shape: readonly (number | string)[];
+}
+
+export interface SkippedImage {
+  /** Position in the probe order. */
+  index: number;
+  source: string;
+  message: string;
+}
+
+export interface ActivationsResult {
+  layers: LayerActivations[];
+  /** The images of the rows, in order (the probe order without the skipped images). */
+  images: ProbeImage[];
+  skipped: SkippedImage[];
+  /** Model, layer and probe-set findings for the user (folded BatchNorms, ignored files …), deduplicated. */
+  warnings: string[];
+  /** Seconds: `openProbe`, `openModel`, `inference` (waiting for onnxruntime), `waitForImages` (waiting for
+   * preprocessing that inference did not hide), `preprocess` (the resize, crop and normalisation, synchronous JavaScript, summed over images; decoding
+   * is not included),
+   * `total`. */
+  timings: Record<string, number>;
+  pool: PoolMode;
+  batchSize: number;
+  workers: number;
+  /** The preprocessing used, and where it came from ('default (torchvision ImageNet)', a file path, 'options'). */
+  preprocess: { config: PreprocessConfig; source: string };
+  model: {
+    path: string;
+    exporter: string;
+    inputShape: readonly [number, number, number];
+    device: 'cpu' | 'cuda';
+    threads?: number;
+  };
+  probe: { sources: ProbeSource[]; images: number };
+}
+
+const DEFAULT_BATCH = 64;
+const DEVICES = ['cpu', 'cuda'] as const;
+
+/** Error codes of images that `skipBadImages` skips (see decodeImageRGB). */
+const BAD_IMAGE_CODES = new Set(['ERR_IMAGE', 'ERR_IMAGE_READ']);
+
+function checkOptions(o: ExtractActivationsOptions): void {
+  if (typeof o !== 'object' || o === null)
+    throw new ArgumentError(`extractActivations: 'options' must be an object but got ${String(o)}`);
+  if (typeof o.target !== 'string' || o.target === '')
+    throw new ArgumentError(
+      `'target' must be the path of an .onnx file or a model folder but got ${JSON.stringify(o.target)}`,
+    );
+  if (o.pool !== undefined && !POOL_MODES.includes(o.pool))
+    throw new ArgumentError(`'pool' must be ${formatChoices(POOL_MODES)} but got '${String(o.pool)}'`);
+  if (o.token !== undefined && !TOKEN_MODES.includes(o.token))
+    throw new ArgumentError(`'token' must be ${formatChoices(TOKEN_MODES)} but got '${String(o.token)}'`);
+  if (o.device !== undefined && !DEVICES.includes(o.device))
+    throw new ArgumentError(`'device' must be ${formatChoices(DEVICES)} but got '${String(o.device)}'`);
+  if (o.batchSize !== undefined && (!Number.isInteger(o.batchSize) || o.batchSize < 1))
+    throw new ArgumentError(`'batchSize' must be a positive integer but got ${o.batchSize}`);
+  if (o.workers !== undefined && (!Number.isInteger(o.workers) || o.workers < 0))
+    throw new ArgumentError(`'workers' must be an integer >= 0 but got ${o.workers}`);
+  if (o.layers === undefined)
+    throw new ArgumentError(`'layers' is required: a comma-separated string, a list of names or a predicate`);
+  if (o.probe === undefined)
+    throw new ArgumentError(`'probe' is required: a folder, CIFAR file or built-in name`);
+}
+
+/** Where the model file and (for a model folder) its preprocessor config are. */
+export async function resolveTarget(target: string): Promise<{ model: string; preprocessorConfig?: string }> {
+  let st: Awaited<ReturnType<typeof stat>>;
+  try {
+    st = await stat(target);
+  } catch (e) {
+    throw new ArgumentError(
+      `target model '${target}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); expected an .onnx file or a folder holding model.onnx`,
+    );
+  }
+  if (!st.isDirectory()) return { model: target };
+  const isFile = async (p: string) => (await stat(p).catch(() => null))?.isFile() === true;
+  const candidates = [join(target, 'model.onnx'), join(target, 'onnx', 'model.onnx')];
+  let model: string | undefined;
+  for (const c of candidates) {
+    if (await isFile(c)) {
+      model = c;
+      break;
+    }
+  }
+  if (!model)
+    throw new ArgumentError(
+      `target folder '${target}' holds neither model.onnx nor onnx/model.onnx; pass the .onnx file itself`,
+    );
+  const pc = join(target, 'preprocessor_config.json');
+  return (await isFile(pc)) ? { model, preprocessorConfig: pc } : { model };
+}
+
+/** The preprocessing of a run and a description of where it came from. */
+async function resolvePreprocess(
+  option: PreprocessConfig | string | undefined,
+  folderConfig: string | undefined,
+): Promise<{ config: PreprocessConfig; source: string }> {
+  if (typeof option === 'string') return { config: await loadPreprocessConfig(option), source: option };
+  if (option !== undefined) {
+    try {
+      preprocessShape(option);
+    } catch (e) {
+      if (e instanceof ArgumentError) throw new ArgumentError(e.message.replace(/^cfg/, "'preprocess'"));
+      throw e;
+    }
+    return { config: option, source: 'options' };
+  }
+  if (folderConfig) return { config: await loadPreprocessConfig(folderConfig), source: folderConfig };
+  return {
+    config: IMAGENET_PREPROCESS,
+    source: 'default (torchvision ImageNet: Resize 256 bilinear, CenterCrop 224)',
+  };
+}
+
+function describePreprocess(p: { config: PreprocessConfig; source: string }): string {
+  const c = p.config;
+  const crop = typeof c.crop === 'number' ? `${c.crop}×${c.crop}` : `${c.crop[0]}×${c.crop[1]}`;
+  const what =
+    p.source === 'options'
+      ? "the 'preprocess' option"
+      : p.source.startsWith('default')
+        ? `the ${p.source.replace(/^default/, 'default preprocessing')}`
+        : `the preprocessing in ${p.source}`;
+  return `${what} crops to ${crop}`;
+}
+
+/** Opens the model at the preprocessing's crop size; a mismatch with a fixed input size names both. */
+async function openModel(
+  path: string,
+  o: ExtractActivationsOptions,
+  pre: { config: PreprocessConfig; source: string },
+): Promise<OnnxTargetModel> {
+  const [, cropH, cropW] = preprocessShape(pre.config);
+  const base = {
+    device: o.device,
+    threads: o.threads,
+    channelsLast: o.channelsLast,
+    token: o.token,
+  };
+  let model: OnnxTargetModel;
+  try {
+    model = await createOnnxTargetModel(path, { ...base, imageSize: [cropH, cropW] });
+  } catch (e) {
+    if (!(e instanceof ArgumentError && /'imageSize'.*does not match/.test(e.message))) throw e;
+    // a fixed input of another size: open it as it is to tell the user which
+    const m = await createOnnxTargetModel(path, base);
+    const [, h, w] = m.inputShape;
+    await m.release();
+    throw new ArgumentError(
+      `target model '${path}' takes ${h}×${w} images but ${describePreprocess(pre)}; give a preprocessing whose crop is ${h}×${w} (--preprocess FILE, or the 'preprocess' option)`,
+    );
+  }
+  if (model.inputShape[0] !== 3) {
+    const c = model.inputShape[0];
+    await model.release();
+    throw new ArgumentError(
+      `target model '${path}' takes images of ${c} channel${c === 1 ? '' : 's'} but probe images are RGB (3 channels)`,
+    );
+  }
+  return model;
+}
+
+interface Done {
+  ok: true;
+  data: Float32Array;
+  ms: number;
+}
+interface Failed {
+  ok: false;
+  error: unknown;
+}
+type Outcome = Done | Failed;
+
+/** Worker threads running _preprocess-worker.js; one job per image, each to the least busy worker. */
+class PreprocessPool {
+  private readonly workers: { worker: Worker; busy: number }[];
+  private readonly pending = new Map<number, { resolve: (o: Outcome) => void; slot: number }>();
+  private nextId = 1;
+  private failure: Error | null = null;
+
+  constructor(size: number, config: PreprocessConfig) {
+    const url = new URL('./_preprocess-worker.js', import.meta.url);
+    this.workers = Array.from({ length: size }, (_, slot) => {
+      const worker = new Worker(url, { workerData: { config } });
+      worker.on(
+        'message',
+        (msg: { id: number; data?: Float32Array; ms: number; error?: { code: string; message: string } }) => {
+          const p = this.pending.get(msg.id);
+          if (!p) return;
+          this.pending.delete(msg.id);
+          this.workers[slot].busy--;
+          if (msg.error)
+            p.resolve({ ok: false, error: new ClipDissectError(msg.error.code, msg.error.message) });
+          else p.resolve({ ok: true, data: msg.data as Float32Array, ms: msg.ms });
+        },
+      );
+      worker.on('error', (e) => this.fail(e));
+      worker.on('exit', (code) => {
+        if (code !== 0) this.fail(new Error(`exited with code ${code}`));
+      });
+      return { worker, busy: 0 };
+    });
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id);
+      p.resolve({
+        ok: false,
+        error: new ClipDissectError('ERR_WORKER', `an image preprocessing worker failed: ${e.message}`, {
+          cause: e,
+        }),
+      });
+    }
+  }
+
+  submit(job: { path: string } | { image: RGBImage }): Promise<Outcome> {
+    if (this.failure)
+      return Promise.resolve({
+        ok: false,
+        error: new ClipDissectError(
+          'ERR_WORKER',
+          `an image preprocessing worker failed: ${this.failure.message}`,
+        ),
+      });
+    let slot = 0;
+    for (let s = 1; s < this.workers.length; s++)
+      if (this.workers[s].busy < this.workers[slot].busy) slot = s;
+    const id = this.nextId++;
+    this.workers[slot].busy++;
+    return new Promise((resolve) => {
+      this.pending.set(id, { resolve, slot });
+      this.workers[slot].worker.postMessage({ id, ...job });
+    });
+  }
+
+  async release(): Promise<void> {
+    this.failure ??= new Error('released');
+    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+  }
+}
+
+function defaultWorkers(device: 'cpu' | 'cuda'): number {
+  return device === 'cuda' ? Math.max(1, availableParallelism() - 1) : 1;
+}
+
+/**
+ * Runs the target model over the probe set and returns the pooled activations of the chosen layers.
+ * Errors: ArgumentError for bad options, unknown layers (listing the closest names) and a preprocessing whose
+ * crop does not fit the model; ProbeDatasetError for a bad probe set; ClipDissectError 'ERR_IMAGE' /
+ * 'ERR_IMAGE_READ' for an image that cannot be decoded (its path first; see `skipBadImages`).
+ */
+export async function extractActivations(o: ExtractActivationsOptions): Promise<ActivationsResult> {
+  checkOptions(o);
+  const t0 = performance.now();
+  const secs = (ms: number) => Math.round(ms) / 1000;
+  o.signal?.throwIfAborted();
+  const pool = o.pool ?? 'avg';
+  const device = o.device ?? 'cpu';
+  const target = await resolveTarget(o.target);
+  const pre = await resolvePreprocess(o.preprocess, target.preprocessorConfig);
+
+  const nWorkers = o.workers ?? defaultWorkers(device);
+  const [, h, w] = preprocessShape(pre.config);
+  const per = 3 * h * w;
+  let preprocessMs = 0;
+  let inferenceMs = 0;
+  let waitMs = 0;
+
+  // workers start while the model loads; the model and its layers are checked before the probe set is scanned
+  // (a mistyped layer fails fast)
+  const workers = nWorkers > 0 ? new PreprocessPool(nWorkers, pre.config) : null;
+  let model: OnnxTargetModel | null = null;
+  try {
+    model = await openModel(target.model, o, pre);
+    const infos = await model.describe(o.layers);
+    for (const info of infos)
+      if (info.kind === 'unsupported')
+        throw new ArgumentError(
+          `layer '${info.name}' (tensor '${info.tensor}') cannot be dissected: ${info.reason}`,
+        );
+    const names = infos.map((i) => i.name);
+    const tModel = performance.now();
+    o.signal?.throwIfAborted();
+
+    const dataset: ProbeDataset = await openProbeDataset(o.probe, {
+      cacheDir: o.cacheDir,
+      offline: o.offline,
+      onProgress: o.onProgress,
+    });
+    const N = dataset.images.length;
+    if (N === 0) throw new ArgumentError(`the probe set ${JSON.stringify(o.probe)} holds no images`);
+    const tProbe = performance.now();
+    const bs = Math.min(o.batchSize ?? DEFAULT_BATCH, N);
+
+    const submit = (i: number): Promise<Outcome> => {
+      const source = dataset.images[i].source;
+      if (workers && isAbsolute(source)) return workers.submit({ path: source });
+      return dataset
+        .load(i)
+        .then(
+          (image) => {
+            if (workers) return workers.submit({ image });
+            const t = performance.now();
+            const data = preprocessImage(image, pre.config);
+            return { ok: true, data, ms: performance.now() - t } as Outcome;
+          },
+          (error) => ({ ok: false, error }) as Outcome,
+        )
+        .catch((error) => ({ ok: false, error }) as Outcome);
+    };
+    const submitBatch = (b: number): Promise<Outcome>[] => {
+      const jobs: Promise<Outcome>[] = [];
+      for (let i = b * bs; i < Math.min(N, (b + 1) * bs); i++) jobs.push(submit(i));
+      return jobs;
+    };
+    let next: Promise<Outcome>[] | null = submitBatch(0);
+    const outputs = infos.map((info) => new Float32Array(N * info.neurons));
+    const batch = new Float32Array(bs * per);
+    const kept: ProbeImage[] = [];
+    const skipped: SkippedImage[] = [];
+
+    const nb = Math.ceil(N / bs);
+    o.onProgress?.({ stage: 'activations', done: 0, total: N, unit: 'images' });
+    let row = 0;
+    for (let b = 0; b < nb; b++) {
+      o.signal?.throwIfAborted();
+      const tw = performance.now();
+      const results: Outcome[] = await Promise.all(next as Promise<Outcome>[]);
+      waitMs += performance.now() - tw;
+      const rows: ProbeImage[] = [];
+      for (let j = 0; j < results.length; j++) {
+        const r = results[j];
+        const image = dataset.images[b * bs + j];
+        if (r.ok) {
+          batch.set(r.data, rows.length * per);
+          rows.push(image);
+          preprocessMs += r.ms;
+          continue;
+        }
+        const e = r.error;
+        if (o.skipBadImages && e instanceof ClipDissectError && BAD_IMAGE_CODES.has(e.code)) {
+          skipped.push({ index: image.index, source: image.source, message: e.message });
+          continue;
+        }
+        if (e instanceof ClipDissectError && BAD_IMAGE_CODES.has(e.code))
+          throw new ClipDissectError(
+            e.code,
+            `${e.message} (probe image ${image.index}; skipBadImages / --skip-bad-images leaves such images out)`,
+            { cause: e },
+          );
+        throw e;
+      }
+      // hand the next batch to the workers (or to sharp) before onnxruntime blocks this thread
+      next = b + 1 < nb ? submitBatch(b + 1) : null;
+      const n = rows.length;
+      if (n > 0) {
+        const ti = performance.now();
+        const acts = await model.activations(n === bs ? batch : batch.subarray(0, n * per), n, names, pool);
+        inferenceMs += performance.now() - ti;
+        infos.forEach((info, k) => {
+          outputs[k].set((acts.get(info.name) as Matrix).data, row * info.neurons);
+        });
+        kept.push(...rows);
+        row += n;
+      }
+      o.onProgress?.({ stage: 'activations', done: Math.min(N, (b + 1) * bs), total: N, unit: 'images' });
+    }
+
+    if (row === 0)
+      throw new ClipDissectError(
+        'ERR_IMAGE',
+        `every one of the ${N} probe images was skipped as unreadable (first: ${skipped[0]?.message ?? '?'})`,
+      );
+    const warnings = [
+      ...dataset.warnings,
+      ...model.warnings,
+      ...infos.flatMap((i) => i.warnings.map((w) => `${i.name}: ${w}`)),
+    ];
+    const t1 = performance.now();
+    return {
+      layers: infos.map((info, k) => ({
+        name: info.name,
+        neurons: info.neurons,
+        matrix: {
+          rows: row,
+          cols: info.neurons,
+          data: row === N ? outputs[k] : outputs[k].subarray(0, row * info.neurons),
+        },
+        tensor: info.tensor,
+        kind: info.kind,
+        shape: info.shape,
+      })),
+      images: kept,
+      skipped,
+      warnings: [...new Set(warnings)],
+      timings: {
+        openModel: secs(tModel - t0),
+        openProbe: secs(tProbe - tModel),
+        inference: secs(inferenceMs),
+        waitForImages: secs(waitMs),
+        preprocess: secs(preprocessMs),
+        total: secs(t1 - t0),
+      },
+      pool,
+      batchSize: bs,
+      workers: nWorkers,
+      preprocess: pre,
+      model: {
+        path: target.model,
+        exporter: model.exporter,
+        inputShape: model.inputShape,
+        device,
+        ...(o.threads !== undefined ? { threads: o.threads } : {}),
+      },
+      probe: { sources: dataset.sources, images: N },
+    };
+  } finally {
+    await workers?.release();
+    await model?.release();
+  }
+}

@@ -1,0 +1,36 @@
+/** Fixtures of test/fixtures/activations (written by scripts/make_activation_golden.py). */
+import { copyFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { npyToMatrix, readNpy } from '../../src/io/npy.js';
+import type { Matrix } from '../../src/numeric/matrix.js';
+import { tempDir } from '../helpers/cli.js';
+
+export const ACTIVATIONS = fileURLToPath(new URL('../../../test/fixtures/activations/', import.meta.url));
+export const IMAGES = fileURLToPath(new URL('../../../test/fixtures/images/', import.meta.url));
+export const MODELS = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
+/** BatchNorms kept: every module's output is PyTorch's. */
+export const NOFOLD = `${MODELS}resnet_small_ts_nofold.onnx`;
+/** The default TorchScript export: conv1 reads bn1(conv1(x)). */
+export const FOLDED = `${MODELS}resnet_small_ts.onnx`;
+/** Resize(72) bilinear, CenterCrop(64), ImageNet mean/std. */
+export const PREPROCESS_JSON = `${ACTIVATIONS}preprocess.json`;
+export const PREPROCESS = JSON.parse(readFileSync(PREPROCESS_JSON, 'utf8'));
+export const LAYERS = ['conv1', 'layer1', 'layer2', 'layer3', 'layer4', 'fc'];
+
+/** The golden images, in row order (file names). */
+export const GOLDEN_IMAGES = readFileSync(`${ACTIVATIONS}images.txt`, 'utf8').split('\n').filter(Boolean);
+
+/** The PyTorch hook's activations of a module over the golden images ('none' for fc). */
+export async function golden(module: string, pool: 'avg' | 'max'): Promise<Matrix> {
+  const p = `${ACTIVATIONS}${module}_${module === 'fc' ? 'none' : pool}.npy`;
+  return npyToMatrix(await readNpy(p), p);
+}
+
+/** A flat probe folder with the golden images and, optionally, broken files copied under other names. */
+export function probeFolder(extra: Record<string, string> = {}): string {
+  const dir = tempDir('clip-dissect-probe-');
+  for (const n of GOLDEN_IMAGES) copyFileSync(join(IMAGES, n), join(dir, n));
+  for (const [name, fixture] of Object.entries(extra)) copyFileSync(join(IMAGES, fixture), join(dir, name));
+  return dir;
+}
