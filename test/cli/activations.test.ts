@@ -198,6 +198,67 @@ describe('clip-dissect activations', () => {
     assert.match(r.stderr, /clip-dissect: error: unknown layer 'layer_4'; closest layers first: 'layer4', /);
   });
 
+  it('--resize/--crop/--interpolation/--mean/--std override the default preprocessing', async () => {
+    const out = tempDir('clip-dissect-out-');
+    // Resize(72) + CenterCrop(64), ImageNet mean/std: the preprocessing of the golden values
+    const r = await cli([
+      'activations',
+      '--target',
+      NOFOLD,
+      '--layers',
+      'layer4',
+      '--probe',
+      probe,
+      '--resize',
+      '72',
+      '--crop',
+      '64',
+      '--interpolation',
+      'bilinear',
+      '--mean',
+      '0.485,0.456,0.406',
+      '--out',
+      out,
+      '-q',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assertClose(
+      npyToMatrix(await readNpy(join(out, 'layer4.npy')), 'layer4'),
+      await golden('layer4', 'avg'),
+      'layer4',
+    );
+    const bad = await cli([
+      'activations',
+      '--target',
+      NOFOLD,
+      '--layers',
+      'fc',
+      '--probe',
+      probe,
+      '--crop',
+      '64x',
+      '--out',
+      out,
+    ]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /--crop must be a size such as 224 or 224x224 \(height x width\) but got '64x'/);
+    const bad2 = await cli([
+      'activations',
+      '--target',
+      NOFOLD,
+      '--layers',
+      'fc',
+      '--probe',
+      probe,
+      '--std',
+      '1,2',
+      '--out',
+      out,
+    ]);
+    assert.equal(bad2.code, 1);
+    assert.match(bad2.stderr, /--std must be three numbers R,G,B/);
+  });
+
   it('--preprocess: a bad file or a crop that does not fit the model is exit 1 naming it', async () => {
     const dir = tempDir('clip-dissect-pre-');
     const bad = join(dir, 'bad.json');

@@ -1,8 +1,13 @@
 /** `clip-dissect activations`: pooled activations of a target network's layers over a probe set, as .npy. */
+
+import { IMAGENET_PREPROCESS, type PreprocessConfig } from '../../data/preprocess.js';
+import { RESAMPLE_FILTERS, type ResampleFilter } from '../../data/resize.js';
 import { POOL_MODES, type PoolMode, TOKEN_MODES, type TokenMode } from '../../models/target-model.js';
 import { formatChoices } from '../../numeric/errors.js';
+import { resolveTarget } from '../../pipeline/activations.js';
 import { runActivationsFiles } from '../../pipeline/activations-files.js';
-import { CliError, type CliIO, parse, parseNumber, required } from '../_args.js';
+import { loadPreprocessConfig } from '../../pipeline/preprocess-config.js';
+import { CliError, type CliIO, type ParsedValues, parse, parseNumber, required } from '../_args.js';
 import { ProgressRenderer } from '../progress-renderer.js';
 
 export const ACTIVATIONS_HELP = `Usage: clip-dissect activations --target MODEL --layers L1,L2,… --probe DIR|NAME --out DIR [options]
@@ -26,6 +31,8 @@ Method:
                           "mean": [...], "std": [...]} (resize = shorter side) or a Hugging Face
                           preprocessor_config.json; default: torchvision's ImageNet transform (Resize 256
                           bilinear, CenterCrop 224, ImageNet mean/std). Its crop must be the model's input size.
+  --resize N|HxW --crop N|HxW --interpolation bilinear|bicubic|nearest --mean R,G,B --std R,G,B
+                          override single fields of that preprocessing
   --channels-last         4-D activations (and the image input) are NHWC
   --skip-bad-images       leave out images that cannot be decoded (listed in activations.json) instead of
                           stopping at the first
@@ -52,6 +59,46 @@ function integer(flag: string, value: unknown, min: number): number | undefined 
   return value === undefined ? undefined : parseNumber(flag, value as string, { integer: true, min });
 }
 
+function size(flag: string, v: string): number | [number, number] {
+  const m = /^(\d+)(?:x(\d+))?$/.exec(v.trim());
+  if (!m || Number(m[1]) < 1 || (m[2] !== undefined && Number(m[2]) < 1)) {
+    throw new CliError(`--${flag} must be a size such as 224 or 224x224 (height x width) but got '${v}'`);
+  }
+  return m[2] === undefined ? Number(m[1]) : [Number(m[1]), Number(m[2])];
+}
+
+function triple(flag: string, v: string): [number, number, number] {
+  const parts = v.split(',').map((x) => Number(x.trim()));
+  if (parts.length !== 3 || parts.some((x) => !Number.isFinite(x))) {
+    throw new CliError(`--${flag} must be three numbers R,G,B such as 0.485,0.456,0.406 but got '${v}'`);
+  }
+  return parts as [number, number, number];
+}
+
+/**
+ * The preprocessing: --preprocess FILE (or the target folder's preprocessor_config.json, or torchvision's
+ * ImageNet transform) with single fields overridden by --resize/--crop/--interpolation/--mean/--std.
+ */
+async function preprocessFromFlags(values: ParsedValues): Promise<PreprocessConfig | string | undefined> {
+  const file = values.preprocess as string | undefined;
+  const overrides: Partial<PreprocessConfig> = {};
+  if (values.resize !== undefined) overrides.resize = size('resize', values.resize as string);
+  if (values.crop !== undefined) overrides.crop = size('crop', values.crop as string);
+  if (values.interpolation !== undefined) {
+    overrides.interpolation = choice<ResampleFilter>('interpolation', values.interpolation, RESAMPLE_FILTERS);
+  }
+  if (values.mean !== undefined) overrides.mean = triple('mean', values.mean as string);
+  if (values.std !== undefined) overrides.std = triple('std', values.std as string);
+  if (Object.keys(overrides).length === 0) return file;
+  let base: PreprocessConfig = { ...IMAGENET_PREPROCESS };
+  if (file) base = await loadPreprocessConfig(file);
+  else {
+    const { preprocessorConfig } = await resolveTarget(values.target as string);
+    if (preprocessorConfig) base = await loadPreprocessConfig(preprocessorConfig);
+  }
+  return { ...base, ...overrides };
+}
+
 export async function activationsCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parse('activations', args, {
     target: { type: 'string' },
@@ -61,6 +108,11 @@ export async function activationsCommand(args: string[], io: CliIO): Promise<num
     pool: { type: 'string' },
     token: { type: 'string' },
     preprocess: { type: 'string' },
+    resize: { type: 'string' },
+    crop: { type: 'string' },
+    interpolation: { type: 'string' },
+    mean: { type: 'string' },
+    std: { type: 'string' },
     'channels-last': { type: 'boolean' },
     'skip-bad-images': { type: 'boolean' },
     'batch-size': { type: 'string' },
@@ -90,7 +142,7 @@ export async function activationsCommand(args: string[], io: CliIO): Promise<num
     pool,
     token,
     device,
-    preprocess: values.preprocess as string | undefined,
+    preprocess: await preprocessFromFlags(values),
     channelsLast: values['channels-last'] === true,
     skipBadImages: values['skip-bad-images'] === true,
     batchSize: integer('batch-size', values['batch-size'], 1),
