@@ -48,6 +48,15 @@ export {
   readNpy,
   writeNpy,
 } from './io/npy.js';
+export type { ClipEncoder, EncodeTextOptions, TextEmbeddings } from './models/clip-encoder.js';
+export {
+  CLIP_DTYPES,
+  type ClipDtype,
+  createOnnxClipEncoder,
+  DEFAULT_CLIP_MODEL,
+  OnnxClipEncoder,
+  type OnnxClipEncoderOptions,
+} from './models/onnx-clip-encoder.js';
 export {
   createOnnxTargetModel,
   OnnxTargetModel,

@@ -1,0 +1,211 @@
+/**
+ * Model files from a local folder or from the Hugging Face hub. A hub id (`owner/name`) is cached in
+ * `<cacheDir>/models/<owner>/<name>/`, each file downloaded on first use from
+ * `<baseUrl>/<owner>/<name>/resolve/main/<file>` (default base https://huggingface.co), streamed to a temporary
+ * file in the same folder and renamed into place once complete (so that an interrupted download never leaves a
+ * partial file under the final name). When the server sends the file's SHA-256 (`X-Linked-Etag` of files in
+ * Git LFS) or its length, the download is checked against it.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { defaultCacheDir } from '../data/builtin-concepts.js';
+import { ClipDissectError } from '../numeric/errors.js';
+import type { ProgressCallback } from '../progress.js';
+
+export const HUB_URL = 'https://huggingface.co';
+
+export interface HubOptions {
+  /** Where hub models are cached (in `models/<id>/`). Default: defaultCacheDir(). */
+  cacheDir?: string;
+  /** Never touch the network: every file of a hub model must already be in the cache. */
+  offline?: boolean;
+  /** The fetch implementation (default: global fetch). */
+  fetch?: typeof fetch;
+  /** Replaces https://huggingface.co (a mirror, or a local server in tests). */
+  baseUrl?: string;
+  /** Download progress in bytes, one stage per file (`download <id>/<file>`). */
+  onProgress?: ProgressCallback;
+}
+
+export interface ResolvedModel {
+  /** The folder that holds the files. */
+  readonly dir: string;
+  /** The hub id, or undefined for a local folder. */
+  readonly hubId?: string;
+}
+
+const HUB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** Whether `s` has the form of a hub model id (`owner/name`). */
+export function isHubId(s: string): boolean {
+  return HUB_ID.test(s) && !s.split('/').some((p) => p === '.' || p === '..' || p.endsWith('.git'));
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+async function isDir(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes sure that `files` (paths relative to the model folder) exist: a local folder is used as it is (a
+ * missing file is an error); a hub id is looked up in the cache and its missing files downloaded. Files are
+ * fetched one after the other, in the order given.
+ */
+export async function resolveModelFiles(
+  idOrDir: string,
+  files: readonly string[],
+  options: HubOptions = {},
+): Promise<ResolvedModel> {
+  if (typeof idOrDir !== 'string' || idOrDir.trim() === '') {
+    throw new ClipDissectError(
+      'ERR_ARGUMENT',
+      `the model must be a folder or a Hugging Face model id such as 'Xenova/clip-vit-base-patch16' but got ${JSON.stringify(idOrDir)}`,
+    );
+  }
+  if (await isDir(idOrDir)) {
+    const dir = resolve(idOrDir);
+    const missing: string[] = [];
+    for (const f of files) if (!(await isFile(join(dir, f)))) missing.push(f);
+    if (missing.length > 0) {
+      throw new ClipDissectError(
+        'ERR_MODEL_FILES',
+        `model folder ${dir} lacks ${missing.join(', ')}; a CLIP model folder has the transformers.js layout (${files.join(', ')})`,
+      );
+    }
+    return { dir };
+  }
+  if (!isHubId(idOrDir)) {
+    throw new ClipDissectError(
+      'ERR_MODEL_FILES',
+      `model '${idOrDir}' is neither a folder nor a Hugging Face model id (owner/name, e.g. 'Xenova/clip-vit-base-patch16')`,
+    );
+  }
+  const dir = join(options.cacheDir ?? defaultCacheDir(), 'models', ...idOrDir.split('/'));
+  const base = (options.baseUrl ?? HUB_URL).replace(/\/+$/, '');
+  for (const f of files) {
+    const path = join(dir, f);
+    if (await isFile(path)) continue;
+    const url = `${base}/${idOrDir}/resolve/main/${f}`;
+    if (options.offline) {
+      throw new ClipDissectError(
+        'ERR_OFFLINE',
+        `model '${idOrDir}': ${f} is not in the cache folder ${dir} and offline mode forbids downloading it; run once without --offline, or download ${url} into that folder yourself`,
+      );
+    }
+    await download(url, path, `${idOrDir}/${f}`, options);
+  }
+  return { dir, hubId: idOrDir };
+}
+
+/** An error's message with its cause's (undici's "fetch failed" says why only in its cause). */
+function errorText(e: unknown): string {
+  const msg = (e as Error)?.message ?? String(e);
+  const cause = (e as { cause?: unknown })?.cause;
+  const why = cause instanceof Error ? cause.message : undefined;
+  return why && why !== msg ? `${msg} (${why})` : msg;
+}
+
+/** Downloads `url` into `path` through a temporary file in the same folder. */
+async function download(url: string, path: string, label: string, options: HubOptions): Promise<void> {
+  const stage = `download ${label}`;
+  const fail = (why: string, cause?: unknown): never => {
+    throw new ClipDissectError(
+      'ERR_MODEL_DOWNLOAD',
+      `cannot download ${label} from ${url}: ${why}; check the model id and the network (or pass a local folder)`,
+      cause === undefined ? undefined : { cause },
+    );
+  };
+  let res: Response;
+  try {
+    res = await (options.fetch ?? fetch)(url, { redirect: 'follow' });
+  } catch (e) {
+    return fail(errorText(e), e);
+  }
+  if (!res.ok) {
+    await res.body?.cancel().catch(() => undefined);
+    const hint =
+      res.status === 401 || res.status === 403
+        ? ' (the model is private or gated, or the file does not exist)'
+        : res.status === 404
+          ? ' (no such model or file)'
+          : '';
+    return fail(`HTTP ${res.status} ${res.statusText}${hint}`);
+  }
+  const lengthHeader = res.headers.get('content-length');
+  const expectedLength =
+    lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+  const etag = (res.headers.get('x-linked-etag') ?? '').replace(/^W\//, '').replace(/"/g, '');
+  const expectedSha = /^[0-9a-f]{64}$/.test(etag) ? etag : undefined;
+  // x-linked-size is the LFS object's size; content-length may describe a compressed body.
+  const linkedSize = res.headers.get('x-linked-size');
+  const total = linkedSize !== null && /^\d+$/.test(linkedSize) ? Number(linkedSize) : (expectedLength ?? 0);
+
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.download`;
+  let renamed = false;
+  try {
+    const fh = await open(tmp, 'wx');
+    const hash = createHash('sha256');
+    let received = 0;
+    let lastReport = -1;
+    const report = (force: boolean) => {
+      // at most ~100 events per file
+      const step = Math.max(total / 100, 1 << 20);
+      if (force || received - lastReport >= step) {
+        lastReport = received;
+        options.onProgress?.({ stage, done: received, total: Math.max(total, received), unit: 'bytes' });
+      }
+    };
+    try {
+      report(true);
+      if (res.body) {
+        const reader = res.body.getReader();
+        for (;;) {
+          let chunk: Awaited<ReturnType<typeof reader.read>>;
+          try {
+            chunk = await reader.read();
+          } catch (e) {
+            return fail(`the connection broke after ${received} bytes (${errorText(e)})`, e);
+          }
+          if (chunk.done) break;
+          const bytes = chunk.value;
+          hash.update(bytes);
+          let off = 0;
+          while (off < bytes.length) off += (await fh.write(bytes, off, bytes.length - off)).bytesWritten;
+          received += bytes.length;
+          report(false);
+        }
+      }
+      if (
+        total > 0 &&
+        received !== total &&
+        (linkedSize !== null || res.headers.get('content-encoding') === null)
+      )
+        fail(`received ${received} bytes but the server announced ${total}`);
+      if (expectedSha !== undefined) {
+        const got = hash.digest('hex');
+        if (got !== expectedSha) fail(`its SHA-256 is ${got} but the server announced ${expectedSha}`);
+      }
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+    renamed = true;
+    report(true);
+  } finally {
+    if (!renamed) await rm(tmp, { force: true }).catch(() => undefined);
+  }
+}

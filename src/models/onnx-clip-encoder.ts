@@ -1,0 +1,540 @@
+/**
+ * A CLIP encoder from ONNX files in the transformers.js (Xenova) layout, run with onnxruntime-node:
+ *
+ *     config.json, tokenizer.json, tokenizer_config.json, preprocessor_config.json,
+ *     onnx/text_model{,_fp16,_quantized}.onnx     input_ids int64 [B, L] (+ attention_mask) -> text_embeds [B, d]
+ *     onnx/vision_model{,_fp16,_quantized}.onnx   pixel_values float32 [B, 3, H, W]          -> image_embeds [B, d]
+ *
+ * from a local folder, or from the Hugging Face hub (downloaded and cached on first use, see ./_hub.ts).
+ *
+ * Text encoding (CLIP): CLIP's text transformer is causal and pools at the end-of-text token, so tokens after it
+ * cannot change the embedding. Texts are therefore sorted by token count and batched, and each batch is padded
+ * only to its longest sequence instead of to 77 tokens; rows are returned in input order. The equivalence with
+ * 77-token padding is tested on the fixture model.
+ *
+ * SigLIP (`model_type` 'siglip'): texts are padded to the context length (SigLIP pools the last position), the
+ * outputs may be named `pooler_output`, and the embedding size is the text hidden size. Tested only on the
+ * configuration logic, not on a real SigLIP export.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { type PreprocessConfig, preprocessorConfigFromHF, preprocessShape } from '../data/preprocess.js';
+import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
+import type { Matrix } from '../numeric/matrix.js';
+import { ClipTokenizer, type ClipTokenizerSpec, tokenizerSpec } from './_clip-tokenizer.js';
+import { type HubOptions, resolveModelFiles } from './_hub.js';
+import { checkDevice, type Device } from './_onnx-graph-edit.js';
+import type { ClipEncoder, EncodeTextOptions, TextEmbeddings } from './clip-encoder.js';
+
+/** Weights to load: fp32 (`text_model.onnx`), fp16 (`text_model_fp16.onnx`), 8-bit (`text_model_quantized.onnx`). */
+export type ClipDtype = 'fp32' | 'fp16' | 'q8';
+export const CLIP_DTYPES: readonly ClipDtype[] = ['fp32', 'fp16', 'q8'];
+const DTYPE_SUFFIX: Readonly<Record<ClipDtype, string>> = { fp32: '', fp16: '_fp16', q8: '_quantized' };
+const DEVICES: readonly Device[] = ['cpu', 'cuda'];
+
+/** The model of the paper's experiments (ViT-B/16), exported by Xenova for transformers.js. */
+export const DEFAULT_CLIP_MODEL = 'Xenova/clip-vit-base-patch16';
+const DEFAULT_TEXT_BATCH = 256;
+
+export interface OnnxClipEncoderOptions extends HubOptions {
+  /** Which ONNX weights (default 'fp32'). */
+  dtype?: ClipDtype;
+  /** Execution provider; 'cuda' needs onnxruntime-node's CUDA build. Default 'cpu'. */
+  device?: Device;
+  /** onnxruntime intra-op threads per session; default: all cores. */
+  threads?: number;
+}
+
+type ModelType = 'clip' | 'siglip';
+
+/** The files of a model folder for a dtype, relative to the folder (downloaded in this order). */
+export function clipModelFiles(dtype: ClipDtype = 'fp32'): string[] {
+  const s = DTYPE_SUFFIX[dtype];
+  return [
+    'config.json',
+    'tokenizer.json',
+    'tokenizer_config.json',
+    'preprocessor_config.json',
+    `onnx/text_model${s}.onnx`,
+    `onnx/vision_model${s}.onnx`,
+  ];
+}
+
+async function readJson(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new ClipDissectError('ERR_MODEL_FILES', `cannot read ${path}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ClipDissectError('ERR_MODEL_CONFIG', `${path} is not valid JSON: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json))
+    throw new ClipDissectError('ERR_MODEL_CONFIG', `${path}: expected a JSON object`);
+  return json as Record<string, unknown>;
+}
+
+function checkOptions(options: OnnxClipEncoderOptions): void {
+  if (options.dtype !== undefined && !CLIP_DTYPES.includes(options.dtype))
+    throw new ArgumentError(`'dtype' must be ${formatChoices(CLIP_DTYPES)} but got '${options.dtype}'`);
+  if (options.device !== undefined && !DEVICES.includes(options.device))
+    throw new ArgumentError(`'device' must be ${formatChoices(DEVICES)} but got '${options.device}'`);
+  if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1))
+    throw new ArgumentError(`'threads' must be a positive integer but got ${options.threads}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// float16 <-> float32 (fp16 exports take and give float16 tensors; Node 20 has no Float16Array)
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** IEEE half from a float32, rounded to nearest even. */
+function toHalf(x: number): number {
+  f32[0] = x;
+  const b = u32[0];
+  const sign = (b >>> 16) & 0x8000;
+  const exp = (b >>> 23) & 0xff;
+  let mant = b & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // inf, nan
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00; // overflow
+  if (e <= 0) {
+    if (e < -10) return sign; // underflow to zero
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let h = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = sign | (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++; // may carry into the exponent: still correct
+  return h;
+}
+
+function fromHalf(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant ? Number.NaN : sign * Number.POSITIVE_INFINITY;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+/** float32 values to float16 bits (exported for tests). */
+export function float32ToFloat16(src: Float32Array): Uint16Array {
+  const out = new Uint16Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = toHalf(src[i]);
+  return out;
+}
+
+/** float16 bits to float32 values (exported for tests). */
+export function float16ToFloat32(src: Uint16Array): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = fromHalf(src[i]);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// sessions
+
+const CUDA_HINT =
+  "the onnxruntime-node npm package ships CPU binaries only; see the README (GPU) for its CUDA build, or use device 'cpu'";
+
+interface TowerIO {
+  readonly session: ort.InferenceSession;
+  readonly path: string;
+  /** The input that carries token ids or pixels, and its element type. */
+  readonly input: string;
+  readonly inputType: string;
+  /** For the text tower: the attention_mask input and its type, when the export takes one. */
+  readonly mask?: { name: string; type: string };
+  readonly output: string;
+}
+
+function tensorMeta(meta: readonly ort.InferenceSession.ValueMetadata[], name: string) {
+  const m = meta.find((x) => x.name === name);
+  return m?.isTensor ? m : undefined;
+}
+
+async function openTower(
+  path: string,
+  tower: 'text' | 'vision',
+  options: OnnxClipEncoderOptions,
+): Promise<TowerIO> {
+  const so: ort.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    logSeverityLevel: 4,
+    executionProviders: options.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+    ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+  };
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(path, so);
+  } catch (e) {
+    const msg = ((e as Error).message ?? String(e)).trim();
+    if (options.device === 'cuda' && /cuda|shared library|provider/i.test(msg))
+      throw new ClipDissectError(
+        'ERR_CUDA_UNAVAILABLE',
+        `device 'cuda' was requested for ${path} but onnxruntime cannot load its CUDA execution provider (${msg}); ${CUDA_HINT}`,
+        { cause: e },
+      );
+    throw new ClipDissectError('ERR_MODEL_SESSION', `onnxruntime cannot load ${path}: ${msg}`, { cause: e });
+  }
+  try {
+    const inputs = session.inputNames;
+    const outputs = session.outputNames;
+    const want = tower === 'text' ? 'input_ids' : 'pixel_values';
+    const known = tower === 'text' ? ['input_ids', 'attention_mask'] : ['pixel_values'];
+    const unknown = inputs.filter((n) => !known.includes(n));
+    if (!inputs.includes(want) || unknown.length > 0)
+      throw new ClipDissectError(
+        'ERR_MODEL_CONFIG',
+        `${path}: a CLIP ${tower} model takes ${formatChoices(known)} but this one takes ${formatChoices(inputs)}`,
+      );
+    const outName = [tower === 'text' ? 'text_embeds' : 'image_embeds', 'pooler_output'].find((n) =>
+      outputs.includes(n),
+    );
+    if (outName === undefined)
+      throw new ClipDissectError(
+        'ERR_MODEL_CONFIG',
+        `${path}: a CLIP ${tower} model gives '${tower === 'text' ? 'text_embeds' : 'image_embeds'}' (or 'pooler_output') but this one gives ${formatChoices(outputs)}; export the model with its projection (e.g. CLIP${tower === 'text' ? 'Text' : 'Vision'}ModelWithProjection)`,
+      );
+    const inMeta = tensorMeta(session.inputMetadata, want);
+    const inputType = inMeta?.type ?? (tower === 'text' ? 'int64' : 'float32');
+    const okTypes = tower === 'text' ? ['int64', 'int32'] : ['float32', 'float16'];
+    if (!okTypes.includes(inputType))
+      throw new ClipDissectError(
+        'ERR_MODEL_CONFIG',
+        `${path}: input '${want}' has type ${inputType} but ${formatChoices(okTypes)} was expected`,
+      );
+    const maskMeta = inputs.includes('attention_mask')
+      ? tensorMeta(session.inputMetadata, 'attention_mask')
+      : undefined;
+    const mask = inputs.includes('attention_mask')
+      ? { name: 'attention_mask', type: maskMeta?.type ?? 'int64' }
+      : undefined;
+    return { session, path, input: want, inputType, output: outName, ...(mask ? { mask } : {}) };
+  } catch (e) {
+    await session.release();
+    throw e;
+  }
+}
+
+/** Runs one tower; returns its B×d output as float32. */
+async function runTower(
+  tower: TowerIO,
+  feeds: Record<string, ort.Tensor>,
+  batch: number,
+  embedDim: number,
+): Promise<Float32Array> {
+  let res: ort.InferenceSession.ReturnType;
+  try {
+    res = await tower.session.run(feeds, [tower.output]);
+  } catch (e) {
+    const shapes = Object.entries(feeds)
+      .map(([k, t]) => `${k} [${t.dims.join(', ')}]`)
+      .join(', ');
+    throw new ClipDissectError(
+      'ERR_MODEL_RUN',
+      `onnxruntime failed on ${tower.path} with ${shapes}: ${((e as Error).message ?? String(e)).trim()}`,
+      { cause: e },
+    );
+  }
+  const t = res[tower.output];
+  try {
+    if (t.dims.length !== 2 || t.dims[0] !== batch || t.dims[1] !== embedDim)
+      throw new ShapeError(
+        `${tower.path}: output '${tower.output}' has shape [${t.dims.join(', ')}] but [${batch}, ${embedDim}] (batch × embedding size) was expected`,
+      );
+    if (t.type === 'float32') return (t.data as Float32Array).slice();
+    if (t.type === 'float16') {
+      const d = t.data as unknown;
+      return d instanceof Uint16Array ? float16ToFloat32(d) : Float32Array.from(d as ArrayLike<number>);
+    }
+    throw new ClipDissectError(
+      'ERR_MODEL_CONFIG',
+      `${tower.path}: output '${tower.output}' has type ${t.type} but float32 or float16 was expected`,
+    );
+  } finally {
+    t.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+interface EncoderParts {
+  modelId: string;
+  modelType: ModelType;
+  embedDim: number;
+  preprocess: PreprocessConfig;
+  tokenizer: ClipTokenizer;
+  text: TowerIO;
+  vision: TowerIO;
+}
+
+export class OnnxClipEncoder implements ClipEncoder {
+  readonly modelId: string;
+  readonly embedDim: number;
+  readonly contextLength: number;
+  readonly preprocess: PreprocessConfig;
+  readonly imageShape: readonly [number, number, number];
+  /** 'clip' or 'siglip' (config.json's model_type). */
+  readonly modelType: ModelType;
+  /** How texts are tokenized and padded. */
+  readonly tokenizerSpec: ClipTokenizerSpec;
+  private readonly tokenizer: ClipTokenizer;
+  private readonly text: TowerIO;
+  private readonly vision: TowerIO;
+  private released = false;
+
+  /** Use {@link createOnnxClipEncoder}. */
+  constructor(parts: EncoderParts) {
+    this.modelId = parts.modelId;
+    this.modelType = parts.modelType;
+    this.embedDim = parts.embedDim;
+    this.preprocess = parts.preprocess;
+    this.imageShape = preprocessShape(parts.preprocess);
+    this.tokenizer = parts.tokenizer;
+    this.tokenizerSpec = parts.tokenizer.spec;
+    this.contextLength = parts.tokenizer.spec.contextLength;
+    this.text = parts.text;
+    this.vision = parts.vision;
+  }
+
+  private checkLive(): void {
+    if (this.released)
+      throw new ClipDissectError('ERR_RELEASED', `the CLIP encoder ${this.modelId} was released`);
+  }
+
+  /** Token ids of one text as the model sees them (start and end tokens, cut to the context length). */
+  tokenize(text: string): { ids: number[]; truncated: boolean } {
+    return this.tokenizer.encode(text);
+  }
+
+  async encodeText(texts: readonly string[], options: EncodeTextOptions = {}): Promise<TextEmbeddings> {
+    this.checkLive();
+    if (!Array.isArray(texts))
+      throw new ArgumentError(`'texts' must be an array of strings but got ${typeof texts}`);
+    const batchSize = options.batchSize ?? DEFAULT_TEXT_BATCH;
+    if (!(Number.isInteger(batchSize) && batchSize >= 1))
+      throw new ArgumentError(`'batchSize' must be a positive integer but got ${batchSize}`);
+    const m = texts.length;
+    const d = this.embedDim;
+    const tokens: number[][] = new Array(m);
+    const truncated: number[] = [];
+    for (let i = 0; i < m; i++) {
+      if (typeof texts[i] !== 'string')
+        throw new ArgumentError(`texts[${i}] must be a string but got ${typeof texts[i]}`);
+      const t = this.tokenizer.encode(texts[i]);
+      tokens[i] = t.ids;
+      if (t.truncated) truncated.push(i);
+    }
+    const spec = this.tokenizer.spec;
+    const order = Array.from({ length: m }, (_, i) => i);
+    // Shortest first (stable), so that each batch is padded only to its own longest text.
+    if (spec.padding === 'longest') order.sort((a, b) => tokens[a].length - tokens[b].length || a - b);
+    const out = new Float32Array(m * d);
+    const total = m;
+    options.onProgress?.({ stage: 'text features', done: 0, total, unit: 'texts' });
+    for (let start = 0; start < m; start += batchSize) {
+      this.checkLive();
+      const idx = order.slice(start, start + batchSize);
+      const n = idx.length;
+      let len = spec.contextLength;
+      if (spec.padding === 'longest') {
+        len = 0;
+        for (const i of idx) len = Math.max(len, tokens[i].length);
+      }
+      const int32 = this.text.inputType === 'int32';
+      const ids = int32 ? new Int32Array(n * len) : new BigInt64Array(n * len);
+      const mask = this.text.mask ? new Float64Array(n * len) : undefined;
+      for (let r = 0; r < n; r++) {
+        const row = tokens[idx[r]];
+        for (let c = 0; c < len; c++) {
+          const v = c < row.length ? row[c] : spec.padId;
+          if (int32) (ids as Int32Array)[r * len + c] = v;
+          else (ids as BigInt64Array)[r * len + c] = BigInt(v);
+          if (mask && c < row.length) mask[r * len + c] = 1;
+        }
+      }
+      const feeds: Record<string, ort.Tensor> = {
+        [this.text.input]: int32
+          ? new ort.Tensor('int32', ids as Int32Array, [n, len])
+          : new ort.Tensor('int64', ids as BigInt64Array, [n, len]),
+      };
+      if (this.text.mask && mask)
+        feeds[this.text.mask.name] = maskTensor(this.text.mask.type, mask, [n, len]);
+      const emb = await runTower(this.text, feeds, n, d);
+      for (let r = 0; r < n; r++) out.set(emb.subarray(r * d, (r + 1) * d), idx[r] * d);
+      options.onProgress?.({ stage: 'text features', done: Math.min(start + n, m), total, unit: 'texts' });
+    }
+    return { rows: m, cols: d, data: out, truncated };
+  }
+
+  async encodeImages(batchNCHW: Float32Array, batchSize: number): Promise<Matrix> {
+    this.checkLive();
+    const [c, h, w] = this.imageShape;
+    if (!(Number.isInteger(batchSize) && batchSize >= 1))
+      throw new ArgumentError(`'batchSize' must be a positive integer but got ${batchSize}`);
+    if (!(batchNCHW instanceof Float32Array) || batchNCHW.length !== batchSize * c * h * w)
+      throw new ShapeError(
+        `encodeImages: the batch must be a Float32Array of ${batchSize}×${c}×${h}×${w} = ${batchSize * c * h * w} values (NCHW, preprocessed with the encoder's 'preprocess') but got ${
+          batchNCHW instanceof Float32Array ? `${batchNCHW.length}` : typeof batchNCHW
+        }`,
+      );
+    const dims = [batchSize, c, h, w];
+    const tensor =
+      this.vision.inputType === 'float16'
+        ? new ort.Tensor('float16', float32ToFloat16(batchNCHW), dims)
+        : new ort.Tensor('float32', batchNCHW, dims);
+    const data = await runTower(this.vision, { [this.vision.input]: tensor }, batchSize, this.embedDim);
+    return { rows: batchSize, cols: this.embedDim, data };
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await Promise.all([this.text.session.release(), this.vision.session.release()]);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.release();
+  }
+}
+
+function maskTensor(type: string, mask: Float64Array, dims: number[]): ort.Tensor {
+  switch (type) {
+    case 'int32':
+      return new ort.Tensor('int32', Int32Array.from(mask), dims);
+    case 'float32':
+      return new ort.Tensor('float32', Float32Array.from(mask), dims);
+    case 'bool':
+      return new ort.Tensor('bool', Uint8Array.from(mask), dims);
+    default:
+      return new ort.Tensor(
+        'int64',
+        BigInt64Array.from(mask, (v) => BigInt(v)),
+        dims,
+      );
+  }
+}
+
+/** The embedding size d from config.json, or undefined when it does not say. */
+function configEmbedDim(modelType: ModelType, config: Record<string, unknown>): number | undefined {
+  const v =
+    modelType === 'clip'
+      ? (config['projection_dim'] ?? 512)
+      : ((config['text_config'] as Record<string, unknown> | undefined)?.['hidden_size'] ?? 768);
+  return Number.isInteger(v) && (v as number) >= 1 ? (v as number) : undefined;
+}
+
+/** The static embedding size of a tower's output, when the ONNX file declares it. */
+function declaredEmbedDim(tower: TowerIO): number | undefined {
+  const m = tensorMeta(tower.session.outputMetadata, tower.output);
+  const dim = m?.shape?.[1];
+  return typeof dim === 'number' && dim > 0 ? dim : undefined;
+}
+
+/**
+ * Opens a CLIP model: a folder in the transformers.js layout, or a Hugging Face hub id (default
+ * 'Xenova/clip-vit-base-patch16'), downloaded into `<cacheDir>/models/<id>/` on first use (`offline` forbids
+ * that). Errors are ClipDissectErrors: 'ERR_MODEL_FILES' (a missing file, named with its folder),
+ * 'ERR_OFFLINE', 'ERR_MODEL_DOWNLOAD', 'ERR_MODEL_CONFIG', 'ERR_MODEL_SESSION', 'ERR_CUDA_UNAVAILABLE'.
+ */
+export async function createOnnxClipEncoder(
+  idOrDir: string = DEFAULT_CLIP_MODEL,
+  options: OnnxClipEncoderOptions = {},
+): Promise<OnnxClipEncoder> {
+  checkOptions(options);
+  const dtype = options.dtype ?? 'fp32';
+  const files = clipModelFiles(dtype);
+  const { dir, hubId } = await resolveModelFiles(idOrDir, files, options);
+  const [configPath, tokPath, tokCfgPath, prePath, textPath, visionPath] = files.map((f) => join(dir, f));
+
+  const config = await readJson(configPath);
+  const rawType = config['model_type'];
+  const modelType: ModelType | undefined =
+    rawType === 'clip' ? 'clip' : rawType === 'siglip' ? 'siglip' : undefined;
+  if (modelType === undefined)
+    throw new ClipDissectError(
+      'ERR_MODEL_CONFIG',
+      `${configPath}: model_type ${JSON.stringify(rawType)} is not supported; supported are 'clip' and 'siglip'`,
+    );
+  const preprocess = preprocessorConfigFromHF(await readJson(prePath), prePath);
+  const tokenizerJson = await readJson(tokPath);
+  const tokenizerConfig = await readJson(tokCfgPath);
+  const tokenizer = new ClipTokenizer(
+    tokenizerJson,
+    tokenizerConfig,
+    (tokenId) => tokenizerSpec(modelType, config, tokenizerConfig, tokenId, configPath),
+    tokPath,
+  );
+
+  await checkDevice({ device: options.device ?? 'cpu', threads: options.threads }, `CLIP model ${idOrDir}`);
+  const text = await openTower(textPath, 'text', options);
+  let vision: TowerIO;
+  try {
+    vision = await openTower(visionPath, 'vision', options);
+  } catch (e) {
+    await text.session.release();
+    throw e;
+  }
+  try {
+    const fromConfig = configEmbedDim(modelType, config);
+    const dt = declaredEmbedDim(text);
+    const dv = declaredEmbedDim(vision);
+    const embedDim = dt ?? dv ?? fromConfig;
+    if (embedDim === undefined)
+      throw new ClipDissectError(
+        'ERR_MODEL_CONFIG',
+        `${configPath}: cannot tell the embedding size (no projection_dim, and the ONNX outputs declare none)`,
+      );
+    for (const [what, v] of [
+      [textPath, dt],
+      [visionPath, dv],
+    ] as const) {
+      if (v !== undefined && v !== embedDim)
+        throw new ClipDissectError(
+          'ERR_MODEL_CONFIG',
+          `${what}: embeddings of size ${v}, but the other tower gives ${embedDim}; both towers must embed into one space`,
+        );
+    }
+    const shape = preprocessShape(preprocess);
+    const vin = tensorMeta(vision.session.inputMetadata, vision.input)?.shape;
+    if (vin && vin.length === 4) {
+      const [, vc, vh, vw] = vin;
+      const bad = [vc, vh, vw].some((v, i) => typeof v === 'number' && v !== shape[i]);
+      if (bad)
+        throw new ClipDissectError(
+          'ERR_MODEL_CONFIG',
+          `${visionPath} takes pixel_values of [${vin.join(', ')}] but ${prePath} makes images of ${shape.join('×')}`,
+        );
+    }
+    return new OnnxClipEncoder({
+      modelId: hubId ?? idOrDir,
+      modelType,
+      embedDim,
+      preprocess,
+      tokenizer,
+      text,
+      vision,
+    });
+  } catch (e) {
+    await Promise.all([text.session.release(), vision.session.release()]);
+    throw e;
+  }
+}
