@@ -5,6 +5,7 @@
 import { create, toBinary } from '@bufbuild/protobuf';
 import * as onnx from 'onnx-buf';
 import * as ort from 'onnxruntime-node';
+import { assembleOnnxModel } from '../io/_onnx-serialize.js';
 
 const FLOAT = onnx.TensorProto_DataType.FLOAT;
 const INT64 = onnx.TensorProto_DataType.INT64;
@@ -126,53 +127,15 @@ export class GraphBuilder {
     });
     const graphHead = toBinary(onnx.GraphProtoSchema, graph);
     const modelHead = toBinary(onnx.ModelProtoSchema, model);
-    // tensor = header ++ field 9 (raw_data); graph initializer = field 5; model graph = field 7
-    const tensors = this.bigInits.map(({ header, data }) => {
-      const tensorLen = header.length + 1 + varintLength(data.byteLength) + data.byteLength;
-      return { header, data, tensorLen };
-    });
-    let graphLen = graphHead.length;
-    for (const t of tensors) graphLen += 1 + varintLength(t.tensorLen) + t.tensorLen;
-    const total = modelHead.length + 1 + varintLength(graphLen) + graphLen;
-    const out = new Uint8Array(total);
-    let pos = 0;
-    const put = (bytes: Uint8Array) => {
-      out.set(bytes, pos);
-      pos += bytes.length;
-    };
-    const putTagLen = (tag: number, len: number) => {
-      out[pos++] = tag;
-      pos = writeVarint(out, pos, len);
-    };
-    put(modelHead);
-    putTagLen((7 << 3) | 2, graphLen);
-    put(graphHead);
-    for (const t of tensors) {
-      putTagLen((5 << 3) | 2, t.tensorLen);
-      put(t.header);
-      putTagLen((9 << 3) | 2, t.data.byteLength);
-      put(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-    }
-    return out;
+    return assembleOnnxModel(
+      modelHead,
+      graphHead,
+      this.bigInits.map(({ header, data }) => ({
+        header,
+        rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      })),
+    );
   }
-}
-
-function varintLength(n: number): number {
-  let len = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    len++;
-  }
-  return len;
-}
-
-function writeVarint(out: Uint8Array, pos: number, n: number): number {
-  while (n >= 128) {
-    out[pos++] = (n % 128) | 128;
-    n = Math.floor(n / 128);
-  }
-  out[pos++] = n;
-  return pos;
 }
 
 export interface ComputeSessionOptions {

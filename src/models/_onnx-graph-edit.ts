@@ -13,6 +13,7 @@ import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import * as onnx from 'onnx-buf';
 import * as ort from 'onnxruntime-node';
+import { assembleOnnxModel } from '../io/_onnx-serialize.js';
 import { ClipDissectError } from '../numeric/errors.js';
 import type { GraphNode, GraphView } from './_module-tree.js';
 
@@ -435,60 +436,11 @@ export function serializeModel(model: onnx.ModelProto, graph: onnx.GraphProto): 
   const modelHead = toBinary(onnx.ModelProtoSchema, { ...model, graph: undefined });
   // every initializer in its original order: small ones whole, big ones as header + raw_data written here
   const tensors = graph.initializer.map((t) => {
-    if (t.rawData.length < BIG_TENSOR) {
-      const whole = toBinary(onnx.TensorProtoSchema, t);
-      return { header: whole, data: null, len: whole.length };
-    }
+    if (t.rawData.length < BIG_TENSOR) return { header: toBinary(onnx.TensorProtoSchema, t) };
     const { rawData: _, ...rest } = t;
-    const header = toBinary(onnx.TensorProtoSchema, rest as onnx.TensorProto);
-    return {
-      header,
-      data: t.rawData,
-      len: header.length + 1 + varintLength(t.rawData.length) + t.rawData.length,
-    };
+    return { header: toBinary(onnx.TensorProtoSchema, rest as onnx.TensorProto), rawData: t.rawData };
   });
-  let graphLen = graphHead.length;
-  for (const t of tensors) graphLen += 1 + varintLength(t.len) + t.len;
-  const out = new Uint8Array(modelHead.length + 1 + varintLength(graphLen) + graphLen);
-  let pos = 0;
-  const put = (bytes: Uint8Array) => {
-    out.set(bytes, pos);
-    pos += bytes.length;
-  };
-  const putTagLen = (field: number, len: number) => {
-    out[pos++] = (field << 3) | 2;
-    pos = writeVarint(out, pos, len);
-  };
-  put(modelHead);
-  putTagLen(7, graphLen); // ModelProto.graph
-  put(graphHead);
-  for (const t of tensors) {
-    putTagLen(5, t.len); // GraphProto.initializer
-    put(t.header);
-    if (t.data) {
-      putTagLen(9, t.data.length); // TensorProto.raw_data
-      put(t.data);
-    }
-  }
-  return out;
-}
-
-function varintLength(n: number): number {
-  let len = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    len++;
-  }
-  return len;
-}
-
-function writeVarint(out: Uint8Array, pos: number, n: number): number {
-  while (n >= 128) {
-    out[pos++] = (n % 128) | 128;
-    n = Math.floor(n / 128);
-  }
-  out[pos++] = n;
-  return pos;
+  return assembleOnnxModel(modelHead, graphHead, tensors);
 }
 
 // ---------------------------------------------------------------------------------------------------------
