@@ -588,6 +588,36 @@ async function rankReorderEngine(
   }
 }
 
+/**
+ * Runs a graph whose input 'T' is a chunk of normalised concept rows and whose output 'S' is the K×chunk
+ * score block, over every concept chunk of width `mc`, and merges each block into the top-k.
+ */
+async function scoreConceptChunks(
+  ctx: Ctx,
+  gb: GraphBuilder,
+  T: Matrix,
+  mc: number,
+  threads: number,
+  fixed: Record<string, [Float32Array, readonly number[]]>,
+): Promise<void> {
+  const { m, d } = ctx;
+  const chunks = Math.ceil(m / mc);
+  const s = await ComputeSession.create(gb, { threads });
+  try {
+    for (let ch = 0; ch < chunks; ch++) {
+      const c0 = ch * mc;
+      const c1 = Math.min(m, c0 + mc);
+      const w = c1 - c0;
+      const Tc = textChunk(T, c0, c1);
+      const S = (await timed(ctx, 'onnxruntime', () => s.run({ ...fixed, T: [Tc, [w, d]] }))).S.data;
+      await timed(ctx, 'top-k', () => recordChunk(ctx, S, w, w, c0));
+      ctx.progress(ch + 1, chunks, 'chunks');
+    }
+  } finally {
+    await s.release();
+  }
+}
+
 /** 1 / (L2 norm of each column of A (N×K)), 0 for a zero column. */
 function inverseColumnNorms(A: Matrix): Float32Array {
   const ss = new Float64Array(A.cols);
@@ -628,7 +658,6 @@ async function cosEngine(ctx: Ctx, In: Matrix, T: Matrix, A: Matrix): Promise<vo
   }
   let mc = Math.max(4, Math.floor((ctx.budget * 0.5) / (K * 4)) & ~3);
   if (mc >= m) mc = m;
-  const chunks = Math.ceil(m / mc);
   const gb = new GraphBuilder();
   gb.input('C', [K, d]);
   gb.input('G', [d, d]);
@@ -643,22 +672,7 @@ async function cosEngine(ctx: Ctx, In: Matrix, T: Matrix, A: Matrix): Promise<vo
   gb.op('Gemm', ['C', 'T'], 'num', { transB: 1 });
   gb.op('Div', ['num', 'norm'], 'S');
   gb.output('S', [K, 'm']);
-  const s = await ComputeSession.create(gb, { threads });
-  try {
-    for (let ch = 0; ch < chunks; ch++) {
-      const c0 = ch * mc;
-      const c1 = Math.min(m, c0 + mc);
-      const w = c1 - c0;
-      const Tc = textChunk(T, c0, c1);
-      const S = (
-        await timed(ctx, 'onnxruntime', () => s.run({ C: [C, [K, d]], G: [G, [d, d]], T: [Tc, [w, d]] }))
-      ).S.data;
-      await timed(ctx, 'top-k', () => recordChunk(ctx, S, w, w, c0));
-      ctx.progress(ch + 1, chunks, 'chunks');
-    }
-  } finally {
-    await s.release();
-  }
+  await scoreConceptChunks(ctx, gb, T, mc, threads, { C: [C, [K, d]], G: [G, [d, d]] });
 }
 
 /** cos_similarity_cubed: centre, cube and normalise the columns of A and (per concept chunk) of P. */
@@ -696,7 +710,6 @@ async function cosCubedEngine(
   // P chunk and its five elementwise intermediates are N×mc each
   let mc = Math.max(4, Math.floor((ctx.budget * 0.5) / (n * 4 * 6 + K * 4)) & ~3);
   if (mc >= m) mc = m;
-  const chunks = Math.ceil(m / mc);
   const gb = new GraphBuilder();
   gb.input('X', [n, d]);
   gb.input('Ac', [n, K]);
@@ -706,24 +719,7 @@ async function cosCubedEngine(
   cube(gb, 'P', 'Pn');
   gb.op('Gemm', ['Ac', 'Pn'], 'S', { transA: 1 });
   gb.output('S', [K, 'm']);
-  const s = await ComputeSession.create(gb, { threads });
-  try {
-    for (let ch = 0; ch < chunks; ch++) {
-      const c0 = ch * mc;
-      const c1 = Math.min(m, c0 + mc);
-      const w = c1 - c0;
-      const Tc = textChunk(T, c0, c1);
-      const S = (
-        await timed(ctx, 'onnxruntime', () =>
-          s.run({ X: [In.data, [n, d]], Ac: [Ac, [n, K]], T: [Tc, [w, d]] }),
-        )
-      ).S.data;
-      await timed(ctx, 'top-k', () => recordChunk(ctx, S, w, w, c0));
-      ctx.progress(ch + 1, chunks, 'chunks');
-    }
-  } finally {
-    await s.release();
-  }
+  await scoreConceptChunks(ctx, gb, T, mc, threads, { X: [In.data, [n, d]], Ac: [Ac, [n, K]] });
 }
 
 /**
