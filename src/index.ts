@@ -106,6 +106,15 @@ export {
   type ActivationsFilesResult,
   runActivationsFiles,
 } from './pipeline/activations-files.js';
+export {
+  type CacheStats,
+  cacheKey,
+  canonicalJson,
+  FeatureCache,
+  type FeatureCacheOptions,
+  fileSha256,
+} from './pipeline/cache.js';
+export { type DissectHooks, type DissectOptions, type DissectResult, dissect } from './pipeline/dissect.js';
 export { loadPreprocessConfig } from './pipeline/preprocess-config.js';
 export {
   runSimilarityFiles,

@@ -1,0 +1,210 @@
+/** `clip-dissect dissect`: the whole method in one command (see src/pipeline/dissect.ts). */
+import { CLIP_DTYPES, type ClipDtype, DEFAULT_CLIP_MODEL } from '../../models/onnx-clip-encoder.js';
+import { POOL_MODES, type PoolMode, TOKEN_MODES, type TokenMode } from '../../models/target-model.js';
+import { formatChoices } from '../../numeric/errors.js';
+import { SIMILARITY_NAMES, type SimilarityName } from '../../numeric/similarity-options.js';
+import { dissect } from '../../pipeline/dissect.js';
+import { formatFloat32 } from '../../report/descriptions.js';
+import { CliError, type CliIO, parse, parseNumber, parseSize, required } from '../_args.js';
+import { ProgressRenderer } from '../progress-renderer.js';
+
+export const DISSECT_HELP = `Usage: clip-dissect dissect --target MODEL --layers L1,L2,… --probe DIR|NAME --concepts FILE|NAME
+                           --out DIR [options]
+
+Labels every neuron of the chosen layers with a concept: CLIP features of the concepts and of the probe
+images, the target network's activations on the same images, then the similarity function per layer.
+Features are cached (content-addressed, in chunks) so a rerun or a resumed run computes only what is missing.
+
+Inputs:
+  --target MODEL          an .onnx file, or a folder with model.onnx (and preprocessor_config.json)
+  --layers L1,L2,…        layers named as in PyTorch (conv1,layer4) or ONNX tensor names
+  --probe DIR|NAME        folder(s) of images, CIFAR binaries or a built-in set (cifar100_train, cifar100_val)
+  --concepts FILE|NAME    one concept a line, or a built-in set: 20k, 10k, 3k, broden, imagenet
+  --clip ID|DIR           CLIP model: a Hugging Face id in the transformers.js layout or a local folder
+                          (default ${DEFAULT_CLIP_MODEL}; downloaded once into the cache)
+  --out DIR               where to write descriptions.csv, neurons.json, <layer>.npy, image_features.npy,
+                          text_features.npy, images.txt, args.json
+
+Method:
+  --similarity NAME       ${SIMILARITY_NAMES.join(' | ')} (default soft_wpmi)
+  --top-k N               images per neuron for soft_wpmi (default 100) / wpmi (default 28)
+  --param KEY=VALUE       any hyperparameter, repeatable (see clip-dissect help similarity)
+  --template TEXT         text each concept is embedded as, {} = the concept (default "{}")
+  --pool avg|max          how a conv layer's H×W map becomes one number per channel (default avg)
+  --token cls|mean        how a transformer's tokens become one vector (default cls)
+  --preprocess FILE       the target's preprocessing JSON (default: the target folder's
+                          preprocessor_config.json, else torchvision ImageNet: Resize 256, CenterCrop 224)
+  --dtype fp32|fp16|q8    CLIP weights (default fp32)
+  --top N                 concepts kept per neuron in neurons.json (default 5)
+  --skip-bad-images       leave out images that cannot be decoded instead of stopping
+
+Resources:
+  --batch-size N          images per onnxruntime run (default 64)
+  --chunk-size N          probe images per cache chunk (default 256)
+  --device cpu|cuda       execution provider (default cpu)
+  --threads N             onnxruntime threads (default: all cores)
+  --memory-budget SIZE    bound on the similarity engine's buffers, e.g. 2G (default 768M)
+  --cache-dir DIR         models, concept/probe sets and features (default ~/.cache/clip-dissect)
+  --no-cache              neither read nor write cached features
+  --offline               never download: the CLIP model and built-in sets must be cached
+  -q, --quiet             no progress on stderr
+`;
+
+const PARAM_ALIASES: Record<string, string> = {
+  top_k: 'topK',
+  lam: 'lambda',
+  min_prob: 'minProb',
+  p_start: 'pStart',
+  p_end: 'pEnd',
+  top_fraction: 'topFraction',
+  scale_p: 'scaleP',
+  min_norm: 'minNorm',
+};
+
+function choice<T extends string>(flag: string, value: unknown, choices: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(choices as readonly string[]).includes(value as string))
+    throw new CliError(`--${flag} must be ${formatChoices(choices)} but got '${String(value)}'`);
+  return value as T;
+}
+
+function int(flag: string, value: unknown, min = 1): number | undefined {
+  return value === undefined ? undefined : parseNumber(flag, value as string, { integer: true, min });
+}
+
+export async function dissectCommand(args: string[], io: CliIO): Promise<number> {
+  const { values } = parse('dissect', args, {
+    target: { type: 'string' },
+    layers: { type: 'string' },
+    probe: { type: 'string' },
+    concepts: { type: 'string' },
+    clip: { type: 'string' },
+    out: { type: 'string' },
+    similarity: { type: 'string' },
+    'top-k': { type: 'string' },
+    param: { type: 'string', multiple: true },
+    template: { type: 'string' },
+    pool: { type: 'string' },
+    token: { type: 'string' },
+    preprocess: { type: 'string' },
+    dtype: { type: 'string' },
+    top: { type: 'string' },
+    'skip-bad-images': { type: 'boolean' },
+    'batch-size': { type: 'string' },
+    'chunk-size': { type: 'string' },
+    device: { type: 'string' },
+    threads: { type: 'string' },
+    'memory-budget': { type: 'string' },
+    'cache-dir': { type: 'string' },
+    'no-cache': { type: 'boolean' },
+    offline: { type: 'boolean' },
+    quiet: { type: 'boolean', short: 'q' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    io.stdout.write(DISSECT_HELP);
+    return 0;
+  }
+  required(values, ['target', 'layers', 'probe', 'concepts', 'out'], 'dissect');
+  const similarity = choice<SimilarityName>('similarity', values.similarity ?? 'soft_wpmi', SIMILARITY_NAMES);
+  const params: Record<string, number> = {};
+  for (const kv of (values.param as string[] | undefined) ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0)
+      throw new CliError(`--param must look like KEY=VALUE (e.g. --param topK=50) but got '${kv}'`);
+    const raw = kv.slice(0, eq).trim();
+    params[PARAM_ALIASES[raw] ?? raw] = parseNumber(`param ${raw}`, kv.slice(eq + 1));
+  }
+  if (values['top-k'] !== undefined) {
+    if (similarity !== 'soft_wpmi' && similarity !== 'wpmi')
+      throw new CliError(`--top-k applies to soft_wpmi and wpmi, not ${similarity}`);
+    params.topK = int('top-k', values['top-k']) as number;
+  }
+  const template = values.template as string | undefined;
+  if (template !== undefined && !template.includes('{}'))
+    throw new CliError(
+      `--template must contain {} where the concept goes (e.g. "a photo of {}") but got '${template}'`,
+    );
+
+  const renderer = new ProgressRenderer(io.stderr);
+  const quiet = values.quiet === true;
+  const t0 = performance.now();
+  const r = await dissect(
+    {
+      target: values.target as string,
+      layers: values.layers as string,
+      probe: values.probe as string,
+      concepts: values.concepts as string,
+      clip: values.clip as string | undefined,
+      out: values.out as string,
+      similarity,
+      options: params,
+      template,
+      pool: choice<PoolMode>('pool', values.pool, POOL_MODES),
+      token: choice<TokenMode>('token', values.token, TOKEN_MODES),
+      preprocess: values.preprocess as string | undefined,
+      dtype: choice<ClipDtype>('dtype', values.dtype, CLIP_DTYPES),
+      top: int('top', values.top),
+      skipBadImages: values['skip-bad-images'] === true,
+      batchSize: int('batch-size', values['batch-size']),
+      chunkSize: int('chunk-size', values['chunk-size']),
+      device: choice('device', values.device, ['cpu', 'cuda'] as const),
+      threads: int('threads', values.threads),
+      memoryBudget:
+        values['memory-budget'] !== undefined
+          ? parseSize('memory-budget', values['memory-budget'] as string)
+          : undefined,
+      cacheDir: values['cache-dir'] as string | undefined,
+      cache: values['no-cache'] !== true,
+      offline: values.offline === true,
+    },
+    {
+      onProgress: quiet ? undefined : renderer.onProgress,
+      onWarning: (w) => {
+        renderer.finishLine();
+        io.stderr.write(`warning: ${w}\n`);
+      },
+    },
+  );
+  renderer.finishLine();
+
+  const secs = ((performance.now() - t0) / 1000).toFixed(1);
+  const out: string[] = [];
+  const nc = r.textFeatures.rows;
+  out.push(
+    `${similarity}: ${r.layers.length} layer${r.layers.length === 1 ? '' : 's'} × ${nc} concepts over ${r.images.length} images in ${secs}s` +
+      (r.skipped.length
+        ? `; ${r.skipped.length} unreadable image${r.skipped.length === 1 ? '' : 's'} skipped`
+        : ''),
+  );
+  const { text, images } = r.chunks;
+  out.push(
+    `features: computed ${text.computed}/${text.total} text chunk${text.total === 1 ? '' : 's'} and ${images.computed}/${images.total} image chunk${images.total === 1 ? '' : 's'}, the rest from the cache (${r.cache.dir})`,
+  );
+  for (const l of r.layers) {
+    const res = l.result;
+    const dead = res.dead.reduce((s, v) => s + v, 0);
+    const counts = new Map<number, number>();
+    for (let k = 0; k < res.nNeurons; k++)
+      if (!res.dead[k]) counts.set(res.labels[k], (counts.get(res.labels[k]) ?? 0) + 1);
+    const common = [...counts.entries()]
+      .sort((a, b) => b[1] - a[1] || a[0] - b[0])
+      .slice(0, 5)
+      .map(([c, n]) => `${l.concepts[c]} (${n})`);
+    out.push(
+      `${l.layer}: ${res.nNeurons} neurons${dead ? `, ${dead} dead` : ''}; most frequent labels: ${common.join(', ')}`,
+    );
+    const order = Array.from(res.scores.keys())
+      .filter((k) => !res.dead[k])
+      .sort((a, b) => (res.scores[b] || -Infinity) - (res.scores[a] || -Infinity) || a - b)
+      .slice(0, 5);
+    for (const k of order)
+      out.push(
+        `  unit ${String(k).padStart(4)}  ${l.concepts[res.labels[k]].slice(0, 40).padEnd(40)}  ${formatFloat32(res.scores[k])}`,
+      );
+  }
+  out.push('wrote:');
+  for (const f of r.files ?? []) out.push(`  ${f}`);
+  io.stdout.write(`${out.join('\n')}\n`);
+  return 0;
+}

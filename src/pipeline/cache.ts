@@ -1,0 +1,212 @@
+/**
+ * A content-addressed cache of feature matrices (CLIP text and image features, target activations) under
+ * `<cacheDir>/features/<kind>/<key[0..2]>/<key>.npy`, each with a sidecar `<key>.json` holding the npy's
+ * SHA-256, its shape and the key parts the key was computed from.
+ *
+ * - The key is the SHA-256 of a canonical JSON (object keys sorted, no whitespace) of everything that determines
+ *   the entry: model file hashes, layer, pooling, preprocessing, probe manifest, concept texts, dtype, the library
+ *   VERSION … (the caller builds the parts; see {@link cacheKey}).
+ * - Writes are atomic (the `.npy` first, then the sidecar), so a killed run leaves either a complete entry or
+ *   none (an `.npy` without its sidecar is a miss).
+ * - Reads are verified: the sidecar must name the same key, and the `.npy` bytes must have the recorded SHA-256
+ *   and parse to the recorded shape. A corrupted entry is never used: it is counted, reported through
+ *   `onWarning`, deleted and recomputed.
+ *
+ * Model files are hashed once per process, memoised by path, size and modification time ({@link fileSha256}).
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../io/atomic.js';
+import { encodeNpyChunks, matrixToNpy, npyToMatrix, parseNpy } from '../io/npy.js';
+import { ArgumentError } from '../numeric/errors.js';
+import type { Matrix } from '../numeric/matrix.js';
+
+/** JSON with object keys sorted at every level and no whitespace; `undefined` members are left out. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'number' && !Number.isFinite(value))
+      throw new ArgumentError(`cache key parts must be finite numbers but got ${value}`);
+    if (typeof value === 'bigint') return JSON.stringify(value.toString());
+    return JSON.stringify(value) ?? 'null';
+  }
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v ?? null)).join(',')}]`;
+  if (ArrayBuffer.isView(value)) return canonicalJson(Array.from(value as unknown as ArrayLike<number>));
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj)
+    .filter((k) => obj[k] !== undefined)
+    .sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+}
+
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** The cache key of an entry: SHA-256 (hex) of the canonical JSON of its parts. */
+export function cacheKey(parts: Record<string, unknown>): string {
+  return sha256Hex(canonicalJson(parts));
+}
+
+const fileHashes = new Map<string, { size: number; mtimeMs: number; sha256: string }>();
+
+/** SHA-256 (hex) of a file's bytes, streamed; memoised per process by absolute path, size and mtime. */
+export async function fileSha256(path: string): Promise<string> {
+  const abs = resolve(path);
+  const st = await stat(abs);
+  const memo = fileHashes.get(abs);
+  if (memo && memo.size === st.size && memo.mtimeMs === st.mtimeMs) return memo.sha256;
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(abs)) hash.update(chunk as Buffer);
+  const sha256 = hash.digest('hex');
+  fileHashes.set(abs, { size: st.size, mtimeMs: st.mtimeMs, sha256 });
+  return sha256;
+}
+
+/** Counters of a FeatureCache, for callers and tests. */
+export interface CacheStats {
+  /** Entries read and verified. */
+  hits: number;
+  /** Lookups that found no usable entry (absent or corrupted). */
+  misses: number;
+  /** Entries that failed verification (deleted; recomputed with getOrCompute). */
+  corrupted: number;
+  /** Entries written. */
+  writes: number;
+}
+
+export interface FeatureCacheOptions {
+  /** false: nothing is read or written (every get misses). Default true. */
+  enabled?: boolean;
+  /** fdatasync each written file (default true; tests may turn it off). */
+  fsync?: boolean;
+  /** Told about corrupted entries. */
+  onWarning?: (message: string) => void;
+}
+
+interface Sidecar {
+  key: string;
+  kind: string;
+  sha256: string;
+  shape: [number, number];
+  parts?: Record<string, unknown>;
+  version: 1;
+}
+
+const KIND = /^[A-Za-z0-9_-]+$/;
+const KEY = /^[0-9a-f]{64}$/;
+
+/** The feature cache under `<cacheDir>/features/`. */
+export class FeatureCache {
+  /** `<cacheDir>/features`. */
+  readonly dir: string;
+  readonly enabled: boolean;
+  readonly stats: CacheStats = { hits: 0, misses: 0, corrupted: 0, writes: 0 };
+  private readonly fsync: boolean;
+  private readonly onWarning?: (message: string) => void;
+
+  constructor(cacheDir: string, options: FeatureCacheOptions = {}) {
+    if (typeof cacheDir !== 'string' || cacheDir === '')
+      throw new ArgumentError(`'cacheDir' must be a folder but got ${JSON.stringify(cacheDir)}`);
+    this.dir = join(cacheDir, 'features');
+    this.enabled = options.enabled ?? true;
+    this.fsync = options.fsync ?? true;
+    this.onWarning = options.onWarning;
+  }
+
+  /** Where an entry's `.npy` lives (its sidecar: the same path with `.json`). */
+  path(key: string, kind: string): string {
+    if (!KEY.test(key)) throw new ArgumentError(`cache key must be 64 hex digits but got '${key}'`);
+    if (!KIND.test(kind)) throw new ArgumentError(`cache kind must be [A-Za-z0-9_-]+ but got '${kind}'`);
+    return join(this.dir, kind, key.slice(0, 2), `${key}.npy`);
+  }
+
+  /** The verified entry, or undefined when absent or corrupted (a corrupted one is deleted and reported). */
+  async get(key: string, kind: string): Promise<Matrix | undefined> {
+    if (!this.enabled) {
+      this.stats.misses++;
+      return undefined;
+    }
+    const npyPath = this.path(key, kind);
+    const jsonPath = npyPath.replace(/\.npy$/, '.json');
+    let sideText: string;
+    try {
+      sideText = await readFile(jsonPath, 'utf8');
+    } catch {
+      this.stats.misses++;
+      return undefined; // no sidecar: never completed
+    }
+    const bad = async (why: string): Promise<undefined> => {
+      this.stats.corrupted++;
+      this.stats.misses++;
+      this.onWarning?.(`cache entry ${npyPath} is corrupted (${why}); recomputing it`);
+      await rm(jsonPath, { force: true }).catch(() => undefined);
+      await rm(npyPath, { force: true }).catch(() => undefined);
+      return undefined;
+    };
+    let side: Sidecar;
+    try {
+      side = JSON.parse(sideText) as Sidecar;
+    } catch {
+      return bad('its sidecar is not valid JSON');
+    }
+    if (side?.key !== key || side.kind !== kind || !Array.isArray(side.shape))
+      return bad('its sidecar does not describe this key');
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(npyPath);
+    } catch (e) {
+      return bad(`the .npy cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    const got = sha256Hex(bytes);
+    if (got !== side.sha256)
+      return bad(`SHA-256 ${got.slice(0, 12)}… instead of ${side.sha256.slice(0, 12)}…`);
+    let m: Matrix;
+    try {
+      m = npyToMatrix(parseNpy(bytes, npyPath), npyPath);
+    } catch (e) {
+      return bad((e as Error).message);
+    }
+    if (m.rows !== side.shape[0] || m.cols !== side.shape[1])
+      return bad(`shape ${m.rows}×${m.cols} instead of ${side.shape.join('×')}`);
+    this.stats.hits++;
+    return m;
+  }
+
+  /** Stores an entry (atomically: the `.npy`, then its sidecar). */
+  async put(key: string, kind: string, m: Matrix, parts?: Record<string, unknown>): Promise<void> {
+    if (!this.enabled) return;
+    const npyPath = this.path(key, kind);
+    const chunks = encodeNpyChunks(matrixToNpy(m));
+    const hash = createHash('sha256');
+    for (const c of chunks) hash.update(c);
+    const side: Sidecar = {
+      key,
+      kind,
+      sha256: hash.digest('hex'),
+      shape: [m.rows, m.cols],
+      ...(parts ? { parts } : {}),
+      version: 1,
+    };
+    await writeFileAtomic(npyPath, chunks, { fsync: this.fsync });
+    await writeFileAtomic(npyPath.replace(/\.npy$/, '.json'), `${JSON.stringify(side, null, 1)}\n`, {
+      fsync: this.fsync,
+    });
+    this.stats.writes++;
+  }
+
+  /** The cached entry if present and intact, else `compute()`'s result, stored before it is returned. */
+  async getOrCompute(
+    key: string,
+    kind: string,
+    compute: () => Promise<Matrix>,
+    parts?: Record<string, unknown>,
+  ): Promise<Matrix> {
+    const hit = await this.get(key, kind);
+    if (hit) return hit;
+    const m = await compute();
+    await this.put(key, kind, m, parts);
+    return m;
+  }
+}

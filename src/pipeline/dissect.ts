@@ -1,0 +1,807 @@
+/**
+ * `clip-dissect dissect`: the whole method in one call — concept set → CLIP text features; probe images → CLIP
+ * image features and the target network's pooled activations of each layer; then the similarity function per
+ * layer and the result files.
+ *
+ * How the work is laid out:
+ * - Every probe image is decoded ONCE (PIL `convert('RGB')` pixels, see src/data/decode.ts) and both the
+ *   target's input (its preprocessing) and CLIP's input (the CLIP model's preprocessor_config.json) are derived
+ *   from the same pixels (one tensor when both preprocessings are equal). Decoding of batch b+1 (sharp, libuv
+ *   threads) overlaps the inference of batch b; the resize/crop/normalise runs on the main thread.
+ * - Probe images are processed in chunks (`chunkSize`, default 256 images); each chunk's image features, each
+ *   layer's activations and the list of images kept are cached separately (src/pipeline/cache.ts) under a key of
+ *   the model file hashes, layer, pooling, preprocessing, the probe manifest, the chunk index and size, dtype and
+ *   the library version. Concepts are encoded in chunks (`textChunkSize`, default 2048 texts) cached by their
+ *   texts. A killed or failed run therefore resumes at the first chunk it had not finished, and a rerun with the
+ *   same inputs computes nothing but the similarity.
+ * - Memory: N×K per layer (pooled activations), N×d image features, M×d text features and one batch of images.
+ * - CLIP sessions are opened only when some chunk is not cached.
+ */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { computeSimilarity, type SimilarityResult } from '../compute/similarity-engine.js';
+import { defaultCacheDir, loadConceptSet } from '../data/builtin-concepts.js';
+import { type ConceptSet, duplicateWarnings } from '../data/concepts.js';
+import type { RGBImage } from '../data/decode.js';
+import {
+  IMAGENET_PREPROCESS,
+  type PreprocessConfig,
+  preprocessImage,
+  preprocessShape,
+} from '../data/preprocess.js';
+import { openProbeDataset, type ProbeDataset, type ProbeImage } from '../data/probe-dataset.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { matrixToNpy, writeNpy } from '../io/npy.js';
+import { resolveModelFiles } from '../models/_hub.js';
+import type { ClipEncoder } from '../models/clip-encoder.js';
+import {
+  type ClipDtype,
+  clipModelFiles,
+  createOnnxClipEncoder,
+  DEFAULT_CLIP_MODEL,
+} from '../models/onnx-clip-encoder.js';
+import { createOnnxTargetModel, type OnnxTargetModel } from '../models/onnx-target-model.js';
+import {
+  type LayerInfo,
+  type LayerSelection,
+  POOL_MODES,
+  type PoolMode,
+  type TokenMode,
+} from '../models/target-model.js';
+import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
+import type { Matrix } from '../numeric/matrix.js';
+import { checkSimilarityName, type SimilarityName } from '../numeric/similarity-options.js';
+import type { ProgressCallback } from '../progress.js';
+import { descriptionsCsv, type LayerResult, neuronsJson } from '../report/descriptions.js';
+import { VERSION } from '../version.js';
+import { resolveTarget, type SkippedImage } from './activations.js';
+import { layerFileNames } from './activations-files.js';
+import { type CacheStats, cacheKey, FeatureCache, fileSha256, sha256Hex } from './cache.js';
+import { loadPreprocessConfig } from './preprocess-config.js';
+
+export interface DissectOptions {
+  /** The target network: an `.onnx` file or a folder holding model.onnx (and preprocessor_config.json). */
+  target: string;
+  /** Layers, named as in PyTorch (`conv1,layer4`) or by ONNX tensor name. */
+  layers: LayerSelection;
+  /** The probe set: folders, CIFAR files or built-in names (see openProbeDataset). */
+  probe: string | readonly string[];
+  /** A concept file (one a line) or a built-in set name ('20k', '10k', '3k', 'broden', 'imagenet'). */
+  concepts: string;
+  /** The CLIP model: a hub id or a folder in the transformers.js layout. Default 'Xenova/clip-vit-base-patch16'. */
+  clip?: string;
+  /** CLIP weights: 'fp32' (default), 'fp16', 'q8'. */
+  dtype?: ClipDtype;
+  /** The text each concept is embedded as: `template.replace('{}', concept)`. Default '{}' (the concept). */
+  template?: string;
+  similarity?: SimilarityName;
+  /** Hyperparameters of the similarity function (e.g. `{ topK: 50 }`). */
+  options?: Record<string, number>;
+  /** Concepts kept per neuron in neurons.json. Default 5. */
+  top?: number;
+  /** Most activating images recorded per neuron. Default 10. */
+  topImages?: number;
+  pool?: PoolMode;
+  token?: TokenMode;
+  channelsLast?: boolean;
+  /** The target's preprocessing (a config or a JSON file); default: the target folder's, else torchvision
+   * ImageNet. */
+  preprocess?: PreprocessConfig | string;
+  /** Images per onnxruntime run (target and CLIP alike). Default 64. */
+  batchSize?: number;
+  /** Probe images per cache chunk. Default 256. */
+  chunkSize?: number;
+  /** Concepts per text cache chunk. Default 2048. */
+  textChunkSize?: number;
+  device?: 'cpu' | 'cuda';
+  threads?: number;
+  memoryBudget?: number;
+  /** Leave out images that cannot be decoded instead of failing. */
+  skipBadImages?: boolean;
+  /** Models, concept sets, probe sets and features (`<cacheDir>/features`). Default ~/.cache/clip-dissect. */
+  cacheDir?: string;
+  /** false: do not read or write the feature cache. Default true. */
+  cache?: boolean;
+  /** fdatasync cache files (default true). */
+  cacheFsync?: boolean;
+  /** Never download (CLIP model, built-in concept or probe sets must be cached). */
+  offline?: boolean;
+  /** Output folder; when absent nothing is written. */
+  out?: string;
+  /** Stops the run between batches (the promise rejects with the signal's reason); cached chunks stay. */
+  signal?: AbortSignal;
+}
+
+export interface DissectHooks {
+  onProgress?: ProgressCallback;
+  /** Non-fatal problems as they happen (they are in `warnings` too). */
+  onWarning?: (message: string) => void;
+}
+
+export interface DissectResult {
+  layers: LayerResult[];
+  /** The images of the rows, in order (probe order without skipped images). */
+  images: ProbeImage[];
+  skipped: SkippedImage[];
+  /** Files written (when `out` was given). */
+  files?: string[];
+  /** Seconds by stage: concepts, textFeatures, openProbe, openTarget, openClip, decode, preprocess,
+   * targetInference, clipInference, similarity, write, total. */
+  timings: Record<string, number>;
+  warnings: string[];
+  /** Feature-cache counters of this run. */
+  cache: CacheStats & { dir: string; enabled: boolean };
+  /** Chunks computed (not read from the cache) and in all. */
+  chunks: {
+    text: { computed: number; total: number };
+    images: { computed: number; total: number };
+  };
+  imageFeatures: Matrix;
+  textFeatures: Matrix;
+  activations: Map<string, Matrix>;
+  /** Hashes and sources for args.json. */
+  inputs: Record<string, unknown>;
+}
+
+const DEFAULT_BATCH = 64;
+const DEFAULT_CHUNK = 256;
+const DEFAULT_TEXT_CHUNK = 2048;
+const BAD_IMAGE_CODES = new Set(['ERR_IMAGE', 'ERR_IMAGE_READ']);
+
+function positiveInt(name: string, v: number | undefined): void {
+  if (v !== undefined && (!Number.isInteger(v) || v < 1))
+    throw new ArgumentError(`'${name}' must be a positive integer but got ${v}`);
+}
+
+function checkOptions(o: DissectOptions): void {
+  if (typeof o !== 'object' || o === null)
+    throw new ArgumentError(`dissect: 'options' must be an object but got ${String(o)}`);
+  for (const k of ['target', 'concepts'] as const)
+    if (typeof o[k] !== 'string' || o[k] === '')
+      throw new ArgumentError(`'${k}' is required but got ${JSON.stringify(o[k])}`);
+  if (o.layers === undefined) throw new ArgumentError(`'layers' is required (e.g. 'conv1,layer4')`);
+  if (o.probe === undefined)
+    throw new ArgumentError(`'probe' is required: a folder, CIFAR file or built-in name`);
+  if (o.pool !== undefined && !POOL_MODES.includes(o.pool))
+    throw new ArgumentError(`'pool' must be ${formatChoices(POOL_MODES)} but got '${String(o.pool)}'`);
+  if (o.device !== undefined && o.device !== 'cpu' && o.device !== 'cuda')
+    throw new ArgumentError(`'device' must be 'cpu' or 'cuda' but got '${String(o.device)}'`);
+  if (o.template !== undefined && (typeof o.template !== 'string' || !o.template.includes('{}')))
+    throw new ArgumentError(
+      `'template' must contain {} (where the concept goes), e.g. 'a photo of {}', but got ${JSON.stringify(o.template)}`,
+    );
+  positiveInt('batchSize', o.batchSize);
+  positiveInt('chunkSize', o.chunkSize);
+  positiveInt('textChunkSize', o.textChunkSize);
+}
+
+async function targetPreprocess(
+  option: PreprocessConfig | string | undefined,
+  folderConfig: string | undefined,
+): Promise<{ config: PreprocessConfig; source: string }> {
+  if (typeof option === 'string') return { config: await loadPreprocessConfig(option), source: option };
+  if (option !== undefined) {
+    preprocessShape(option);
+    return { config: option, source: 'options' };
+  }
+  if (folderConfig) return { config: await loadPreprocessConfig(folderConfig), source: folderConfig };
+  return { config: { ...IMAGENET_PREPROCESS }, source: 'default (torchvision ImageNet)' };
+}
+
+/** SHA-256 of the model file and, when present, its external data file (`<model>.data`). */
+async function modelHash(path: string): Promise<string> {
+  const main = await fileSha256(path);
+  const data = `${path}.data`;
+  const isFile = (await stat(data).catch(() => null))?.isFile() === true;
+  return isFile ? sha256Hex(`${main}:${await fileSha256(data)}`) : main;
+}
+
+type Outcome = { ok: true; image: RGBImage } | { ok: false; error: unknown };
+
+/**
+ * Runs CLIP-Dissect end to end: labels every neuron of the chosen layers of `target` with a concept.
+ * Errors: ArgumentError (bad options, unknown layers), ConceptSetError, ProbeDatasetError, ClipDissectError
+ * 'ERR_OFFLINE' (a CLIP file missing from the cache in offline mode, named), 'ERR_IMAGE' (an unreadable image
+ * without skipBadImages), and the model loaders' errors.
+ */
+export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Promise<DissectResult> {
+  checkOptions(o);
+  const t0 = performance.now();
+  const timings: Record<string, number> = {};
+  const time = (stage: string, ms: number) => {
+    timings[stage] = (timings[stage] ?? 0) + ms / 1000;
+  };
+  const warnings: string[] = [];
+  const warn = (w: string) => {
+    if (warnings.includes(w)) return;
+    warnings.push(w);
+    hooks.onWarning?.(w);
+  };
+  const progress = hooks.onProgress;
+  const signal = o.signal;
+  signal?.throwIfAborted();
+
+  const similarity = checkSimilarityName(o.similarity ?? 'soft_wpmi');
+  const pool = o.pool ?? 'avg';
+  const token = o.token ?? 'cls';
+  const device = o.device ?? 'cpu';
+  const dtype = o.dtype ?? 'fp32';
+  const template = o.template ?? '{}';
+  const clipId = o.clip ?? DEFAULT_CLIP_MODEL;
+  const cacheDir = o.cacheDir ?? defaultCacheDir();
+  const chunkSize = o.chunkSize ?? DEFAULT_CHUNK;
+  const textChunkSize = o.textChunkSize ?? DEFAULT_TEXT_CHUNK;
+  const cache = new FeatureCache(cacheDir, {
+    enabled: o.cache ?? true,
+    fsync: o.cacheFsync,
+    onWarning: warn,
+  });
+
+  // --- inputs that are cheap to check first: CLIP files (offline errors name the missing file), concepts
+  let t = performance.now();
+  const clipFiles = clipModelFiles(dtype);
+  const { dir: clipDir, hubId } = await resolveModelFiles(clipId, clipFiles, {
+    cacheDir,
+    offline: o.offline,
+    onProgress: progress,
+  });
+  const [configF, tokF, tokCfgF, preF, textF, visionF] = clipFiles.map((f) => join(clipDir, f));
+  const clipHashes = {
+    config: await fileSha256(configF),
+    tokenizer: await fileSha256(tokF),
+    tokenizerConfig: await fileSha256(tokCfgF),
+    preprocessor: await fileSha256(preF),
+    text: await fileSha256(textF),
+    vision: await fileSha256(visionF),
+  };
+  time('hashClip', performance.now() - t);
+
+  t = performance.now();
+  const set: ConceptSet = await loadConceptSet(o.concepts, {
+    cacheDir,
+    offline: o.offline,
+    onProgress: progress,
+  });
+  for (const w of duplicateWarnings(set)) warn(w);
+  if (set.concepts.length === 0) throw new ArgumentError(`the concept set ${o.concepts} holds no concepts`);
+  const texts = set.concepts.map((c) => template.replace('{}', c));
+  const conceptsSha = sha256Hex(JSON.stringify(set.concepts));
+  time('concepts', performance.now() - t);
+
+  let clip: ClipEncoder | null = null;
+  let target: OnnxTargetModel | null = null;
+  const openClip = async (): Promise<ClipEncoder> => {
+    if (clip) return clip;
+    const tc = performance.now();
+    clip = await createOnnxClipEncoder(clipDir, {
+      dtype,
+      device,
+      threads: o.threads,
+      cacheDir,
+      offline: true,
+    });
+    time('openClip', performance.now() - tc);
+    return clip;
+  };
+
+  try {
+    // --- text features, in cached chunks of concepts
+    t = performance.now();
+    const nTextChunks = Math.ceil(texts.length / textChunkSize);
+    let textComputed = 0;
+    let d = -1;
+    const textParts = (texts_: readonly string[]) => ({
+      what: 'clip-text-features',
+      clip: {
+        config: clipHashes.config,
+        tokenizer: clipHashes.tokenizer,
+        tokenizerConfig: clipHashes.tokenizerConfig,
+        text: clipHashes.text,
+      },
+      dtype,
+      template,
+      texts: sha256Hex(JSON.stringify(texts_)),
+      count: texts_.length,
+      version: VERSION,
+    });
+    const textChunks: Matrix[] = [];
+    progress?.({ stage: 'text features', done: 0, total: texts.length, unit: 'concepts' });
+    for (let c = 0; c < nTextChunks; c++) {
+      signal?.throwIfAborted();
+      const chunk = texts.slice(c * textChunkSize, (c + 1) * textChunkSize);
+      const parts = textParts(chunk);
+      const m = await cache.getOrCompute(
+        cacheKey(parts),
+        'text',
+        async () => {
+          textComputed++;
+          const enc = await openClip();
+          const e = await enc.encodeText(chunk);
+          if (e.truncated.length)
+            warn(
+              `${e.truncated.length} concept text${e.truncated.length === 1 ? ' was' : 's were'} longer than CLIP's ${enc.contextLength} tokens and cut (first: ${JSON.stringify(chunk[e.truncated[0]])})`,
+            );
+          return { rows: e.rows, cols: e.cols, data: e.data };
+        },
+        parts,
+      );
+      d = m.cols;
+      textChunks.push(m);
+      progress?.({
+        stage: 'text features',
+        done: Math.min(texts.length, (c + 1) * textChunkSize),
+        total: texts.length,
+        unit: 'concepts',
+      });
+    }
+    const textFeatures: Matrix = { rows: texts.length, cols: d, data: new Float32Array(texts.length * d) };
+    {
+      let off = 0;
+      for (const m of textChunks) {
+        textFeatures.data.set(m.data, off);
+        off += m.data.length;
+      }
+    }
+    textChunks.length = 0;
+    time('textFeatures', performance.now() - t);
+
+    // --- the target model and its layers (a mistyped layer fails before the probe set is scanned)
+    t = performance.now();
+    const resolved = await resolveTarget(o.target);
+    const pre = await targetPreprocess(o.preprocess, resolved.preprocessorConfig);
+    const [, cropH, cropW] = preprocessShape(pre.config);
+    target = await createOnnxTargetModel(resolved.model, {
+      device,
+      threads: o.threads,
+      channelsLast: o.channelsLast,
+      token,
+      imageSize: [cropH, cropW],
+    });
+    const infos: LayerInfo[] = await target.describe(o.layers);
+    for (const info of infos)
+      if (info.kind === 'unsupported')
+        throw new ArgumentError(
+          `layer '${info.name}' (tensor '${info.tensor}') cannot be dissected: ${info.reason}`,
+        );
+    const targetSha = await modelHash(resolved.model);
+    const exporter: string = target.exporter;
+    for (const w of target.warnings) warn(w);
+    for (const i of infos) for (const w of i.warnings) warn(`${i.name}: ${w}`);
+    time('openTarget', performance.now() - t);
+
+    // --- the probe set
+    t = performance.now();
+    const dataset: ProbeDataset = await openProbeDataset(o.probe, {
+      cacheDir,
+      offline: o.offline,
+      onProgress: progress,
+    });
+    for (const w of dataset.warnings) warn(w);
+    const N = dataset.images.length;
+    if (N === 0) throw new ArgumentError(`the probe set ${JSON.stringify(o.probe)} holds no images`);
+    const manifestSha = sha256Hex(dataset.manifest());
+    time('openProbe', performance.now() - t);
+
+    // --- image features and activations, in cached chunks of probe images
+    const tPre = pre.config;
+    const tPer = 3 * cropH * cropW;
+    const base = { manifest: manifestSha, chunkSize, version: VERSION };
+    const keptParts = (c: number) => ({ what: 'kept-images', ...base, chunk: c });
+    const imageParts = (c: number) => ({
+      what: 'clip-image-features',
+      clip: { config: clipHashes.config, preprocessor: clipHashes.preprocessor, vision: clipHashes.vision },
+      dtype,
+      ...base,
+      chunk: c,
+    });
+    const layerParts = (info: LayerInfo, c: number) => ({
+      what: 'activations',
+      model: targetSha,
+      layer: info.name,
+      tensor: info.tensor,
+      pool,
+      token,
+      channelsLast: o.channelsLast ?? false,
+      preprocess: tPre,
+      ...base,
+      chunk: c,
+    });
+    const acts = infos.map((i) => new Float32Array(N * i.neurons));
+    let imageFeatures = new Float32Array(0);
+    let row = 0;
+    const kept: ProbeImage[] = [];
+    const skipped: SkippedImage[] = [];
+    const nChunks = Math.ceil(N / chunkSize);
+    let chunksComputed = 0;
+    const bs = Math.min(o.batchSize ?? DEFAULT_BATCH, N);
+
+    const load = (i: number): Promise<Outcome> =>
+      dataset.load(i).then(
+        (image) => ({ ok: true, image }) as Outcome,
+        (error) => ({ ok: false, error }) as Outcome,
+      );
+
+    /** Computes what a chunk lacks: the kept images, image features (if `needImages`), the given layers. */
+    const computeChunk = async (
+      c: number,
+      needImages: boolean,
+      needLayers: number[],
+    ): Promise<{ kept: number[]; skipped: SkippedImage[]; image?: Matrix; layers: Map<number, Matrix> }> => {
+      const start = c * chunkSize;
+      const end = Math.min(N, start + chunkSize);
+      const enc = needImages ? await openClip() : null;
+      const cPre = enc?.preprocess;
+      const same = cPre !== undefined && JSON.stringify(cPre) === JSON.stringify(tPre);
+      const cShape = enc?.imageShape;
+      const cPer = cShape ? cShape[0] * cShape[1] * cShape[2] : 0;
+      const runTarget = needLayers.length > 0;
+      const names = needLayers.map((k) => infos[k].name);
+      // the target's batch buffer; CLIP reads it too when both preprocessings are equal
+      const tBatch = runTarget || (enc && same) ? new Float32Array(bs * tPer) : null;
+      const cBatch = enc && !same ? new Float32Array(bs * cPer) : null;
+      const keptIdx: number[] = [];
+      const skip: SkippedImage[] = [];
+      const imageRows: Float32Array[] = [];
+      const layerRows: Float32Array[][] = needLayers.map(() => []);
+      const batchOf = (b: number) => {
+        const out: Promise<Outcome>[] = [];
+        for (let i = start + b * bs; i < Math.min(end, start + (b + 1) * bs); i++) out.push(load(i));
+        return out;
+      };
+      const nb = Math.ceil((end - start) / bs);
+      let next: Promise<Outcome>[] | null = batchOf(0);
+      for (let b = 0; b < nb; b++) {
+        signal?.throwIfAborted();
+        const td = performance.now();
+        const results = await Promise.all(next as Promise<Outcome>[]);
+        time('decode', performance.now() - td);
+        next = b + 1 < nb ? batchOf(b + 1) : null; // decoding overlaps this batch's inference
+        const tp = performance.now();
+        let n = 0;
+        for (let j = 0; j < results.length; j++) {
+          const r = results[j];
+          const idx = start + b * bs + j;
+          if (!r.ok) {
+            const e = r.error;
+            const image = dataset.images[idx];
+            if (e instanceof ClipDissectError && BAD_IMAGE_CODES.has(e.code)) {
+              if (o.skipBadImages) {
+                skip.push({ index: idx, source: image.source, message: e.message });
+                continue;
+              }
+              throw new ClipDissectError(
+                e.code,
+                `${e.message} (probe image ${idx}; skipBadImages / --skip-bad-images leaves such images out)`,
+                { cause: e },
+              );
+            }
+            throw e;
+          }
+          if (tBatch) preprocessImage(r.image, tPre, tBatch.subarray(n * tPer, (n + 1) * tPer));
+          if (cBatch && cPre) preprocessImage(r.image, cPre, cBatch.subarray(n * cPer, (n + 1) * cPer));
+          keptIdx.push(idx);
+          n++;
+        }
+        time('preprocess', performance.now() - tp);
+        if (n === 0) continue;
+        if (runTarget && tBatch) {
+          const ti = performance.now();
+          const out = await (target as OnnxTargetModel).activations(
+            n === bs ? tBatch : tBatch.subarray(0, n * tPer),
+            n,
+            names,
+            pool,
+          );
+          time('targetInference', performance.now() - ti);
+          needLayers.forEach((_, q) => {
+            layerRows[q].push(new Float32Array((out.get(names[q]) as Matrix).data));
+          });
+        }
+        if (enc) {
+          let input: Float32Array;
+          if (same && tBatch) input = n === bs ? tBatch : tBatch.subarray(0, n * tPer);
+          else if (cBatch) input = n === bs ? cBatch : cBatch.subarray(0, n * cPer);
+          else throw new Error('unreachable: no CLIP input buffer');
+          const ti = performance.now();
+          const emb = await enc.encodeImages(input, n);
+          time('clipInference', performance.now() - ti);
+          imageRows.push(new Float32Array(emb.data));
+        }
+      }
+      const concat = (parts: Float32Array[], cols: number): Matrix => {
+        const data = new Float32Array(keptIdx.length * cols);
+        let off = 0;
+        for (const p of parts) {
+          data.set(p, off);
+          off += p.length;
+        }
+        return { rows: keptIdx.length, cols, data };
+      };
+      const layers = new Map<number, Matrix>();
+      needLayers.forEach((k, q) => {
+        layers.set(k, concat(layerRows[q], infos[k].neurons));
+      });
+      return {
+        kept: keptIdx,
+        skipped: skip,
+        image: enc ? concat(imageRows, enc.embedDim) : undefined,
+        layers,
+      };
+    };
+
+    t = performance.now();
+    progress?.({ stage: 'images', done: 0, total: N, unit: 'images' });
+    for (let c = 0; c < nChunks; c++) {
+      signal?.throwIfAborted();
+      const start = c * chunkSize;
+      const end = Math.min(N, start + chunkSize);
+      const kKey = cacheKey(keptParts(c));
+      const iKey = cacheKey(imageParts(c));
+      const lKeys = infos.map((info) => cacheKey(layerParts(info, c)));
+      const chunksComputedBefore = chunksComputed;
+      const keptM = await cache.get(kKey, 'kept');
+      let imageM = keptM ? await cache.get(iKey, 'image') : undefined;
+      const layerM: (Matrix | undefined)[] = [];
+      for (let k = 0; k < infos.length; k++)
+        layerM.push(keptM ? await cache.get(lKeys[k], 'activations') : undefined);
+      let keptList: number[];
+      if (keptM && imageM && layerM.every((m) => m !== undefined)) {
+        keptList = Array.from(keptM.data);
+      } else {
+        chunksComputed++;
+        let needImages = !imageM;
+        let needLayers = infos.map((_, k) => k).filter((k) => layerM[k] === undefined);
+        let r = await computeChunk(c, needImages, needLayers);
+        let keptStored = keptM !== undefined;
+        if (keptM && (keptM.rows !== r.kept.length || r.kept.some((v, i) => keptM.data[i] !== v))) {
+          keptStored = false;
+          // the images readable now are not those of the cached entries: recompute the whole chunk
+          needImages = true;
+          needLayers = infos.map((_, k) => k);
+          r = await computeChunk(c, needImages, needLayers);
+        }
+        keptList = r.kept;
+        skipped.push(...r.skipped);
+        const tw = performance.now();
+        const keptMatrix: Matrix = { rows: r.kept.length, cols: 1, data: Float32Array.from(r.kept) };
+        // the data entries first, the kept list last: a chunk counts as done only when all of it is stored
+        if (r.image) {
+          imageM = r.image;
+          await cache.put(iKey, 'image', r.image, imageParts(c));
+        }
+        for (const [k, m] of r.layers) {
+          layerM[k] = m;
+          await cache.put(lKeys[k], 'activations', m, layerParts(infos[k], c));
+        }
+        if (!keptStored) await cache.put(kKey, 'kept', keptMatrix, keptParts(c));
+        time('cacheWrite', performance.now() - tw);
+      }
+      if (keptM && chunksComputedBefore === chunksComputed && keptList.length < end - start) {
+        // a chunk read from the cache: its missing indices are the skipped images
+        const have = new Set(keptList);
+        for (let i = start; i < end; i++)
+          if (!have.has(i)) {
+            if (!o.skipBadImages)
+              throw new ClipDissectError(
+                'ERR_IMAGE',
+                `probe image ${i} (${dataset.images[i].source}) could not be read in an earlier run (cached); pass skipBadImages / --skip-bad-images or fix the file`,
+              );
+            if (!skipped.some((s) => s.index === i))
+              skipped.push({
+                index: i,
+                source: dataset.images[i].source,
+                message: `${dataset.images[i].source}: unreadable (cached)`,
+              });
+          }
+      }
+      const n = keptList.length;
+      const im = imageM as Matrix;
+      if (imageFeatures.length === 0 && im.cols > 0) imageFeatures = new Float32Array(N * im.cols);
+      imageFeatures.set(im.data, row * im.cols);
+      infos.forEach((info, k) => {
+        acts[k].set((layerM[k] as Matrix).data, row * info.neurons);
+      });
+      for (const i of keptList) kept.push(dataset.images[i]);
+      row += n;
+      progress?.({ stage: 'images', done: end, total: N, unit: 'images' });
+    }
+    time('images', performance.now() - t);
+    skipped.sort((a, b) => a.index - b.index);
+    if (row === 0)
+      throw new ClipDissectError('ERR_IMAGE', `every one of the ${N} probe images was skipped as unreadable`);
+    if (imageFeatures.length / N !== d)
+      throw new ClipDissectError(
+        'ERR_MODEL_CONFIG',
+        `CLIP image features have ${imageFeatures.length / N} columns but text features ${d}`,
+      );
+    // release the models before the similarity engine takes the memory
+    await target.release();
+    target = null;
+    if (clip) {
+      await (clip as ClipEncoder).release();
+      clip = null;
+    }
+
+    const I: Matrix = { rows: row, cols: d, data: imageFeatures.subarray(0, row * d) };
+    const activations = new Map<string, Matrix>();
+    infos.forEach((info, k) => {
+      activations.set(info.name, {
+        rows: row,
+        cols: info.neurons,
+        data: acts[k].subarray(0, row * info.neurons),
+      });
+    });
+
+    // --- similarity per layer
+    t = performance.now();
+    const layers: LayerResult[] = [];
+    for (const info of infos) {
+      signal?.throwIfAborted();
+      const stage = `similarity ${info.name}`;
+      let result: SimilarityResult;
+      try {
+        result = await computeSimilarity(
+          similarity,
+          { imageFeatures: I, textFeatures, activations: activations.get(info.name) as Matrix },
+          {
+            options: o.options as never,
+            top: o.top,
+            topImages: o.topImages,
+            memoryBudget: o.memoryBudget,
+            threads: o.threads,
+            onProgress: progress ? (e) => progress({ ...e, stage }) : undefined,
+          },
+        );
+      } catch (e) {
+        if (e instanceof ArgumentError && /must be <= nImages/.test(e.message))
+          throw new ArgumentError(
+            `${e.message}: the probe set has only ${row} usable images (lower it, e.g. options { topK: ${Math.max(1, Math.floor(row / 2))} } / --top-k)`,
+          );
+        throw e;
+      }
+      layers.push({ layer: info.name, result, concepts: set.concepts });
+    }
+    time('similarity', performance.now() - t);
+
+    const inputs = {
+      target: {
+        given: o.target,
+        model: resolved.model,
+        sha256: targetSha,
+        exporter,
+        preprocessing: { source: pre.source, ...pre.config },
+      },
+      clip: { given: clipId, hubId: hubId ?? null, dir: clipDir, dtype, sha256: clipHashes },
+      concepts: {
+        source: set.source,
+        concepts: set.concepts.length,
+        duplicatesDropped: set.duplicates.length,
+        template,
+        sha256: conceptsSha,
+      },
+      probe: {
+        given: o.probe,
+        sources: dataset.sources,
+        images: N,
+        rows: row,
+        manifestSha256: manifestSha,
+        skipped: skipped.length,
+      },
+    };
+
+    const result: DissectResult = {
+      layers,
+      images: kept,
+      skipped,
+      timings,
+      warnings,
+      cache: { ...cache.stats, dir: cache.dir, enabled: cache.enabled },
+      chunks: {
+        text: { computed: textComputed, total: nTextChunks },
+        images: { computed: chunksComputed, total: nChunks },
+      },
+      imageFeatures: I,
+      textFeatures,
+      activations,
+      inputs,
+    };
+
+    if (o.out !== undefined) {
+      t = performance.now();
+      result.files = await writeResults(o, result, {
+        similarity,
+        pool,
+        token,
+        chunkSize,
+        textChunkSize,
+        infos,
+      });
+      time('write', performance.now() - t);
+    }
+    timings.total = (performance.now() - t0) / 1000;
+    for (const k of Object.keys(timings)) timings[k] = Math.round(timings[k] * 1000) / 1000;
+    return result;
+  } finally {
+    await (target as OnnxTargetModel | null)?.release();
+    await (clip as ClipEncoder | null)?.release();
+  }
+}
+
+async function writeResults(
+  o: DissectOptions,
+  r: DissectResult,
+  meta: {
+    similarity: SimilarityName;
+    pool: PoolMode;
+    token: TokenMode;
+    chunkSize: number;
+    textChunkSize: number;
+    infos: LayerInfo[];
+  },
+): Promise<string[]> {
+  const out = o.out as string;
+  const files: string[] = [];
+  const write = async (name: string, data: string | Uint8Array) => {
+    await writeFileAtomic(join(out, name), data);
+    files.push(join(out, name));
+  };
+  await write('descriptions.csv', descriptionsCsv(r.layers));
+  await write('neurons.json', neuronsJson(r.layers, { version: VERSION, similarity: meta.similarity }));
+  // reserved names first, so that a layer called 'image_features' gets image_features_2.npy
+  const names = layerFileNames(['image_features', 'text_features', ...meta.infos.map((i) => i.name)]);
+  for (const info of meta.infos) {
+    const f = names.get(info.name) as string;
+    await writeNpy(join(out, f), matrixToNpy(r.activations.get(info.name) as Matrix));
+    files.push(join(out, f));
+  }
+  await writeNpy(join(out, 'image_features.npy'), matrixToNpy(r.imageFeatures));
+  files.push(join(out, 'image_features.npy'));
+  await writeNpy(join(out, 'text_features.npy'), matrixToNpy(r.textFeatures));
+  files.push(join(out, 'text_features.npy'));
+  await write('images.txt', r.images.map((im) => `${im.source}\n`).join(''));
+  const first = r.layers[0]?.result;
+  const args = {
+    command: 'dissect',
+    version: VERSION,
+    node: process.version,
+    onnxruntime: ort.env.versions?.node ?? 'unknown',
+    sharp: sharp.versions.sharp,
+    libvips: sharp.versions.vips,
+    date: new Date().toISOString(),
+    similarity: meta.similarity,
+    options: first?.options ?? {},
+    top: first?.top ?? null,
+    pool: meta.pool,
+    token: meta.token,
+    channelsLast: o.channelsLast ?? false,
+    batchSize: o.batchSize ?? DEFAULT_BATCH,
+    chunkSize: meta.chunkSize,
+    textChunkSize: meta.textChunkSize,
+    device: o.device ?? 'cpu',
+    threads: o.threads ?? null,
+    skipBadImages: o.skipBadImages ?? false,
+    inputs: r.inputs,
+    layers: meta.infos.map((i) => ({
+      name: i.name,
+      file: names.get(i.name),
+      tensor: i.tensor,
+      kind: i.kind,
+      neurons: i.neurons,
+      outputShape: i.shape,
+    })),
+    files: {
+      imageFeatures: { file: 'image_features.npy', shape: [r.imageFeatures.rows, r.imageFeatures.cols] },
+      textFeatures: { file: 'text_features.npy', shape: [r.textFeatures.rows, r.textFeatures.cols] },
+      images: 'images.txt',
+    },
+    skipped: r.skipped,
+    cache: r.cache,
+    chunks: r.chunks,
+    warnings: r.warnings,
+    timings: r.timings,
+  };
+  await write('args.json', `${JSON.stringify(args, null, 2)}\n`);
+  return files;
+}

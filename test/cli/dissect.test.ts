@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { cli, tempDir } from '../helpers/cli.js';
+import { assembleModelDir, NEEDS_SHARED } from '../models/clip-helpers.js';
+import { FOLDED, PREPROCESS_JSON, probeFolder } from '../pipeline/helpers.js';
+
+const CONCEPTS = ['dog', 'cat', 'bird', 'car', 'tree', 'water', 'sky', 'grass', 'road', 'person'];
+
+describe('clip-dissect dissect', () => {
+  it('is listed in the main help and has its own', async () => {
+    const main = await cli(['--help']);
+    assert.match(main.stdout, /dissect {6}label every neuron/);
+    const help = await cli(['help', 'dissect']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /--concepts FILE\|NAME/);
+    assert.match(help.stdout, /--offline/);
+  });
+
+  it('missing flags and bad values exit 1', async () => {
+    const r = await cli(['dissect', '--target', FOLDED]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /missing --layers, --probe, --concepts, --out/);
+    const bad = await cli([
+      'dissect',
+      ...['--target', FOLDED, '--layers', 'conv1', '--probe', 'x', '--concepts', 'y', '--out', 'z'],
+      '--pool',
+      'median',
+    ]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /--pool must be/);
+    const tpl = await cli([
+      'dissect',
+      ...['--target', FOLDED, '--layers', 'conv1', '--probe', 'x', '--concepts', 'y', '--out', 'z'],
+      '--template',
+      'a photo',
+    ]);
+    assert.equal(tpl.code, 1);
+    assert.match(tpl.stderr, /--template must contain \{\}/);
+  });
+
+  describe('with the tiny CLIP', { skip: NEEDS_SHARED }, () => {
+    let clipDir = '';
+    let cleanup: () => Promise<void> = async () => undefined;
+    before(async () => {
+      const m = await assembleModelDir();
+      clipDir = m.dir;
+      cleanup = m.cleanup;
+    });
+    after(() => cleanup());
+    const probe = probeFolder();
+    const concepts = join(tempDir(), 'concepts.txt');
+    writeFileSync(concepts, CONCEPTS.join('\n'));
+    const cacheDir = tempDir('clip-dissect-cache-');
+    const args = (out: string, extra: string[] = []) => [
+      'dissect',
+      ...['--target', FOLDED, '--layers', 'conv1,layer4', '--probe', probe, '--concepts', concepts],
+      ...['--clip', clipDir, '--preprocess', PREPROCESS_JSON, '--top-k', '5', '--batch-size', '8'],
+      ...['--threads', '1', '--cache-dir', cacheDir, '--out', out],
+      ...extra,
+    ];
+
+    it('labels both layers: progress on stderr, a summary on stdout; a rerun is served from the cache', async () => {
+      const out = tempDir('clip-dissect-out-');
+      const r = await cli(args(out));
+      assert.equal(r.code, 0, r.stderr);
+      for (const stage of ['text features', 'images', 'similarity conv1', 'similarity layer4'])
+        assert.match(r.stderr, new RegExp(`^${stage}: .* done in`, 'm'), stage);
+      assert.match(r.stdout, /^soft_wpmi: 2 layers × 10 concepts over 22 images/m);
+      assert.match(r.stdout, /computed 1\/1 text chunk and 1\/1 image chunk/);
+      assert.match(r.stdout, /^conv1: 8 neurons.*most frequent labels: /m);
+      assert.match(r.stdout, /^layer4: 64 neurons/m);
+      assert.match(r.stdout, /^ {2}unit +\d+ {2}\S/m);
+      for (const f of ['descriptions.csv', 'neurons.json', 'conv1.npy', 'layer4.npy', 'args.json'])
+        assert.ok(existsSync(join(out, f)), f);
+      assert.equal(readFileSync(join(out, 'descriptions.csv'), 'utf8').trim().split('\n').length, 1 + 8 + 64);
+
+      const out2 = tempDir('clip-dissect-out-');
+      const again = await cli(args(out2, ['--quiet']));
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(again.stderr.includes('done in'), false, '--quiet');
+      assert.match(again.stdout, /computed 0\/1 text chunk and 0\/1 image chunk/);
+      assert.equal(
+        readFileSync(join(out2, 'descriptions.csv'), 'utf8'),
+        readFileSync(join(out, 'descriptions.csv'), 'utf8'),
+      );
+    });
+
+    it('--offline with an uncached hub id exits 1 and names the missing file', async () => {
+      const r = await cli([
+        ...args(tempDir()).map((a) => (a === clipDir ? 'nobody/uncached-clip' : a)),
+        '--offline',
+        '--cache-dir',
+        tempDir(),
+      ]);
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stderr,
+        /^clip-dissect: error: model 'nobody\/uncached-clip': config\.json is not in the cache/m,
+      );
+      assert.match(r.stderr, /offline/);
+    });
+
+    it('an unknown layer exits 1 naming it', async () => {
+      const r = await cli(args(tempDir()).map((a) => (a === 'conv1,layer4' ? 'conv1,layer9' : a)));
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /unknown layer 'layer9'/);
+    });
+  });
+});

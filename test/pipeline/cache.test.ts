@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import type { Matrix } from '../../src/numeric/matrix.js';
+import { cacheKey, canonicalJson, FeatureCache, fileSha256, sha256Hex } from '../../src/pipeline/cache.js';
+import { tempDir } from '../helpers/cli.js';
+
+const matrix = (rows: number, cols: number, seed = 1): Matrix => ({
+  rows,
+  cols,
+  data: Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * seed)),
+});
+
+describe('canonicalJson and cacheKey', () => {
+  it('sorts object keys at every level and drops undefined members', () => {
+    assert.equal(
+      canonicalJson({ b: 1, a: { d: [1, 'x'], c: null }, e: undefined }),
+      '{"a":{"c":null,"d":[1,"x"]},"b":1}',
+    );
+    assert.equal(cacheKey({ x: 1, y: 2 }), cacheKey({ y: 2, x: 1 }));
+    assert.notEqual(cacheKey({ x: 1, y: 2 }), cacheKey({ x: 1, y: 3 }));
+    assert.match(cacheKey({}), /^[0-9a-f]{64}$/);
+    assert.equal(cacheKey({ a: 'b' }), sha256Hex('{"a":"b"}'));
+  });
+  it('rejects non-finite numbers', () => {
+    assert.throws(() => cacheKey({ x: Number.NaN }), /finite/);
+  });
+});
+
+describe('fileSha256', () => {
+  it('hashes the bytes and sees a changed file (size or mtime)', async () => {
+    const dir = tempDir();
+    const p = join(dir, 'm.onnx');
+    writeFileSync(p, 'abc');
+    assert.equal(await fileSha256(p), sha256Hex('abc'));
+    assert.equal(await fileSha256(p), sha256Hex('abc'), 'memoised');
+    writeFileSync(p, 'abd');
+    utimesSync(p, new Date(), new Date(Date.now() + 5000));
+    assert.equal(await fileSha256(p), sha256Hex('abd'));
+  });
+});
+
+describe('FeatureCache', () => {
+  it('computes once, then reads the verified entry back', async () => {
+    const cache = new FeatureCache(tempDir(), { fsync: false });
+    const key = cacheKey({ what: 'test', n: 1 });
+    let calls = 0;
+    const compute = async () => {
+      calls++;
+      return matrix(5, 3);
+    };
+    const a = await cache.getOrCompute(key, 'image', compute, { what: 'test', n: 1 });
+    const b = await cache.getOrCompute(key, 'image', compute);
+    assert.equal(calls, 1);
+    assert.deepEqual([b.rows, b.cols], [5, 3]);
+    assert.deepEqual(Array.from(b.data), Array.from(a.data));
+    assert.deepEqual(cache.stats, { hits: 1, misses: 1, corrupted: 0, writes: 1 });
+    const side = JSON.parse(readFileSync(cache.path(key, 'image').replace(/\.npy$/, '.json'), 'utf8'));
+    assert.deepEqual(side.shape, [5, 3]);
+    assert.deepEqual(side.parts, { what: 'test', n: 1 });
+    assert.equal(side.sha256, sha256Hex(readFileSync(cache.path(key, 'image'))));
+    assert.ok(cache.path(key, 'image').startsWith(join(cache.dir, 'image', key.slice(0, 2))));
+  });
+
+  const corruptions: [string, (npy: string, json: string) => void][] = [
+    [
+      'a flipped byte in the data',
+      (npy) => {
+        const b = readFileSync(npy);
+        b[b.length - 1] ^= 1;
+        writeFileSync(npy, b);
+      },
+    ],
+    ['a truncated .npy', (npy) => writeFileSync(npy, readFileSync(npy).subarray(0, 40))],
+    ['a missing .npy', (npy) => writeFileSync(npy, '')],
+    ['a sidecar that is not JSON', (_npy, json) => writeFileSync(json, '{')],
+    [
+      'a sidecar with another shape',
+      (_npy, json) => {
+        const s = JSON.parse(readFileSync(json, 'utf8'));
+        s.shape = [3, 5];
+        writeFileSync(json, JSON.stringify(s));
+      },
+    ],
+    [
+      'a sidecar of another key',
+      (_npy, json) => {
+        const s = JSON.parse(readFileSync(json, 'utf8'));
+        s.key = '0'.repeat(64);
+        writeFileSync(json, JSON.stringify(s));
+      },
+    ],
+  ];
+  for (const [what, corrupt] of corruptions) {
+    it(`recomputes an entry with ${what} (never returns it)`, async () => {
+      const warnings: string[] = [];
+      const cache = new FeatureCache(tempDir(), { fsync: false, onWarning: (w) => warnings.push(w) });
+      const key = cacheKey({ what });
+      await cache.put(key, 'activations', matrix(5, 3));
+      const npy = cache.path(key, 'activations');
+      corrupt(npy, npy.replace(/\.npy$/, '.json'));
+      assert.equal(await cache.get(key, 'activations'), undefined);
+      assert.equal(cache.stats.corrupted, 1);
+      assert.match(warnings[0], /corrupted/);
+      assert.ok(!existsSync(npy), 'the corrupted entry is deleted');
+      let calls = 0;
+      const m = await cache.getOrCompute(key, 'activations', async () => {
+        calls++;
+        return matrix(5, 3, 2);
+      });
+      assert.equal(calls, 1);
+      assert.deepEqual(Array.from(m.data), Array.from(matrix(5, 3, 2).data));
+      assert.deepEqual(Array.from((await cache.get(key, 'activations'))?.data ?? []), Array.from(m.data));
+    });
+  }
+
+  it('an .npy without its sidecar (a run killed between the two writes) is a miss', async () => {
+    const cache = new FeatureCache(tempDir(), { fsync: false });
+    const key = cacheKey({ x: 1 });
+    await cache.put(key, 'text', matrix(2, 2));
+    await rm(cache.path(key, 'text').replace(/\.npy$/, '.json'));
+    assert.equal(await cache.get(key, 'text'), undefined);
+    assert.equal(cache.stats.corrupted, 0);
+    assert.equal(cache.stats.misses, 1);
+  });
+
+  it('disabled: never reads or writes', async () => {
+    const cache = new FeatureCache(tempDir(), { enabled: false });
+    const key = cacheKey({ x: 1 });
+    let calls = 0;
+    for (let i = 0; i < 2; i++)
+      await cache.getOrCompute(key, 'text', async () => {
+        calls++;
+        return matrix(1, 1);
+      });
+    assert.equal(calls, 2);
+    assert.ok(!existsSync(cache.dir));
+  });
+
+  it('rejects bad keys and kinds', () => {
+    const cache = new FeatureCache(tempDir());
+    assert.throws(() => cache.path('abc', 'text'), /64 hex/);
+    assert.throws(() => cache.path(cacheKey({}), '../x'), /kind/);
+  });
+});

@@ -1,0 +1,301 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { computeSimilarity } from '../../src/compute/similarity-engine.js';
+import { decodeImageRGB } from '../../src/data/decode.js';
+import { preprocessImage } from '../../src/data/preprocess.js';
+import { npyToMatrix, readNpy } from '../../src/io/npy.js';
+import { createOnnxClipEncoder } from '../../src/models/onnx-clip-encoder.js';
+import { ClipDissectError } from '../../src/numeric/errors.js';
+import type { Matrix } from '../../src/numeric/matrix.js';
+import { extractActivations } from '../../src/pipeline/activations.js';
+import { type DissectOptions, type DissectResult, dissect } from '../../src/pipeline/dissect.js';
+import type { ProgressEvent } from '../../src/progress.js';
+import { tempDir } from '../helpers/cli.js';
+import { assembleModelDir, NEEDS_SHARED } from '../models/clip-helpers.js';
+import { FOLDED, PREPROCESS_JSON, probeFolder } from './helpers.js';
+
+export const CONCEPTS = [
+  'dog',
+  'cat',
+  'bird',
+  'car',
+  'tree',
+  'water',
+  'sky',
+  'grass',
+  'road',
+  'person',
+  'red',
+  'green',
+  'blue',
+  'stripes',
+  'dots',
+  'wood',
+  'metal',
+  'glass',
+  'a very long concept about a small house',
+  'cloud',
+];
+
+const npy = async (p: string): Promise<Matrix> => npyToMatrix(await readNpy(p), p);
+
+/** All files under a folder, recursively. */
+function walk(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...walk(p));
+    else out.push(p);
+  }
+  return out;
+}
+
+function sameLabels(a: DissectResult, b: DissectResult): void {
+  assert.equal(a.layers.length, b.layers.length);
+  for (let i = 0; i < a.layers.length; i++) {
+    assert.deepEqual(Array.from(a.layers[i].result.labels), Array.from(b.layers[i].result.labels));
+    assert.deepEqual(Array.from(a.layers[i].result.scores), Array.from(b.layers[i].result.scores));
+  }
+}
+
+describe('dissect (tiny CLIP, resnet_small, 22 fixture images)', { skip: NEEDS_SHARED }, () => {
+  let clipDir = '';
+  let cleanup: () => Promise<void> = async () => undefined;
+  const probe = probeFolder();
+  const conceptsFile = join(tempDir('clip-dissect-concepts-'), 'concepts.txt');
+  writeFileSync(conceptsFile, `${CONCEPTS.join('\n')}\n`);
+  const base = (cacheDir: string, out?: string): DissectOptions => ({
+    target: FOLDED,
+    layers: 'conv1,layer4',
+    probe,
+    concepts: conceptsFile,
+    clip: clipDir,
+    preprocess: PREPROCESS_JSON,
+    options: { topK: 5 },
+    batchSize: 5,
+    chunkSize: 8,
+    textChunkSize: 8,
+    threads: 1,
+    cacheDir,
+    cacheFsync: false,
+    out,
+  });
+
+  before(async () => {
+    const m = await assembleModelDir();
+    clipDir = m.dir;
+    cleanup = m.cleanup;
+  });
+  after(() => cleanup());
+
+  let first: DissectResult;
+  const cacheDir = tempDir('clip-dissect-cache-');
+  const out = tempDir('clip-dissect-out-');
+
+  it('runs end to end and writes every file; labels equal computeSimilarity on the saved .npy files', async () => {
+    const events: ProgressEvent[] = [];
+    first = await dissect(base(cacheDir, out), { onProgress: (e) => events.push(e) });
+    assert.equal(first.images.length, 22);
+    assert.deepEqual(first.chunks, { text: { computed: 3, total: 3 }, images: { computed: 3, total: 3 } });
+    for (const f of [
+      'descriptions.csv',
+      'neurons.json',
+      'conv1.npy',
+      'layer4.npy',
+      'image_features.npy',
+      'text_features.npy',
+      'images.txt',
+      'args.json',
+    ])
+      assert.ok(existsSync(join(out, f)), f);
+    const I = await npy(join(out, 'image_features.npy'));
+    const T = await npy(join(out, 'text_features.npy'));
+    assert.deepEqual([I.rows, I.cols], [22, 16]);
+    assert.deepEqual([T.rows, T.cols], [CONCEPTS.length, 16]);
+    const csv = readFileSync(join(out, 'descriptions.csv'), 'utf8').trim().split('\n');
+    assert.equal(csv[0], 'layer,unit,description,similarity');
+    let rowsExpected = 1;
+    for (const l of first.layers) {
+      const A = await npy(join(out, `${l.layer}.npy`));
+      assert.equal(A.rows, 22);
+      const r = await computeSimilarity(
+        'soft_wpmi',
+        { imageFeatures: I, textFeatures: T, activations: A },
+        { options: { topK: 5 }, threads: 1 },
+      );
+      assert.deepEqual(Array.from(l.result.labels), Array.from(r.labels), l.layer);
+      assert.deepEqual(Array.from(l.result.scores), Array.from(r.scores), l.layer);
+      for (let k = 0; k < A.cols; k++)
+        assert.ok(
+          csv.includes(`${l.layer},${k},${CONCEPTS[r.labels[k]]}`) ||
+            csv.some((x) => x.startsWith(`${l.layer},${k},`)),
+        );
+      rowsExpected += A.cols;
+    }
+    assert.equal(csv.length, rowsExpected, 'one CSV row per neuron of every layer');
+    assert.deepEqual(
+      first.layers.map((l) => [l.layer, l.result.nNeurons]),
+      [
+        ['conv1', 8],
+        ['layer4', 64],
+      ],
+    );
+    const images = readFileSync(join(out, 'images.txt'), 'utf8').trim().split('\n');
+    assert.equal(images.length, 22);
+    const args = JSON.parse(readFileSync(join(out, 'args.json'), 'utf8'));
+    assert.equal(args.command, 'dissect');
+    assert.match(args.inputs.target.sha256, /^[0-9a-f]{64}$/);
+    assert.match(args.inputs.clip.sha256.vision, /^[0-9a-f]{64}$/);
+    assert.match(args.inputs.concepts.sha256, /^[0-9a-f]{64}$/);
+    assert.match(args.inputs.probe.manifestSha256, /^[0-9a-f]{64}$/);
+    const stages = new Set(events.map((e) => e.stage));
+    for (const s of ['text features', 'images', 'similarity conv1', 'similarity layer4'])
+      assert.ok(stages.has(s), s);
+  });
+
+  it('derives the activations and the CLIP features from the same images as the standalone paths', async () => {
+    const acts = await extractActivations({
+      target: FOLDED,
+      layers: 'conv1,layer4',
+      probe,
+      preprocess: PREPROCESS_JSON,
+      workers: 0,
+      threads: 1,
+    });
+    for (const l of acts.layers)
+      assert.deepEqual(
+        Array.from((first.activations.get(l.name) as Matrix).data),
+        Array.from(l.matrix.data),
+        l.name,
+      );
+    const clip = await createOnnxClipEncoder(clipDir, { threads: 1 });
+    try {
+      const img = await decodeImageRGB(first.images[3].source);
+      const e = await clip.encodeImages(preprocessImage(img, clip.preprocess), 1);
+      const row = first.imageFeatures.data.subarray(3 * 16, 4 * 16);
+      for (let j = 0; j < 16; j++)
+        assert.ok(Math.abs(e.data[j] - row[j]) <= 1e-5 * (1 + Math.abs(e.data[j])), `col ${j}`);
+    } finally {
+      await clip.release();
+    }
+  });
+
+  it('a rerun reads every feature from the cache and gives the same labels', async () => {
+    const again = await dissect(base(cacheDir));
+    assert.deepEqual(again.chunks, { text: { computed: 0, total: 3 }, images: { computed: 0, total: 3 } });
+    assert.equal(again.cache.writes, 0);
+    assert.equal(again.cache.misses, 0);
+    assert.equal(again.cache.hits, 3 + 3 * 4); // text chunks + per image chunk: kept, image, 2 layers
+    assert.equal(again.files, undefined);
+    assert.equal(again.timings.clipInference, undefined, 'CLIP never ran');
+    assert.equal(again.timings.targetInference, undefined, 'the target never ran');
+    sameLabels(first, again);
+  });
+
+  it('a new layer computes only that layer (image features come from the cache)', async () => {
+    const r = await dissect({ ...base(cacheDir), layers: 'conv1,layer4,layer2' });
+    assert.equal(r.chunks.images.computed, 3);
+    assert.equal(r.timings.clipInference, undefined, 'CLIP image features were cached');
+    assert.equal(r.cache.writes, 3, 'one layer2 entry per chunk');
+  });
+
+  it('a run stopped after its first chunk resumes from the cached chunks', async () => {
+    const dir = tempDir('clip-dissect-cache-');
+    const ac = new AbortController();
+    await assert.rejects(
+      dissect(
+        { ...base(dir), signal: ac.signal },
+        {
+          onProgress: (e) => {
+            if (e.stage === 'images' && e.done >= 8) ac.abort(new Error('killed'));
+          },
+        },
+      ),
+      /killed/,
+    );
+    const resumed = await dissect(base(dir));
+    assert.deepEqual(resumed.chunks, { text: { computed: 0, total: 3 }, images: { computed: 2, total: 3 } });
+    sameLabels(first, resumed);
+  });
+
+  it('a failure in the middle (unreadable image in chunk 2) keeps chunk 1; the fixed rerun resumes', async () => {
+    const dir = tempDir('clip-dissect-cache-');
+    const p = probeFolder({ 'rgb444_zz_broken.jpg': 'truncated.jpg' }); // sorts last: chunk 3 (images 16..22)
+    const opts = { ...base(dir), probe: p };
+    await assert.rejects(
+      dissect(opts),
+      (e: unknown) => e instanceof ClipDissectError && e.code === 'ERR_IMAGE',
+    );
+    const r = await dissect({ ...opts, skipBadImages: true });
+    assert.equal(r.chunks.images.computed, 1, 'chunks 1 and 2 were cached by the failed run');
+    assert.equal(r.images.length, 22);
+    assert.equal(r.skipped.length, 1);
+    const again = await dissect({ ...opts, skipBadImages: true });
+    assert.equal(again.chunks.images.computed, 0);
+    assert.equal(again.skipped.length, 1, 'skipped images are known from the cached kept list');
+    await assert.rejects(dissect(opts), /could not be read in an earlier run/);
+  });
+
+  it('a corrupted cache entry is detected, never used, and recomputed', async () => {
+    const files = walk(join(cacheDir, 'features', 'activations')).filter((f) => f.endsWith('.npy'));
+    assert.ok(files.length >= 6);
+    // an entry this run reads (the layer2 entries of an earlier test are not read)
+    const victim = files.find(
+      (f) => JSON.parse(readFileSync(f.replace(/\.npy$/, '.json'), 'utf8')).parts.layer === 'layer4',
+    ) as string;
+    const bytes = readFileSync(victim);
+    bytes[bytes.length - 3] ^= 0x40; // one flipped bit in the data
+    writeFileSync(victim, bytes);
+    const warnings: string[] = [];
+    const r = await dissect(base(cacheDir), { onWarning: (w) => warnings.push(w) });
+    assert.equal(r.cache.corrupted, 1);
+    assert.equal(r.chunks.images.computed, 1);
+    assert.ok(
+      warnings.some((w) => w.includes(victim) && /corrupted/.test(w)),
+      warnings.join('\n'),
+    );
+    sameLabels(first, r);
+    const fixed = await dissect(base(cacheDir));
+    assert.equal(fixed.cache.corrupted, 0);
+    assert.equal(fixed.chunks.images.computed, 0);
+    assert.ok(statSync(victim).size > 0);
+  });
+
+  it('offline with a hub id that is not cached names the missing file', async () => {
+    const dir = tempDir('clip-dissect-cache-');
+    await assert.rejects(
+      dissect({ ...base(dir), clip: 'nobody/not-a-cached-clip', offline: true }),
+      (e: unknown) =>
+        e instanceof ClipDissectError &&
+        e.code === 'ERR_OFFLINE' &&
+        e.message.includes('config.json') &&
+        e.message.includes('nobody/not-a-cached-clip'),
+    );
+  });
+
+  it('rejects bad options', async () => {
+    await assert.rejects(dissect({ ...base(cacheDir), template: 'no placeholder' }), /must contain \{\}/);
+    await assert.rejects(
+      dissect({ ...base(cacheDir), chunkSize: 0 }),
+      /'chunkSize' must be a positive integer/,
+    );
+    await assert.rejects(dissect({ ...base(cacheDir), layers: 'layer9' }), /unknown layer 'layer9'/);
+    await assert.rejects(dissect({ ...base(cacheDir), options: {} }), /only 22 usable images/);
+  });
+
+  it('applies the template to every concept (other text features, other cache entries)', async () => {
+    const r = await dissect({ ...base(cacheDir), template: 'a photo of {}' });
+    assert.equal(r.chunks.text.computed, 3);
+    assert.equal(r.chunks.images.computed, 0);
+    const clip = await createOnnxClipEncoder(clipDir, { threads: 1 });
+    try {
+      const e = await clip.encodeText(CONCEPTS.map((c) => `a photo of ${c}`));
+      assert.deepEqual(Array.from(r.textFeatures.data), Array.from(e.data));
+    } finally {
+      await clip.release();
+    }
+  });
+});
