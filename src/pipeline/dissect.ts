@@ -301,6 +301,8 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
         text: clipHashes.text,
       },
       dtype,
+      // CUDA kernels round differently from the CPU ones: features of one device never serve the other
+      device,
       template,
       texts: sha256Hex(JSON.stringify(texts_)),
       count: texts_.length,
@@ -393,6 +395,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
       what: 'clip-image-features',
       clip: { config: clipHashes.config, preprocessor: clipHashes.preprocessor, vision: clipHashes.vision },
       dtype,
+      device,
       ...base,
       chunk: c,
     });
@@ -405,6 +408,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
       token,
       channelsLast: o.channelsLast ?? false,
       preprocess: tPre,
+      device,
       ...base,
       chunk: c,
     });
