@@ -1,6 +1,6 @@
 /** Shared argument handling of the CLI commands. */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { ClipDissectError } from '../numeric/errors.js';
+import { ClipDissectError, formatChoices } from '../numeric/errors.js';
 
 /** A usage error: bad flags or values. Exit code 1. */
 export class CliError extends ClipDissectError {
@@ -68,4 +68,43 @@ export function parse(
     const msg = (e as Error).message.replace(/\. To specify a positional argument.*$/, '');
     throw new CliError(`${command}: ${msg} (see clip-dissect help ${command})`);
   }
+}
+
+/** A flag that must be one of `choices` (undefined when absent). */
+export function choice<T extends string>(flag: string, value: unknown, choices: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(choices as readonly string[]).includes(value as string)) {
+    throw new CliError(`--${flag} must be ${formatChoices(choices)} but got '${String(value)}'`);
+  }
+  return value as T;
+}
+
+/** An integer flag >= min (undefined when absent). */
+export function optionalInt(flag: string, value: unknown, min = 1): number | undefined {
+  return value === undefined ? undefined : parseNumber(flag, value as string, { integer: true, min });
+}
+
+/** The paper code's snake_case hyperparameter names, accepted by --param. */
+const PARAM_ALIASES: Record<string, string> = {
+  top_k: 'topK',
+  lam: 'lambda',
+  min_prob: 'minProb',
+  p_start: 'pStart',
+  p_end: 'pEnd',
+  top_fraction: 'topFraction',
+  scale_p: 'scaleP',
+  min_norm: 'minNorm',
+};
+
+/** `--param KEY=VALUE` flags (repeatable) → similarity hyperparameters. */
+export function parseParams(values: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const kv of values) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0)
+      throw new CliError(`--param must look like KEY=VALUE (e.g. --param topK=50) but got '${kv}'`);
+    const rawKey = kv.slice(0, eq).trim();
+    out[PARAM_ALIASES[rawKey] ?? rawKey] = parseNumber(`param ${rawKey}`, kv.slice(eq + 1));
+  }
+  return out;
 }

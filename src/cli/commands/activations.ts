@@ -3,11 +3,10 @@
 import { IMAGENET_PREPROCESS, type PreprocessConfig } from '../../data/preprocess.js';
 import { RESAMPLE_FILTERS, type ResampleFilter } from '../../data/resize.js';
 import { POOL_MODES, type PoolMode, TOKEN_MODES, type TokenMode } from '../../models/target-model.js';
-import { formatChoices } from '../../numeric/errors.js';
 import { resolveTarget } from '../../pipeline/activations.js';
 import { runActivationsFiles } from '../../pipeline/activations-files.js';
 import { loadPreprocessConfig } from '../../pipeline/preprocess-config.js';
-import { CliError, type CliIO, type ParsedValues, parse, parseNumber, required } from '../_args.js';
+import { CliError, type CliIO, choice, optionalInt, type ParsedValues, parse, required } from '../_args.js';
 import { ProgressRenderer } from '../progress-renderer.js';
 
 export const ACTIVATIONS_HELP = `Usage: clip-dissect activations --target MODEL --layers L1,L2,… --probe DIR|NAME --out DIR [options]
@@ -47,17 +46,6 @@ Resources:
   --offline               never download; a built-in probe set must be cached already
   -q, --quiet             no progress on stderr
 `;
-
-function choice<T extends string>(flag: string, value: unknown, choices: readonly T[]): T | undefined {
-  if (value === undefined) return undefined;
-  if (!(choices as readonly string[]).includes(value as string))
-    throw new CliError(`--${flag} must be ${formatChoices(choices)} but got '${String(value)}'`);
-  return value as T;
-}
-
-function integer(flag: string, value: unknown, min: number): number | undefined {
-  return value === undefined ? undefined : parseNumber(flag, value as string, { integer: true, min });
-}
 
 function size(flag: string, v: string): number | [number, number] {
   const m = /^(\d+)(?:x(\d+))?$/.exec(v.trim());
@@ -145,9 +133,9 @@ export async function activationsCommand(args: string[], io: CliIO): Promise<num
     preprocess: await preprocessFromFlags(values),
     channelsLast: values['channels-last'] === true,
     skipBadImages: values['skip-bad-images'] === true,
-    batchSize: integer('batch-size', values['batch-size'], 1),
-    threads: integer('threads', values.threads, 1),
-    workers: integer('workers', values.workers, 0),
+    batchSize: optionalInt('batch-size', values['batch-size'], 1),
+    threads: optionalInt('threads', values.threads, 1),
+    workers: optionalInt('workers', values.workers, 0),
     cacheDir: values['cache-dir'] as string | undefined,
     offline: values.offline === true,
     onProgress: values.quiet === true ? undefined : renderer.onProgress,

@@ -1,11 +1,19 @@
 /** `clip-dissect dissect`: the whole method in one command (see src/pipeline/dissect.ts). */
 import { CLIP_DTYPES, type ClipDtype, DEFAULT_CLIP_MODEL } from '../../models/onnx-clip-encoder.js';
 import { POOL_MODES, type PoolMode, TOKEN_MODES, type TokenMode } from '../../models/target-model.js';
-import { formatChoices } from '../../numeric/errors.js';
 import { SIMILARITY_NAMES, type SimilarityName } from '../../numeric/similarity-options.js';
 import { dissect } from '../../pipeline/dissect.js';
 import { formatFloat32 } from '../../report/descriptions.js';
-import { CliError, type CliIO, parse, parseNumber, parseSize, required } from '../_args.js';
+import {
+  CliError,
+  type CliIO,
+  choice,
+  optionalInt,
+  parse,
+  parseParams,
+  parseSize,
+  required,
+} from '../_args.js';
 import { ProgressRenderer } from '../progress-renderer.js';
 
 export const DISSECT_HELP = `Usage: clip-dissect dissect --target MODEL --layers L1,L2,… --probe DIR|NAME --concepts FILE|NAME
@@ -50,28 +58,6 @@ Resources:
   -q, --quiet             no progress on stderr
 `;
 
-const PARAM_ALIASES: Record<string, string> = {
-  top_k: 'topK',
-  lam: 'lambda',
-  min_prob: 'minProb',
-  p_start: 'pStart',
-  p_end: 'pEnd',
-  top_fraction: 'topFraction',
-  scale_p: 'scaleP',
-  min_norm: 'minNorm',
-};
-
-function choice<T extends string>(flag: string, value: unknown, choices: readonly T[]): T | undefined {
-  if (value === undefined) return undefined;
-  if (!(choices as readonly string[]).includes(value as string))
-    throw new CliError(`--${flag} must be ${formatChoices(choices)} but got '${String(value)}'`);
-  return value as T;
-}
-
-function int(flag: string, value: unknown, min = 1): number | undefined {
-  return value === undefined ? undefined : parseNumber(flag, value as string, { integer: true, min });
-}
-
 export async function dissectCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parse('dissect', args, {
     target: { type: 'string' },
@@ -107,18 +93,11 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
   }
   required(values, ['target', 'layers', 'probe', 'concepts', 'out'], 'dissect');
   const similarity = choice<SimilarityName>('similarity', values.similarity ?? 'soft_wpmi', SIMILARITY_NAMES);
-  const params: Record<string, number> = {};
-  for (const kv of (values.param as string[] | undefined) ?? []) {
-    const eq = kv.indexOf('=');
-    if (eq <= 0)
-      throw new CliError(`--param must look like KEY=VALUE (e.g. --param topK=50) but got '${kv}'`);
-    const raw = kv.slice(0, eq).trim();
-    params[PARAM_ALIASES[raw] ?? raw] = parseNumber(`param ${raw}`, kv.slice(eq + 1));
-  }
+  const params = parseParams((values.param as string[] | undefined) ?? []);
   if (values['top-k'] !== undefined) {
     if (similarity !== 'soft_wpmi' && similarity !== 'wpmi')
       throw new CliError(`--top-k applies to soft_wpmi and wpmi, not ${similarity}`);
-    params.topK = int('top-k', values['top-k']) as number;
+    params.topK = optionalInt('top-k', values['top-k']) as number;
   }
   const template = values.template as string | undefined;
   if (template !== undefined && !template.includes('{}'))
@@ -144,12 +123,12 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
       token: choice<TokenMode>('token', values.token, TOKEN_MODES),
       preprocess: values.preprocess as string | undefined,
       dtype: choice<ClipDtype>('dtype', values.dtype, CLIP_DTYPES),
-      top: int('top', values.top),
+      top: optionalInt('top', values.top),
       skipBadImages: values['skip-bad-images'] === true,
-      batchSize: int('batch-size', values['batch-size']),
-      chunkSize: int('chunk-size', values['chunk-size']),
+      batchSize: optionalInt('batch-size', values['batch-size']),
+      chunkSize: optionalInt('chunk-size', values['chunk-size']),
       device: choice('device', values.device, ['cpu', 'cuda'] as const),
-      threads: int('threads', values.threads),
+      threads: optionalInt('threads', values.threads),
       memoryBudget:
         values['memory-budget'] !== undefined
           ? parseSize('memory-budget', values['memory-budget'] as string)

@@ -3,7 +3,7 @@ import { formatChoices } from '../../numeric/errors.js';
 import { SIMILARITY_NAMES, type SimilarityName } from '../../numeric/similarity-options.js';
 import { runSimilarityFiles } from '../../pipeline/similarity-files.js';
 import { formatFloat32 } from '../../report/descriptions.js';
-import { CliError, type CliIO, parse, parseNumber, parseSize, required } from '../_args.js';
+import { CliError, type CliIO, parse, parseNumber, parseParams, parseSize, required } from '../_args.js';
 import { ProgressRenderer } from '../progress-renderer.js';
 
 export const SIMILARITY_HELP = `Usage: clip-dissect similarity --image-features I.npy --text-features T.npy --activations A.npy
@@ -39,30 +39,6 @@ Resources:
   --offline               never download; a built-in concept set must be cached already
   -q, --quiet             no progress on stderr
 `;
-
-const PARAM_ALIASES: Record<string, string> = {
-  top_k: 'topK',
-  lam: 'lambda',
-  min_prob: 'minProb',
-  p_start: 'pStart',
-  p_end: 'pEnd',
-  top_fraction: 'topFraction',
-  scale_p: 'scaleP',
-  min_norm: 'minNorm',
-};
-
-function parseParams(values: string[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const kv of values) {
-    const eq = kv.indexOf('=');
-    if (eq <= 0)
-      throw new CliError(`--param must look like KEY=VALUE (e.g. --param topK=50) but got '${kv}'`);
-    const rawKey = kv.slice(0, eq).trim();
-    const key = PARAM_ALIASES[rawKey] ?? rawKey;
-    out[key] = parseNumber(`param ${rawKey}`, kv.slice(eq + 1));
-  }
-  return out;
-}
 
 export async function similarityCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parse('similarity', args, {
