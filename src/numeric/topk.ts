@@ -21,6 +21,61 @@ function before(a: number, ia: number, b: number, ib: number): boolean {
 }
 
 /**
+ * Bounded min-heaps by rank order, stored at hv/hi[base .. base + size): the root is the worst kept element
+ * (smallest value; among equal values the higher index). Shared by every top-k selection below.
+ */
+function siftDown(hv: Float64Array, hi: Int32Array, base: number, pos: number, size: number): void {
+  for (;;) {
+    const l = 2 * pos + 1;
+    if (l >= size) return;
+    let w = l;
+    const a = base + l;
+    if (l + 1 < size && before(hv[a], hi[a], hv[a + 1], hi[a + 1])) w = l + 1;
+    const bw = base + w;
+    const bp = base + pos;
+    if (!before(hv[bp], hi[bp], hv[bw], hi[bw])) return;
+    const tv = hv[bp];
+    hv[bp] = hv[bw];
+    hv[bw] = tv;
+    const ti = hi[bp];
+    hi[bp] = hi[bw];
+    hi[bw] = ti;
+    pos = w;
+  }
+}
+
+function heapify(hv: Float64Array, hi: Int32Array, base: number, size: number): void {
+  for (let p = (size >> 1) - 1; p >= 0; p--) siftDown(hv, hi, base, p, size);
+}
+
+/** Offers (v, i) to a full heap; rows arrive in increasing i, so a tie with the kept worst never displaces it. */
+function offer(hv: Float64Array, hi: Int32Array, base: number, size: number, v: number, i: number): void {
+  const w = hv[base];
+  // NaN displaces nothing but NaN
+  if (!(v > w) && (!Number.isNaN(w) || Number.isNaN(v))) return;
+  hv[base] = v;
+  hi[base] = i;
+  siftDown(hv, hi, base, 0, size);
+}
+
+/** Empties a heap worst-first into out[outOffset .. outOffset + size), which ends up in rank order. */
+function drain(
+  hv: Float64Array,
+  hi: Int32Array,
+  base: number,
+  size: number,
+  out: Int32Array,
+  outOffset: number,
+): void {
+  for (; size > 0; size--) {
+    out[outOffset + size - 1] = hi[base];
+    hv[base] = hv[base + size - 1];
+    hi[base] = hi[base + size - 1];
+    siftDown(hv, hi, base, 0, size - 1);
+  }
+}
+
+/**
  * Indices of the k largest of `values[offset + i*stride]` for i in [0, n), written to `out[outOffset..+k)`
  * in rank order. O(n·log k) with a bounded heap; k <= n.
  */
@@ -35,62 +90,15 @@ export function topKStrided(
 ): void {
   if (k > n) throw new ArgumentError(`'k' must be <= n (${n}) but got ${k}`);
   if (k === 0) return;
-  // min-heap (by rank order) of size k: heap[0] is the worst kept element.
-  const heapIdx = new Int32Array(k);
-  const heapVal = new Float64Array(k);
-  let size = 0;
-  const worse = (i: number, j: number) => before(heapVal[j], heapIdx[j], heapVal[i], heapIdx[i]);
-  const siftDown = (pos: number) => {
-    for (;;) {
-      const l = 2 * pos + 1;
-      if (l >= size) return;
-      const r = l + 1;
-      let w = l;
-      if (r < size && worse(r, l)) w = r;
-      if (!worse(w, pos)) return;
-      const ti = heapIdx[pos];
-      heapIdx[pos] = heapIdx[w];
-      heapIdx[w] = ti;
-      const tv = heapVal[pos];
-      heapVal[pos] = heapVal[w];
-      heapVal[w] = tv;
-      pos = w;
-    }
-  };
-  for (let i = 0; i < n; i++) {
-    const v = values[offset + i * stride];
-    if (size < k) {
-      let pos = size++;
-      heapIdx[pos] = i;
-      heapVal[pos] = v;
-      while (pos > 0) {
-        const parent = (pos - 1) >> 1;
-        if (!worse(pos, parent)) break;
-        const ti = heapIdx[pos];
-        heapIdx[pos] = heapIdx[parent];
-        heapIdx[parent] = ti;
-        const tv = heapVal[pos];
-        heapVal[pos] = heapVal[parent];
-        heapVal[parent] = tv;
-        pos = parent;
-      }
-    } else {
-      // i only grows, so a tie with the kept worst never displaces it; NaN displaces nothing but NaN.
-      const w = heapVal[0];
-      if (!(v > w) && (!Number.isNaN(w) || Number.isNaN(v))) continue;
-      heapIdx[0] = i;
-      heapVal[0] = v;
-      siftDown(0);
-    }
+  const hv = new Float64Array(k);
+  const hi = new Int32Array(k);
+  for (let i = 0; i < k; i++) {
+    hv[i] = values[offset + i * stride];
+    hi[i] = i;
   }
-  // pop worst-first into the tail of the output
-  for (let pos = k - 1; pos >= 0; pos--) {
-    out[outOffset + pos] = heapIdx[0];
-    size--;
-    heapIdx[0] = heapIdx[size];
-    heapVal[0] = heapVal[size];
-    siftDown(0);
-  }
+  heapify(hv, hi, 0, k);
+  for (let i = k; i < n; i++) offer(hv, hi, 0, k, values[offset + i * stride], i);
+  drain(hv, hi, 0, k, out, outOffset);
 }
 
 /** Indices of the k largest entries of a vector, in rank order. */
@@ -112,26 +120,6 @@ export function columnTopK(m: Matrix, k: number): Int32Array {
   if (k === 0) return out;
   const hv = new Float64Array(cols * k); // heap values; column j's heap at [j*k, j*k + k)
   const hi = new Int32Array(cols * k);
-  // heap order: hv[parent] ranks after (is worse than or equal to) its children
-  const worse = (a: number, b: number) => before(hv[b], hi[b], hv[a], hi[a]);
-  const sift = (base: number, pos: number, size: number) => {
-    for (;;) {
-      const l = 2 * pos + 1;
-      if (l >= size) return;
-      let w = l;
-      if (l + 1 < size && worse(base + l + 1, base + l)) w = l + 1;
-      if (!worse(base + w, base + pos)) return;
-      const a = base + pos;
-      const b = base + w;
-      const tv = hv[a];
-      hv[a] = hv[b];
-      hv[b] = tv;
-      const ti = hi[a];
-      hi[a] = hi[b];
-      hi[b] = ti;
-      pos = w;
-    }
-  };
   for (let i = 0; i < k; i++) {
     const off = i * cols;
     for (let j = 0; j < cols; j++) {
@@ -139,30 +127,18 @@ export function columnTopK(m: Matrix, k: number): Int32Array {
       hi[j * k + i] = i;
     }
   }
-  for (let j = 0; j < cols; j++) for (let p = (k >> 1) - 1; p >= 0; p--) sift(j * k, p, k);
+  for (let j = 0; j < cols; j++) heapify(hv, hi, j * k, k);
   for (let i = k; i < rows; i++) {
     const off = i * cols;
     for (let j = 0; j < cols; j++) {
       const v = data[off + j];
       const base = j * k;
-      const w = hv[base];
-      // rows arrive in increasing order: a tie with the kept worst never displaces it
-      if (!(v > w) && (!Number.isNaN(w) || Number.isNaN(v))) continue;
-      hv[base] = v;
-      hi[base] = i;
-      sift(base, 0, k);
+      // the common case, a value below the kept worst, without a call
+      if (v < hv[base]) continue;
+      offer(hv, hi, base, k, v, i);
     }
   }
-  // pop worst-first into rank order
-  for (let j = 0; j < cols; j++) {
-    const base = j * k;
-    for (let size = k; size > 0; size--) {
-      out[base + size - 1] = hi[base];
-      hv[base] = hv[base + size - 1];
-      hi[base] = hi[base + size - 1];
-      sift(base, 0, size - 1);
-    }
-  }
+  for (let j = 0; j < cols; j++) drain(hv, hi, j * k, k, out, j * k);
   return out;
 }
 
