@@ -84,6 +84,11 @@ export function optionalInt(flag: string, value: unknown, min = 1): number | und
   return value === undefined ? undefined : parseNumber(flag, value as string, { integer: true, min });
 }
 
+/** A size flag such as 512M or 2G, in bytes (undefined when absent). */
+export function optionalSize(flag: string, value: unknown): number | undefined {
+  return value === undefined ? undefined : parseSize(flag, value as string);
+}
+
 /** The paper code's snake_case hyperparameter names, accepted by --param. */
 const PARAM_ALIASES: Record<string, string> = {
   top_k: 'topK',

@@ -63,6 +63,12 @@ export class ProgressRenderer {
     return `${e.stage}: ${String(pct).padStart(3)}% ${e.done}/${e.total} ${unit}, ${rate >= 10 ? rate.toFixed(0) : rate.toFixed(2)} ${unit}/s, ${eta}`;
   }
 
+  /** Prints a warning on its own line (usable as an `onWarning` callback). */
+  readonly warning = (message: string): void => {
+    this.finishLine();
+    this.out.write(`warning: ${message}\n`);
+  };
+
   /** Ends a half-drawn line (call before printing anything else on stderr). */
   finishLine(): void {
     if (this.drawn) {

@@ -141,7 +141,7 @@ export async function activationsCommand(args: string[], io: CliIO): Promise<num
     onProgress: values.quiet === true ? undefined : renderer.onProgress,
   });
   renderer.finishLine();
-  for (const w of result.warnings) io.stderr.write(`warning: ${w}\n`);
+  for (const w of result.warnings) renderer.warning(w);
 
   const secs = (performance.now() - t0) / 1000;
   const n = result.images.length;

@@ -9,9 +9,9 @@ import {
   type CliIO,
   choice,
   optionalInt,
+  optionalSize,
   parse,
   parseParams,
-  parseSize,
   required,
 } from '../_args.js';
 import { ProgressRenderer } from '../progress-renderer.js';
@@ -129,20 +129,14 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
       chunkSize: optionalInt('chunk-size', values['chunk-size']),
       device: choice('device', values.device, ['cpu', 'cuda'] as const),
       threads: optionalInt('threads', values.threads),
-      memoryBudget:
-        values['memory-budget'] !== undefined
-          ? parseSize('memory-budget', values['memory-budget'] as string)
-          : undefined,
+      memoryBudget: optionalSize('memory-budget', values['memory-budget']),
       cacheDir: values['cache-dir'] as string | undefined,
       cache: values['no-cache'] !== true,
       offline: values.offline === true,
     },
     {
       onProgress: quiet ? undefined : renderer.onProgress,
-      onWarning: (w) => {
-        renderer.finishLine();
-        io.stderr.write(`warning: ${w}\n`);
-      },
+      onWarning: renderer.warning,
     },
   );
   renderer.finishLine();

@@ -2,7 +2,7 @@
 import { createOnnxTargetModel } from '../../models/onnx-target-model.js';
 import { TOKEN_MODES, type TokenMode } from '../../models/target-model.js';
 import { formatChoices } from '../../numeric/errors.js';
-import { CliError, type CliIO, parse, parseNumber } from '../_args.js';
+import { CliError, type CliIO, optionalInt, parse, parseNumber } from '../_args.js';
 
 export const LAYERS_HELP = `Usage: clip-dissect layers MODEL.onnx [options]
 
@@ -55,10 +55,7 @@ export async function layersCommand(args: string[], io: CliIO): Promise<number> 
       values['image-size'] !== undefined
         ? parseNumber('image-size', values['image-size'] as string, { integer: true, min: 1 })
         : undefined,
-    threads:
-      values.threads !== undefined
-        ? parseNumber('threads', values.threads as string, { integer: true, min: 1 })
-        : undefined,
+    threads: optionalInt('threads', values.threads),
   });
   try {
     const layers = model.layers().filter((l) => values.all === true || l.kind !== 'unsupported');

@@ -3,7 +3,7 @@ import { formatChoices } from '../../numeric/errors.js';
 import { SIMILARITY_NAMES, type SimilarityName } from '../../numeric/similarity-options.js';
 import { runSimilarityFiles } from '../../pipeline/similarity-files.js';
 import { formatFloat32 } from '../../report/descriptions.js';
-import { CliError, type CliIO, parse, parseNumber, parseParams, parseSize, required } from '../_args.js';
+import { CliError, type CliIO, optionalInt, optionalSize, parse, parseParams, required } from '../_args.js';
 import { ProgressRenderer } from '../progress-renderer.js';
 
 export const SIMILARITY_HELP = `Usage: clip-dissect similarity --image-features I.npy --text-features T.npy --activations A.npy
@@ -76,7 +76,7 @@ export async function similarityCommand(args: string[], io: CliIO): Promise<numb
         `--top-k applies to soft_wpmi and wpmi, not ${similarity} (use --param topFraction=… for rank_reorder)`,
       );
     }
-    params.topK = parseNumber('top-k', values['top-k'] as string, { integer: true, min: 1 });
+    params.topK = optionalInt('top-k', values['top-k']) as number;
   }
   const renderer = new ProgressRenderer(io.stderr);
   const quiet = values.quiet === true;
@@ -90,26 +90,14 @@ export async function similarityCommand(args: string[], io: CliIO): Promise<numb
     similarity: similarity as SimilarityName,
     layer: values.layer as string | undefined,
     options: params,
-    top:
-      values.top !== undefined
-        ? parseNumber('top', values.top as string, { integer: true, min: 1 })
-        : undefined,
+    top: optionalInt('top', values.top),
     saveMatrix: values['save-matrix'] === true,
-    memoryBudget:
-      values['memory-budget'] !== undefined
-        ? parseSize('memory-budget', values['memory-budget'] as string)
-        : undefined,
-    threads:
-      values.threads !== undefined
-        ? parseNumber('threads', values.threads as string, { integer: true, min: 1 })
-        : undefined,
+    memoryBudget: optionalSize('memory-budget', values['memory-budget']),
+    threads: optionalInt('threads', values.threads),
     cacheDir: values['cache-dir'] as string | undefined,
     offline: values.offline === true,
     onProgress: quiet ? undefined : renderer.onProgress,
-    onWarning: (w) => {
-      renderer.finishLine();
-      io.stderr.write(`warning: ${w}\n`);
-    },
+    onWarning: renderer.warning,
   });
   renderer.finishLine();
   const r = layer.result;
