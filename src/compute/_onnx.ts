@@ -12,7 +12,8 @@ const INT64 = onnx.TensorProto_DataType.INT64;
 
 export type Dim = number | string;
 
-function valueInfo(name: string, dims: readonly Dim[]): onnx.ValueInfoProto {
+/** A float32 tensor's ValueInfoProto; string dims are symbolic. */
+export function valueInfo(name: string, dims: readonly Dim[]): onnx.ValueInfoProto {
   return create(onnx.ValueInfoProtoSchema, {
     name,
     type: {

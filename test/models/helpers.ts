@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { create, toBinary } from '@bufbuild/protobuf';
 import * as onnx from 'onnx-buf';
+import { valueInfo } from '../../src/compute/_onnx.js';
 import { npyToMatrix, readNpy } from '../../src/io/npy.js';
 import type { Matrix } from '../../src/numeric/matrix.js';
 
@@ -44,28 +45,10 @@ export function assertClose(got: Matrix | undefined, want: Matrix, what: string,
   assert.ok(err <= tol, `${what}: relative error ${err.toExponential(2)} > ${tol}`);
 }
 
-const FLOAT = onnx.TensorProto_DataType.FLOAT;
+const _FLOAT = onnx.TensorProto_DataType.FLOAT;
 
 function vi(name: string, dims: (number | string)[] | null): onnx.ValueInfoProto {
-  if (dims === null) return create(onnx.ValueInfoProtoSchema, { name });
-  return create(onnx.ValueInfoProtoSchema, {
-    name,
-    type: {
-      value: {
-        case: 'tensorType',
-        value: {
-          elemType: FLOAT,
-          shape: {
-            dim: dims.map((d) =>
-              typeof d === 'string'
-                ? { value: { case: 'dimParam' as const, value: d } }
-                : { value: { case: 'dimValue' as const, value: BigInt(d) } },
-            ),
-          },
-        },
-      },
-    },
-  });
+  return dims === null ? create(onnx.ValueInfoProtoSchema, { name }) : valueInfo(name, dims);
 }
 
 /**
