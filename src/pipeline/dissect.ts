@@ -35,6 +35,7 @@ import { openProbeDataset, type ProbeDataset, type ProbeImage } from '../data/pr
 import { writeFileAtomic } from '../io/atomic.js';
 import { matrixToNpy, writeNpy } from '../io/npy.js';
 import { resolveModelFiles } from '../models/_hub.js';
+import { DEFAULT_CPU_RUN_BATCH } from '../models/_run-batch.js';
 import type { ClipEncoder } from '../models/clip-encoder.js';
 import {
   type ClipDtype,
@@ -89,8 +90,13 @@ export interface DissectOptions {
   /** The target's preprocessing (a config or a JSON file); default: the target folder's, else torchvision
    * ImageNet. */
   preprocess?: PreprocessConfig | string;
-  /** Images per onnxruntime run (target and CLIP alike). Default 64. */
+  /** Images decoded and preprocessed per step (then run in `runBatchSize` pieces). Default 64. */
   batchSize?: number;
+  /**
+   * Images per onnxruntime run: each batch is split into runs this big. Default 8 on 'cpu' (bigger runs are
+   * slower there), the whole batch on 'cuda'.
+   */
+  runBatchSize?: number;
   /** Probe images per cache chunk. Default 256. */
   chunkSize?: number;
   /** Concepts per text cache chunk. Default 2048. */
@@ -173,6 +179,7 @@ function checkOptions(o: DissectOptions): void {
       `'template' must contain {} (where the concept goes), e.g. 'a photo of {}', but got ${JSON.stringify(o.template)}`,
     );
   positiveInt('batchSize', o.batchSize);
+  positiveInt('runBatchSize', o.runBatchSize);
   positiveInt('chunkSize', o.chunkSize);
   positiveInt('textChunkSize', o.textChunkSize);
 }
@@ -279,6 +286,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
       dtype,
       device,
       threads: o.threads,
+      runBatchSize: o.runBatchSize,
       cacheDir,
       offline: true,
     });
@@ -357,6 +365,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     target = await createOnnxTargetModel(resolved.model, {
       device,
       threads: o.threads,
+      runBatchSize: o.runBatchSize,
       channelsLast: o.channelsLast,
       token,
       imageSize: [cropH, cropW],
@@ -781,6 +790,7 @@ async function writeResults(
     token: meta.token,
     channelsLast: o.channelsLast ?? false,
     batchSize: o.batchSize ?? DEFAULT_BATCH,
+    runBatchSize: o.runBatchSize ?? ((o.device ?? 'cpu') === 'cpu' ? DEFAULT_CPU_RUN_BATCH : null),
     chunkSize: meta.chunkSize,
     textChunkSize: meta.textChunkSize,
     device: o.device ?? 'cpu',

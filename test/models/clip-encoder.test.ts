@@ -203,6 +203,23 @@ describe('ONNX CLIP encoder on the tiny fixture model', { skip: NEEDS_SHARED }, 
     assert.ok(minCosine >= 0.99999, `cosine ${minCosine}`);
   });
 
+  test('runBatchSize splits the vision batch into runs and gives the same rows', async () => {
+    const want = await goldenMatrix('image_embeds_synthetic.npy');
+    for (const runBatchSize of [1, 2]) {
+      const e2 = await createOnnxClipEncoder(dir, { threads: 1, runBatchSize });
+      try {
+        const got = await e2.encodeImages(syntheticPixels(3), 3); // runs of 1 / of 2 + 1
+        assert.ok(compare(got, want).relative <= 1e-4, `runBatchSize ${runBatchSize}`);
+      } finally {
+        await e2.release();
+      }
+    }
+    await assert.rejects(
+      createOnnxClipEncoder(dir, { runBatchSize: 1.5 }),
+      /'runBatchSize' must be a positive integer but got 1.5/,
+    );
+  });
+
   test('a batch of the wrong size is a ShapeError', async () => {
     await assert.rejects(enc.encodeImages(new Float32Array(10), 1), ShapeError);
     await assert.rejects(enc.encodeImages(new Float32Array(0), 0), ArgumentError);

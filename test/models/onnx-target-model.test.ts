@@ -253,6 +253,22 @@ describe('pooled activations equal the PyTorch forward hooks', () => {
     });
   });
 
+  test('runBatchSize splits a batch into onnxruntime runs without changing the rows', async () => {
+    const { data, n } = await caseInput('resnet_small');
+    const want = await golden('resnet_small', 'layer2', 'max');
+    for (const runBatchSize of [1, 2, 64]) {
+      await withModel(RESNET_DYNAMO, { threads: 1, runBatchSize }, async (m) => {
+        const acts = await m.activations(data, n, ['layer2'], 'max'); // 3 images: runs of 1, 2 + 1, 3
+        assertClose(acts.get('layer2'), want, `layer2, runBatchSize ${runBatchSize}`);
+      });
+    }
+    await assert.rejects(createOnnxTargetModel(RESNET_DYNAMO, { runBatchSize: 0 }), (e: unknown) => {
+      assert.ok(e instanceof ArgumentError);
+      assert.match(e.message, /'runBatchSize' must be a positive integer but got 0/);
+      return true;
+    });
+  });
+
   test('a model exported with a fixed batch size runs in chunks of that size (last chunk padded)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'clip-dissect-fixed-'));
     try {

@@ -37,7 +37,8 @@ Method:
                           stopping at the first
 
 Resources:
-  --batch-size N          images per onnxruntime run (default 64)
+  --batch-size N          images decoded and preprocessed per step (default 64)
+  --run-batch-size N      images per onnxruntime run (default 8 on cpu, the whole batch on cuda)
   --device cpu|cuda       execution provider (default cpu; cuda needs onnxruntime-node's CUDA build)
   --threads N             onnxruntime threads (default: all cores)
   --workers N             threads that decode and preprocess images meanwhile (default 1 on cpu,
@@ -106,6 +107,7 @@ export async function activationsCommand(args: string[], io: CliIO): Promise<num
     'batch-size': { type: 'string' },
     device: { type: 'string' },
     threads: { type: 'string' },
+    'run-batch-size': { type: 'string' },
     workers: { type: 'string' },
     'cache-dir': { type: 'string' },
     offline: { type: 'boolean' },
@@ -134,6 +136,7 @@ export async function activationsCommand(args: string[], io: CliIO): Promise<num
     channelsLast: values['channels-last'] === true,
     skipBadImages: values['skip-bad-images'] === true,
     batchSize: optionalInt('batch-size', values['batch-size'], 1),
+    runBatchSize: optionalInt('run-batch-size', values['run-batch-size'], 1),
     threads: optionalInt('threads', values.threads, 1),
     workers: optionalInt('workers', values.workers, 0),
     cacheDir: values['cache-dir'] as string | undefined,

@@ -47,7 +47,8 @@ Method:
   --skip-bad-images       leave out images that cannot be decoded instead of stopping
 
 Resources:
-  --batch-size N          images per onnxruntime run (default 64)
+  --batch-size N          images decoded and preprocessed per step (default 64)
+  --run-batch-size N      images per onnxruntime run (default 8 on cpu, the whole batch on cuda)
   --chunk-size N          probe images per cache chunk (default 256)
   --device cpu|cuda       execution provider (default cpu)
   --threads N             onnxruntime threads (default: all cores)
@@ -80,6 +81,7 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
     'chunk-size': { type: 'string' },
     device: { type: 'string' },
     threads: { type: 'string' },
+    'run-batch-size': { type: 'string' },
     'memory-budget': { type: 'string' },
     'cache-dir': { type: 'string' },
     'no-cache': { type: 'boolean' },
@@ -126,6 +128,7 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
       top: optionalInt('top', values.top),
       skipBadImages: values['skip-bad-images'] === true,
       batchSize: optionalInt('batch-size', values['batch-size']),
+      runBatchSize: optionalInt('run-batch-size', values['run-batch-size']),
       chunkSize: optionalInt('chunk-size', values['chunk-size']),
       device: choice('device', values.device, ['cpu', 'cuda'] as const),
       threads: optionalInt('threads', values.threads),
