@@ -8,8 +8,12 @@
  * bench/activations.ts for 500 JPEGs of 500×375). Concepts default to ../shared/data/concepts/3k.txt.
  * Prints each stage's seconds, the peak RSS, and the run's time over the onnxruntime inference it contains
  * (text tower + vision tower + target network, as timed inside the run).
+ *
+ * `--dtype q8` runs the opt-in int8 CLIP (the `*_quantized.onnx` files; scripts/quantize_clip.py makes them for
+ * the random CLIP), `--keep DIR` keeps the results folder, and `--compare DIR` prints how many labels equal
+ * those of an earlier run kept with `--keep` (all neurons, and those whose top-2 margin there is above 1e-4).
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +28,10 @@ const { values } = parseArgs({
     concepts: { type: 'string' },
     layers: { type: 'string', default: 'conv1,layer1,layer2,layer3,layer4' },
     'batch-size': { type: 'string', default: '50' },
+    'run-batch-size': { type: 'string' },
+    dtype: { type: 'string', default: 'fp32' },
+    keep: { type: 'string' },
+    compare: { type: 'string' },
   },
 });
 
@@ -37,7 +45,8 @@ if (!values.target || !values.clip || !values.images || !existsSync(concepts)) {
 }
 
 const cacheDir = mkdtempSync(join(tmpdir(), 'clip-dissect-bench-'));
-const out = mkdtempSync(join(tmpdir(), 'clip-dissect-bench-out-'));
+const out = values.keep ?? mkdtempSync(join(tmpdir(), 'clip-dissect-bench-out-'));
+if (values.keep) mkdirSync(values.keep, { recursive: true });
 try {
   const t0 = performance.now();
   const r = await dissect({
@@ -47,6 +56,8 @@ try {
     concepts,
     clip: values.clip,
     batchSize: Number(values['batch-size']),
+    ...(values['run-batch-size'] ? { runBatchSize: Number(values['run-batch-size']) } : {}),
+    dtype: values.dtype as 'fp32' | 'fp16' | 'q8',
     cacheDir,
     out,
   });
@@ -67,7 +78,37 @@ try {
   console.log(
     `onnxruntime inference inside the run: text ${(t.textFeatures ?? 0).toFixed(1)} s (encoding incl. tokenizing), CLIP images ${(t.clipInference ?? 0).toFixed(1)} s, target ${(t.targetInference ?? 0).toFixed(1)} s; run / inference = ${(total / inference).toFixed(3)}`,
   );
+  if (values.compare) compareLabels(values.compare, out);
 } finally {
   rmSync(cacheDir, { recursive: true, force: true });
-  rmSync(out, { recursive: true, force: true });
+  if (!values.keep) rmSync(out, { recursive: true, force: true });
+}
+
+/** Label agreement between two results folders (neurons.json of each). */
+function compareLabels(baseDir: string, dir: string): void {
+  type Top = { concept: string; score: number }[];
+  const read = (d: string) => {
+    const j = JSON.parse(readFileSync(join(d, 'neurons.json'), 'utf8')) as {
+      neurons: { layer: string; unit: number; top: Top }[];
+    };
+    return new Map(j.neurons.map((n) => [`${n.layer}/${n.unit}`, n.top] as const));
+  };
+  const base = read(baseDir);
+  const ours = read(dir);
+  let same = 0;
+  let confident = 0;
+  let sameConfident = 0;
+  for (const [k, b] of base) {
+    const o = ours.get(k);
+    const eq = o !== undefined && o[0]?.concept === b[0]?.concept;
+    if (eq) same++;
+    if (b.length > 1 && b[0].score - b[1].score > 1e-4) {
+      confident++;
+      if (eq) sameConfident++;
+    }
+  }
+  const pct = (a: number, b: number) => `${a}/${b} (${((100 * a) / Math.max(1, b)).toFixed(1)}%)`;
+  console.log(
+    `labels equal to ${baseDir}: ${pct(same, base.size)}; where its top-2 margin > 1e-4: ${pct(sameConfident, confident)}`,
+  );
 }

@@ -15,16 +15,8 @@
  *   `skipBadImages`, are left out of the outputs and listed in `skipped`; rows stay in probe order.
  */
 import { stat } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
-import { isAbsolute, join } from 'node:path';
-import { Worker } from 'node:worker_threads';
-import type { RGBImage } from '../data/decode.js';
-import {
-  IMAGENET_PREPROCESS,
-  type PreprocessConfig,
-  preprocessImage,
-  preprocessShape,
-} from '../data/preprocess.js';
+import { join } from 'node:path';
+import { IMAGENET_PREPROCESS, type PreprocessConfig, preprocessShape } from '../data/preprocess.js';
 import {
   openProbeDataset,
   type ProbeDataset,
@@ -43,6 +35,7 @@ import {
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import type { ProgressCallback } from '../progress.js';
+import { defaultWorkers, ImagePreparer, type PrepareOutcome } from './_preprocess-pool.js';
 import { loadPreprocessConfig } from './preprocess-config.js';
 
 export interface ExtractActivationsOptions {
@@ -270,91 +263,6 @@ async function openModel(
   return model;
 }
 
-interface Done {
-  ok: true;
-  data: Float32Array;
-  ms: number;
-}
-interface Failed {
-  ok: false;
-  error: unknown;
-}
-type Outcome = Done | Failed;
-
-/** Worker threads running _preprocess-worker.js; one job per image, each to the least busy worker. */
-class PreprocessPool {
-  private readonly workers: { worker: Worker; busy: number }[];
-  private readonly pending = new Map<number, { resolve: (o: Outcome) => void; slot: number }>();
-  private nextId = 1;
-  private failure: Error | null = null;
-
-  constructor(size: number, config: PreprocessConfig) {
-    const url = new URL('./_preprocess-worker.js', import.meta.url);
-    this.workers = Array.from({ length: size }, (_, slot) => {
-      const worker = new Worker(url, { workerData: { config } });
-      worker.on(
-        'message',
-        (msg: { id: number; data?: Float32Array; ms: number; error?: { code: string; message: string } }) => {
-          const p = this.pending.get(msg.id);
-          if (!p) return;
-          this.pending.delete(msg.id);
-          this.workers[slot].busy--;
-          if (msg.error)
-            p.resolve({ ok: false, error: new ClipDissectError(msg.error.code, msg.error.message) });
-          else p.resolve({ ok: true, data: msg.data as Float32Array, ms: msg.ms });
-        },
-      );
-      worker.on('error', (e) => this.fail(e));
-      worker.on('exit', (code) => {
-        if (code !== 0) this.fail(new Error(`exited with code ${code}`));
-      });
-      return { worker, busy: 0 };
-    });
-  }
-
-  private fail(e: Error): void {
-    this.failure ??= e;
-    for (const [id, p] of this.pending) {
-      this.pending.delete(id);
-      p.resolve({
-        ok: false,
-        error: new ClipDissectError('ERR_WORKER', `an image preprocessing worker failed: ${e.message}`, {
-          cause: e,
-        }),
-      });
-    }
-  }
-
-  submit(job: { path: string } | { image: RGBImage }): Promise<Outcome> {
-    if (this.failure)
-      return Promise.resolve({
-        ok: false,
-        error: new ClipDissectError(
-          'ERR_WORKER',
-          `an image preprocessing worker failed: ${this.failure.message}`,
-        ),
-      });
-    let slot = 0;
-    for (let s = 1; s < this.workers.length; s++)
-      if (this.workers[s].busy < this.workers[slot].busy) slot = s;
-    const id = this.nextId++;
-    this.workers[slot].busy++;
-    return new Promise((resolve) => {
-      this.pending.set(id, { resolve, slot });
-      this.workers[slot].worker.postMessage({ id, ...job });
-    });
-  }
-
-  async release(): Promise<void> {
-    this.failure ??= new Error('released');
-    await Promise.all(this.workers.map((w) => w.worker.terminate()));
-  }
-}
-
-function defaultWorkers(device: 'cpu' | 'cuda'): number {
-  return device === 'cuda' ? Math.max(1, availableParallelism() - 1) : 1;
-}
-
 /**
  * Runs the target model over the probe set and returns the pooled activations of the chosen layers.
  * Errors: ArgumentError for bad options, unknown layers (listing the closest names) and a preprocessing whose
@@ -378,9 +286,9 @@ export async function extractActivations(o: ExtractActivationsOptions): Promise<
   let inferenceMs = 0;
   let waitMs = 0;
 
-  // workers start while the model loads; the model and its layers are checked before the probe set is scanned
+  // the model and its layers are checked before the probe set is scanned
   // (a mistyped layer fails fast)
-  const workers = nWorkers > 0 ? new PreprocessPool(nWorkers, pre.config) : null;
+  let workers: ImagePreparer | null = null;
   let model: OnnxTargetModel | null = null;
   try {
     model = await openModel(target.model, o, pre);
@@ -404,28 +312,15 @@ export async function extractActivations(o: ExtractActivationsOptions): Promise<
     const tProbe = performance.now();
     const bs = Math.min(o.batchSize ?? DEFAULT_BATCH, N);
 
-    const submit = (i: number): Promise<Outcome> => {
-      const source = dataset.images[i].source;
-      if (workers && isAbsolute(source)) return workers.submit({ path: source });
-      return dataset
-        .load(i)
-        .then(
-          (image) => {
-            if (workers) return workers.submit({ image });
-            const t = performance.now();
-            const data = preprocessImage(image, pre.config);
-            return { ok: true, data, ms: performance.now() - t } as Outcome;
-          },
-          (error) => ({ ok: false, error }) as Outcome,
-        )
-        .catch((error) => ({ ok: false, error }) as Outcome);
-    };
-    const submitBatch = (b: number): Promise<Outcome>[] => {
-      const jobs: Promise<Outcome>[] = [];
+    workers = new ImagePreparer(dataset, [pre.config], nWorkers);
+    const prep = workers;
+    const submit = (i: number): Promise<PrepareOutcome> => prep.prepare(i);
+    const submitBatch = (b: number): Promise<PrepareOutcome>[] => {
+      const jobs: Promise<PrepareOutcome>[] = [];
       for (let i = b * bs; i < Math.min(N, (b + 1) * bs); i++) jobs.push(submit(i));
       return jobs;
     };
-    let next: Promise<Outcome>[] | null = submitBatch(0);
+    let next: Promise<PrepareOutcome>[] | null = submitBatch(0);
     const outputs = infos.map((info) => new Float32Array(N * info.neurons));
     const batch = new Float32Array(bs * per);
     const kept: ProbeImage[] = [];
@@ -437,14 +332,14 @@ export async function extractActivations(o: ExtractActivationsOptions): Promise<
     for (let b = 0; b < nb; b++) {
       o.signal?.throwIfAborted();
       const tw = performance.now();
-      const results: Outcome[] = await Promise.all(next as Promise<Outcome>[]);
+      const results: PrepareOutcome[] = await Promise.all(next as Promise<PrepareOutcome>[]);
       waitMs += performance.now() - tw;
       const rows: ProbeImage[] = [];
       for (let j = 0; j < results.length; j++) {
         const r = results[j];
         const image = dataset.images[b * bs + j];
         if (r.ok) {
-          batch.set(r.data, rows.length * per);
+          batch.set(r.data[0], rows.length * per);
           rows.push(image);
           preprocessMs += r.ms;
           continue;

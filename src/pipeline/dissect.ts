@@ -6,8 +6,9 @@
  * How the work is laid out:
  * - Every probe image is decoded ONCE (PIL `convert('RGB')` pixels, see src/data/decode.ts) and both the
  *   target's input (its preprocessing) and CLIP's input (the CLIP model's preprocessor_config.json) are derived
- *   from the same pixels (one tensor when both preprocessings are equal). Decoding of batch b+1 (sharp, libuv
- *   threads) overlaps the inference of batch b; the resize/crop/normalise runs on the main thread.
+ *   from the same pixels (one tensor when both preprocessings are equal). Decoding and resizing of batch b+1
+ *   run on worker threads (`workers`, src/pipeline/_preprocess-pool.ts) while onnxruntime runs batch b on the
+ *   main thread, in runs of `runBatchSize` images (small runs keep the activations in cache).
  * - Probe images are processed in chunks (`chunkSize`, default 256 images); each chunk's image features, each
  *   layer's activations and the list of images kept are cached separately (src/pipeline/cache.ts) under a key of
  *   the model file hashes, layer, pooling, preprocessing, the probe manifest, the chunk index and size, dtype and
@@ -24,13 +25,7 @@ import sharp from 'sharp';
 import { computeSimilarity, type SimilarityResult } from '../compute/similarity-engine.js';
 import { defaultCacheDir, loadConceptSet } from '../data/builtin-concepts.js';
 import { type ConceptSet, duplicateWarnings } from '../data/concepts.js';
-import type { RGBImage } from '../data/decode.js';
-import {
-  IMAGENET_PREPROCESS,
-  type PreprocessConfig,
-  preprocessImage,
-  preprocessShape,
-} from '../data/preprocess.js';
+import { IMAGENET_PREPROCESS, type PreprocessConfig, preprocessShape } from '../data/preprocess.js';
 import { openProbeDataset, type ProbeDataset, type ProbeImage } from '../data/probe-dataset.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { matrixToNpy, writeNpy } from '../io/npy.js';
@@ -57,6 +52,7 @@ import { checkSimilarityName, type SimilarityName } from '../numeric/similarity-
 import type { ProgressCallback } from '../progress.js';
 import { descriptionsCsv, type LayerResult, neuronsJson } from '../report/descriptions.js';
 import { VERSION } from '../version.js';
+import { defaultWorkers, ImagePreparer, type PrepareOutcome } from './_preprocess-pool.js';
 import { resolveTarget, type SkippedImage } from './activations.js';
 import { layerFileNames } from './activations-files.js';
 import { type CacheStats, cacheKey, FeatureCache, fileSha256, sha256Hex } from './cache.js';
@@ -104,6 +100,11 @@ export interface DissectOptions {
   device?: 'cpu' | 'cuda';
   threads?: number;
   memoryBudget?: number;
+  /**
+   * Worker threads that decode and preprocess images while onnxruntime runs. Default: 1 on 'cpu', `cores - 1`
+   * (at least 1) on 'cuda'. 0: the main thread resizes between batches.
+   */
+  workers?: number;
   /** Leave out images that cannot be decoded instead of failing. */
   skipBadImages?: boolean;
   /** Models, concept sets, probe sets and features (`<cacheDir>/features`). Default ~/.cache/clip-dissect. */
@@ -180,6 +181,8 @@ function checkOptions(o: DissectOptions): void {
     );
   positiveInt('batchSize', o.batchSize);
   positiveInt('runBatchSize', o.runBatchSize);
+  if (o.workers !== undefined && !(Number.isInteger(o.workers) && o.workers >= 0))
+    throw new ArgumentError(`'workers' must be an integer >= 0 but got ${o.workers}`);
   positiveInt('chunkSize', o.chunkSize);
   positiveInt('textChunkSize', o.textChunkSize);
 }
@@ -204,8 +207,6 @@ async function modelHash(path: string): Promise<string> {
   const isFile = (await stat(data).catch(() => null))?.isFile() === true;
   return isFile ? sha256Hex(`${main}:${await fileSha256(data)}`) : main;
 }
-
-type Outcome = { ok: true; image: RGBImage } | { ok: false; error: unknown };
 
 /**
  * Runs CLIP-Dissect end to end: labels every neuron of the chosen layers of `target` with a concept.
@@ -430,11 +431,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     let chunksComputed = 0;
     const bs = Math.min(o.batchSize ?? DEFAULT_BATCH, N);
 
-    const load = (i: number): Promise<Outcome> =>
-      dataset.load(i).then(
-        (image) => ({ ok: true, image }) as Outcome,
-        (error) => ({ ok: false, error }) as Outcome,
-      );
+    const nWorkers = o.workers ?? defaultWorkers(device);
 
     /** Computes what a chunk lacks: the kept images, image features (if `needImages`), the given layers. */
     const computeChunk = async (
@@ -458,70 +455,80 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
       const skip: SkippedImage[] = [];
       const imageRows: Float32Array[] = [];
       const layerRows: Float32Array[][] = needLayers.map(() => []);
-      const batchOf = (b: number) => {
-        const out: Promise<Outcome>[] = [];
-        for (let i = start + b * bs; i < Math.min(end, start + (b + 1) * bs); i++) out.push(load(i));
-        return out;
-      };
-      const nb = Math.ceil((end - start) / bs);
-      let next: Promise<Outcome>[] | null = batchOf(0);
-      for (let b = 0; b < nb; b++) {
-        signal?.throwIfAborted();
-        const td = performance.now();
-        const results = await Promise.all(next as Promise<Outcome>[]);
-        time('decode', performance.now() - td);
-        next = b + 1 < nb ? batchOf(b + 1) : null; // decoding overlaps this batch's inference
-        const tp = performance.now();
-        let n = 0;
-        for (let j = 0; j < results.length; j++) {
-          const r = results[j];
-          const idx = start + b * bs + j;
-          if (!r.ok) {
-            const e = r.error;
-            const image = dataset.images[idx];
-            if (e instanceof ClipDissectError && BAD_IMAGE_CODES.has(e.code)) {
-              if (o.skipBadImages) {
-                skip.push({ index: idx, source: image.source, message: e.message });
-                continue;
+      // one decode per image; the worker threads derive each input the chunk needs
+      const configs: PreprocessConfig[] = [];
+      const tSlot = tBatch ? configs.push(tPre) - 1 : -1;
+      const cSlot = cBatch && cPre ? configs.push(cPre) - 1 : -1;
+      const preparer = new ImagePreparer(dataset, configs, nWorkers);
+      try {
+        const batchOf = (b: number) => {
+          const out: Promise<PrepareOutcome>[] = [];
+          for (let i = start + b * bs; i < Math.min(end, start + (b + 1) * bs); i++)
+            out.push(preparer.prepare(i));
+          return out;
+        };
+        const nb = Math.ceil((end - start) / bs);
+        let next: Promise<PrepareOutcome>[] | null = batchOf(0);
+        for (let b = 0; b < nb; b++) {
+          signal?.throwIfAborted();
+          const td = performance.now();
+          const results = await Promise.all(next as Promise<PrepareOutcome>[]);
+          time('imageWait', performance.now() - td);
+          // the next batch goes to the workers before onnxruntime blocks this thread
+          next = b + 1 < nb ? batchOf(b + 1) : null;
+          let n = 0;
+          for (let j = 0; j < results.length; j++) {
+            const r = results[j];
+            const idx = start + b * bs + j;
+            if (!r.ok) {
+              const e = r.error;
+              const image = dataset.images[idx];
+              if (e instanceof ClipDissectError && BAD_IMAGE_CODES.has(e.code)) {
+                if (o.skipBadImages) {
+                  skip.push({ index: idx, source: image.source, message: e.message });
+                  continue;
+                }
+                throw new ClipDissectError(
+                  e.code,
+                  `${e.message} (probe image ${idx}; skipBadImages / --skip-bad-images leaves such images out)`,
+                  { cause: e },
+                );
               }
-              throw new ClipDissectError(
-                e.code,
-                `${e.message} (probe image ${idx}; skipBadImages / --skip-bad-images leaves such images out)`,
-                { cause: e },
-              );
+              throw e;
             }
-            throw e;
+            if (tBatch) tBatch.set(r.data[tSlot], n * tPer);
+            if (cBatch) cBatch.set(r.data[cSlot], n * cPer);
+            time('preprocess', r.ms);
+            keptIdx.push(idx);
+            n++;
           }
-          if (tBatch) preprocessImage(r.image, tPre, tBatch.subarray(n * tPer, (n + 1) * tPer));
-          if (cBatch && cPre) preprocessImage(r.image, cPre, cBatch.subarray(n * cPer, (n + 1) * cPer));
-          keptIdx.push(idx);
-          n++;
+          if (n === 0) continue;
+          if (runTarget && tBatch) {
+            const ti = performance.now();
+            const out = await (target as OnnxTargetModel).activations(
+              n === bs ? tBatch : tBatch.subarray(0, n * tPer),
+              n,
+              names,
+              pool,
+            );
+            time('targetInference', performance.now() - ti);
+            needLayers.forEach((_, q) => {
+              layerRows[q].push(new Float32Array((out.get(names[q]) as Matrix).data));
+            });
+          }
+          if (enc) {
+            let input: Float32Array;
+            if (same && tBatch) input = n === bs ? tBatch : tBatch.subarray(0, n * tPer);
+            else if (cBatch) input = n === bs ? cBatch : cBatch.subarray(0, n * cPer);
+            else throw new Error('unreachable: no CLIP input buffer');
+            const ti = performance.now();
+            const emb = await enc.encodeImages(input, n);
+            time('clipInference', performance.now() - ti);
+            imageRows.push(new Float32Array(emb.data));
+          }
         }
-        time('preprocess', performance.now() - tp);
-        if (n === 0) continue;
-        if (runTarget && tBatch) {
-          const ti = performance.now();
-          const out = await (target as OnnxTargetModel).activations(
-            n === bs ? tBatch : tBatch.subarray(0, n * tPer),
-            n,
-            names,
-            pool,
-          );
-          time('targetInference', performance.now() - ti);
-          needLayers.forEach((_, q) => {
-            layerRows[q].push(new Float32Array((out.get(names[q]) as Matrix).data));
-          });
-        }
-        if (enc) {
-          let input: Float32Array;
-          if (same && tBatch) input = n === bs ? tBatch : tBatch.subarray(0, n * tPer);
-          else if (cBatch) input = n === bs ? cBatch : cBatch.subarray(0, n * cPer);
-          else throw new Error('unreachable: no CLIP input buffer');
-          const ti = performance.now();
-          const emb = await enc.encodeImages(input, n);
-          time('clipInference', performance.now() - ti);
-          imageRows.push(new Float32Array(emb.data));
-        }
+      } finally {
+        await preparer.release();
       }
       const concat = (parts: Float32Array[], cols: number): Matrix => {
         const data = new Float32Array(keptIdx.length * cols);

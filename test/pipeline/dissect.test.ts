@@ -183,6 +183,25 @@ describe('dissect (tiny CLIP, resnet_small, 22 fixture images)', { skip: NEEDS_S
     }
   });
 
+  it('the same features with the images prepared on the main thread (workers 0) or on 2 workers', async () => {
+    // runs of 2 images instead of 8: onnxruntime may round differently, so compare within 1e-5
+    const close = (got: Float32Array, want: Float32Array, what: string) => {
+      assert.equal(got.length, want.length, what);
+      for (let i = 0; i < want.length; i++)
+        assert.ok(Math.abs(got[i] - want[i]) <= 1e-5 * (1 + Math.abs(want[i])), `${what}[${i}]`);
+    };
+    for (const workers of [0, 2]) {
+      const r = await dissect({ ...base(cacheDir), cache: false, workers, runBatchSize: 2 });
+      close(r.imageFeatures.data, first.imageFeatures.data, `image features, workers ${workers}`);
+      for (const [name, m] of first.activations)
+        close((r.activations.get(name) as Matrix).data, m.data, `${name}, workers ${workers}`);
+    }
+    await assert.rejects(
+      dissect({ ...base(cacheDir), workers: -1 }),
+      /'workers' must be an integer >= 0 but got -1/,
+    );
+  });
+
   it('a rerun reads every feature from the cache and gives the same labels', async () => {
     const again = await dissect(base(cacheDir));
     assert.deepEqual(again.chunks, { text: { computed: 0, total: 3 }, images: { computed: 0, total: 3 } });

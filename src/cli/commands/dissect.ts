@@ -51,6 +51,8 @@ Resources:
   --run-batch-size N      images per onnxruntime run (default 8 on cpu, the whole batch on cuda)
   --chunk-size N          probe images per cache chunk (default 256)
   --device cpu|cuda       execution provider (default cpu)
+  --workers N             threads that decode and preprocess images meanwhile (default 1 on cpu,
+                          cores - 1 on cuda; 0: the main thread, between batches)
   --threads N             onnxruntime threads (default: all cores)
   --memory-budget SIZE    bound on the similarity engine's buffers, e.g. 2G (default 768M)
   --cache-dir DIR         models, concept/probe sets and features (default ~/.cache/clip-dissect)
@@ -82,6 +84,7 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
     device: { type: 'string' },
     threads: { type: 'string' },
     'run-batch-size': { type: 'string' },
+    workers: { type: 'string' },
     'memory-budget': { type: 'string' },
     'cache-dir': { type: 'string' },
     'no-cache': { type: 'boolean' },
@@ -129,6 +132,7 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
       skipBadImages: values['skip-bad-images'] === true,
       batchSize: optionalInt('batch-size', values['batch-size']),
       runBatchSize: optionalInt('run-batch-size', values['run-batch-size']),
+      workers: optionalInt('workers', values.workers, 0),
       chunkSize: optionalInt('chunk-size', values['chunk-size']),
       device: choice('device', values.device, ['cpu', 'cuda'] as const),
       threads: optionalInt('threads', values.threads),

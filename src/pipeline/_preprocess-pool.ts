@@ -1,0 +1,146 @@
+/**
+ * Decoding and preprocessing of probe images off the main thread, shared by extractActivations and dissect.
+ * Internal.
+ *
+ * Each job decodes one image ONCE and derives one CHW float32 tensor per preprocessing (the target's and, in
+ * dissect, CLIP's), so onnxruntime on the main thread never waits for resizing.
+ */
+import { availableParallelism } from 'node:os';
+import { isAbsolute } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { RGBImage } from '../data/decode.js';
+import { type PreprocessConfig, preprocessImage } from '../data/preprocess.js';
+import type { ProbeDataset } from '../data/probe-dataset.js';
+import { ClipDissectError } from '../numeric/errors.js';
+
+export interface Prepared {
+  ok: true;
+  /** One CHW tensor per preprocessing, in the pool's order. */
+  data: Float32Array[];
+  /** Milliseconds of resizing and normalising (decoding not included). */
+  ms: number;
+}
+export interface PrepareFailed {
+  ok: false;
+  error: unknown;
+}
+export type PrepareOutcome = Prepared | PrepareFailed;
+
+/** Default worker count: 1 on the CPU (onnxruntime keeps the cores busy), cores - 1 (at least 1) on CUDA. */
+export function defaultWorkers(device: 'cpu' | 'cuda'): number {
+  return device === 'cuda' ? Math.max(1, availableParallelism() - 1) : 1;
+}
+
+/** Worker threads running _preprocess-worker.js; one job per image, each to the least busy worker. */
+class WorkerPool {
+  private readonly workers: { worker: Worker; busy: number }[];
+  private readonly pending = new Map<number, (o: PrepareOutcome) => void>();
+  private nextId = 1;
+  private failure: Error | null = null;
+
+  constructor(size: number, configs: readonly PreprocessConfig[]) {
+    const url = new URL('./_preprocess-worker.js', import.meta.url);
+    this.workers = Array.from({ length: size }, (_, slot) => {
+      const worker = new Worker(url, { workerData: { configs } });
+      worker.on(
+        'message',
+        (msg: {
+          id: number;
+          data?: Float32Array[];
+          ms: number;
+          error?: { code: string; message: string };
+        }) => {
+          const resolve = this.pending.get(msg.id);
+          if (!resolve) return;
+          this.pending.delete(msg.id);
+          this.workers[slot].busy--;
+          if (msg.error)
+            resolve({ ok: false, error: new ClipDissectError(msg.error.code, msg.error.message) });
+          else resolve({ ok: true, data: msg.data as Float32Array[], ms: msg.ms });
+        },
+      );
+      worker.on('error', (e) => this.fail(e));
+      worker.on('exit', (code) => {
+        if (code !== 0) this.fail(new Error(`exited with code ${code}`));
+      });
+      return { worker, busy: 0 };
+    });
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    for (const [id, resolve] of this.pending) {
+      this.pending.delete(id);
+      resolve({
+        ok: false,
+        error: new ClipDissectError('ERR_WORKER', `an image preprocessing worker failed: ${e.message}`, {
+          cause: e,
+        }),
+      });
+    }
+  }
+
+  submit(job: { path: string } | { image: RGBImage }): Promise<PrepareOutcome> {
+    if (this.failure)
+      return Promise.resolve({
+        ok: false,
+        error: new ClipDissectError(
+          'ERR_WORKER',
+          `an image preprocessing worker failed: ${this.failure.message}`,
+        ),
+      });
+    let slot = 0;
+    for (let s = 1; s < this.workers.length; s++)
+      if (this.workers[s].busy < this.workers[slot].busy) slot = s;
+    const id = this.nextId++;
+    this.workers[slot].busy++;
+    return new Promise((resolve) => {
+      this.pending.set(id, resolve);
+      this.workers[slot].worker.postMessage({ id, ...job });
+    });
+  }
+
+  async release(): Promise<void> {
+    this.failure ??= new Error('released');
+    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+  }
+}
+
+/**
+ * Prepares probe images for one or more preprocessings: `workers` threads (0: the main thread resizes, only
+ * sharp's decoding runs on libuv threads). Image files are decoded inside the workers; other sources (CIFAR
+ * records) are loaded here and their pixels handed over.
+ */
+export class ImagePreparer {
+  private readonly pool: WorkerPool | null;
+
+  constructor(
+    private readonly dataset: ProbeDataset,
+    private readonly configs: readonly PreprocessConfig[],
+    workers: number,
+  ) {
+    this.pool = workers > 0 ? new WorkerPool(workers, configs) : null;
+  }
+
+  /** Probe image i, decoded once and preprocessed with each config. Never rejects: failures are outcomes. */
+  prepare(i: number): Promise<PrepareOutcome> {
+    const source = this.dataset.images[i].source;
+    if (this.pool && isAbsolute(source)) return this.pool.submit({ path: source });
+    return this.dataset
+      .load(i)
+      .then(
+        (image) => {
+          if (this.pool) return this.pool.submit({ image });
+          const t = performance.now();
+          const data = this.configs.map((c) => preprocessImage(image, c));
+          return { ok: true, data, ms: performance.now() - t } as PrepareOutcome;
+        },
+        (error) => ({ ok: false, error }) as PrepareOutcome,
+      )
+      .catch((error) => ({ ok: false, error }) as PrepareOutcome);
+  }
+
+  async release(): Promise<void> {
+    await this.pool?.release();
+  }
+}
