@@ -160,7 +160,7 @@ async function constantValue(
   if (p.opType === 'Identity') return constantValue(loaded, p.input[0], producers, inits);
   if (p.opType === 'Transpose') {
     const v = await constantValue(loaded, p.input[0], producers, inits);
-    if (!v || v.dims.length !== 2) return null;
+    if (v?.dims.length !== 2) return null;
     const perm = attrInts(p, 'perm') ?? [1, 0];
     if (perm[0] === 0) return v;
     return { dims: [v.dims[1], v.dims[0]], data: transpose2(v.data, v.dims[0], v.dims[1]), source: v.source };
@@ -244,7 +244,7 @@ export async function linearWeightsBetween(
     if (!reached) continue;
 
     const w = await constantValue(loaded, n.input[1], producers, inits);
-    if (!w || w.dims.length !== 2)
+    if (w?.dims.length !== 2)
       throw new ClipDissectError(
         'ERR_MODEL_FORMAT',
         `the weights '${n.input[1]}' of ${n.opType} '${n.name}' are not a constant 2-D float tensor (computed at run time or of rank ${w?.dims.length ?? '?'})`,
