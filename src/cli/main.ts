@@ -9,6 +9,7 @@ import { ACTIVATIONS_HELP, activationsCommand } from './commands/activations.js'
 import { DISSECT_HELP, dissectCommand } from './commands/dissect.js';
 import { LAYERS_HELP, layersCommand } from './commands/layers.js';
 import { SIMILARITY_HELP, similarityCommand } from './commands/similarity.js';
+import { WEIGHTS_HELP, weightsCommand } from './commands/weights.js';
 
 export { CliError, type CliIO } from './_args.js';
 
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, Command> = {
   dissect: { help: DISSECT_HELP, run: dissectCommand },
   layers: { help: LAYERS_HELP, run: layersCommand },
   similarity: { help: SIMILARITY_HELP, run: similarityCommand },
+  weights: { help: WEIGHTS_HELP, run: weightsCommand },
 };
 
 const COMMAND_NAMES = [...Object.keys(COMMANDS), 'help', 'version'];
@@ -37,6 +39,7 @@ Commands:
   dissect      label every neuron of chosen layers: CLIP features, activations and similarity in one run
   layers       list the dissectable layers of an ONNX model, named as in PyTorch
   similarity   label one layer's neurons from saved CLIP features and activations (.npy)
+  weights      weights between two layers vs the similarity of their neurons' concepts (paper Sec. 5)
   help         show help for a command: clip-dissect help similarity
   version      print the version
 
