@@ -122,6 +122,14 @@ export {
   type FeatureCacheOptions,
   fileSha256,
 } from './pipeline/cache.js';
+export {
+  type ComposeCandidate,
+  type ComposeOptions,
+  type ComposeResult,
+  type ComposeUnit,
+  composeCandidates,
+  composeConcepts,
+} from './pipeline/compose.js';
 export { type DissectHooks, type DissectOptions, type DissectResult, dissect } from './pipeline/dissect.js';
 export { loadPreprocessConfig } from './pipeline/preprocess-config.js';
 export {

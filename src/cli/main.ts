@@ -6,6 +6,7 @@ import { ClipDissectError, formatChoices } from '../numeric/errors.js';
 import { VERSION } from '../version.js';
 import { CliError, type CliIO } from './_args.js';
 import { ACTIVATIONS_HELP, activationsCommand } from './commands/activations.js';
+import { COMPOSE_HELP, composeCommand } from './commands/compose.js';
 import { DISSECT_HELP, dissectCommand } from './commands/dissect.js';
 import { LAYERS_HELP, layersCommand } from './commands/layers.js';
 import { SIMILARITY_HELP, similarityCommand } from './commands/similarity.js';
@@ -22,6 +23,7 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   activations: { help: ACTIVATIONS_HELP, run: activationsCommand },
+  compose: { help: COMPOSE_HELP, run: composeCommand },
   dissect: { help: DISSECT_HELP, run: dissectCommand },
   layers: { help: LAYERS_HELP, run: layersCommand },
   similarity: { help: SIMILARITY_HELP, run: similarityCommand },
@@ -36,6 +38,7 @@ Usage: clip-dissect <command> [options]
 
 Commands:
   activations  run a network over probe images and save each layer's pooled activations (.npy)
+  compose      explain chosen neurons with two-concept compositions "w1 w2" (paper Sec. 4.6)
   dissect      label every neuron of chosen layers: CLIP features, activations and similarity in one run
   layers       list the dissectable layers of an ONNX model, named as in PyTorch
   similarity   label one layer's neurons from saved CLIP features and activations (.npy)

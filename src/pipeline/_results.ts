@@ -5,7 +5,7 @@
  * (`compose`, `weights`), which must reuse the run's CLIP model, template and similarity function.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { npyToMatrix, readNpy } from '../io/npy.js';
 import type { ClipEncoder } from '../models/clip-encoder.js';
 import { type ClipDtype, createOnnxClipEncoder } from '../models/onnx-clip-encoder.js';
@@ -41,6 +41,8 @@ export interface DissectRun {
   clip: { dir: string; given: string; dtype: ClipDtype };
   device: 'cpu' | 'cuda';
   targetModel: string;
+  /** The cache folder the run used (models, concept sets, features), when recorded. */
+  cacheDir: string | undefined;
   layers: RunLayer[];
   imageFeaturesFile: string;
   textFeaturesFile: string;
@@ -62,6 +64,12 @@ async function readJsonFile(path: string, what: string): Promise<Record<string, 
   } catch (e) {
     throw new ClipDissectError('ERR_RESULTS', `${what} '${path}' is not valid JSON: ${(e as Error).message}`);
   }
+}
+
+function runCacheDir(cache: { dir?: string } | undefined): string | undefined {
+  const d = cache?.dir;
+  if (typeof d !== 'string') return undefined;
+  return basename(d) === 'features' ? dirname(d) : undefined;
 }
 
 /** Reads args.json and neurons.json of a `dissect` output folder. */
@@ -105,6 +113,7 @@ export async function loadDissectRun(dir: string): Promise<DissectRun> {
     },
     device: (args.device as 'cpu' | 'cuda') ?? 'cpu',
     targetModel: inputs.target.model as string,
+    cacheDir: runCacheDir(args.cache as { dir?: string } | undefined),
     layers: args.layers as RunLayer[],
     imageFeaturesFile: files.imageFeatures.file,
     textFeaturesFile: files.textFeatures.file,
