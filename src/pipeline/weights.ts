@@ -13,6 +13,7 @@
  *   weights (Figure 6b), as weights.svg;
  * - Pearson r between each `from` neuron's winning score and its largest outgoing weight.
  */
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { linearWeightsBetween } from '../models/_onnx-weights.js';
@@ -95,7 +96,6 @@ export interface WeightsResult {
 async function readGroundTruth(gt: string | readonly string[], n: number, to: string): Promise<string[]> {
   let names: string[];
   if (typeof gt === 'string') {
-    const { readFile } = await import('node:fs/promises');
     let text: string;
     try {
       text = await readFile(gt, 'utf8');
