@@ -93,6 +93,14 @@ export {
   type SimilarityInputs,
   similarityReference,
 } from './numeric/similarity-reference.js';
+export {
+  incompleteBeta,
+  incompleteBetaLog,
+  logGamma,
+  type PearsonResult,
+  pearson,
+  pearsonPValue,
+} from './numeric/stats.js';
 export { columnTopK, topK } from './numeric/topk.js';
 export {
   type ActivationsResult,
@@ -114,6 +122,14 @@ export {
   type FeatureCacheOptions,
   fileSha256,
 } from './pipeline/cache.js';
+export {
+  type ComposeCandidate,
+  type ComposeOptions,
+  type ComposeResult,
+  type ComposeUnit,
+  composeCandidates,
+  composeConcepts,
+} from './pipeline/compose.js';
 export { type DissectHooks, type DissectOptions, type DissectResult, dissect } from './pipeline/dissect.js';
 export { loadPreprocessConfig } from './pipeline/preprocess-config.js';
 export {
@@ -121,6 +137,16 @@ export {
   type SimilarityFilesOptions,
   type SimilarityFilesResult,
 } from './pipeline/similarity-files.js';
+export {
+  analyseWeights,
+  type TextEmbedder,
+  topKGrid,
+  WEIGHT_TEXT_SPACES,
+  type WeightEntry,
+  type WeightsOptions,
+  type WeightsResult,
+  type WeightTextSpace,
+} from './pipeline/weights.js';
 export type { ProgressCallback, ProgressEvent } from './progress.js';
 export { descriptionsCsv, type LayerResult, neuronsJson } from './report/descriptions.js';
 export { VERSION } from './version.js';

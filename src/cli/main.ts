@@ -6,9 +6,11 @@ import { ClipDissectError, formatChoices } from '../numeric/errors.js';
 import { VERSION } from '../version.js';
 import { CliError, type CliIO } from './_args.js';
 import { ACTIVATIONS_HELP, activationsCommand } from './commands/activations.js';
+import { COMPOSE_HELP, composeCommand } from './commands/compose.js';
 import { DISSECT_HELP, dissectCommand } from './commands/dissect.js';
 import { LAYERS_HELP, layersCommand } from './commands/layers.js';
 import { SIMILARITY_HELP, similarityCommand } from './commands/similarity.js';
+import { WEIGHTS_HELP, weightsCommand } from './commands/weights.js';
 
 export { CliError, type CliIO } from './_args.js';
 
@@ -21,9 +23,11 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   activations: { help: ACTIVATIONS_HELP, run: activationsCommand },
+  compose: { help: COMPOSE_HELP, run: composeCommand },
   dissect: { help: DISSECT_HELP, run: dissectCommand },
   layers: { help: LAYERS_HELP, run: layersCommand },
   similarity: { help: SIMILARITY_HELP, run: similarityCommand },
+  weights: { help: WEIGHTS_HELP, run: weightsCommand },
 };
 
 const COMMAND_NAMES = [...Object.keys(COMMANDS), 'help', 'version'];
@@ -34,9 +38,11 @@ Usage: clip-dissect <command> [options]
 
 Commands:
   activations  run a network over probe images and save each layer's pooled activations (.npy)
+  compose      explain chosen neurons with two-concept compositions "w1 w2" (paper Sec. 4.6)
   dissect      label every neuron of chosen layers: CLIP features, activations and similarity in one run
   layers       list the dissectable layers of an ONNX model, named as in PyTorch
   similarity   label one layer's neurons from saved CLIP features and activations (.npy)
+  weights      weights between two layers vs the similarity of their neurons' concepts (paper Sec. 5)
   help         show help for a command: clip-dissect help similarity
   version      print the version
 

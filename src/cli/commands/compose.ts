@@ -1,0 +1,89 @@
+/** `clip-dissect compose`: two-concept explanations of chosen neurons (paper Sec. 4.6). */
+import { composeConcepts } from '../../pipeline/compose.js';
+import { CliError, type CliIO, optionalInt, optionalSize, parse, parseNumber, required } from '../_args.js';
+import { ProgressRenderer } from '../progress-renderer.js';
+
+export const COMPOSE_HELP = `Usage: clip-dissect compose --results DIR --layer LAYER --units U1,U2,… [options]
+
+Explains neurons with two-concept compositions: for each unit, its --pool-size best single concepts are
+combined into every ordered pair "w1 w2" (plus the singles: 10,000 candidates for 100), embedded with the
+run's CLIP and template, and scored with the run's similarity function over the whole layer.
+
+Inputs:
+  --results DIR           a folder written by clip-dissect dissect --out
+  --layer LAYER           one of its layers, e.g. layer4
+  --units U1,U2,…         the neurons to explain, e.g. 386,1617
+
+Options:
+  --pool-size N           single concepts combined per unit (default 100, as in the paper)
+  --top N                 candidates reported per unit (default 10)
+  --out DIR               where to write compose.json (default: the results folder)
+  --cache-dir DIR         where a built-in concept set is cached (default: the run's)
+  --memory-budget SIZE    bound on the similarity engine's buffers, e.g. 2G (default 768M)
+  --threads N             onnxruntime threads (default: all cores)
+  -q, --quiet             no progress on stderr
+`;
+
+export async function composeCommand(args: string[], io: CliIO): Promise<number> {
+  const { values } = parse('compose', args, {
+    results: { type: 'string' },
+    layer: { type: 'string' },
+    units: { type: 'string' },
+    'pool-size': { type: 'string' },
+    top: { type: 'string' },
+    out: { type: 'string' },
+    'cache-dir': { type: 'string' },
+    'memory-budget': { type: 'string' },
+    threads: { type: 'string' },
+    quiet: { type: 'boolean', short: 'q' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    io.stdout.write(COMPOSE_HELP);
+    return 0;
+  }
+  required(values, ['results', 'layer', 'units'], 'compose');
+  const unitList = (values.units as string).split(',').filter((s) => s.trim() !== '');
+  if (unitList.length === 0)
+    throw new CliError(`--units must list neurons, e.g. 386,1617, but got '${values.units}'`);
+  const units = unitList.map((u) => parseNumber('units', u, { integer: true, min: 0 }));
+  const poolSize = optionalInt('pool-size', values['pool-size'], 2);
+  const renderer = new ProgressRenderer(io.stderr);
+  const quiet = values.quiet === true;
+  const t0 = performance.now();
+  const r = await composeConcepts({
+    results: values.results as string,
+    layer: values.layer as string,
+    units,
+    poolSize,
+    top: optionalInt('top', values.top),
+    out: values.out as string | undefined,
+    cacheDir: values['cache-dir'] as string | undefined,
+    memoryBudget: optionalSize('memory-budget', values['memory-budget']),
+    threads: optionalInt('threads', values.threads),
+    onProgress: quiet ? undefined : renderer.onProgress,
+  });
+  renderer.finishLine();
+  const secs = ((performance.now() - t0) / 1000).toFixed(1);
+  const out: string[] = [];
+  out.push(
+    `${r.similarity} over layer ${r.layer}: ${r.units.length} unit${r.units.length === 1 ? '' : 's'}, ${r.poolSize} single concepts each (${r.units[0]?.candidates ?? 0} candidates) in ${secs}s`,
+  );
+  for (const u of r.units) {
+    out.push(
+      `${r.layer} unit ${u.unit}: best singles ${u.original.map((c) => `${c.concept} (${c.score.toFixed(4)})`).join(', ')}`,
+    );
+    out.push('  rank  candidate                                 score');
+    u.top.forEach((c, i) => {
+      out.push(
+        `  ${String(i + 1).padStart(4)}  ${(c.concept + (c.kind === 'single' ? '  [single]' : '')).slice(0, 40).padEnd(40)}  ${c.score.toFixed(4)}`,
+      );
+    });
+  }
+  if (r.files.length) {
+    out.push('wrote:');
+    for (const f of r.files) out.push(`  ${f}`);
+  }
+  io.stdout.write(`${out.join('\n')}\n`);
+  return 0;
+}

@@ -1,0 +1,105 @@
+/** `clip-dissect weights`: weights between two layers vs the similarity of their concepts (paper Sec. 5). */
+import type { PearsonResult } from '../../numeric/stats.js';
+import { analyseWeights, WEIGHT_TEXT_SPACES, type WeightTextSpace } from '../../pipeline/weights.js';
+import { type CliIO, choice, optionalInt, parse, required } from '../_args.js';
+import { ProgressRenderer } from '../progress-renderer.js';
+
+export const WEIGHTS_HELP = `Usage: clip-dissect weights --results DIR --from LAYER --to LAYER --ground-truth FILE [options]
+
+Do neurons joined by a high weight encode similar concepts? Reads the weight matrix between two layers from
+the target's ONNX initializers (the Gemm/MatMul of --to that reads --from, through pooling/flatten), takes
+the concept of each --from neuron (its dissected label) and the class name of each --to unit, and reports the
+top weights with both concepts, Pearson r and p between weight and concept similarity (all weights and the
+largest ones), the mean similarity of the top k weights as k grows (weights.svg, the paper's Figure 6b), and
+r between a neuron's winning score and its largest outgoing weight.
+
+Inputs:
+  --results DIR           a folder written by clip-dissect dissect --out (--from must be one of its layers)
+  --from LAYER            the layer feeding the weights, e.g. layer4
+  --to LAYER              the layer they feed, e.g. fc (a module or tensor of the run's target model)
+  --ground-truth FILE     class names of the --to units, one a line, in unit order
+
+Options:
+  --text-space clip       where concept similarity is measured: the run's CLIP text encoder (default clip;
+                          labels and class names are embedded as they are, as the reference notebook does)
+  --top N                 weights listed, largest first (default 20)
+  --top-weights N         size of the "highest weights" correlation (default 50000, as in the paper)
+  --out DIR               where to write weights.json and weights.svg (default: the results folder)
+  --threads N             onnxruntime threads (default: all cores)
+  -q, --quiet             no progress on stderr
+`;
+
+/** `r = 0.1234, p = 1.2e-5 (n = 640)`; p below the double range as `p = 10^-6452.8`. */
+export function formatCorrelation(c: PearsonResult): string {
+  if (Number.isNaN(c.r)) return `r undefined (a constant series) (n = ${c.n})`;
+  const p =
+    c.p > 0 || c.log10p === Number.NEGATIVE_INFINITY
+      ? `p = ${c.p === 0 ? '0' : c.p.toPrecision(3)}`
+      : `p = 10^${c.log10p.toFixed(1)} (below the double range)`;
+  return `r = ${c.r.toFixed(4)}, ${p} (n = ${c.n})`;
+}
+
+export async function weightsCommand(args: string[], io: CliIO): Promise<number> {
+  const { values } = parse('weights', args, {
+    results: { type: 'string' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    'ground-truth': { type: 'string' },
+    'text-space': { type: 'string' },
+    top: { type: 'string' },
+    'top-weights': { type: 'string' },
+    out: { type: 'string' },
+    threads: { type: 'string' },
+    quiet: { type: 'boolean', short: 'q' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    io.stdout.write(WEIGHTS_HELP);
+    return 0;
+  }
+  required(values, ['results', 'from', 'to', 'ground-truth'], 'weights');
+  const renderer = new ProgressRenderer(io.stderr);
+  const quiet = values.quiet === true;
+  const t0 = performance.now();
+  const r = await analyseWeights({
+    results: values.results as string,
+    from: values.from as string,
+    to: values.to as string,
+    groundTruth: values['ground-truth'] as string,
+    textSpace: choice<WeightTextSpace>('text-space', values['text-space'], WEIGHT_TEXT_SPACES),
+    top: optionalInt('top', values.top),
+    topWeights: optionalInt('top-weights', values['top-weights']),
+    out: values.out as string | undefined,
+    threads: optionalInt('threads', values.threads),
+    onProgress: quiet ? undefined : renderer.onProgress,
+  });
+  renderer.finishLine();
+  const secs = ((performance.now() - t0) / 1000).toFixed(1);
+  const out: string[] = [];
+  out.push(
+    `${r.from} → ${r.to}: ${r.shape[0]}×${r.shape[1]} weights of ${r.node} ('${r.weightTensor}'${r.path.length ? `, through ${r.path.join(' → ')}` : ''}); similarity in ${r.textSpace} text space; ${secs}s`,
+  );
+  out.push(`top ${r.top.length} weights:`);
+  const w = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s.padEnd(n));
+  out.push(
+    `  rank  ${'from'.padEnd(6)} ${w('concept', 22)} score    ${'to'.padEnd(5)} ${w('class', 28)} weight   similarity`,
+  );
+  for (const e of r.top)
+    out.push(
+      `  ${String(e.rank).padStart(4)}  ${String(e.fromUnit).padEnd(6)} ${w(e.fromConcept, 22)} ${e.fromScore === null ? '   -   ' : e.fromScore.toFixed(4).padStart(7)}  ${String(e.toUnit).padEnd(5)} ${w(e.toClass, 28)} ${e.weight.toFixed(4).padStart(7)}  ${e.similarity.toFixed(4)}`,
+    );
+  out.push(`weight vs similarity, all weights:     ${formatCorrelation(r.correlationAll)}`);
+  out.push(`weight vs similarity, top ${r.topWeights} weights: ${formatCorrelation(r.correlationTop)}`);
+  out.push(
+    `mean similarity of the top k weights: ${r.curve.map((c) => `k=${c.k}: ${c.meanSimilarity.toFixed(4)}`).join(', ')}`,
+  );
+  out.push(
+    `winning score vs largest outgoing weight (per ${r.from} neuron): ${formatCorrelation(r.scoreVsMaxWeight)}`,
+  );
+  if (r.files.length) {
+    out.push('wrote:');
+    for (const f of r.files) out.push(`  ${f}`);
+  }
+  io.stdout.write(`${out.join('\n')}\n`);
+  return 0;
+}

@@ -1,0 +1,171 @@
+/**
+ * Reading back what `dissect` wrote into its output folder (internal to src/pipeline): args.json (how the run
+ * was made: target model, CLIP model, concepts, similarity function, layers and their files), neurons.json
+ * (each neuron's label and score) and the feature / activation .npy files. Used by the follow-up analyses
+ * (`compose`, `weights`), which must reuse the run's CLIP model, template and similarity function.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { npyToMatrix, readNpy } from '../io/npy.js';
+import type { ClipEncoder } from '../models/clip-encoder.js';
+import { type ClipDtype, createOnnxClipEncoder } from '../models/onnx-clip-encoder.js';
+import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
+import type { Matrix } from '../numeric/matrix.js';
+import { checkSimilarityName, type SimilarityName } from '../numeric/similarity-options.js';
+
+export interface RunLayer {
+  name: string;
+  /** The activations file, relative to the results folder. */
+  file: string;
+  /** The ONNX tensor that was read. */
+  tensor: string;
+  neurons: number;
+}
+
+export interface RunNeuron {
+  unit: number;
+  label: string;
+  /** The winning score; null when it was not finite. */
+  score: number | null;
+  dead: boolean;
+}
+
+/** A dissection's results folder, read back. */
+export interface DissectRun {
+  dir: string;
+  similarity: SimilarityName;
+  /** The similarity hyperparameters the run used. */
+  options: Record<string, number>;
+  template: string;
+  concepts: { source: string; count: number; sha256: string };
+  clip: { dir: string; given: string; dtype: ClipDtype };
+  device: 'cpu' | 'cuda';
+  targetModel: string;
+  /** The cache folder the run used (models, concept sets, features), when recorded. */
+  cacheDir: string | undefined;
+  layers: RunLayer[];
+  imageFeaturesFile: string;
+  textFeaturesFile: string;
+  /** neurons.json records by layer name, in unit order. */
+  neurons: Map<string, RunNeuron[]>;
+}
+
+async function readJsonFile(path: string, what: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new ArgumentError(
+      `${what} '${path}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); --results must be a folder written by 'clip-dissect dissect --out'`,
+    );
+  }
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new ClipDissectError('ERR_RESULTS', `${what} '${path}' is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+function runCacheDir(cache: { dir?: string } | undefined): string | undefined {
+  const d = cache?.dir;
+  if (typeof d !== 'string') return undefined;
+  return basename(d) === 'features' ? dirname(d) : undefined;
+}
+
+/** Reads args.json and neurons.json of a `dissect` output folder. */
+export async function loadDissectRun(dir: string): Promise<DissectRun> {
+  if (typeof dir !== 'string' || dir === '')
+    throw new ArgumentError(`'results' must be a dissect output folder but got ${JSON.stringify(dir)}`);
+  const isDir = (await stat(dir).catch(() => null))?.isDirectory() === true;
+  if (!isDir) throw new ArgumentError(`results folder '${dir}' does not exist or is not a folder`);
+  const args = await readJsonFile(join(dir, 'args.json'), 'args.json');
+  if (args.command !== 'dissect')
+    throw new ClipDissectError(
+      'ERR_RESULTS',
+      `'${join(dir, 'args.json')}' was written by '${String(args.command)}', not by 'dissect'`,
+    );
+  const inputs = args.inputs as Record<string, Record<string, unknown>>;
+  const files = args.files as Record<string, { file: string }>;
+  const neuronsJson = await readJsonFile(join(dir, 'neurons.json'), 'neurons.json');
+  const neurons = new Map<string, RunNeuron[]>();
+  for (const n of neuronsJson.neurons as (RunNeuron & { layer: string })[]) {
+    let list = neurons.get(n.layer);
+    if (!list) {
+      list = [];
+      neurons.set(n.layer, list);
+    }
+    list[n.unit] = { unit: n.unit, label: n.label, score: n.score, dead: n.dead };
+  }
+  return {
+    dir,
+    similarity: checkSimilarityName(args.similarity as string),
+    options: (args.options ?? {}) as Record<string, number>,
+    template: (inputs.concepts.template as string) ?? '{}',
+    concepts: {
+      source: inputs.concepts.source as string,
+      count: inputs.concepts.concepts as number,
+      sha256: inputs.concepts.sha256 as string,
+    },
+    clip: {
+      dir: inputs.clip.dir as string,
+      given: inputs.clip.given as string,
+      dtype: (inputs.clip.dtype as ClipDtype) ?? 'fp32',
+    },
+    device: (args.device as 'cpu' | 'cuda') ?? 'cpu',
+    targetModel: inputs.target.model as string,
+    cacheDir: runCacheDir(args.cache as { dir?: string } | undefined),
+    layers: args.layers as RunLayer[],
+    imageFeaturesFile: files.imageFeatures.file,
+    textFeaturesFile: files.textFeatures.file,
+    neurons,
+  };
+}
+
+/** The run's layer called `name`, or an ArgumentError listing the dissected layers. */
+export function runLayer(run: DissectRun, name: string, flag = 'layer'): RunLayer {
+  const l = run.layers.find((x) => x.name === name);
+  if (!l)
+    throw new ArgumentError(
+      `'${flag}' '${name}' was not dissected in '${run.dir}'; its layers are ${formatChoices(run.layers.map((x) => x.name))}`,
+    );
+  return l;
+}
+
+export async function readRunMatrix(run: DissectRun, file: string): Promise<Matrix> {
+  const path = join(run.dir, file);
+  try {
+    return npyToMatrix(await readNpy(path), path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new ClipDissectError('ERR_RESULTS', `'${path}' is missing from the results folder`);
+    throw e;
+  }
+}
+
+/** The run's CLIP model (from the folder it was loaded from, never downloading). */
+export async function openRunClip(run: DissectRun, opts: { threads?: number } = {}): Promise<ClipEncoder> {
+  const isDir = (await stat(run.clip.dir).catch(() => null))?.isDirectory() === true;
+  if (!isDir)
+    throw new ClipDissectError(
+      'ERR_RESULTS',
+      `the run's CLIP model folder '${run.clip.dir}' (from '${run.clip.given}') no longer exists; the analysis needs the same CLIP model as the dissection`,
+    );
+  return createOnnxClipEncoder(run.clip.dir, {
+    dtype: run.clip.dtype,
+    device: run.device,
+    threads: opts.threads,
+    offline: true,
+  });
+}
+
+/** L2-normalised rows (zero rows stay zero), as a new matrix. */
+export function normalizedRows(m: Matrix): Matrix {
+  const out = new Float32Array(m.data.length);
+  for (let i = 0; i < m.rows; i++) {
+    let ss = 0;
+    for (let j = 0; j < m.cols; j++) ss += m.data[i * m.cols + j] ** 2;
+    const inv = ss > 0 ? 1 / Math.sqrt(ss) : 0;
+    for (let j = 0; j < m.cols; j++) out[i * m.cols + j] = m.data[i * m.cols + j] * inv;
+  }
+  return { rows: m.rows, cols: m.cols, data: out };
+}
