@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runMain } from '../../src/cli/main.js';
@@ -22,6 +22,17 @@ export async function cli(argv: string[]): Promise<{ code: number; stdout: strin
   return { code, stdout, stderr };
 }
 
+const made: string[] = [];
+// node --test runs each test file in its own process: its temp folders go when it exits
+// (CLIP_DISSECT_KEEP_TEMP=1 keeps them for a look)
+process.once('exit', () => {
+  if (process.env.CLIP_DISSECT_KEEP_TEMP) return;
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh temp folder, removed when the test process exits. */
 export function tempDir(prefix = 'clip-dissect-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
 }
