@@ -287,7 +287,7 @@ export async function createOnnxSentenceEncoder(
         `${modelPath}: a sentence encoder gives the token states 'last_hidden_state' (or 'token_embeddings') but this one gives ${formatChoices(session.outputNames)}`,
       );
     const meta = session.outputMetadata.find((m) => m.name === output);
-    const declared = meta && meta.isTensor ? meta.shape[2] : undefined;
+    const declared = meta?.isTensor ? meta.shape[2] : undefined;
     const embedDim =
       typeof declared === 'number' && declared > 0
         ? declared
