@@ -7,6 +7,7 @@ import { VERSION } from '../version.js';
 import { CliError, type CliIO } from './_args.js';
 import { ACTIVATIONS_HELP, activationsCommand } from './commands/activations.js';
 import { DISSECT_HELP, dissectCommand } from './commands/dissect.js';
+import { EVAL_HELP, evalCommand } from './commands/eval.js';
 import { LAYERS_HELP, layersCommand } from './commands/layers.js';
 import { SIMILARITY_HELP, similarityCommand } from './commands/similarity.js';
 
@@ -22,6 +23,7 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   activations: { help: ACTIVATIONS_HELP, run: activationsCommand },
   dissect: { help: DISSECT_HELP, run: dissectCommand },
+  eval: { help: EVAL_HELP, run: evalCommand },
   layers: { help: LAYERS_HELP, run: layersCommand },
   similarity: { help: SIMILARITY_HELP, run: similarityCommand },
 };
@@ -35,6 +37,7 @@ Usage: clip-dissect <command> [options]
 Commands:
   activations  run a network over probe images and save each layer's pooled activations (.npy)
   dissect      label every neuron of chosen layers: CLIP features, activations and similarity in one run
+  eval         score a layer's labels against class names (CLIP / mpnet cosine, top-k accuracy, AUC)
   layers       list the dissectable layers of an ONNX model, named as in PyTorch
   similarity   label one layer's neurons from saved CLIP features and activations (.npy)
   help         show help for a command: clip-dissect help similarity
