@@ -51,6 +51,8 @@ export interface EvalOptions {
   dtype?: ClipDtype;
   /** The sentence encoder: default 'Xenova/all-mpnet-base-v2'. */
   mpnet?: string;
+  /** The run's concept set, when args.json's path no longer reaches it (checked against its SHA-256). */
+  concepts?: string;
   /** Other methods' label files (NetDissect tally.csv, MILAN csv, layer,unit,description csv). */
   compare?: readonly string[];
   /** Where eval.json goes; default the results folder. */
@@ -218,7 +220,7 @@ export async function evaluate(o: EvalOptions, hooks: EvalHooks = {}): Promise<E
   // --- accuracy over the concepts, when the class names are concepts of the run
   let accuracy: AccuracyScores | null = null;
   let accuracyNote: string | undefined;
-  const conceptSource = String(conceptInfo['source'] ?? '');
+  const conceptSource = o.concepts ?? String(conceptInfo['source'] ?? '');
   let conceptCount = Number(conceptInfo['concepts'] ?? 0);
   let concepts: string[] | null = null;
   try {
@@ -233,12 +235,15 @@ export async function evaluate(o: EvalOptions, hooks: EvalHooks = {}): Promise<E
     )
       throw new ClipDissectError(
         'ERR_RESULTS',
-        `the concept set ${conceptSource} has changed since the run (its concepts no longer match args.json's sha256)`,
+        o.concepts !== undefined
+          ? `the concept set ${conceptSource} is not the run's: its concepts do not match the SHA-256 in ${argsPath}`
+          : `the concept set ${conceptSource} has changed since the run (its concepts no longer match the SHA-256 in ${argsPath})`,
       );
     concepts = set.concepts;
     conceptCount = set.concepts.length;
   } catch (e) {
-    accuracyNote = `no accuracy: the run's concept set cannot be read (${(e as Error).message})`;
+    if (o.concepts !== undefined) throw e;
+    accuracyNote = `no accuracy: the run's concept set cannot be read (${(e as Error).message}); a relative path in args.json is relative to where dissect ran: pass the set with --concepts / 'concepts'`;
     warn(accuracyNote);
   }
   if (concepts) {

@@ -236,6 +236,25 @@ describe('clip-dissect eval', () => {
       assert.ok(Math.abs(j.perUnit[0].labels['CLIP-Dissect'].clipCos - 1) < 1e-6);
     });
 
+    it("--concepts finds the run's concept set when its path in args.json does not reach it", async () => {
+      const args = JSON.parse(readFileSync(join(out, 'args.json'), 'utf8'));
+      const moved = tempDir('clip-dissect-eval-moved-');
+      for (const f of ['descriptions.csv', 'image_features.npy', 'text_features.npy', 'fc.npy'])
+        writeFileSync(join(moved, f), readFileSync(join(out, f)));
+      args.inputs.concepts.source = 'somewhere/else/classes.txt';
+      writeFileSync(join(moved, 'args.json'), JSON.stringify(args));
+      const lost = await cli(evalArgs().map((a) => (a === out ? moved : a)));
+      assert.equal(lost.code, 0, lost.stderr);
+      assert.match(
+        lost.stderr,
+        /warning: no accuracy: the run's concept set cannot be read .*pass the set with --concepts/,
+      );
+      const found = await cli([...evalArgs().map((a) => (a === out ? moved : a)), '--concepts', classes]);
+      assert.equal(found.code, 0, found.stderr);
+      const j = JSON.parse(readFileSync(join(moved, 'eval.json'), 'utf8'));
+      assert.equal(typeof j.accuracy.top1, 'number');
+    });
+
     it('without the class names among the concepts: cosines only, and a note why', async () => {
       const other = join(tempDir(), 'other.txt');
       writeFileSync(other, CLASSES.map((c, i) => (i === 4 ? 'kitten' : c)).join('\n'));
@@ -280,6 +299,15 @@ describe('clip-dissect eval', () => {
       const units = await cli(evalArgs(['--compare', gap]));
       assert.equal(units.code, 1);
       assert.match(units.stderr, /7 of the layer's 10 units have no label \(first: unit 4, 1-based\)/);
+
+      const wrongSet = join(tempDir(), 'wrong.txt');
+      writeFileSync(wrongSet, CLASSES.slice(1).join('\n'));
+      const concepts = await cli(evalArgs(['--concepts', wrongSet]));
+      assert.equal(concepts.code, 1);
+      assert.match(
+        concepts.stderr,
+        /the concept set .*wrong\.txt is not the run's: its concepts do not match the SHA-256/,
+      );
 
       const notRun = await cli(evalArgs().map((a) => (a === out ? tempDir() : a)));
       assert.equal(notRun.code, 1);

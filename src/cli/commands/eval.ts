@@ -9,7 +9,7 @@ export const EVAL_HELP = `Usage: clip-dissect eval --results DIR --layer NAME --
 
 Scores a layer's labels against known classes, as the paper's final-layer evaluation (Tables 1–3): for each
 unit, the cosine between its label and its class name in CLIP's text space and in all-mpnet-base-v2's, averaged
-over units; and, when every class name is a concept of the run (e.g. --concepts imagenet), top-1/top-5
+over units; and, when every class name is a concept of the run (e.g. dissect --concepts imagenet), top-1/top-5
 accuracy, mean and median rank of the correct class and the ROC-AUC of the winning score as a predictor of
 top-1 correctness. Prints a table and writes eval.json.
 
@@ -21,6 +21,8 @@ Inputs:
   --compare FILE          another method's labels of the layer, repeatable:
                             NetDissect tally.csv (unit,category,label,score,…; units 1-based), or
                             MILAN / CLIP-Dissect / plain CSV (layer,unit,description[,…]; units 0-based)
+  --concepts FILE|NAME    the run's concept set, if its path in args.json no longer reaches it
+                          (checked against the run's SHA-256 of the concepts)
   --clip ID|DIR           CLIP model for the CLIP cosine (default: the run's)
   --dtype fp32|fp16|q8    CLIP weights (default: the run's)
   --mpnet ID|DIR          sentence encoder (default ${DEFAULT_SENTENCE_MODEL})
@@ -71,6 +73,7 @@ export async function evalCommand(args: string[], io: CliIO): Promise<number> {
     layer: { type: 'string' },
     'ground-truth': { type: 'string' },
     compare: { type: 'string', multiple: true },
+    concepts: { type: 'string' },
     clip: { type: 'string' },
     dtype: { type: 'string' },
     mpnet: { type: 'string' },
@@ -95,6 +98,7 @@ export async function evalCommand(args: string[], io: CliIO): Promise<number> {
       layer: values.layer as string,
       groundTruth: values['ground-truth'] as string,
       compare: (values.compare as string[] | undefined) ?? [],
+      concepts: values.concepts as string | undefined,
       clip: values.clip as string | undefined,
       dtype: choice<ClipDtype>('dtype', values.dtype, CLIP_DTYPES),
       mpnet: values.mpnet as string | undefined,
