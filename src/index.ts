@@ -20,6 +20,17 @@ export {
 export { type ConceptSet, ConceptSetError, parseConcepts } from './data/concepts.js';
 export { decodeImageRGB, type RGBImage, supportedImageFormats } from './data/decode.js';
 export {
+  LABELS_LAYOUTS_HELP,
+  LabelsFileError,
+  type LabelsLayout,
+  type MethodLabels,
+  parseClassNames,
+  parseCsv,
+  parseMethodLabels,
+  readClassNames,
+  readMethodLabels,
+} from './data/labels-files.js';
+export {
   CLIP_PREPROCESS,
   IMAGENET_PREPROCESS,
   type PreprocessConfig,
@@ -58,11 +69,23 @@ export {
   type OnnxClipEncoderOptions,
 } from './models/onnx-clip-encoder.js';
 export {
+  createOnnxSentenceEncoder,
+  DEFAULT_SENTENCE_MAX_LENGTH,
+  DEFAULT_SENTENCE_MODEL,
+  OnnxSentenceEncoder,
+  type OnnxSentenceEncoderOptions,
+} from './models/onnx-sentence-encoder.js';
+export {
   createOnnxTargetModel,
   OnnxTargetModel,
   type OnnxTargetModelOptions,
   type TokenLayout,
 } from './models/onnx-target-model.js';
+export type {
+  EncodeSentencesOptions,
+  SentenceEmbeddings,
+  SentenceEncoder,
+} from './models/sentence-encoder.js';
 export {
   type LayerInfo,
   type LayerKind,
@@ -75,6 +98,15 @@ export {
   type TokenMode,
 } from './models/target-model.js';
 export { ArgumentError, ClipDissectError, ShapeError } from './numeric/errors.js';
+export {
+  mean,
+  rankOf,
+  rocAuc,
+  rowCosines,
+  targetRanks,
+  topKAccuracy,
+  upperMedian,
+} from './numeric/eval-metrics.js';
 export { createMatrix, type Matrix, transpose } from './numeric/matrix.js';
 export {
   type CosSimilarityCubedOptions,
@@ -131,6 +163,15 @@ export {
   composeConcepts,
 } from './pipeline/compose.js';
 export { type DissectHooks, type DissectOptions, type DissectResult, dissect } from './pipeline/dissect.js';
+export {
+  type AccuracyScores,
+  type EvalHooks,
+  type EvalOptions,
+  type EvalResult,
+  evalJson,
+  evaluate,
+  type MethodScores,
+} from './pipeline/eval.js';
 export { loadPreprocessConfig } from './pipeline/preprocess-config.js';
 export {
   runSimilarityFiles,

@@ -8,6 +8,7 @@ import { CliError, type CliIO } from './_args.js';
 import { ACTIVATIONS_HELP, activationsCommand } from './commands/activations.js';
 import { COMPOSE_HELP, composeCommand } from './commands/compose.js';
 import { DISSECT_HELP, dissectCommand } from './commands/dissect.js';
+import { EVAL_HELP, evalCommand } from './commands/eval.js';
 import { LAYERS_HELP, layersCommand } from './commands/layers.js';
 import { SIMILARITY_HELP, similarityCommand } from './commands/similarity.js';
 import { WEIGHTS_HELP, weightsCommand } from './commands/weights.js';
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, Command> = {
   activations: { help: ACTIVATIONS_HELP, run: activationsCommand },
   compose: { help: COMPOSE_HELP, run: composeCommand },
   dissect: { help: DISSECT_HELP, run: dissectCommand },
+  eval: { help: EVAL_HELP, run: evalCommand },
   layers: { help: LAYERS_HELP, run: layersCommand },
   similarity: { help: SIMILARITY_HELP, run: similarityCommand },
   weights: { help: WEIGHTS_HELP, run: weightsCommand },
@@ -40,6 +42,7 @@ Commands:
   activations  run a network over probe images and save each layer's pooled activations (.npy)
   compose      explain chosen neurons with two-concept compositions "w1 w2" (paper Sec. 4.6)
   dissect      label every neuron of chosen layers: CLIP features, activations and similarity in one run
+  eval         score a layer's labels against class names (CLIP / mpnet cosine, top-k accuracy, AUC)
   layers       list the dissectable layers of an ONNX model, named as in PyTorch
   similarity   label one layer's neurons from saved CLIP features and activations (.npy)
   weights      weights between two layers vs the similarity of their neurons' concepts (paper Sec. 5)

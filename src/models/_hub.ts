@@ -26,6 +26,8 @@ export interface HubOptions {
   baseUrl?: string;
   /** Download progress in bytes, one stage per file (`download <id>/<file>`). */
   onProgress?: ProgressCallback;
+  /** What the model is, for messages (default 'CLIP'). */
+  modelKind?: string;
 }
 
 export interface ResolvedModel {
@@ -81,7 +83,7 @@ export async function resolveModelFiles(
     if (missing.length > 0) {
       throw new ClipDissectError(
         'ERR_MODEL_FILES',
-        `model folder ${dir} lacks ${missing.join(', ')}; a CLIP model folder has the transformers.js layout (${files.join(', ')})`,
+        `model folder ${dir} lacks ${missing.join(', ')}; a ${options.modelKind ?? 'CLIP'} model folder has the transformers.js layout (${files.join(', ')})`,
       );
     }
     return { dir };

@@ -67,7 +67,8 @@ export function clipModelFiles(dtype: ClipDtype = 'fp32'): string[] {
   ];
 }
 
-async function readJson(path: string): Promise<Record<string, unknown>> {
+/** A model folder's JSON object file; ClipDissectErrors name the file. */
+export async function readJson(path: string): Promise<Record<string, unknown>> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');

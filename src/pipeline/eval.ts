@@ -1,0 +1,436 @@
+/**
+ * `clip-dissect eval`: how well a layer's labels match known ground truths — the final-layer evaluation of the
+ * paper (Sec. 4.2, Tables 1–3), computed as the reference notebooks do (experiments/table1.ipynb, table3.ipynb):
+ *
+ * - ground truth of unit i = line i of a class-name file, whole (ImageNet: `tench, Tinca tinca`), no template;
+ * - CLIP cos: per unit, the cosine between the CLIP text embeddings (the run's CLIP model, normalised) of the
+ *   predicted label and of the ground truth; the mean over units;
+ * - mpnet cos: the same with sentence embeddings of all-mpnet-base-v2 (mean pooling, L2-normalised);
+ * - when every ground truth is a concept of the run (matched by exact string, e.g. the concept set is the class
+ *   names themselves): the neurons × concepts similarity of the layer is recomputed from the saved features
+ *   with the run's similarity function and hyperparameters, and from it top-1 / top-5 accuracy (the unit's
+ *   class ranked first / among the first five), mean and median rank of the class (median =
+ *   `sorted(ranks)[K // 2]` as the notebook) and the ROC-AUC of the winning score as a predictor of top-1
+ *   correctness. Ties in a row are ordered by concept index (the label is the first maximum).
+ *
+ * Other methods' labels (NetDissect, MILAN, plain CSV; see src/data/labels-files.ts) are scored against the same
+ * ground truths with the same encoders, so the methods can be put side by side as in Table 1.
+ */
+import { readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { computeSimilarity } from '../compute/similarity-engine.js';
+import { loadConceptSet } from '../data/builtin-concepts.js';
+import {
+  type MethodLabels,
+  parseMethodLabels,
+  readClassNames,
+  readMethodLabels,
+} from '../data/labels-files.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { npyToMatrix, readNpy } from '../io/npy.js';
+import { type ClipDtype, createOnnxClipEncoder, DEFAULT_CLIP_MODEL } from '../models/onnx-clip-encoder.js';
+import { createOnnxSentenceEncoder, DEFAULT_SENTENCE_MODEL } from '../models/onnx-sentence-encoder.js';
+import { ArgumentError, ClipDissectError, ShapeError } from '../numeric/errors.js';
+import { mean, rocAuc, rowCosines, targetRanks, topKAccuracy, upperMedian } from '../numeric/eval-metrics.js';
+import type { Matrix } from '../numeric/matrix.js';
+import { checkSimilarityName } from '../numeric/similarity-options.js';
+import type { ProgressCallback } from '../progress.js';
+import { VERSION } from '../version.js';
+import { sha256Hex } from './cache.js';
+
+export interface EvalOptions {
+  /** The output folder of `clip-dissect dissect` (args.json, descriptions.csv, the .npy files). */
+  results: string;
+  /** The layer to evaluate, as named in the run (e.g. 'fc'). */
+  layer: string;
+  /** Class names, line i = ground truth of unit i (e.g. imagenet_labels.txt). */
+  groundTruth: string;
+  /** The CLIP model for the CLIP cosine: default the run's (args.json). */
+  clip?: string;
+  /** CLIP weights; default the run's. */
+  dtype?: ClipDtype;
+  /** The sentence encoder: default 'Xenova/all-mpnet-base-v2'. */
+  mpnet?: string;
+  /** The run's concept set, when args.json's path no longer reaches it (checked against its SHA-256). */
+  concepts?: string;
+  /** Other methods' label files (NetDissect tally.csv, MILAN csv, layer,unit,description csv). */
+  compare?: readonly string[];
+  /** Where eval.json goes; default the results folder. */
+  out?: string;
+  device?: 'cpu' | 'cuda';
+  threads?: number;
+  memoryBudget?: number;
+  cacheDir?: string;
+  offline?: boolean;
+}
+
+export interface EvalHooks {
+  onProgress?: ProgressCallback;
+  onWarning?: (message: string) => void;
+}
+
+/** Scores of one method's labels. */
+export interface MethodScores {
+  /** 'CLIP-Dissect' for the run's own labels, else the file's name. */
+  method: string;
+  source: string;
+  layout: MethodLabels['layout'] | 'clip-dissect';
+  /** Mean over units of the CLIP text-space cosine of label and ground truth. */
+  clipCos: number;
+  /** Mean over units of the all-mpnet-base-v2 cosine of label and ground truth. */
+  mpnetCos: number;
+  labels: string[];
+  clipCosPerUnit: Float64Array;
+  mpnetCosPerUnit: Float64Array;
+}
+
+export interface AccuracyScores {
+  /** Fractions in [0, 1]. */
+  top1: number;
+  top5: number;
+  meanRank: number;
+  medianRank: number;
+  /** null when every unit is correct or every unit wrong (one class only: undefined). */
+  auc: number | null;
+  /** Per unit: the 1-based rank of its class, and the index of its class among the concepts. */
+  ranks: Int32Array;
+  classConcepts: Int32Array;
+  /** Units whose recomputed label differs from descriptions.csv's (should be 0). */
+  labelMismatches: number;
+}
+
+export interface EvalResult {
+  layer: string;
+  units: number;
+  groundTruth: { source: string; classes: string[] };
+  clipModel: string;
+  mpnetModel: string;
+  similarity: string;
+  concepts: { source: string; count: number };
+  methods: MethodScores[];
+  /** null when the ground truths are not all concepts of the run (see accuracyNote). */
+  accuracy: AccuracyScores | null;
+  accuracyNote?: string;
+  warnings: string[];
+  files: string[];
+}
+
+interface LayerEntry {
+  name: string;
+  file: string;
+  neurons: number;
+}
+
+async function readJsonFile(path: string, what: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new ArgumentError(
+      `${what} '${path}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); --results must be the output folder of clip-dissect dissect`,
+    );
+  }
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new ClipDissectError('ERR_RESULTS', `${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+async function loadMatrix(path: string): Promise<Matrix> {
+  try {
+    return npyToMatrix(await readNpy(path), path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new ClipDissectError('ERR_RESULTS', `${path} is missing from the results folder`, { cause: e });
+    throw e;
+  }
+}
+
+/** Unique texts → one embedding each, then rows in the order of `texts`. */
+async function embedUnique(
+  texts: readonly string[],
+  encode: (t: string[]) => Promise<Matrix>,
+): Promise<(list: readonly string[]) => Matrix> {
+  const unique = [...new Set(texts)];
+  const index = new Map(unique.map((t, i) => [t, i]));
+  const m = await encode(unique);
+  return (list) => {
+    const data = new Float32Array(list.length * m.cols);
+    list.forEach((t, r) => {
+      const i = index.get(t) as number;
+      data.set(m.data.subarray(i * m.cols, (i + 1) * m.cols), r * m.cols);
+    });
+    return { rows: list.length, cols: m.cols, data };
+  };
+}
+
+/**
+ * Evaluates one layer of a dissection against ground-truth class names (and other methods' labels on the same
+ * ground truths). Writes eval.json to `out` (default: the results folder).
+ */
+export async function evaluate(o: EvalOptions, hooks: EvalHooks = {}): Promise<EvalResult> {
+  for (const k of ['results', 'layer', 'groundTruth'] as const)
+    if (typeof o?.[k] !== 'string' || o[k] === '')
+      throw new ArgumentError(`'${k}' is required but got ${JSON.stringify(o?.[k])}`);
+  const warnings: string[] = [];
+  const warn = (w: string) => {
+    warnings.push(w);
+    hooks.onWarning?.(w);
+  };
+  const progress = hooks.onProgress;
+
+  // --- the run
+  const argsPath = join(o.results, 'args.json');
+  const args = await readJsonFile(argsPath, 'the run description');
+  if (args['command'] !== 'dissect')
+    throw new ClipDissectError(
+      'ERR_RESULTS',
+      `${argsPath} describes a '${String(args['command'])}' run; eval reads the output folder of clip-dissect dissect`,
+    );
+  const layers = (args['layers'] ?? []) as LayerEntry[];
+  const entry = layers.find((l) => l.name === o.layer);
+  if (!entry)
+    throw new ArgumentError(
+      `layer '${o.layer}' is not in the run ${o.results}; its layers are ${layers.map((l) => `'${l.name}'`).join(', ')}`,
+    );
+  const K = entry.neurons;
+  const inputs = (args['inputs'] ?? {}) as Record<string, Record<string, unknown>>;
+  const clipInfo = inputs['clip'] ?? {};
+  const conceptInfo = inputs['concepts'] ?? {};
+  const similarity = checkSimilarityName(String(args['similarity']));
+
+  const classes = await readClassNames(o.groundTruth);
+  if (classes.length !== K)
+    throw new ShapeError(
+      `ground truth ${o.groundTruth} has ${classes.length} class names but layer '${o.layer}' has ${K} neurons; line i must name the class of unit i`,
+    );
+
+  const descPath = join(o.results, 'descriptions.csv');
+  let descText: string;
+  try {
+    descText = await readFile(descPath, 'utf8');
+  } catch (e) {
+    throw new ClipDissectError('ERR_RESULTS', `${descPath} is missing from the results folder`, { cause: e });
+  }
+  const own = parseMethodLabels(descText, descPath, o.layer, K);
+  const others: MethodLabels[] = [];
+  for (const f of o.compare ?? []) others.push(await readMethodLabels(f, o.layer, K));
+
+  // --- accuracy over the concepts, when the class names are concepts of the run
+  let accuracy: AccuracyScores | null = null;
+  let accuracyNote: string | undefined;
+  const conceptSource = o.concepts ?? String(conceptInfo['source'] ?? '');
+  let conceptCount = Number(conceptInfo['concepts'] ?? 0);
+  let concepts: string[] | null = null;
+  try {
+    const set = await loadConceptSet(conceptSource, {
+      cacheDir: o.cacheDir,
+      offline: o.offline,
+      onProgress: progress,
+    });
+    if (
+      conceptInfo['sha256'] !== undefined &&
+      sha256Hex(JSON.stringify(set.concepts)) !== conceptInfo['sha256']
+    )
+      throw new ClipDissectError(
+        'ERR_RESULTS',
+        o.concepts !== undefined
+          ? `the concept set ${conceptSource} is not the run's: its concepts do not match the SHA-256 in ${argsPath}`
+          : `the concept set ${conceptSource} has changed since the run (its concepts no longer match the SHA-256 in ${argsPath})`,
+      );
+    concepts = set.concepts;
+    conceptCount = set.concepts.length;
+  } catch (e) {
+    if (o.concepts !== undefined) throw e;
+    accuracyNote = `no accuracy: the run's concept set cannot be read (${(e as Error).message}); a relative path in args.json is relative to where dissect ran: pass the set with --concepts / 'concepts'`;
+    warn(accuracyNote);
+  }
+  if (concepts) {
+    const index = new Map<string, number>();
+    concepts.forEach((c, i) => {
+      if (!index.has(c)) index.set(c, i);
+    });
+    const classConcepts = Int32Array.from(classes, (c) => index.get(c) ?? -1);
+    const missing = classes.filter((_, i) => classConcepts[i] < 0);
+    if (missing.length > 0) {
+      accuracyNote = `no accuracy: ${missing.length} of the ${K} ground-truth classes are not concepts of the run (first: ${JSON.stringify(missing[0])}); top-k accuracy and ranks need a concept set holding every class name`;
+    } else {
+      const [I, T, A] = [
+        await loadMatrix(join(o.results, 'image_features.npy')),
+        await loadMatrix(join(o.results, 'text_features.npy')),
+        await loadMatrix(join(o.results, entry.file)),
+      ];
+      if (T.rows !== concepts.length)
+        throw new ShapeError(
+          `${join(o.results, 'text_features.npy')} has ${T.rows} rows but the concept set ${conceptSource} has ${concepts.length} concepts`,
+        );
+      const r = await computeSimilarity(
+        similarity,
+        { imageFeatures: I, textFeatures: T, activations: A },
+        {
+          options: (args['options'] ?? {}) as never,
+          top: 1,
+          topImages: 0,
+          keepMatrix: true,
+          memoryBudget: o.memoryBudget,
+          threads: o.threads,
+          onProgress: progress ? (e) => progress({ ...e, stage: `similarity ${o.layer}` }) : undefined,
+        },
+      );
+      const S = r.matrix as Matrix;
+      const ranks = targetRanks(S, classConcepts);
+      let labelMismatches = 0;
+      for (let k = 0; k < K; k++) if (concepts[r.labels[k]] !== own.labels[k]) labelMismatches++;
+      if (labelMismatches > 0)
+        warn(
+          `${labelMismatches} of ${K} labels recomputed from the saved features differ from ${descPath} (was the folder edited?)`,
+        );
+      // the notebook: max score per neuron as the predictor, correct = argmax is the unit's class
+      const correct = Uint8Array.from(ranks, (rk) => (rk === 1 ? 1 : 0));
+      const auc = rocAuc(r.scores, correct);
+      accuracy = {
+        top1: topKAccuracy(ranks, 1),
+        top5: topKAccuracy(ranks, 5),
+        meanRank: mean(ranks),
+        medianRank: upperMedian(ranks),
+        auc: Number.isNaN(auc) ? null : auc,
+        ranks,
+        classConcepts,
+        labelMismatches,
+      };
+    }
+  }
+
+  // --- cosine similarities in CLIP's and mpnet's text spaces
+  const clipId =
+    o.clip ?? String(clipInfo['hubId'] ?? clipInfo['dir'] ?? clipInfo['given'] ?? DEFAULT_CLIP_MODEL);
+  const mpnetId = o.mpnet ?? DEFAULT_SENTENCE_MODEL;
+  const allLabels = [own, ...others].flatMap((m) => m.labels);
+  const texts = [...classes, ...allLabels];
+  const clip = await createOnnxClipEncoder(clipId, {
+    dtype: o.dtype ?? (clipInfo['dtype'] as ClipDtype | undefined) ?? 'fp32',
+    device: o.device,
+    threads: o.threads,
+    cacheDir: o.cacheDir,
+    offline: o.offline,
+    onProgress: progress,
+  });
+  let clipRows: (list: readonly string[]) => Matrix;
+  try {
+    clipRows = await embedUnique(texts, async (t) => {
+      const e = await clip.encodeText(t, { onProgress: progress });
+      if (e.truncated.length)
+        warn(
+          `${e.truncated.length} text${e.truncated.length === 1 ? ' was' : 's were'} longer than CLIP's ${clip.contextLength} tokens and cut (first: ${JSON.stringify(t[e.truncated[0]])})`,
+        );
+      return e;
+    });
+  } finally {
+    await clip.release();
+  }
+  const mpnet = await createOnnxSentenceEncoder(mpnetId, {
+    device: o.device,
+    threads: o.threads,
+    cacheDir: o.cacheDir,
+    offline: o.offline,
+    onProgress: progress,
+  });
+  let mpnetRows: (list: readonly string[]) => Matrix;
+  try {
+    mpnetRows = await embedUnique(texts, (t) => mpnet.encode(t, { onProgress: progress }));
+  } finally {
+    await mpnet.release();
+  }
+  const clipGt = clipRows(classes);
+  const mpnetGt = mpnetRows(classes);
+  const score = (m: MethodLabels, method: string, layout: MethodScores['layout']): MethodScores => {
+    const c = rowCosines(clipRows(m.labels), clipGt);
+    const s = rowCosines(mpnetRows(m.labels), mpnetGt);
+    return {
+      method,
+      source: m.source,
+      layout,
+      clipCos: mean(c),
+      mpnetCos: mean(s),
+      labels: m.labels,
+      clipCosPerUnit: c,
+      mpnetCosPerUnit: s,
+    };
+  };
+  const names = new Set(['CLIP-Dissect']);
+  const methods = [score(own, 'CLIP-Dissect', 'clip-dissect')];
+  for (const m of others) {
+    // a method is named by its file name, or by its path when two files share a name
+    const name = names.has(basename(m.source)) ? m.source : basename(m.source);
+    names.add(name);
+    methods.push(score(m, name, m.layout));
+  }
+
+  const result: EvalResult = {
+    layer: o.layer,
+    units: K,
+    groundTruth: { source: o.groundTruth, classes },
+    clipModel: clipId,
+    mpnetModel: mpnetId,
+    similarity,
+    concepts: { source: conceptSource, count: conceptCount },
+    methods,
+    accuracy,
+    ...(accuracyNote ? { accuracyNote } : {}),
+    warnings,
+    files: [],
+  };
+  const outPath = join(o.out ?? o.results, 'eval.json');
+  await writeFileAtomic(outPath, `${JSON.stringify(evalJson(result, args), null, 1)}\n`);
+  result.files.push(outPath);
+  return result;
+}
+
+const round = (x: number, digits = 6) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : null);
+
+/** eval.json: summary figures first, then one record per unit. */
+export function evalJson(r: EvalResult, args: Record<string, unknown> = {}): Record<string, unknown> {
+  const a = r.accuracy;
+  return {
+    command: 'eval',
+    version: VERSION,
+    date: new Date().toISOString(),
+    layer: r.layer,
+    units: r.units,
+    groundTruth: r.groundTruth.source,
+    clipModel: r.clipModel,
+    mpnetModel: r.mpnetModel,
+    run: { similarity: r.similarity, options: args['options'] ?? {}, concepts: r.concepts },
+    methods: r.methods.map((m) => ({
+      method: m.method,
+      source: m.source,
+      layout: m.layout,
+      clipCos: round(m.clipCos),
+      mpnetCos: round(m.mpnetCos),
+    })),
+    accuracy: a
+      ? {
+          top1: round(a.top1),
+          top5: round(a.top5),
+          meanRank: round(a.meanRank),
+          medianRank: a.medianRank,
+          auc: a.auc === null ? null : round(a.auc),
+          labelMismatches: a.labelMismatches,
+        }
+      : null,
+    ...(r.accuracyNote ? { accuracyNote: r.accuracyNote } : {}),
+    warnings: r.warnings,
+    perUnit: r.groundTruth.classes.map((gt, i) => ({
+      unit: i,
+      groundTruth: gt,
+      ...(a ? { rank: a.ranks[i] } : {}),
+      labels: Object.fromEntries(
+        r.methods.map((m) => [
+          m.method,
+          { label: m.labels[i], clipCos: round(m.clipCosPerUnit[i]), mpnetCos: round(m.mpnetCosPerUnit[i]) },
+        ]),
+      ),
+    })),
+  };
+}
