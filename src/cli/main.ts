@@ -8,6 +8,7 @@ import { CliError, type CliIO } from './_args.js';
 import { ACTIVATIONS_HELP, activationsCommand } from './commands/activations.js';
 import { DISSECT_HELP, dissectCommand } from './commands/dissect.js';
 import { LAYERS_HELP, layersCommand } from './commands/layers.js';
+import { REPORT_HELP, reportCommand } from './commands/report.js';
 import { SIMILARITY_HELP, similarityCommand } from './commands/similarity.js';
 
 export { CliError, type CliIO } from './_args.js';
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, Command> = {
   activations: { help: ACTIVATIONS_HELP, run: activationsCommand },
   dissect: { help: DISSECT_HELP, run: dissectCommand },
   layers: { help: LAYERS_HELP, run: layersCommand },
+  report: { help: REPORT_HELP, run: reportCommand },
   similarity: { help: SIMILARITY_HELP, run: similarityCommand },
 };
 
@@ -36,6 +38,7 @@ Commands:
   activations  run a network over probe images and save each layer's pooled activations (.npy)
   dissect      label every neuron of chosen layers: CLIP features, activations and similarity in one run
   layers       list the dissectable layers of an ONNX model, named as in PyTorch
+  report       build the interactive HTML report of a dissect results folder
   similarity   label one layer's neurons from saved CLIP features and activations (.npy)
   help         show help for a command: clip-dissect help similarity
   version      print the version
