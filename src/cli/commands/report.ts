@@ -54,13 +54,6 @@ export async function reportCommand(args: string[], io: CliIO): Promise<number> 
         ? 'report: missing DIR, the results folder of clip-dissect dissect (see clip-dissect help report)'
         : `report: expected one results folder but got ${positionals.length}: ${positionals.join(' ')}`,
     );
-  const dir = resolve(positionals[0]);
-  if (!(await stat(dir).catch(() => null))?.isDirectory())
-    throw new CliError(`report: ${dir}: no such folder (expected the --out folder of clip-dissect dissect)`);
-  if (!(await stat(join(dir, 'neurons.json')).catch(() => null))?.isFile())
-    throw new CliError(
-      `report: ${join(dir, 'neurons.json')} not found: ${dir} is not a clip-dissect dissect results folder`,
-    );
   const topImages = optionalInt('top-images', values['top-images']);
   const thumbSize = optionalInt('thumb-size', values['thumb-size'], 16);
   const stripSize = optionalInt('strip-size', values['strip-size']);
@@ -73,6 +66,13 @@ export async function reportCommand(args: string[], io: CliIO): Promise<number> 
   if (stripSize !== undefined && stripSize > 100)
     throw new CliError(`--strip-size must be <= 100 but got ${stripSize}`);
 
+  const dir = resolve(positionals[0]);
+  if (!(await stat(dir).catch(() => null))?.isDirectory())
+    throw new CliError(`report: ${dir}: no such folder (expected the --out folder of clip-dissect dissect)`);
+  if (!(await stat(join(dir, 'neurons.json')).catch(() => null))?.isFile())
+    throw new CliError(
+      `report: ${join(dir, 'neurons.json')} not found: ${dir} is not a clip-dissect dissect results folder`,
+    );
   const renderer = new ProgressRenderer(io.stderr);
   const r = await buildReport({
     dir,
