@@ -128,7 +128,7 @@ const JS = String.raw`
     var a = Math.abs(x);
     return a !== 0 && (a < 0.01 || a >= 10000) ? x.toExponential(2) : x.toFixed(a >= 100 ? 1 : 3);
   }
-  function fmtAct(x) { return x === null || x === undefined ? '' : String(Number(x.toPrecision(3))); }
+  function fmtAct(x) { return x === null || x === undefined ? '' : String(x); }
   function num(n) { return Number(n).toLocaleString('en-US'); }
   function el(id) { return document.getElementById(id); }
   function img(row, size, cls) {
@@ -340,12 +340,17 @@ const JS = String.raw`
   }
 
   // --- navigation
+  // go() renders at once (so that quick key repeats step from the new neuron) and sets the hash; the
+  // hashchange that follows finds the view rendered already
+  var routed = null;
   function go(li, unit) {
     var h = li < 0 ? '#' : hashOf(li, unit);
-    if (location.hash === h || (h === '#' && location.hash === '')) route();
-    else location.hash = h;
+    if (location.hash !== h) location.hash = h;
+    route();
   }
   function route() {
+    if (location.hash === routed) return;
+    routed = location.hash;
     var h = decodeURIComponent(location.hash.slice(1));
     var li = -1, unit = -1;
     if (h) {
