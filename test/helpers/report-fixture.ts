@@ -31,13 +31,21 @@ export async function syntheticJpeg(i: number, w = 160, h = 120): Promise<Buffer
   const g0 = (i * 131) % 256;
   const b0 = (i * 29) % 256;
   const bar = (i * 13) % w;
+  const cx = (i * 37) % w;
+  const cy = (i * 53) % h;
+  const rad = (Math.min(w, h) / 6) * (1 + (i % 3));
+  let seed = (i * 2654435761) >>> 0;
   for (let y = 0; y < h; y++)
     for (let x = 0; x < w; x++) {
       const o = (y * w + x) * 3;
       const on = Math.abs(x - bar) < 8;
-      data[o] = on ? 255 : (r0 + x) % 256;
-      data[o + 1] = on ? 255 : (g0 + y) % 256;
-      data[o + 2] = on ? 255 : (b0 + ((x * y) >> 6)) % 256;
+      const disc = (x - cx) ** 2 + (y - cy) ** 2 < rad * rad;
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      const noise = (seed >>> 27) - 16; // texture, so that thumbnails weigh what photos' do
+      const px = (v: number) => Math.max(0, Math.min(255, v + noise));
+      data[o] = on ? 255 : px(disc ? 255 - r0 : (r0 + x) % 256);
+      data[o + 1] = on ? 255 : px(disc ? 255 - g0 : (g0 + y) % 256);
+      data[o + 2] = on ? 255 : px((b0 + ((x * y) >> 6)) % 256);
     }
   return sharp(data, { raw: { width: w, height: h, channels: 3 } })
     .jpeg({ quality: 85 })
