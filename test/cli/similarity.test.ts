@@ -262,7 +262,7 @@ describe('clip-dissect similarity: errors name the input, the value and what was
     assert.equal(r.code, 1);
     assert.match(
       r.stderr,
-      /unknown command 'dissekt'; commands are 'activations', 'dissect', 'layers', 'similarity', 'help' or 'version'/,
+      /unknown command 'dissekt'; commands are 'activations', 'dissect', 'layers', 'report', 'similarity', 'help' or 'version'/,
     );
   });
 });
