@@ -102,14 +102,6 @@ try {
           document.dispatchEvent(new KeyboardEvent('keydown', { key: 'j' }));
           return performance.now() - t;
         })()`)) as number;
-        const timing = (await page.evaluate(`(() => {
-          const d = performance.getEntriesByName(new URL('data.js', location.href).href)[0];
-          const nav = performance.getEntriesByType('navigation')[0];
-          return { dataJs: d ? d.responseEnd : -1, domInteractive: nav ? nav.domInteractive : -1 };
-        })()`)) as { dataJs: number; domInteractive: number };
-        console.log(
-          `layer4 neuron page: data.js loaded at ${timing.dataJs.toFixed(0)} ms, DOM interactive at ${timing.domInteractive.toFixed(0)} ms`,
-        );
         const rows = await page.$$eval('#tbody tr', (trs) => trs.length);
         console.log(
           `layer4 table: ${rows} rows in the DOM of 2048 (paged); sort by score ${sort.toFixed(0)} ms, next neuron ${step.toFixed(0)} ms (in the page)`,
