@@ -190,4 +190,5 @@ export {
 } from './pipeline/weights.js';
 export type { ProgressCallback, ProgressEvent } from './progress.js';
 export { descriptionsCsv, type LayerResult, neuronsJson } from './report/descriptions.js';
+export { buildReport, REPORT_BANDS, type ReportOptions, type ReportResult } from './report/html-report.js';
 export { VERSION } from './version.js';

@@ -10,6 +10,7 @@ import { COMPOSE_HELP, composeCommand } from './commands/compose.js';
 import { DISSECT_HELP, dissectCommand } from './commands/dissect.js';
 import { EVAL_HELP, evalCommand } from './commands/eval.js';
 import { LAYERS_HELP, layersCommand } from './commands/layers.js';
+import { REPORT_HELP, reportCommand } from './commands/report.js';
 import { SIMILARITY_HELP, similarityCommand } from './commands/similarity.js';
 import { WEIGHTS_HELP, weightsCommand } from './commands/weights.js';
 
@@ -28,6 +29,7 @@ const COMMANDS: Record<string, Command> = {
   dissect: { help: DISSECT_HELP, run: dissectCommand },
   eval: { help: EVAL_HELP, run: evalCommand },
   layers: { help: LAYERS_HELP, run: layersCommand },
+  report: { help: REPORT_HELP, run: reportCommand },
   similarity: { help: SIMILARITY_HELP, run: similarityCommand },
   weights: { help: WEIGHTS_HELP, run: weightsCommand },
 };
@@ -44,6 +46,7 @@ Commands:
   dissect      label every neuron of chosen layers: CLIP features, activations and similarity in one run
   eval         score a layer's labels against class names (CLIP / mpnet cosine, top-k accuracy, AUC)
   layers       list the dissectable layers of an ONNX model, named as in PyTorch
+  report       build the interactive HTML report of a dissect results folder
   similarity   label one layer's neurons from saved CLIP features and activations (.npy)
   weights      weights between two layers vs the similarity of their neurons' concepts (paper Sec. 5)
   help         show help for a command: clip-dissect help similarity

@@ -677,6 +677,23 @@ async function readCifarRecord(
   return { width: 32, height: 32, data };
 }
 
+/**
+ * Reads one probe image by its `ProbeImage.source` (as written to a results folder's images.txt): an image
+ * file's path (decoded as PIL's `convert('RGB')` does) or `cifar:FILE#r`, record r of a CIFAR binary file.
+ * Errors: ClipDissectError 'ERR_IMAGE_READ' / 'ERR_IMAGE' naming the source.
+ */
+export async function loadProbeSource(source: string): Promise<RGBImage> {
+  const m = /^cifar:(.*)#(\d+)$/.exec(source);
+  if (!m) return decodeImageRGB(source);
+  const format = cifarFormatOf(basename(m[1]));
+  if (!format)
+    throw new ClipDissectError(
+      'ERR_IMAGE_READ',
+      `${source}: '${basename(m[1])}' is not a CIFAR binary file name (${formatChoices([...CIFAR10_FILES, ...CIFAR100_FILES])})`,
+    );
+  return readCifarRecord(m[1], Number(m[2]), format.labelBytes + CIFAR_PIXELS, format.labelBytes);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Built-in datasets
 

@@ -4,6 +4,7 @@ import { POOL_MODES, type PoolMode, TOKEN_MODES, type TokenMode } from '../../mo
 import { SIMILARITY_NAMES, type SimilarityName } from '../../numeric/similarity-options.js';
 import { dissect } from '../../pipeline/dissect.js';
 import { formatFloat32 } from '../../report/descriptions.js';
+import { buildReport } from '../../report/html-report.js';
 import {
   CliError,
   type CliIO,
@@ -15,6 +16,7 @@ import {
   required,
 } from '../_args.js';
 import { ProgressRenderer } from '../progress-renderer.js';
+import { reportSummary } from './report.js';
 
 export const DISSECT_HELP = `Usage: clip-dissect dissect --target MODEL --layers L1,L2,… --probe DIR|NAME --concepts FILE|NAME
                            --out DIR [options]
@@ -31,7 +33,8 @@ Inputs:
   --clip ID|DIR           CLIP model: a Hugging Face id in the transformers.js layout or a local folder
                           (default ${DEFAULT_CLIP_MODEL}; downloaded once into the cache)
   --out DIR               where to write descriptions.csv, neurons.json, <layer>.npy, image_features.npy,
-                          text_features.npy, images.txt, args.json
+                          text_features.npy, images.txt, args.json, and report/index.html
+  --no-report             do not build the HTML report (clip-dissect report DIR builds it later)
 
 Method:
   --similarity NAME       ${SIMILARITY_NAMES.join(' | ')} (default soft_wpmi)
@@ -89,6 +92,7 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
     'cache-dir': { type: 'string' },
     'no-cache': { type: 'boolean' },
     offline: { type: 'boolean' },
+    'no-report': { type: 'boolean' },
     quiet: { type: 'boolean', short: 'q' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -185,6 +189,15 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
   }
   out.push('wrote:');
   for (const f of r.files ?? []) out.push(`  ${f}`);
+  if (values['no-report'] !== true) {
+    const rep = await buildReport({
+      dir: values.out as string,
+      onProgress: quiet ? undefined : renderer.onProgress,
+      onWarning: renderer.warning,
+    });
+    renderer.finishLine();
+    out.push(reportSummary(rep));
+  }
   io.stdout.write(`${out.join('\n')}\n`);
   return 0;
 }

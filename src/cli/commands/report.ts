@@ -1,0 +1,89 @@
+/** `clip-dissect report`: (re)builds the HTML report of a dissect results folder (see src/report/html-report.ts). */
+import { stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { buildReport, type ReportResult } from '../../report/html-report.js';
+import { CliError, type CliIO, optionalInt, parse, parseNumber } from '../_args.js';
+import { ProgressRenderer } from '../progress-renderer.js';
+
+export const REPORT_HELP = `Usage: clip-dissect report DIR [options]
+
+Builds DIR/report/index.html from the results folder DIR of clip-dissect dissect: per layer a sortable
+table of every neuron (label, score, top concepts), per neuron its most activating images with their
+activations and random images from the top 0.1% / 1% / 5% of its activations, a search across layers,
+score histograms and dead-neuron flags. The page works offline from the file system (open it in a browser;
+links like index.html#layer4/12 open a neuron). clip-dissect dissect writes it unless --no-report.
+
+Options:
+  --top-images N          most activating images shown per neuron (default 5)
+  --thumb-size PX         thumbnail edge in pixels (default 128); thumbnails of an earlier build with
+                          the same size are reused
+  --strip-size N          images in each random top-0.1%/1%/5% strip (default 5)
+  --seed N                seed of the random strips (default 0)
+  -q, --quiet             no progress on stderr
+`;
+
+/** What `report` and `dissect` print about a built report. */
+export function reportSummary(r: ReportResult): string {
+  const mb = (r.bytes / 1e6).toFixed(r.bytes < 1e7 ? 2 : 1);
+  const t = r.thumbnails;
+  const thumbs = `${t.total} thumbnail${t.total === 1 ? '' : 's'} (${t.written} written, ${t.reused} reused${t.failed ? `, ${t.failed} unreadable` : ''})`;
+  return `report: ${r.layers} layer${r.layers === 1 ? '' : 's'}, ${r.neurons} neurons, ${thumbs}, ${mb} MB in ${r.seconds.toFixed(1)}s → ${r.index}`;
+}
+
+export async function reportCommand(args: string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parse(
+    'report',
+    args,
+    {
+      'top-images': { type: 'string' },
+      'thumb-size': { type: 'string' },
+      'strip-size': { type: 'string' },
+      seed: { type: 'string' },
+      quiet: { type: 'boolean', short: 'q' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    true,
+  );
+  if (values.help) {
+    io.stdout.write(REPORT_HELP);
+    return 0;
+  }
+  if (positionals.length !== 1)
+    throw new CliError(
+      positionals.length === 0
+        ? 'report: missing DIR, the results folder of clip-dissect dissect (see clip-dissect help report)'
+        : `report: expected one results folder but got ${positionals.length}: ${positionals.join(' ')}`,
+    );
+  const topImages = optionalInt('top-images', values['top-images']);
+  const thumbSize = optionalInt('thumb-size', values['thumb-size'], 16);
+  const stripSize = optionalInt('strip-size', values['strip-size']);
+  const seed =
+    values.seed === undefined ? undefined : parseNumber('seed', values.seed as string, { integer: true });
+  if (topImages !== undefined && topImages > 1000)
+    throw new CliError(`--top-images must be <= 1000 but got ${topImages}`);
+  if (thumbSize !== undefined && thumbSize > 2048)
+    throw new CliError(`--thumb-size must be <= 2048 but got ${thumbSize}`);
+  if (stripSize !== undefined && stripSize > 100)
+    throw new CliError(`--strip-size must be <= 100 but got ${stripSize}`);
+
+  const dir = resolve(positionals[0]);
+  if (!(await stat(dir).catch(() => null))?.isDirectory())
+    throw new CliError(`report: ${dir}: no such folder (expected the --out folder of clip-dissect dissect)`);
+  if (!(await stat(join(dir, 'neurons.json')).catch(() => null))?.isFile())
+    throw new CliError(
+      `report: ${join(dir, 'neurons.json')} not found: ${dir} is not a clip-dissect dissect results folder`,
+    );
+  const renderer = new ProgressRenderer(io.stderr);
+  const r = await buildReport({
+    dir,
+    topImages,
+    thumbSize,
+    stripSize,
+    seed,
+    onProgress: values.quiet === true ? undefined : renderer.onProgress,
+    onWarning: renderer.warning,
+  });
+  renderer.finishLine();
+  io.stdout.write(`${reportSummary(r)}\n`);
+  return 0;
+}
