@@ -12,12 +12,22 @@
  * `--dtype q8` runs the opt-in int8 CLIP (the `*_quantized.onnx` files; scripts/quantize_clip.py makes them for
  * the random CLIP), `--keep DIR` keeps the results folder, and `--compare DIR` prints how many labels equal
  * those of an earlier run kept with `--keep` (all neurons, and those whose top-2 margin there is above 1e-4).
+ *
+ * Then (unless `--skip-pure`) it times pure onnxruntime inference of the same models on the same inputs, one
+ * model at a time: the concepts through the text tower, the preprocessed images (prepared beforehand, not
+ * timed) through the vision tower and the target's pooled graph, in the same runs as dissect makes.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { loadConceptSet } from '../src/data/builtin-concepts.js';
+import { decodeImageRGB } from '../src/data/decode.js';
+import { IMAGENET_PREPROCESS, type PreprocessConfig, preprocessImage } from '../src/data/preprocess.js';
+import { DEFAULT_CPU_RUN_BATCH } from '../src/models/_run-batch.js';
+import { createOnnxClipEncoder } from '../src/models/onnx-clip-encoder.js';
+import { createOnnxTargetModel } from '../src/models/onnx-target-model.js';
 import { dissect } from '../src/pipeline/dissect.js';
 
 const { values } = parseArgs({
@@ -32,6 +42,7 @@ const { values } = parseArgs({
     dtype: { type: 'string', default: 'fp32' },
     keep: { type: 'string' },
     compare: { type: 'string' },
+    'skip-pure': { type: 'boolean', default: false },
   },
 });
 
@@ -79,6 +90,15 @@ try {
     `onnxruntime inference inside the run: text ${(t.textFeatures ?? 0).toFixed(1)} s (encoding incl. tokenizing), CLIP images ${(t.clipInference ?? 0).toFixed(1)} s, target ${(t.targetInference ?? 0).toFixed(1)} s; run / inference = ${(total / inference).toFixed(3)}`,
   );
   if (values.compare) compareLabels(values.compare, out);
+  if (!values['skip-pure']) {
+    const p = await pureInference(
+      r.images.map((i) => i.source),
+      r.layers.map((l) => l.layer),
+    );
+    console.log(
+      `pure onnxruntime, same models, inputs and runs (${p.runBatch} images a run), one model at a time: text ${p.text.toFixed(1)} s, CLIP images ${p.clip.toFixed(1)} s, target ${p.target.toFixed(1)} s; run / pure inference = ${(total / (p.text + p.clip + p.target)).toFixed(3)}`,
+    );
+  }
 } finally {
   rmSync(cacheDir, { recursive: true, force: true });
   if (!values.keep) rmSync(out, { recursive: true, force: true });
@@ -111,4 +131,61 @@ function compareLabels(baseDir: string, dir: string): void {
   console.log(
     `labels equal to ${baseDir}: ${pct(same, base.size)}; where its top-2 margin > 1e-4: ${pct(sameConfident, confident)}`,
   );
+}
+
+/** Seconds of onnxruntime inference alone for the text tower, the vision tower and the target. */
+async function pureInference(
+  sources: string[],
+  layers: string[],
+): Promise<{ text: number; clip: number; target: number; runBatch: number }> {
+  const runBatch = values['run-batch-size'] ? Number(values['run-batch-size']) : DEFAULT_CPU_RUN_BATCH;
+  const bs = Number(values['batch-size']);
+  const set = await loadConceptSet(concepts);
+  const enc = await createOnnxClipEncoder(values.clip as string, {
+    dtype: values.dtype as 'fp32' | 'fp16' | 'q8',
+    runBatchSize: runBatch,
+  });
+  let text = 0;
+  let clip = 0;
+  let target = 0;
+  try {
+    let t = performance.now();
+    await enc.encodeText(set.concepts);
+    text = (performance.now() - t) / 1000;
+    const images = await Promise.all(sources.map((p) => decodeImageRGB(p)));
+    const batches = (cfg: PreprocessConfig) => {
+      const per = preprocessImage(images[0], cfg).length;
+      const out: { x: Float32Array; n: number }[] = [];
+      for (let b = 0; b < images.length; b += bs) {
+        const n = Math.min(bs, images.length - b);
+        const x = new Float32Array(n * per);
+        for (let j = 0; j < n; j++) preprocessImage(images[b + j], cfg, x.subarray(j * per, (j + 1) * per));
+        out.push({ x, n });
+      }
+      return out;
+    };
+    const clipIn = batches(enc.preprocess);
+    t = performance.now();
+    for (const { x, n } of clipIn) await enc.encodeImages(x, n);
+    clip = (performance.now() - t) / 1000;
+    const model = await createOnnxTargetModel(values.target as string, { runBatchSize: runBatch });
+    try {
+      const targetIn = batches(IMAGENET_PREPROCESS);
+      // the first call builds the pooled graph's session: not inference, left out as in the run
+      await model.activations(
+        targetIn[0].x.subarray(0, targetIn[0].x.length / targetIn[0].n),
+        1,
+        layers,
+        'avg',
+      );
+      t = performance.now();
+      for (const { x, n } of targetIn) await model.activations(x, n, layers, 'avg');
+      target = (performance.now() - t) / 1000;
+    } finally {
+      await model.release();
+    }
+  } finally {
+    await enc.release();
+  }
+  return { text, clip, target, runBatch };
 }
