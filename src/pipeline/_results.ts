@@ -5,7 +5,9 @@
  * (`compose`, `weights`), which must reuse the run's CLIP model, template and similarity function.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { BUILTIN_CONCEPT_SETS, type LoadConceptsOptions, loadConceptSet } from '../data/builtin-concepts.js';
+import type { ConceptSet } from '../data/concepts.js';
 import { npyToMatrix, readNpy } from '../io/npy.js';
 import type { ClipEncoder } from '../models/clip-encoder.js';
 import { type ClipDtype, createOnnxClipEncoder } from '../models/onnx-clip-encoder.js';
@@ -37,7 +39,10 @@ export interface DissectRun {
   /** The similarity hyperparameters the run used. */
   options: Record<string, number>;
   template: string;
-  concepts: { source: string; count: number; sha256: string };
+  /** source: a built-in name or the concept file (see runConceptSource); given: as passed to dissect. */
+  concepts: { source: string; given: string; count: number; sha256: string };
+  /** The folder dissect ran in, when recorded. */
+  cwd: string | undefined;
   clip: { dir: string; given: string; dtype: ClipDtype };
   device: 'cpu' | 'cuda';
   targetModel: string;
@@ -72,6 +77,43 @@ function runCacheDir(cache: { dir?: string } | undefined): string | undefined {
   return basename(d) === 'features' ? dirname(d) : undefined;
 }
 
+/**
+ * Where a run's concept set is, from its args.json: a built-in name, or a file. dissect records a file by its
+ * absolute path; a relative one (written by older versions) is resolved against the recorded `cwd` (the
+ * folder dissect ran in) when there is one, else left relative to the current folder.
+ */
+export function runConceptSource(args: Record<string, unknown>): string {
+  const inputs = args.inputs as Record<string, Record<string, unknown> | undefined> | undefined;
+  const source = inputs?.concepts?.source;
+  if (typeof source !== 'string' || source === '') return '';
+  if (isAbsolute(source) || Object.hasOwn(BUILTIN_CONCEPT_SETS, source)) return source;
+  return typeof args.cwd === 'string' ? resolve(args.cwd, source) : source;
+}
+
+/**
+ * Loads the concept set a run recorded (`source`, from runConceptSource); when it cannot be read, a
+ * ClipDissectError naming the file, where it was recorded and that --concepts / 'concepts' overrides it.
+ */
+export async function loadRunConceptSet(
+  source: string,
+  argsPath: string,
+  options: LoadConceptsOptions = {},
+): Promise<ConceptSet> {
+  try {
+    return await loadConceptSet(source, options);
+  } catch (e) {
+    const builtin = Object.hasOwn(BUILTIN_CONCEPT_SETS, source);
+    const missing = !builtin && (await stat(source).catch(() => null)) === null;
+    const what = builtin ? `built-in concept set '${source}'` : `concept file '${source}'`;
+    const why = missing ? 'it does not exist (moved or deleted since the dissection?)' : (e as Error).message;
+    throw new ClipDissectError(
+      'ERR_RESULTS',
+      `the run's ${what} (recorded in ${argsPath}) cannot be read: ${why}; give the set with --concepts (library: 'concepts'), it is checked against the run's SHA-256`,
+      { cause: e },
+    );
+  }
+}
+
 /** Reads args.json and neurons.json of a `dissect` output folder. */
 export async function loadDissectRun(dir: string): Promise<DissectRun> {
   if (typeof dir !== 'string' || dir === '')
@@ -102,7 +144,8 @@ export async function loadDissectRun(dir: string): Promise<DissectRun> {
     options: (args.options ?? {}) as Record<string, number>,
     template: (inputs.concepts.template as string) ?? '{}',
     concepts: {
-      source: inputs.concepts.source as string,
+      source: runConceptSource(args),
+      given: (inputs.concepts.given as string | undefined) ?? (inputs.concepts.source as string),
       count: inputs.concepts.concepts as number,
       sha256: inputs.concepts.sha256 as string,
     },
@@ -111,6 +154,7 @@ export async function loadDissectRun(dir: string): Promise<DissectRun> {
       given: inputs.clip.given as string,
       dtype: (inputs.clip.dtype as ClipDtype) ?? 'fp32',
     },
+    cwd: typeof args.cwd === 'string' ? args.cwd : undefined,
     device: (args.device as 'cpu' | 'cuda') ?? 'cpu',
     targetModel: inputs.target.model as string,
     cacheDir: runCacheDir(args.cache as { dir?: string } | undefined),

@@ -15,7 +15,7 @@ import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import type { ProgressCallback } from '../progress.js';
 import { VERSION } from '../version.js';
-import { loadDissectRun, openRunClip, readRunMatrix, runLayer } from './_results.js';
+import { loadDissectRun, loadRunConceptSet, openRunClip, readRunMatrix, runLayer } from './_results.js';
 import { sha256Hex } from './cache.js';
 
 export interface ComposeOptions {
@@ -29,6 +29,8 @@ export interface ComposeOptions {
   poolSize?: number;
   /** Candidates reported per neuron. Default 10. */
   top?: number;
+  /** The run's concept set, when the one recorded in args.json cannot be read (checked against its SHA-256). */
+  concepts?: string;
   /** Cache folder for a built-in concept set; default the run's. */
   cacheDir?: string;
   memoryBudget?: number;
@@ -94,14 +96,18 @@ export async function composeConcepts(o: ComposeOptions): Promise<ComposeResult>
       );
 
   // the run's concepts, checked against what it used
-  const set = await loadConceptSet(run.concepts.source, {
-    cacheDir: o.cacheDir ?? run.cacheDir ?? defaultCacheDir(),
-    offline: true,
-  });
+  const loadOptions = { cacheDir: o.cacheDir ?? run.cacheDir ?? defaultCacheDir(), offline: true };
+  const argsPath = join(run.dir, 'args.json');
+  const set =
+    o.concepts !== undefined
+      ? await loadConceptSet(o.concepts, loadOptions)
+      : await loadRunConceptSet(run.concepts.source, argsPath, loadOptions);
   if (sha256Hex(JSON.stringify(set.concepts)) !== run.concepts.sha256)
     throw new ClipDissectError(
       'ERR_RESULTS',
-      `the concept set '${run.concepts.source}' has changed since the dissection (its concepts no longer hash to the recorded ${run.concepts.sha256.slice(0, 12)}…)`,
+      o.concepts !== undefined
+        ? `the concept set '${o.concepts}' is not the run's: its concepts do not hash to the ${run.concepts.sha256.slice(0, 12)}… recorded in ${argsPath}`
+        : `the concept set '${run.concepts.source}' has changed since the dissection (its concepts no longer hash to the recorded ${run.concepts.sha256.slice(0, 12)}…)`,
     );
   if (poolSize > set.concepts.length)
     throw new ArgumentError(

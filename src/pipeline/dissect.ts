@@ -19,11 +19,11 @@
  * - CLIP sessions are opened only when some chunk is not cached.
  */
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { computeSimilarity, type SimilarityResult } from '../compute/similarity-engine.js';
-import { defaultCacheDir, loadConceptSet } from '../data/builtin-concepts.js';
+import { BUILTIN_CONCEPT_SETS, defaultCacheDir, loadConceptSet } from '../data/builtin-concepts.js';
 import { type ConceptSet, duplicateWarnings } from '../data/concepts.js';
 import { IMAGENET_PREPROCESS, type PreprocessConfig, preprocessShape } from '../data/preprocess.js';
 import { openProbeDataset, type ProbeDataset, type ProbeImage } from '../data/probe-dataset.js';
@@ -276,6 +276,15 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
   if (set.concepts.length === 0) throw new ArgumentError(`the concept set ${o.concepts} holds no concepts`);
   const texts = set.concepts.map((c) => template.replace('{}', c));
   const conceptsSha = sha256Hex(JSON.stringify(set.concepts));
+  // args.json records a concept file by its absolute path (so that eval / compose work from any folder); a
+  // built-in set by its name (loadConceptSet reads a file of that name first, as here)
+  const conceptIsFile =
+    !Object.hasOwn(BUILTIN_CONCEPT_SETS, o.concepts) ||
+    (await stat(o.concepts).then(
+      (st) => st.isFile(),
+      () => false,
+    ));
+  const conceptSource = conceptIsFile ? resolve(o.concepts) : set.source;
   time('concepts', performance.now() - t);
 
   let clip: ClipEncoder | null = null;
@@ -695,7 +704,8 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
       },
       clip: { given: clipId, hubId: hubId ?? null, dir: clipDir, dtype, sha256: clipHashes },
       concepts: {
-        source: set.source,
+        source: conceptSource,
+        given: o.concepts,
         concepts: set.concepts.length,
         duplicatesDropped: set.duplicates.length,
         template,
@@ -790,6 +800,8 @@ async function writeResults(
     sharp: sharp.versions.sharp,
     libvips: sharp.versions.vips,
     date: new Date().toISOString(),
+    // the folder dissect ran in: relative paths given to it (probe, target) are relative to it
+    cwd: process.cwd(),
     similarity: meta.similarity,
     options: first?.options ?? {},
     top: first?.top ?? null,

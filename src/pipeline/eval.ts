@@ -36,6 +36,7 @@ import type { Matrix } from '../numeric/matrix.js';
 import { checkSimilarityName } from '../numeric/similarity-options.js';
 import type { ProgressCallback } from '../progress.js';
 import { VERSION } from '../version.js';
+import { loadRunConceptSet, runConceptSource } from './_results.js';
 import { sha256Hex } from './cache.js';
 
 export interface EvalOptions {
@@ -220,15 +221,15 @@ export async function evaluate(o: EvalOptions, hooks: EvalHooks = {}): Promise<E
   // --- accuracy over the concepts, when the class names are concepts of the run
   let accuracy: AccuracyScores | null = null;
   let accuracyNote: string | undefined;
-  const conceptSource = o.concepts ?? String(conceptInfo['source'] ?? '');
+  const conceptSource = o.concepts ?? runConceptSource(args);
   let conceptCount = Number(conceptInfo['concepts'] ?? 0);
   let concepts: string[] | null = null;
   try {
-    const set = await loadConceptSet(conceptSource, {
-      cacheDir: o.cacheDir,
-      offline: o.offline,
-      onProgress: progress,
-    });
+    const loadOptions = { cacheDir: o.cacheDir, offline: o.offline, onProgress: progress };
+    const set =
+      o.concepts !== undefined
+        ? await loadConceptSet(conceptSource, loadOptions)
+        : await loadRunConceptSet(conceptSource, argsPath, loadOptions);
     if (
       conceptInfo['sha256'] !== undefined &&
       sha256Hex(JSON.stringify(set.concepts)) !== conceptInfo['sha256']
@@ -243,7 +244,7 @@ export async function evaluate(o: EvalOptions, hooks: EvalHooks = {}): Promise<E
     conceptCount = set.concepts.length;
   } catch (e) {
     if (o.concepts !== undefined) throw e;
-    accuracyNote = `no accuracy: the run's concept set cannot be read (${(e as Error).message}); a relative path in args.json is relative to where dissect ran: pass the set with --concepts / 'concepts'`;
+    accuracyNote = `no accuracy: ${(e as Error).message}`;
     warn(accuracyNote);
   }
   if (concepts) {

@@ -6,7 +6,10 @@
  * initializers), the concept of each `from` neuron (its label in neurons.json) and the class name of each `to`
  * unit (a ground-truth file, one name a line). The similarity of a weight is the cosine, in a text-embedding
  * space, between its two texts; as in the notebook, labels and class names are embedded as they are (no
- * template). Reported, following the notebook:
+ * template). The default space is all-mpnet-base-v2's, the one the notebook correlates with the weights
+ * (`stats.pearsonr(top_weights[:].cpu(), sorted_mpnet_sims[:].cpu())`, the paper's r = 0.120); 'clip' uses the
+ * run's CLIP text encoder (the notebook's "CLIP cos", its other curve of Figure 6b). Reported, following the
+ * notebook:
  * - the top-k weights with both concepts and their similarity (torch.sort of W.view(-1), descending);
  * - Pearson r and p between weight and similarity over all weights and over the `topWeights` largest;
  * - the mean similarity of the top-k weights for k = 4, 8, …, 2^20 (those below the number of weights) and all
@@ -17,7 +20,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { linearWeightsBetween } from '../models/_onnx-weights.js';
-import { ArgumentError } from '../numeric/errors.js';
+import { createOnnxSentenceEncoder, DEFAULT_SENTENCE_MODEL } from '../models/onnx-sentence-encoder.js';
+import { ArgumentError, formatChoices } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import { type PearsonResult, pearson } from '../numeric/stats.js';
 import type { ProgressCallback } from '../progress.js';
@@ -29,11 +33,11 @@ import { type DissectRun, loadDissectRun, normalizedRows, openRunClip, runLayer 
 export type TextEmbedder = (texts: readonly string[]) => Promise<Matrix>;
 
 /**
- * Text spaces for concept similarity. 'clip': the run's CLIP text encoder (the notebook's "CLIP cos").
- * TODO(mpnet): the paper's r values use all-mpnet-base-v2 ("mpnet cos"); once src/models/sentence-encoder.ts
- * exists, add 'mpnet' here and build its embedder in `embedderFor`.
+ * Text spaces for concept similarity, the default first. 'mpnet': a sentence encoder (default
+ * all-mpnet-base-v2, the notebook's "mpnet cos", which gives the paper's r values); 'clip': the run's CLIP
+ * text encoder (the notebook's "CLIP cos").
  */
-export const WEIGHT_TEXT_SPACES = ['clip'] as const;
+export const WEIGHT_TEXT_SPACES = ['mpnet', 'clip'] as const;
 export type WeightTextSpace = (typeof WEIGHT_TEXT_SPACES)[number];
 
 export interface WeightsOptions {
@@ -49,7 +53,14 @@ export interface WeightsOptions {
   top?: number;
   /** The "highest weights" subset of the second correlation. Default 50000 (the paper's). */
   topWeights?: number;
+  /** Default 'mpnet'. */
   textSpace?: WeightTextSpace;
+  /** The sentence encoder of the 'mpnet' space: a hub id or a folder (default 'Xenova/all-mpnet-base-v2'). */
+  mpnet?: string;
+  /** Where hub models are cached (default ~/.cache/clip-dissect), for the 'mpnet' space. */
+  cacheDir?: string;
+  /** Never download: the sentence encoder must be a folder or cached. */
+  offline?: boolean;
   /** A custom embedder; overrides textSpace (named `textSpaceName` in the outputs). */
   embedder?: TextEmbedder;
   textSpaceName?: string;
@@ -75,6 +86,8 @@ export interface WeightsResult {
   from: string;
   to: string;
   textSpace: string;
+  /** The text encoder: the sentence encoder's id or folder, the run's CLIP folder, or 'custom'. */
+  textModel: string;
   /** nTo × nFrom. */
   shape: [number, number];
   node: string;
@@ -167,14 +180,31 @@ export async function analyseWeights(o: WeightsOptions): Promise<WeightsResult> 
 
   // similarity[t, f] = cos(class t, concept of f)
   let embed = o.embedder;
-  let clip: Awaited<ReturnType<typeof openRunClip>> | null = null;
-  const textSpace = o.embedder ? (o.textSpaceName ?? 'custom') : (o.textSpace ?? 'clip');
+  let textModel = 'custom';
+  let release: (() => Promise<void>) | null = null;
+  const textSpace = o.embedder ? (o.textSpaceName ?? 'custom') : (o.textSpace ?? 'mpnet');
   if (!embed) {
     if (!(WEIGHT_TEXT_SPACES as readonly string[]).includes(textSpace))
-      throw new ArgumentError(`'textSpace' must be 'clip' but got '${textSpace}'`);
-    clip = await openRunClip(run, { threads: o.threads });
-    const enc = clip;
-    embed = async (texts) => enc.encodeText(texts, { onProgress: o.onProgress });
+      throw new ArgumentError(
+        `'textSpace' must be ${formatChoices(WEIGHT_TEXT_SPACES)} but got '${textSpace}'`,
+      );
+    if (textSpace === 'clip') {
+      const clip = await openRunClip(run, { threads: o.threads });
+      textModel = run.clip.dir;
+      release = () => clip.release();
+      embed = async (texts) => clip.encodeText(texts, { onProgress: o.onProgress });
+    } else {
+      textModel = o.mpnet ?? DEFAULT_SENTENCE_MODEL;
+      const mpnet = await createOnnxSentenceEncoder(textModel, {
+        device: run.device,
+        threads: o.threads,
+        cacheDir: o.cacheDir,
+        offline: o.offline,
+        onProgress: o.onProgress,
+      });
+      release = () => mpnet.release();
+      embed = async (texts) => mpnet.encode(texts, { onProgress: o.onProgress });
+    }
   }
   let C: Matrix;
   let G: Matrix;
@@ -182,7 +212,7 @@ export async function analyseWeights(o: WeightsOptions): Promise<WeightsResult> 
     C = await embedTexts(embed, concepts);
     G = await embedTexts(embed, classes);
   } finally {
-    await clip?.release();
+    await release?.();
   }
   const d = C.cols;
   const total = nTo * nFrom;
@@ -253,6 +283,7 @@ export async function analyseWeights(o: WeightsOptions): Promise<WeightsResult> 
     from: o.from,
     to: o.to,
     textSpace,
+    textModel,
     shape: [nTo, nFrom],
     node: lw.node,
     weightTensor: lw.weightTensor,

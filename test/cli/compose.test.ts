@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { npyToMatrix, readNpy } from '../../src/io/npy.js';
 import { createOnnxClipEncoder } from '../../src/models/onnx-clip-encoder.js';
@@ -155,6 +155,68 @@ describe('clip-dissect compose', () => {
       } finally {
         await enc.release();
       }
+    });
+
+    it('a relative --concepts path is recorded absolute, so compose works from another folder', async () => {
+      const home = process.cwd();
+      const dir = tempDir('clip-dissect-rel-');
+      writeFileSync(join(dir, 'concepts.txt'), CONCEPTS.join('\n'));
+      const rel = tempDir('clip-dissect-run-rel-');
+      process.chdir(dir);
+      let r: Awaited<ReturnType<typeof cli>>;
+      try {
+        r = await cli([
+          'dissect',
+          ...[
+            '--target',
+            FOLDED,
+            '--layers',
+            'layer4',
+            '--probe',
+            probeFolder(),
+            '--concepts',
+            'concepts.txt',
+          ],
+          ...['--clip', clipDir, '--preprocess', PREPROCESS_JSON, '--top-k', '5', '--threads', '1'],
+          ...['--cache-dir', tempDir(), '--out', rel, '--quiet'],
+        ]);
+      } finally {
+        process.chdir(home);
+      }
+      assert.equal(r.code, 0, r.stderr);
+      const args = JSON.parse(readFileSync(join(rel, 'args.json'), 'utf8'));
+      assert.equal(args.inputs.concepts.source, resolve(dir, 'concepts.txt'));
+      assert.equal(args.inputs.concepts.given, 'concepts.txt');
+      assert.equal(args.cwd, resolve(dir));
+      const compose = ['compose', '--results', rel, '--layer', 'layer4', '--units', '3', '--pool-size', '3'];
+      const ok = await cli([...compose, '--out', tempDir(), '--quiet']);
+      assert.equal(ok.code, 0, ok.stderr);
+
+      // a relative path as older versions wrote it: resolved against the recorded cwd
+      args.inputs.concepts.source = 'concepts.txt';
+      writeFileSync(join(rel, 'args.json'), JSON.stringify(args));
+      const old = await cli([...compose, '--out', tempDir(), '--quiet']);
+      assert.equal(old.code, 0, old.stderr);
+
+      // the file moved away: the error names it and --concepts overrides it
+      const moved = join(tempDir(), 'moved.txt');
+      renameSync(join(dir, 'concepts.txt'), moved);
+      const lost = await cli([...compose, '--out', tempDir(), '--quiet']);
+      assert.equal(lost.code, 1);
+      assert.ok(
+        lost.stderr.includes(
+          `the run's concept file '${resolve(dir, 'concepts.txt')}' (recorded in ${join(rel, 'args.json')}) cannot be read: it does not exist`,
+        ),
+        lost.stderr,
+      );
+      assert.match(lost.stderr, /give the set with --concepts/);
+      const found = await cli([...compose, '--concepts', moved, '--out', tempDir(), '--quiet']);
+      assert.equal(found.code, 0, found.stderr);
+      const other = join(tempDir(), 'other.txt');
+      writeFileSync(other, CONCEPTS.slice(1).join('\n'));
+      const wrong = await cli([...compose, '--concepts', other, '--out', tempDir(), '--quiet']);
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stderr, /the concept set '.*other\.txt' is not the run's/);
     });
 
     it('bad inputs exit 1 with the reason', async () => {

@@ -247,7 +247,7 @@ describe('clip-dissect eval', () => {
       assert.equal(lost.code, 0, lost.stderr);
       assert.match(
         lost.stderr,
-        /warning: no accuracy: the run's concept set cannot be read .*pass the set with --concepts/,
+        /warning: no accuracy: the run's concept file '.*somewhere\/else\/classes\.txt' \(recorded in .*args\.json\) cannot be read: it does not exist .*give the set with --concepts/,
       );
       const found = await cli([...evalArgs().map((a) => (a === out ? moved : a)), '--concepts', classes]);
       assert.equal(found.code, 0, found.stderr);

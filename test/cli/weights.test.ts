@@ -2,12 +2,16 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { linearWeightsBetween } from '../../src/models/_onnx-weights.js';
 import { createOnnxClipEncoder } from '../../src/models/onnx-clip-encoder.js';
+import { createOnnxSentenceEncoder } from '../../src/models/onnx-sentence-encoder.js';
 import { pearsonPValue } from '../../src/numeric/stats.js';
 import { cli, tempDir } from '../helpers/cli.js';
 import { assembleModelDir, NEEDS_SHARED } from '../models/clip-helpers.js';
 import { FOLDED, PREPROCESS_JSON, probeFolder } from '../pipeline/helpers.js';
+
+const MPNET = fileURLToPath(new URL('../../../test/fixtures/mpnet/model', import.meta.url));
 
 const CONCEPTS = [
   'dog',
@@ -52,6 +56,19 @@ function naiveR(x: number[], y: number[]): number {
   return sxy / Math.sqrt(sxx * syy);
 }
 
+/** Every weight with the cosine of its class (rows of G) and concept (rows of C), largest weight first. */
+function sortedPairs(
+  W: Float32Array,
+  G: number[][],
+  C: number[][],
+): { w: number; s: number; t: number; f: number }[] {
+  const pairs: { w: number; s: number; t: number; f: number }[] = [];
+  for (let t = 0; t < G.length; t++)
+    for (let f = 0; f < C.length; f++)
+      pairs.push({ w: W[t * C.length + f], s: G[t].reduce((a, v, j) => a + v * C[f][j], 0), t, f });
+  return pairs.sort((a, b) => b.w - a.w || a.t * C.length + a.f - (b.t * C.length + b.f));
+}
+
 describe('clip-dissect weights', () => {
   it('is listed in the main help and has its own', async () => {
     assert.match((await cli(['--help'])).stdout, /weights {6}weights between two layers/);
@@ -93,12 +110,12 @@ describe('clip-dissect weights', () => {
       const r = await cli([
         'weights',
         ...['--results', run, '--from', 'layer4', '--to', 'fc', '--ground-truth', gt],
-        ...['--top', '5', '--top-weights', '100', '--out', out, '--quiet'],
+        ...['--top', '5', '--top-weights', '100', '--text-space', 'clip', '--out', out, '--quiet'],
       ]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(
         r.stdout,
-        /^layer4 → fc: 10×64 weights of \/fc\/Gemm \('fc\.weight', through GlobalAveragePool → Flatten\)/,
+        /^layer4 → fc: 10×64 weights of \/fc\/Gemm \('fc\.weight', through GlobalAveragePool → Flatten\); similarity in clip text space \(/,
       );
       assert.match(r.stdout, /weight vs similarity, all weights: +r = -?0\.\d{4}, p = [\d.e-]+ \(n = 640\)/);
       assert.match(r.stdout, /top 100 weights: r = .* \(n = 100\)/);
@@ -125,16 +142,8 @@ describe('clip-dissect weights', () => {
       const C = await embed(neurons.map((n) => n.label));
       const G = await embed(CLASSES);
       await enc.release();
-      const pairs: { w: number; s: number; t: number; f: number }[] = [];
-      for (let t = 0; t < 10; t++)
-        for (let f = 0; f < 64; f++)
-          pairs.push({
-            w: lw.weight.data[t * 64 + f],
-            s: G[t].reduce((a, v, j) => a + v * C[f][j], 0),
-            t,
-            f,
-          });
-      pairs.sort((a, b) => b.w - a.w);
+      const pairs = sortedPairs(lw.weight.data, G, C);
+      assert.equal(json.textSpace, 'clip');
       const rAll = naiveR(
         pairs.map((p) => p.w),
         pairs.map((p) => p.s),
@@ -244,7 +253,69 @@ describe('clip-dissect weights', () => {
         'bert',
       ]);
       assert.equal(e.code, 1);
-      assert.match(e.stderr, /--text-space must be 'clip' but got 'bert'/);
+      assert.match(e.stderr, /--text-space must be 'mpnet' or 'clip' but got 'bert'/);
+    });
+
+    it("measures similarity by default with the sentence encoder of --mpnet, as the notebook's r", async () => {
+      const out = tempDir('clip-dissect-weights-mpnet-');
+      const r = await cli([
+        'weights',
+        ...['--results', run, '--from', 'layer4', '--to', 'fc', '--ground-truth', gt, '--mpnet', MPNET],
+        ...['--top', '5', '--top-weights', '100', '--offline', '--threads', '1', '--out', out, '--quiet'],
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(r.stdout.includes(`similarity in mpnet text space (${MPNET})`), r.stdout.split('\n')[0]);
+      const json = JSON.parse(readFileSync(join(out, 'weights.json'), 'utf8'));
+      assert.equal(json.textSpace, 'mpnet');
+      assert.equal(json.textModel, MPNET);
+
+      // independent recomputation with the sentence encoder
+      const lw = await linearWeightsBetween(FOLDED, { name: 'layer4' }, { name: 'fc' });
+      const labels = (
+        JSON.parse(readFileSync(join(run, 'neurons.json'), 'utf8')).neurons as { label: string }[]
+      ).map((n) => n.label);
+      await using enc = await createOnnxSentenceEncoder(MPNET, { threads: 1 });
+      const rows = async (texts: string[]) => {
+        const e = await enc.encode(texts);
+        return texts.map((_, i) => Array.from(e.data.subarray(i * e.cols, (i + 1) * e.cols)));
+      };
+      const pairs = sortedPairs(lw.weight.data, await rows(CLASSES), await rows(labels));
+      // the listed weights, their similarities, r and the curve equal the direct recomputation
+      for (const [i, e] of (
+        json.top as { toUnit: number; fromUnit: number; similarity: number }[]
+      ).entries()) {
+        assert.deepEqual([e.toUnit, e.fromUnit], [pairs[i].t, pairs[i].f]);
+        assert.ok(
+          Math.abs(e.similarity - pairs[i].s) < 1e-5,
+          `rank ${i + 1}: ${e.similarity} vs ${pairs[i].s}`,
+        );
+      }
+      const rAll = naiveR(
+        pairs.map((p) => p.w),
+        pairs.map((p) => p.s),
+      );
+      assert.ok(Math.abs(json.correlationAll.r - rAll) < 1e-5, `r ${json.correlationAll.r} vs ${rAll}`);
+      const top = pairs.slice(0, 100);
+      const rTop = naiveR(
+        top.map((p) => p.w),
+        top.map((p) => p.s),
+      );
+      assert.ok(Math.abs(json.correlationTop.r - rTop) < 1e-5);
+      for (const c of json.curve) {
+        const want = pairs.slice(0, c.k).reduce((a, p) => a + p.s, 0) / c.k;
+        assert.ok(Math.abs(c.meanSimilarity - want) < 1e-5, `k = ${c.k}`);
+      }
+      assert.match(readFileSync(join(out, 'weights.svg'), 'utf8'), /mpnet cos similarity/);
+    });
+
+    it('--offline with an uncached --mpnet id exits 1 naming the missing file', async () => {
+      const r = await cli([
+        'weights',
+        ...['--results', run, '--from', 'layer4', '--to', 'fc', '--ground-truth', gt],
+        ...['--mpnet', 'nobody/uncached-mpnet', '--offline', '--cache-dir', tempDir(), '--out', tempDir()],
+      ]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /model 'nobody\/uncached-mpnet': config\.json is not in the cache/);
     });
   });
 });

@@ -18,6 +18,8 @@ Options:
   --pool-size N           single concepts combined per unit (default 100, as in the paper)
   --top N                 candidates reported per unit (default 10)
   --out DIR               where to write compose.json (default: the results folder)
+  --concepts FILE|NAME    the run's concept set, if its path in args.json no longer reaches it
+                          (checked against the run's SHA-256 of the concepts)
   --cache-dir DIR         where a built-in concept set is cached (default: the run's)
   --memory-budget SIZE    bound on the similarity engine's buffers, e.g. 2G (default 768M)
   --threads N             onnxruntime threads (default: all cores)
@@ -32,6 +34,7 @@ export async function composeCommand(args: string[], io: CliIO): Promise<number>
     'pool-size': { type: 'string' },
     top: { type: 'string' },
     out: { type: 'string' },
+    concepts: { type: 'string' },
     'cache-dir': { type: 'string' },
     'memory-budget': { type: 'string' },
     threads: { type: 'string' },
@@ -58,6 +61,7 @@ export async function composeCommand(args: string[], io: CliIO): Promise<number>
     poolSize,
     top: optionalInt('top', values.top),
     out: values.out as string | undefined,
+    concepts: values.concepts as string | undefined,
     cacheDir: values['cache-dir'] as string | undefined,
     memoryBudget: optionalSize('memory-budget', values['memory-budget']),
     threads: optionalInt('threads', values.threads),
