@@ -2,6 +2,7 @@
  * Small ONNX graphs built at run time and run with onnxruntime-node: the heavy matrix products of the
  * similarity engine (MLAS SGEMM, multi-threaded). Internal: ORT types never leave src/compute.
  */
+import { availableParallelism } from 'node:os';
 import { create, toBinary } from '@bufbuild/protobuf';
 import * as onnx from 'onnx-buf';
 import * as ort from 'onnxruntime-node';
@@ -152,7 +153,7 @@ export class ComputeSession {
     const so: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
-      ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+      intraOpNumThreads: options.threads ?? availableParallelism(), // onnxruntime's own default may take 1
     };
     return new ComputeSession(await ort.InferenceSession.create(graph.toBytes(), so));
   }

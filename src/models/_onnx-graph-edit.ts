@@ -8,7 +8,9 @@
  * default) is handed to onnxruntime in memory through `SessionOptions.externalData`, under the `location` that the
  * initializers name, so weights are not copied into the protobuf and models over 2 GB keep working.
  */
+
 import { readFile, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import * as onnx from 'onnx-buf';
@@ -484,7 +486,7 @@ export class TargetSession {
       executionMode: 'sequential',
       logSeverityLevel: 4, // fatal only: failures reach the caller as errors, not as native log lines
       executionProviders: config.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
-      ...(config.threads ? { intraOpNumThreads: config.threads } : {}),
+      intraOpNumThreads: config.threads ?? availableParallelism(), // onnxruntime's own default may take 1
       ...(externalData.length > 0 ? { externalData } : {}),
     };
     let session: ort.InferenceSession;

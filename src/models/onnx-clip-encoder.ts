@@ -16,7 +16,9 @@
  * outputs may be named `pooler_output`, and the embedding size is the text hidden size. Tested only on the
  * configuration logic, not on a real SigLIP export.
  */
+
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { type PreprocessConfig, preprocessorConfigFromHF, preprocessShape } from '../data/preprocess.js';
@@ -187,7 +189,7 @@ async function openTower(
     executionMode: 'sequential',
     logSeverityLevel: 4,
     executionProviders: options.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
-    ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+    intraOpNumThreads: options.threads ?? availableParallelism(), // onnxruntime's own default may take 1
   };
   let session: ort.InferenceSession;
   try {

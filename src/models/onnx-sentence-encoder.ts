@@ -15,6 +15,7 @@
  * divided by their L2 norm. Texts are sorted by length and each batch is padded to its longest text only
  * (padding is masked out, so it does not change the result).
  */
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
@@ -256,7 +257,7 @@ export async function createOnnxSentenceEncoder(
     graphOptimizationLevel: 'all',
     logSeverityLevel: 4,
     executionProviders: options.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
-    ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+    intraOpNumThreads: options.threads ?? availableParallelism(), // onnxruntime's own default may take 1
   };
   let session: ort.InferenceSession;
   try {

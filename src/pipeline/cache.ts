@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { access, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { encodeNpyChunks, matrixToNpy, npyToMatrix, parseNpy } from '../io/npy.js';
@@ -120,6 +120,15 @@ export class FeatureCache {
     if (!KEY.test(key)) throw new ArgumentError(`cache key must be 64 hex digits but got '${key}'`);
     if (!KIND.test(kind)) throw new ArgumentError(`cache kind must be [A-Za-z0-9_-]+ but got '${kind}'`);
     return join(this.dir, kind, key.slice(0, 2), `${key}.npy`);
+  }
+
+  /** Whether a completed entry seems present (its sidecar exists); not verified, not counted in `stats`. */
+  async has(key: string, kind: string): Promise<boolean> {
+    if (!this.enabled) return false;
+    return access(this.path(key, kind).replace(/\.npy$/, '.json')).then(
+      () => true,
+      () => false,
+    );
   }
 
   /** The verified entry, or undefined when absent or corrupted (a corrupted one is deleted and reported). */

@@ -8,7 +8,9 @@
  *   target's input (its preprocessing) and CLIP's input (the CLIP model's preprocessor_config.json) are derived
  *   from the same pixels (one tensor when both preprocessings are equal). Decoding and resizing of batch b+1
  *   run on worker threads (`workers`, src/pipeline/_preprocess-pool.ts) while onnxruntime runs batch b on the
- *   main thread, in runs of `runBatchSize` images (small runs keep the activations in cache).
+ *   main thread, in runs of `runBatchSize` images (small runs keep the activations in cache). The first
+ *   chunk's images are prepared while CLIP's sessions open and the concepts are encoded (session creation
+ *   keeps one core busy and leaves the other idle), the next chunk's first batch during a chunk's last one.
  * - Probe images are processed in chunks (`chunkSize`, default 256 images); each chunk's image features, each
  *   layer's activations and the list of images kept are cached separately (src/pipeline/cache.ts) under a key of
  *   the model file hashes, layer, pooling, preprocessing, the probe manifest, the chunk index and size, dtype and
@@ -25,7 +27,12 @@ import sharp from 'sharp';
 import { computeSimilarity, type SimilarityResult } from '../compute/similarity-engine.js';
 import { BUILTIN_CONCEPT_SETS, defaultCacheDir, loadConceptSet } from '../data/builtin-concepts.js';
 import { type ConceptSet, duplicateWarnings } from '../data/concepts.js';
-import { IMAGENET_PREPROCESS, type PreprocessConfig, preprocessShape } from '../data/preprocess.js';
+import {
+  IMAGENET_PREPROCESS,
+  type PreprocessConfig,
+  preprocessorConfigFromHF,
+  preprocessShape,
+} from '../data/preprocess.js';
 import { openProbeDataset, type ProbeDataset, type ProbeImage } from '../data/probe-dataset.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { matrixToNpy, writeNpy } from '../io/npy.js';
@@ -37,6 +44,7 @@ import {
   clipModelFiles,
   createOnnxClipEncoder,
   DEFAULT_CLIP_MODEL,
+  readJson,
 } from '../models/onnx-clip-encoder.js';
 import { createOnnxTargetModel, type OnnxTargetModel } from '../models/onnx-target-model.js';
 import {
@@ -208,6 +216,31 @@ async function modelHash(path: string): Promise<string> {
   return isFile ? sha256Hex(`${main}:${await fileSha256(data)}`) : main;
 }
 
+/** Images being prepared ahead of their chunk (chunk 0, while CLIP opens and the concepts are encoded). */
+interface Prefetch {
+  chunk: number;
+  /** JSON of the preprocessings the jobs make. */
+  key: string;
+  preparer: ImagePreparer;
+  jobs: Map<number, Promise<PrepareOutcome>>;
+}
+
+/**
+ * The preprocessings a chunk needs, in slot order: the target's (when it runs, or when CLIP's is the same),
+ * then CLIP's when it differs.
+ */
+function chunkConfigs(
+  tPre: PreprocessConfig,
+  cPre: PreprocessConfig | undefined,
+  runTarget: boolean,
+): PreprocessConfig[] {
+  const same = cPre !== undefined && JSON.stringify(cPre) === JSON.stringify(tPre);
+  const configs: PreprocessConfig[] = [];
+  if (runTarget || same) configs.push(tPre);
+  if (cPre !== undefined && !same) configs.push(cPre);
+  return configs;
+}
+
 /**
  * Runs CLIP-Dissect end to end: labels every neuron of the chosen layers of `target` with a concept.
  * Errors: ArgumentError (bad options, unknown layers), ConceptSetError, ProbeDatasetError, ClipDissectError
@@ -289,6 +322,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
 
   let clip: ClipEncoder | null = null;
   let target: OnnxTargetModel | null = null;
+  let prefetch: Prefetch | null = null;
   const openClip = async (): Promise<ClipEncoder> => {
     if (clip) return clip;
     const tc = performance.now();
@@ -305,68 +339,6 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
   };
 
   try {
-    // --- text features, in cached chunks of concepts
-    t = performance.now();
-    const nTextChunks = Math.ceil(texts.length / textChunkSize);
-    let textComputed = 0;
-    let d = -1;
-    const textParts = (texts_: readonly string[]) => ({
-      what: 'clip-text-features',
-      clip: {
-        config: clipHashes.config,
-        tokenizer: clipHashes.tokenizer,
-        tokenizerConfig: clipHashes.tokenizerConfig,
-        text: clipHashes.text,
-      },
-      dtype,
-      // CUDA kernels round differently from the CPU ones: features of one device never serve the other
-      device,
-      template,
-      texts: sha256Hex(JSON.stringify(texts_)),
-      count: texts_.length,
-      version: VERSION,
-    });
-    const textChunks: Matrix[] = [];
-    progress?.({ stage: 'text features', done: 0, total: texts.length, unit: 'concepts' });
-    for (let c = 0; c < nTextChunks; c++) {
-      signal?.throwIfAborted();
-      const chunk = texts.slice(c * textChunkSize, (c + 1) * textChunkSize);
-      const parts = textParts(chunk);
-      const m = await cache.getOrCompute(
-        cacheKey(parts),
-        'text',
-        async () => {
-          textComputed++;
-          const enc = await openClip();
-          const e = await enc.encodeText(chunk);
-          if (e.truncated.length)
-            warn(
-              `${e.truncated.length} concept text${e.truncated.length === 1 ? ' was' : 's were'} longer than CLIP's ${enc.contextLength} tokens and cut (first: ${JSON.stringify(chunk[e.truncated[0]])})`,
-            );
-          return { rows: e.rows, cols: e.cols, data: e.data };
-        },
-        parts,
-      );
-      d = m.cols;
-      textChunks.push(m);
-      progress?.({
-        stage: 'text features',
-        done: Math.min(texts.length, (c + 1) * textChunkSize),
-        total: texts.length,
-        unit: 'concepts',
-      });
-    }
-    const textFeatures: Matrix = { rows: texts.length, cols: d, data: new Float32Array(texts.length * d) };
-    {
-      let off = 0;
-      for (const m of textChunks) {
-        textFeatures.data.set(m.data, off);
-        off += m.data.length;
-      }
-    }
-    textChunks.length = 0;
-    time('textFeatures', performance.now() - t);
-
     // --- the target model and its layers (a mistyped layer fails before the probe set is scanned)
     t = performance.now();
     const resolved = await resolveTarget(o.target);
@@ -465,15 +437,21 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
       const imageRows: Float32Array[] = [];
       const layerRows: Float32Array[][] = needLayers.map(() => []);
       // one decode per image; the worker threads derive each input the chunk needs
-      const configs: PreprocessConfig[] = [];
-      const tSlot = tBatch ? configs.push(tPre) - 1 : -1;
-      const cSlot = cBatch && cPre ? configs.push(cPre) - 1 : -1;
-      const preparer = new ImagePreparer(dataset, configs, nWorkers);
+      const configs = chunkConfigs(tPre, enc ? cPre : undefined, runTarget);
+      const tSlot = tBatch ? 0 : -1;
+      const cSlot = cBatch ? configs.length - 1 : -1;
+      // the images that were prefetched for this chunk with these preprocessings, else fresh workers
+      const early = prefetch?.chunk === c && prefetch.key === JSON.stringify(configs) ? prefetch : null;
+      if (prefetch && prefetch.chunk <= c) {
+        if (!early) await prefetch.preparer.release();
+        prefetch = null;
+      }
+      const preparer = early?.preparer ?? new ImagePreparer(dataset, configs, nWorkers);
       try {
         const batchOf = (b: number) => {
           const out: Promise<PrepareOutcome>[] = [];
           for (let i = start + b * bs; i < Math.min(end, start + (b + 1) * bs); i++)
-            out.push(preparer.prepare(i));
+            out.push(early?.jobs.get(i) ?? preparer.prepare(i));
           return out;
         };
         const nb = Math.ceil((end - start) / bs);
@@ -483,8 +461,15 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
           const td = performance.now();
           const results = await Promise.all(next as Promise<PrepareOutcome>[]);
           time('imageWait', performance.now() - td);
-          // the next batch goes to the workers before onnxruntime blocks this thread
+          // the next batch goes to the workers before onnxruntime blocks this thread; during the last one, the
+          // next chunk's first batch (used if that chunk needs the same preprocessings)
           next = b + 1 < nb ? batchOf(b + 1) : null;
+          if (!next && end < N && !prefetch) {
+            const ahead = new ImagePreparer(dataset, configs, nWorkers);
+            const jobs = new Map<number, Promise<PrepareOutcome>>();
+            for (let i = end; i < Math.min(N, end + bs); i++) jobs.set(i, ahead.prepare(i));
+            prefetch = { chunk: c + 1, key: JSON.stringify(configs), preparer: ahead, jobs };
+          }
           let n = 0;
           for (let j = 0; j < results.length; j++) {
             const r = results[j];
@@ -559,6 +544,88 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
         layers,
       };
     };
+
+    // Chunk 0's images are decoded and preprocessed on the worker threads while this thread opens CLIP and
+    // encodes the concepts (opening a session keeps one core busy and the other idle).
+    {
+      const c = 0;
+      const kept0 = await cache.has(cacheKey(keptParts(c)), 'kept');
+      const needImages0 = !kept0 || !(await cache.has(cacheKey(imageParts(c)), 'image'));
+      const needLayers0: LayerInfo[] = [];
+      for (const info of infos)
+        if (!kept0 || !(await cache.has(cacheKey(layerParts(info, c)), 'activations')))
+          needLayers0.push(info);
+      if (needImages0 || needLayers0.length > 0) {
+        const cPre0 = needImages0 ? preprocessorConfigFromHF(await readJson(preF), preF) : undefined;
+        const configs = chunkConfigs(tPre, cPre0, needLayers0.length > 0);
+        const preparer = new ImagePreparer(dataset, configs, nWorkers);
+        const jobs = new Map<number, Promise<PrepareOutcome>>();
+        for (let i = 0; i < Math.min(N, chunkSize); i++) jobs.set(i, preparer.prepare(i));
+        prefetch = { chunk: c, key: JSON.stringify(configs), preparer, jobs };
+      }
+    }
+
+    // --- text features, in cached chunks of concepts
+    t = performance.now();
+    const nTextChunks = Math.ceil(texts.length / textChunkSize);
+    let textComputed = 0;
+    let d = -1;
+    const textParts = (texts_: readonly string[]) => ({
+      what: 'clip-text-features',
+      clip: {
+        config: clipHashes.config,
+        tokenizer: clipHashes.tokenizer,
+        tokenizerConfig: clipHashes.tokenizerConfig,
+        text: clipHashes.text,
+      },
+      dtype,
+      // CUDA kernels round differently from the CPU ones: features of one device never serve the other
+      device,
+      template,
+      texts: sha256Hex(JSON.stringify(texts_)),
+      count: texts_.length,
+      version: VERSION,
+    });
+    const textChunks: Matrix[] = [];
+    progress?.({ stage: 'text features', done: 0, total: texts.length, unit: 'concepts' });
+    for (let c = 0; c < nTextChunks; c++) {
+      signal?.throwIfAborted();
+      const chunk = texts.slice(c * textChunkSize, (c + 1) * textChunkSize);
+      const parts = textParts(chunk);
+      const m = await cache.getOrCompute(
+        cacheKey(parts),
+        'text',
+        async () => {
+          textComputed++;
+          const enc = await openClip();
+          const e = await enc.encodeText(chunk);
+          if (e.truncated.length)
+            warn(
+              `${e.truncated.length} concept text${e.truncated.length === 1 ? ' was' : 's were'} longer than CLIP's ${enc.contextLength} tokens and cut (first: ${JSON.stringify(chunk[e.truncated[0]])})`,
+            );
+          return { rows: e.rows, cols: e.cols, data: e.data };
+        },
+        parts,
+      );
+      d = m.cols;
+      textChunks.push(m);
+      progress?.({
+        stage: 'text features',
+        done: Math.min(texts.length, (c + 1) * textChunkSize),
+        total: texts.length,
+        unit: 'concepts',
+      });
+    }
+    const textFeatures: Matrix = { rows: texts.length, cols: d, data: new Float32Array(texts.length * d) };
+    {
+      let off = 0;
+      for (const m of textChunks) {
+        textFeatures.data.set(m.data, off);
+        off += m.data.length;
+      }
+    }
+    textChunks.length = 0;
+    time('textFeatures', performance.now() - t);
 
     t = performance.now();
     progress?.({ stage: 'images', done: 0, total: N, unit: 'images' });
@@ -754,6 +821,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     for (const k of Object.keys(timings)) timings[k] = Math.round(timings[k] * 1000) / 1000;
     return result;
   } finally {
+    await (prefetch as Prefetch | null)?.preparer.release();
     await (target as OnnxTargetModel | null)?.release();
     await (clip as ClipEncoder | null)?.release();
   }
