@@ -28,6 +28,7 @@ import { ClipTokenizer, type ClipTokenizerSpec, tokenizerSpec } from './_clip-to
 import { type HubOptions, resolveModelFiles } from './_hub.js';
 import { checkDevice, type Device } from './_onnx-graph-edit.js';
 import { checkRunBatchSize, runBatchFor } from './_run-batch.js';
+import { lengthOrder, tokenizeTexts } from './_text-batches.js';
 import type { ClipEncoder, EncodeTextOptions, TextEmbeddings } from './clip-encoder.js';
 
 /** Weights to load: fp32 (`text_model.onnx`), fp16 (`text_model_fp16.onnx`), 8-bit (`text_model_quantized.onnx`). */
@@ -341,26 +342,12 @@ export class OnnxClipEncoder implements ClipEncoder {
 
   async encodeText(texts: readonly string[], options: EncodeTextOptions = {}): Promise<TextEmbeddings> {
     this.checkLive();
-    if (!Array.isArray(texts))
-      throw new ArgumentError(`'texts' must be an array of strings but got ${typeof texts}`);
     const batchSize = options.batchSize ?? DEFAULT_TEXT_BATCH;
-    if (!(Number.isInteger(batchSize) && batchSize >= 1))
-      throw new ArgumentError(`'batchSize' must be a positive integer but got ${batchSize}`);
+    const { tokens, truncated } = tokenizeTexts(texts, batchSize, (t) => this.tokenizer.encode(t));
     const m = texts.length;
     const d = this.embedDim;
-    const tokens: number[][] = new Array(m);
-    const truncated: number[] = [];
-    for (let i = 0; i < m; i++) {
-      if (typeof texts[i] !== 'string')
-        throw new ArgumentError(`texts[${i}] must be a string but got ${typeof texts[i]}`);
-      const t = this.tokenizer.encode(texts[i]);
-      tokens[i] = t.ids;
-      if (t.truncated) truncated.push(i);
-    }
     const spec = this.tokenizer.spec;
-    const order = Array.from({ length: m }, (_, i) => i);
-    // Shortest first (stable), so that each batch is padded only to its own longest text.
-    if (spec.padding === 'longest') order.sort((a, b) => tokens[a].length - tokens[b].length || a - b);
+    const order = lengthOrder(tokens, spec.padding === 'longest');
     const out = new Float32Array(m * d);
     const total = m;
     options.onProgress?.({ stage: 'text features', done: 0, total, unit: 'texts' });

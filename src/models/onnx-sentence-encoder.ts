@@ -22,6 +22,7 @@ import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../n
 import { ClipTokenizer } from './_clip-tokenizer.js';
 import { type HubOptions, resolveModelFiles } from './_hub.js';
 import { checkDevice, type Device } from './_onnx-graph-edit.js';
+import { lengthOrder, tokenizeTexts } from './_text-batches.js';
 import { CLIP_DTYPES, type ClipDtype, float16ToFloat32, readJson } from './onnx-clip-encoder.js';
 import type { EncodeSentencesOptions, SentenceEmbeddings, SentenceEncoder } from './sentence-encoder.js';
 
@@ -91,25 +92,11 @@ export class OnnxSentenceEncoder implements SentenceEncoder {
   async encode(texts: readonly string[], options: EncodeSentencesOptions = {}): Promise<SentenceEmbeddings> {
     if (this.released)
       throw new ClipDissectError('ERR_RELEASED', `the sentence encoder ${this.modelId} was released`);
-    if (!Array.isArray(texts))
-      throw new ArgumentError(`'texts' must be an array of strings but got ${typeof texts}`);
     const batchSize = options.batchSize ?? DEFAULT_BATCH;
-    if (!(Number.isInteger(batchSize) && batchSize >= 1))
-      throw new ArgumentError(`'batchSize' must be a positive integer but got ${batchSize}`);
+    const { tokens, truncated } = tokenizeTexts(texts, batchSize, (t) => this.p.tokenizer.encode(t));
     const m = texts.length;
     const d = this.embedDim;
-    const tokens: number[][] = new Array(m);
-    const truncated: number[] = [];
-    for (let i = 0; i < m; i++) {
-      if (typeof texts[i] !== 'string')
-        throw new ArgumentError(`texts[${i}] must be a string but got ${typeof texts[i]}`);
-      const t = this.p.tokenizer.encode(texts[i]);
-      tokens[i] = t.ids;
-      if (t.truncated) truncated.push(i);
-    }
-    const order = Array.from({ length: m }, (_, i) => i).sort(
-      (a, b) => tokens[a].length - tokens[b].length || a - b,
-    );
+    const order = lengthOrder(tokens, true);
     const out = new Float32Array(m * d);
     const stage = 'sentence embeddings';
     options.onProgress?.({ stage, done: 0, total: m, unit: 'texts' });

@@ -55,7 +55,8 @@ export interface DissectRun {
   neurons: Map<string, RunNeuron[]>;
 }
 
-async function readJsonFile(path: string, what: string): Promise<Record<string, unknown>> {
+/** A JSON file of a results folder; a clear ArgumentError when it is missing or broken. */
+export async function readJsonFile(path: string, what: string): Promise<Record<string, unknown>> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');

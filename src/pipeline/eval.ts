@@ -36,7 +36,7 @@ import type { Matrix } from '../numeric/matrix.js';
 import { checkSimilarityName } from '../numeric/similarity-options.js';
 import type { ProgressCallback } from '../progress.js';
 import { VERSION } from '../version.js';
-import { loadRunConceptSet, runConceptSource } from './_results.js';
+import { loadRunConceptSet, readJsonFile, runConceptSource } from './_results.js';
 import { sha256Hex } from './cache.js';
 
 export interface EvalOptions {
@@ -120,22 +120,6 @@ interface LayerEntry {
   name: string;
   file: string;
   neurons: number;
-}
-
-async function readJsonFile(path: string, what: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new ArgumentError(
-      `${what} '${path}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); --results must be the output folder of clip-dissect dissect`,
-    );
-  }
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch (e) {
-    throw new ClipDissectError('ERR_RESULTS', `${path} is not valid JSON: ${(e as Error).message}`);
-  }
 }
 
 async function loadMatrix(path: string): Promise<Matrix> {

@@ -313,7 +313,7 @@ describe('clip-dissect eval', () => {
       assert.equal(notRun.code, 1);
       assert.match(
         notRun.stderr,
-        /args\.json' cannot be read \(ENOENT\); --results must be the output folder of clip-dissect dissect/,
+        /args\.json' cannot be read \(ENOENT\); --results must be a folder written by 'clip-dissect dissect --out'/,
       );
 
       const offline = await cli(evalArgs().map((a) => (a === MPNET ? 'nobody/uncached-mpnet' : a)));
