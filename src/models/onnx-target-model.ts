@@ -349,24 +349,8 @@ export class OnnxTargetModel implements TargetModel {
       throw new ShapeError(
         `'batch' has ${batch.length} values but ${batchSize} images of ${c}×${h}×${w} (NCHW) need ${batchSize * per}`,
       );
-    const infos = await this.describe([...layers]);
-    for (const info of infos)
-      if (info.kind === 'unsupported')
-        throw new ArgumentError(
-          `layer '${info.name}' (tensor '${info.tensor}') cannot be dissected: ${info.reason}`,
-        );
-
-    const requests = infos.map((info) => this.request(info, pool));
-    const key = JSON.stringify(requests);
-    if (this.cached?.key !== key) {
-      const old = this.cached;
-      this.cached = null;
-      if (old) await old.session.release();
-      const { bytes, outputs } = pooledModel(this.loaded, this.inputName, requests);
-      const session = await TargetSession.create(bytes, this.loaded, this.config);
-      this.cached = { key, session, outputs };
-    }
-    const { session, outputs } = this.cached;
+    const infos = await this.checkedLayers(layers);
+    const { session, outputs } = await this.sessionFor(infos, pool);
 
     const result = new Map<string, Matrix>();
     const mats = infos.map((info) => {
@@ -405,6 +389,45 @@ export class OnnxTargetModel implements TargetModel {
       });
     }
     return result;
+  }
+
+  async prepare(layers: readonly string[], pool: PoolMode): Promise<void> {
+    const run = this.queue.then(async () => {
+      this.checkLive();
+      if (!POOL_MODES.includes(pool))
+        throw new ArgumentError(`'pool' must be ${formatChoices(POOL_MODES)} but got '${String(pool)}'`);
+      await this.sessionFor(await this.checkedLayers(layers), pool);
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async checkedLayers(layers: readonly string[]): Promise<LayerInfo[]> {
+    const infos = await this.describe([...layers]);
+    for (const info of infos)
+      if (info.kind === 'unsupported')
+        throw new ArgumentError(
+          `layer '${info.name}' (tensor '${info.tensor}') cannot be dissected: ${info.reason}`,
+        );
+    return infos;
+  }
+
+  /** The session computing these pooled outputs (the last one is kept; another set of outputs replaces it). */
+  private async sessionFor(
+    infos: LayerInfo[],
+    pool: PoolMode,
+  ): Promise<{ session: TargetSession; outputs: string[] }> {
+    const requests = infos.map((info) => this.request(info, pool));
+    const key = JSON.stringify(requests);
+    if (this.cached?.key !== key) {
+      const old = this.cached;
+      this.cached = null;
+      if (old) await old.session.release();
+      const { bytes, outputs } = pooledModel(this.loaded, this.inputName, requests);
+      const session = await TargetSession.create(bytes, this.loaded, this.config);
+      this.cached = { key, session, outputs };
+    }
+    return this.cached;
   }
 
   private request(info: LayerInfo, pool: PoolMode): PooledOutput {

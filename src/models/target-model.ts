@@ -67,6 +67,11 @@ export interface TargetModel {
     layers: readonly string[],
     pool: PoolMode,
   ): Promise<Map<string, Matrix>>;
+  /**
+   * Builds what activations() needs for these layers and pooling (an onnxruntime session) without running it,
+   * so that the caller can do it while images are being prepared. Optional to call.
+   */
+  prepare(layers: readonly string[], pool: PoolMode): Promise<void>;
   release(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }

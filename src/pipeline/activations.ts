@@ -321,6 +321,8 @@ export async function extractActivations(o: ExtractActivationsOptions): Promise<
       return jobs;
     };
     let next: Promise<PrepareOutcome>[] | null = submitBatch(0);
+    // onnxruntime's session is built while the workers prepare the first batch
+    await model.prepare(names, pool);
     const outputs = infos.map((info) => new Float32Array(N * info.neurons));
     const batch = new Float32Array(bs * per);
     const kept: ProbeImage[] = [];

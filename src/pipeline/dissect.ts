@@ -456,6 +456,12 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
         };
         const nb = Math.ceil((end - start) / bs);
         let next: Promise<PrepareOutcome>[] | null = batchOf(0);
+        // the target's session is built while the workers prepare the first batch
+        if (runTarget) {
+          const tt = performance.now();
+          await (target as OnnxTargetModel).prepare(names, pool);
+          time('targetSession', performance.now() - tt);
+        }
         for (let b = 0; b < nb; b++) {
           signal?.throwIfAborted();
           const td = performance.now();

@@ -253,6 +253,20 @@ describe('pooled activations equal the PyTorch forward hooks', () => {
     });
   });
 
+  test('prepare builds the session ahead; activations then reuse it; bad layers and pools are rejected', async () => {
+    const { data, n } = await caseInput('resnet_small');
+    await withModel(RESNET_DYNAMO, { threads: 1 }, async (m) => {
+      const before = liveSessionCount();
+      await m.prepare(['layer2'], 'max');
+      assert.equal(liveSessionCount(), before + 1);
+      const acts = await m.activations(data, n, ['layer2'], 'max');
+      assert.equal(liveSessionCount(), before + 1, 'no second session');
+      assertClose(acts.get('layer2'), await golden('resnet_small', 'layer2', 'max'), 'layer2');
+      await assert.rejects(m.prepare(['layer9'], 'max'), ArgumentError);
+      await assert.rejects(m.prepare(['layer2'], 'median' as 'max'), /'pool' must be/);
+    });
+  });
+
   test('runBatchSize splits a batch into onnxruntime runs without changing the rows', async () => {
     const { data, n } = await caseInput('resnet_small');
     const want = await golden('resnet_small', 'layer2', 'max');
