@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { writeFileAtomic } from '../io/atomic.js';
 import { encodeNpyChunks, matrixToNpy, npyToMatrix, parseNpy } from '../io/npy.js';
 import { ArgumentError } from '../numeric/errors.js';
@@ -62,6 +63,39 @@ export async function fileSha256(path: string): Promise<string> {
   const sha256 = hash.digest('hex');
   fileHashes.set(abs, { size: st.size, mtimeMs: st.mtimeMs, sha256 });
   return sha256;
+}
+
+/**
+ * SHA-256 of several files, computed on a worker thread so that the main thread can open models meanwhile
+ * (memoised like fileSha256). Rejects with the first file's error (its code, e.g. ENOENT, and path).
+ */
+export async function fileSha256s(paths: readonly string[]): Promise<string[]> {
+  const abs = paths.map((p) => resolve(p));
+  const stats = await Promise.all(abs.map((p) => stat(p)));
+  const todo = abs.filter((p, i) => {
+    const memo = fileHashes.get(p);
+    return !(memo && memo.size === stats[i].size && memo.mtimeMs === stats[i].mtimeMs);
+  });
+  if (todo.length > 0) {
+    const worker = new Worker(new URL('./_hash-worker.js', import.meta.url), { workerData: { paths: todo } });
+    const msg = await new Promise<{ sha256?: string[]; error?: { code: string; message: string } }>(
+      (res, rej) => {
+        worker.once('message', res);
+        worker.once('error', rej);
+        worker.once('exit', (code) => rej(new Error(`the hashing worker exited with code ${code}`)));
+      },
+    ).finally(() => worker.terminate());
+    if (msg.error) throw Object.assign(new Error(msg.error.message), { code: msg.error.code });
+    todo.forEach((p) => {
+      const i = abs.indexOf(p);
+      fileHashes.set(p, {
+        size: stats[i].size,
+        mtimeMs: stats[i].mtimeMs,
+        sha256: (msg.sha256 as string[])[todo.indexOf(p)],
+      });
+    });
+  }
+  return abs.map((p) => (fileHashes.get(p) as { sha256: string }).sha256);
 }
 
 /** Counters of a FeatureCache, for callers and tests. */

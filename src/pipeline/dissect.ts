@@ -63,7 +63,7 @@ import { VERSION } from '../version.js';
 import { defaultWorkers, ImagePreparer, type PrepareOutcome } from './_preprocess-pool.js';
 import { resolveTarget, type SkippedImage } from './activations.js';
 import { layerFileNames } from './activations-files.js';
-import { type CacheStats, cacheKey, FeatureCache, fileSha256, sha256Hex } from './cache.js';
+import { type CacheStats, cacheKey, FeatureCache, fileSha256s, sha256Hex } from './cache.js';
 import { loadPreprocessConfig } from './preprocess-config.js';
 
 export interface DissectOptions {
@@ -210,10 +210,11 @@ async function targetPreprocess(
 
 /** SHA-256 of the model file and, when present, its external data file (`<model>.data`). */
 async function modelHash(path: string): Promise<string> {
-  const main = await fileSha256(path);
   const data = `${path}.data`;
   const isFile = (await stat(data).catch(() => null))?.isFile() === true;
-  return isFile ? sha256Hex(`${main}:${await fileSha256(data)}`) : main;
+  if (!isFile) return (await fileSha256s([path]))[0];
+  const [main, ext] = await fileSha256s([path, data]);
+  return sha256Hex(`${main}:${ext}`);
 }
 
 /** Images being prepared ahead of their chunk (chunk 0, while CLIP opens and the concepts are encoded). */
@@ -289,15 +290,18 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     onProgress: progress,
   });
   const [configF, tokF, tokCfgF, preF, textF, visionF] = clipFiles.map((f) => join(clipDir, f));
-  const clipHashes = {
-    config: await fileSha256(configF),
-    tokenizer: await fileSha256(tokF),
-    tokenizerConfig: await fileSha256(tokCfgF),
-    preprocessor: await fileSha256(preF),
-    text: await fileSha256(textF),
-    vision: await fileSha256(visionF),
-  };
-  time('hashClip', performance.now() - t);
+  // hashed on a worker thread while this one opens the target
+  const clipHashesP = fileSha256s([configF, tokF, tokCfgF, preF, textF, visionF]).then(
+    ([config, tokenizer, tokenizerConfig, preprocessor, text, vision]) => ({
+      config,
+      tokenizer,
+      tokenizerConfig,
+      preprocessor,
+      text,
+      vision,
+    }),
+  );
+  clipHashesP.catch(() => undefined); // awaited below; no unhandled rejection meanwhile
 
   t = performance.now();
   const set: ConceptSet = await loadConceptSet(o.concepts, {
@@ -339,11 +343,40 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
   };
 
   try {
-    // --- the target model and its layers (a mistyped layer fails before the probe set is scanned)
+    // --- the target's files and preprocessing, the probe set
     t = performance.now();
     const resolved = await resolveTarget(o.target);
     const pre = await targetPreprocess(o.preprocess, resolved.preprocessorConfig);
     const [, cropH, cropW] = preprocessShape(pre.config);
+    const targetShaP = modelHash(resolved.model);
+    targetShaP.catch(() => undefined);
+    const dataset: ProbeDataset = await openProbeDataset(o.probe, {
+      cacheDir,
+      offline: o.offline,
+      onProgress: progress,
+    });
+    for (const w of dataset.warnings) warn(w);
+    const N = dataset.images.length;
+    if (N === 0) throw new ArgumentError(`the probe set ${JSON.stringify(o.probe)} holds no images`);
+    const manifestSha = sha256Hex(dataset.manifest());
+    const tPre = pre.config;
+    const base = { manifest: manifestSha, chunkSize, version: VERSION };
+    const keptParts = (c: number) => ({ what: 'kept-images', ...base, chunk: c });
+    const nWorkers = o.workers ?? defaultWorkers(device);
+    time('openProbe', performance.now() - t);
+    // A first chunk never computed (no kept list) needs everything: its images are decoded and preprocessed
+    // on the worker threads from now on, while this thread opens the models and encodes the concepts
+    // (opening a session keeps one core busy and leaves the other idle).
+    if (!(await cache.has(cacheKey(keptParts(0)), 'kept'))) {
+      const configs = chunkConfigs(tPre, preprocessorConfigFromHF(await readJson(preF), preF), true);
+      const preparer = new ImagePreparer(dataset, configs, nWorkers);
+      const jobs = new Map<number, Promise<PrepareOutcome>>();
+      for (let i = 0; i < Math.min(N, chunkSize); i++) jobs.set(i, preparer.prepare(i));
+      prefetch = { chunk: 0, key: JSON.stringify(configs), preparer, jobs };
+    }
+
+    // --- the target model and its layers
+    t = performance.now();
     target = await createOnnxTargetModel(resolved.model, {
       device,
       threads: o.threads,
@@ -358,30 +391,17 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
         throw new ArgumentError(
           `layer '${info.name}' (tensor '${info.tensor}') cannot be dissected: ${info.reason}`,
         );
-    const targetSha = await modelHash(resolved.model);
     const exporter: string = target.exporter;
     for (const w of target.warnings) warn(w);
     for (const i of infos) for (const w of i.warnings) warn(`${i.name}: ${w}`);
     time('openTarget', performance.now() - t);
-
-    // --- the probe set
     t = performance.now();
-    const dataset: ProbeDataset = await openProbeDataset(o.probe, {
-      cacheDir,
-      offline: o.offline,
-      onProgress: progress,
-    });
-    for (const w of dataset.warnings) warn(w);
-    const N = dataset.images.length;
-    if (N === 0) throw new ArgumentError(`the probe set ${JSON.stringify(o.probe)} holds no images`);
-    const manifestSha = sha256Hex(dataset.manifest());
-    time('openProbe', performance.now() - t);
+    const targetSha = await targetShaP;
+    const clipHashes = await clipHashesP;
+    time('hashWait', performance.now() - t);
 
     // --- image features and activations, in cached chunks of probe images
-    const tPre = pre.config;
     const tPer = 3 * cropH * cropW;
-    const base = { manifest: manifestSha, chunkSize, version: VERSION };
-    const keptParts = (c: number) => ({ what: 'kept-images', ...base, chunk: c });
     const imageParts = (c: number) => ({
       what: 'clip-image-features',
       clip: { config: clipHashes.config, preprocessor: clipHashes.preprocessor, vision: clipHashes.vision },
@@ -411,8 +431,6 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     const nChunks = Math.ceil(N / chunkSize);
     let chunksComputed = 0;
     const bs = Math.min(o.batchSize ?? DEFAULT_BATCH, N);
-
-    const nWorkers = o.workers ?? defaultWorkers(device);
 
     /** Computes what a chunk lacks: the kept images, image features (if `needImages`), the given layers. */
     const computeChunk = async (
@@ -551,9 +569,8 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
       };
     };
 
-    // Chunk 0's images are decoded and preprocessed on the worker threads while this thread opens CLIP and
-    // encodes the concepts (opening a session keeps one core busy and the other idle).
-    {
+    // Otherwise chunk 0's missing parts are prepared while CLIP opens and the concepts are encoded.
+    if (!prefetch) {
       const c = 0;
       const kept0 = await cache.has(cacheKey(keptParts(c)), 'kept');
       const needImages0 = !kept0 || !(await cache.has(cacheKey(imageParts(c)), 'image'));

@@ -4,7 +4,14 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Matrix } from '../../src/numeric/matrix.js';
-import { cacheKey, canonicalJson, FeatureCache, fileSha256, sha256Hex } from '../../src/pipeline/cache.js';
+import {
+  cacheKey,
+  canonicalJson,
+  FeatureCache,
+  fileSha256,
+  fileSha256s,
+  sha256Hex,
+} from '../../src/pipeline/cache.js';
 import { tempDir } from '../helpers/cli.js';
 
 const matrix = (rows: number, cols: number, seed = 1): Matrix => ({
@@ -39,6 +46,23 @@ describe('fileSha256', () => {
     writeFileSync(p, 'abd');
     utimesSync(p, new Date(), new Date(Date.now() + 5000));
     assert.equal(await fileSha256(p), sha256Hex('abd'));
+  });
+});
+
+describe('fileSha256s (on a worker thread)', () => {
+  it('hashes several files in order, sees changes, and names a missing file', async () => {
+    const dir = tempDir();
+    const a = join(dir, 'a.bin');
+    const b = join(dir, 'b.bin');
+    writeFileSync(a, 'first');
+    writeFileSync(b, Buffer.alloc(3 << 20, 7)); // several read chunks
+    const want = [sha256Hex('first'), sha256Hex(Buffer.alloc(3 << 20, 7))];
+    assert.deepEqual(await fileSha256s([a, b]), want);
+    assert.equal(await fileSha256(b), want[1], 'the same as fileSha256');
+    writeFileSync(a, 'second');
+    utimesSync(a, new Date(), new Date(Date.now() + 5000));
+    assert.deepEqual(await fileSha256s([a, b]), [sha256Hex('second'), want[1]]);
+    await assert.rejects(fileSha256s([a, join(dir, 'nope.onnx')]), /ENOENT.*nope\.onnx|nope\.onnx.*ENOENT/);
   });
 });
 
