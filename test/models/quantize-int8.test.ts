@@ -1,12 +1,18 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { create, fromBinary } from '@bufbuild/protobuf';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import * as onnx from 'onnx-buf';
 import * as ort from 'onnxruntime-node';
 import { serializeModel } from '../../src/models/_onnx-graph-edit.js';
-import { floatValues, quantizeMatMulsInt8, quantizePerColumn } from '../../src/models/_quantize-int8.js';
+import {
+  floatValues,
+  int8TowerBytes,
+  quantizeMatMulsInt8,
+  quantizePerColumn,
+} from '../../src/models/_quantize-int8.js';
 import { createOnnxClipEncoder, type OnnxClipEncoder } from '../../src/models/onnx-clip-encoder.js';
 import type { ClipDissectError } from '../../src/numeric/errors.js';
 import {
@@ -200,6 +206,62 @@ describe('int8 quantization of MatMul weights', () => {
       assert.ok(zErr > 0 && zErr <= 0.01 * zMax, `second MatMul: max error ${zErr}, max |z| ${zMax}`);
     } finally {
       await session.release();
+    }
+  });
+});
+
+describe('int8 tower loading', () => {
+  test('a model with external data, or without MatMul weights, is refused with the file named', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'clip-dissect-int8-'));
+    try {
+      const w = create(onnx.TensorProtoSchema, {
+        name: 'W',
+        dataType: DT.FLOAT,
+        dims: [2n, 2n],
+        dataLocation: onnx.TensorProto_DataLocation.EXTERNAL,
+        externalData: [{ key: 'location', value: 'model.onnx_data' }],
+      });
+      const mk = (node: onnx.NodeProto, initializer: onnx.TensorProto[]) =>
+        create(onnx.ModelProtoSchema, {
+          irVersion: 8n,
+          opsetImport: [{ domain: '', version: 17n }],
+          graph: {
+            name: 'g',
+            node: [node],
+            initializer,
+            input: [valueInfo('x', [1, 2])],
+            output: [valueInfo('y', [1, 2])],
+          },
+        });
+      const ext = join(root, 'ext.onnx');
+      await writeFile(
+        ext,
+        toBinary(
+          onnx.ModelProtoSchema,
+          mk(create(onnx.NodeProtoSchema, { opType: 'MatMul', input: ['x', 'W'], output: ['y'] }), [w]),
+        ),
+      );
+      await assert.rejects(int8TowerBytes(ext), (e: ClipDissectError) => {
+        assert.equal(e.code, 'ERR_MODEL_FORMAT');
+        assert.ok(e.message.includes(ext) && /external data/.test(e.message), e.message);
+        return true;
+      });
+      const none = join(root, 'none.onnx');
+      await writeFile(
+        none,
+        toBinary(
+          onnx.ModelProtoSchema,
+          mk(create(onnx.NodeProtoSchema, { opType: 'Relu', input: ['x'], output: ['y'] }), []),
+        ),
+      );
+      await assert.rejects(int8TowerBytes(none), (e: ClipDissectError) => {
+        assert.equal(e.code, 'ERR_MODEL_FORMAT');
+        assert.ok(e.message.includes(none) && /no MatMul/.test(e.message), e.message);
+        return true;
+      });
+      await assert.rejects(int8TowerBytes(join(root, 'missing.onnx')), { code: 'ERR_MODEL_FILES' });
+    } finally {
+      await rm(root, { recursive: true, force: true });
     }
   });
 });
