@@ -9,8 +9,8 @@
  * Prints each stage's seconds, the peak RSS, and the run's time over the onnxruntime inference it contains
  * (text tower + vision tower + target network, as timed inside the run).
  *
- * `--dtype q8` runs the opt-in int8 CLIP (the `*_quantized.onnx` files; scripts/quantize_clip.py makes them for
- * the random CLIP), `--keep DIR` keeps the results folder, and `--compare DIR` prints how many labels equal
+ * `--dtype q8` runs the hub's 8-bit CLIP (the `*_quantized.onnx` files; scripts/quantize_clip.py makes them for
+ * the random CLIP), `--dtype int8` the fp32 files with their MatMul weights quantized to int8 at load time, `--keep DIR` keeps the results folder, and `--compare DIR` prints how many labels equal
  * those of an earlier run kept with `--keep` (all neurons, and those whose top-2 margin there is above 1e-4).
  *
  * Then (unless `--skip-pure`) it times pure onnxruntime inference of the same models on the same inputs, one
@@ -26,7 +26,7 @@ import { loadConceptSet } from '../src/data/builtin-concepts.js';
 import { decodeImageRGB } from '../src/data/decode.js';
 import { IMAGENET_PREPROCESS, type PreprocessConfig, preprocessImage } from '../src/data/preprocess.js';
 import { DEFAULT_CPU_RUN_BATCH } from '../src/models/_run-batch.js';
-import { createOnnxClipEncoder } from '../src/models/onnx-clip-encoder.js';
+import { CLIP_DTYPES, type ClipDtype, createOnnxClipEncoder } from '../src/models/onnx-clip-encoder.js';
 import { createOnnxTargetModel } from '../src/models/onnx-target-model.js';
 import { dissect } from '../src/pipeline/dissect.js';
 
@@ -55,6 +55,11 @@ if (!values.target || !values.clip || !values.images || !existsSync(concepts)) {
   process.exit(0);
 }
 
+if (!CLIP_DTYPES.includes(values.dtype as ClipDtype)) {
+  console.log(`bench/dissect: --dtype must be one of ${CLIP_DTYPES.join(', ')} but got '${values.dtype}'`);
+  process.exit(1);
+}
+
 const cacheDir = mkdtempSync(join(tmpdir(), 'clip-dissect-bench-'));
 const out = values.keep ?? mkdtempSync(join(tmpdir(), 'clip-dissect-bench-out-'));
 if (values.keep) mkdirSync(values.keep, { recursive: true });
@@ -68,7 +73,7 @@ try {
     clip: values.clip,
     batchSize: Number(values['batch-size']),
     ...(values['run-batch-size'] ? { runBatchSize: Number(values['run-batch-size']) } : {}),
-    dtype: values.dtype as 'fp32' | 'fp16' | 'q8',
+    dtype: values.dtype as ClipDtype,
     cacheDir,
     out,
   });
@@ -144,7 +149,7 @@ async function pureInference(
   const bs = Number(values['batch-size']);
   const set = await loadConceptSet(concepts);
   const enc = await createOnnxClipEncoder(values.clip as string, {
-    dtype: values.dtype as 'fp32' | 'fp16' | 'q8',
+    dtype: values.dtype as ClipDtype,
     runBatchSize: runBatch,
   });
   let text = 0;

@@ -74,6 +74,7 @@ export {
   DEFAULT_SENTENCE_MODEL,
   OnnxSentenceEncoder,
   type OnnxSentenceEncoderOptions,
+  type SentenceDtype,
 } from './models/onnx-sentence-encoder.js';
 export {
   createOnnxTargetModel,

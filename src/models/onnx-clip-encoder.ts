@@ -27,14 +27,24 @@ import type { Matrix } from '../numeric/matrix.js';
 import { ClipTokenizer, type ClipTokenizerSpec, tokenizerSpec } from './_clip-tokenizer.js';
 import { type HubOptions, resolveModelFiles } from './_hub.js';
 import { checkDevice, type Device } from './_onnx-graph-edit.js';
+import { int8TowerBytes } from './_quantize-int8.js';
 import { checkRunBatchSize, runBatchFor } from './_run-batch.js';
 import { lengthOrder, tokenizeTexts } from './_text-batches.js';
 import type { ClipEncoder, EncodeTextOptions, TextEmbeddings } from './clip-encoder.js';
 
-/** Weights to load: fp32 (`text_model.onnx`), fp16 (`text_model_fp16.onnx`), 8-bit (`text_model_quantized.onnx`). */
-export type ClipDtype = 'fp32' | 'fp16' | 'q8';
-export const CLIP_DTYPES: readonly ClipDtype[] = ['fp32', 'fp16', 'q8'];
-const DTYPE_SUFFIX: Readonly<Record<ClipDtype, string>> = { fp32: '', fp16: '_fp16', q8: '_quantized' };
+/**
+ * Weights to load: fp32 (`text_model.onnx`), fp16 (`text_model_fp16.onnx`), 8-bit (`text_model_quantized.onnx`),
+ * or int8: the fp32 files with their MatMul weights quantized to signed int8 per column at load time (no extra
+ * files; see ./_quantize-int8.ts). fp32 is the reference; the others are opt-in approximations.
+ */
+export type ClipDtype = 'fp32' | 'fp16' | 'q8' | 'int8';
+export const CLIP_DTYPES: readonly ClipDtype[] = ['fp32', 'fp16', 'q8', 'int8'];
+const DTYPE_SUFFIX: Readonly<Record<ClipDtype, string>> = {
+  fp32: '',
+  fp16: '_fp16',
+  q8: '_quantized',
+  int8: '',
+};
 const DEVICES: readonly Device[] = ['cpu', 'cuda'];
 
 /** The model of the paper's experiments (ViT-B/16), exported by Xenova for transformers.js. */
@@ -185,6 +195,7 @@ async function openTower(
   tower: 'text' | 'vision',
   options: OnnxClipEncoderOptions,
 ): Promise<TowerIO> {
+  const model = options.dtype === 'int8' ? (await int8TowerBytes(path)).bytes : undefined;
   const so: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
@@ -194,7 +205,9 @@ async function openTower(
   };
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(path, so);
+    session = model
+      ? await ort.InferenceSession.create(model, so)
+      : await ort.InferenceSession.create(path, so);
   } catch (e) {
     const msg = ((e as Error).message ?? String(e)).trim();
     if (options.device === 'cuda' && /cuda|shared library|provider/i.test(msg))

@@ -23,7 +23,7 @@ import { ClipTokenizer } from './_clip-tokenizer.js';
 import { type HubOptions, resolveModelFiles } from './_hub.js';
 import { checkDevice, type Device } from './_onnx-graph-edit.js';
 import { lengthOrder, tokenizeTexts } from './_text-batches.js';
-import { CLIP_DTYPES, type ClipDtype, float16ToFloat32, readJson } from './onnx-clip-encoder.js';
+import { float16ToFloat32, readJson } from './onnx-clip-encoder.js';
 import type { EncodeSentencesOptions, SentenceEmbeddings, SentenceEncoder } from './sentence-encoder.js';
 
 /** The sentence encoder of the paper's evaluation, exported by Xenova for transformers.js. */
@@ -31,13 +31,16 @@ export const DEFAULT_SENTENCE_MODEL = 'Xenova/all-mpnet-base-v2';
 /** sentence-transformers' max_seq_length of all-mpnet-base-v2. */
 export const DEFAULT_SENTENCE_MAX_LENGTH = 384;
 const DEFAULT_BATCH = 64;
-const DTYPE_SUFFIX: Readonly<Record<ClipDtype, string>> = { fp32: '', fp16: '_fp16', q8: '_quantized' };
+/** Which ONNX weights of a sentence encoder: the hub's files (the CLIP towers' in-memory 'int8' is not offered). */
+export type SentenceDtype = 'fp32' | 'fp16' | 'q8';
+const SENTENCE_DTYPES: readonly SentenceDtype[] = ['fp32', 'fp16', 'q8'];
+const DTYPE_SUFFIX: Readonly<Record<SentenceDtype, string>> = { fp32: '', fp16: '_fp16', q8: '_quantized' };
 const DEVICES: readonly Device[] = ['cpu', 'cuda'];
 const INPUTS = ['input_ids', 'attention_mask', 'token_type_ids'];
 
 export interface OnnxSentenceEncoderOptions extends HubOptions {
   /** Which ONNX weights: 'fp32' (`model.onnx`, default), 'fp16', 'q8' (`model_quantized.onnx`). */
-  dtype?: ClipDtype;
+  dtype?: SentenceDtype;
   /** Tokens per text at most, start and end tokens included (default 384). */
   maxLength?: number;
   device?: Device;
@@ -46,7 +49,7 @@ export interface OnnxSentenceEncoderOptions extends HubOptions {
 }
 
 /** The files of a sentence-encoder folder for a dtype, relative to the folder (downloaded in this order). */
-export function sentenceModelFiles(dtype: ClipDtype = 'fp32'): string[] {
+export function sentenceModelFiles(dtype: SentenceDtype = 'fp32'): string[] {
   return ['config.json', 'tokenizer.json', 'tokenizer_config.json', `onnx/model${DTYPE_SUFFIX[dtype]}.onnx`];
 }
 
@@ -199,8 +202,8 @@ export async function createOnnxSentenceEncoder(
   idOrDir: string = DEFAULT_SENTENCE_MODEL,
   options: OnnxSentenceEncoderOptions = {},
 ): Promise<OnnxSentenceEncoder> {
-  if (options.dtype !== undefined && !CLIP_DTYPES.includes(options.dtype))
-    throw new ArgumentError(`'dtype' must be ${formatChoices(CLIP_DTYPES)} but got '${options.dtype}'`);
+  if (options.dtype !== undefined && !SENTENCE_DTYPES.includes(options.dtype))
+    throw new ArgumentError(`'dtype' must be ${formatChoices(SENTENCE_DTYPES)} but got '${options.dtype}'`);
   if (options.device !== undefined && !DEVICES.includes(options.device))
     throw new ArgumentError(`'device' must be ${formatChoices(DEVICES)} but got '${options.device}'`);
   if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1))

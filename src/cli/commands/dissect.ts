@@ -45,7 +45,10 @@ Method:
   --token cls|mean        how a transformer's tokens become one vector (default cls)
   --preprocess FILE       the target's preprocessing JSON (default: the target folder's
                           preprocessor_config.json, else torchvision ImageNet: Resize 256, CenterCrop 224)
-  --dtype fp32|fp16|q8    CLIP weights (default fp32)
+  --dtype fp32|fp16|q8|int8
+                          CLIP weights (default fp32, the reference). int8: the fp32 files with their
+                          MatMul weights quantized to int8 at load time, no extra files (CLIP images
+                          ~2.5x faster on CPUs with AVX-512 VNNI; labels may differ slightly from fp32)
   --top N                 concepts kept per neuron in neurons.json (default 5)
   --skip-bad-images       leave out images that cannot be decoded instead of stopping
 

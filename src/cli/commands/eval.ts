@@ -24,7 +24,8 @@ Inputs:
   --concepts FILE|NAME    the run's concept set, if its path in args.json no longer reaches it
                           (checked against the run's SHA-256 of the concepts)
   --clip ID|DIR           CLIP model for the CLIP cosine (default: the run's)
-  --dtype fp32|fp16|q8    CLIP weights (default: the run's)
+  --dtype fp32|fp16|q8|int8
+                          CLIP weights (default: the run's)
   --mpnet ID|DIR          sentence encoder (default ${DEFAULT_SENTENCE_MODEL})
   --out DIR               where to write eval.json (default: the results folder)
 
