@@ -453,6 +453,9 @@ export type Device = 'cpu' | 'cuda';
 export interface SessionConfig {
   readonly device: Device;
   readonly threads?: number;
+  /** onnxruntime graph optimisations; default 'all'. A session run once or twice (the shape probe) is
+   * created faster with 'basic'. */
+  readonly optimization?: 'disabled' | 'basic' | 'extended' | 'all';
 }
 
 let liveSessions = 0;
@@ -482,7 +485,7 @@ export class TargetSession {
   ): Promise<TargetSession> {
     const externalData = loaded ? await readExternalData(loaded) : [];
     const so: ort.InferenceSession.SessionOptions = {
-      graphOptimizationLevel: 'all',
+      graphOptimizationLevel: config.optimization ?? 'all',
       executionMode: 'sequential',
       logSeverityLevel: 4, // fatal only: failures reach the caller as errors, not as native log lines
       executionProviders: config.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],

@@ -512,7 +512,8 @@ export class OnnxTargetModel implements TargetModel {
     const { bytes, shapes, samples } = probeModel(this.loaded, this.inputName, missing);
     const [c, h, w] = this.inputShape;
     const sizes = this.fixedBatch !== null ? [this.fixedBatch] : [1, 2];
-    const cpu: SessionConfig = { device: 'cpu', threads: this.config.threads };
+    // run once or twice for shapes only: basic optimisations make the session ~0.7 s faster to open (ResNet-50)
+    const cpu: SessionConfig = { device: 'cpu', threads: this.config.threads, optimization: 'basic' };
     const runs = await withSession(bytes, this.loaded, cpu, async (session) => {
       const types = session.outputTypes();
       const out: { types: Map<string, string>; dims: number[][][] } = { types, dims: [] };
