@@ -458,6 +458,17 @@ export interface SessionConfig {
   readonly optimization?: 'disabled' | 'basic' | 'extended' | 'all';
 }
 
+/** The onnxruntime session options of every model session (target, CLIP towers, sentence encoder). */
+export function sessionOptions(config: SessionConfig): ort.InferenceSession.SessionOptions {
+  return {
+    graphOptimizationLevel: config.optimization ?? 'all',
+    executionMode: 'sequential',
+    logSeverityLevel: 4, // fatal only: failures reach the caller as errors, not as native log lines
+    executionProviders: config.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+    intraOpNumThreads: config.threads ?? availableParallelism(), // onnxruntime's own default may take 1
+  };
+}
+
 let liveSessions = 0;
 
 /** Sessions created and not yet released (for tests of the release paths). */
@@ -485,11 +496,7 @@ export class TargetSession {
   ): Promise<TargetSession> {
     const externalData = loaded ? await readExternalData(loaded) : [];
     const so: ort.InferenceSession.SessionOptions = {
-      graphOptimizationLevel: config.optimization ?? 'all',
-      executionMode: 'sequential',
-      logSeverityLevel: 4, // fatal only: failures reach the caller as errors, not as native log lines
-      executionProviders: config.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
-      intraOpNumThreads: config.threads ?? availableParallelism(), // onnxruntime's own default may take 1
+      ...sessionOptions(config),
       ...(externalData.length > 0 ? { externalData } : {}),
     };
     let session: ort.InferenceSession;

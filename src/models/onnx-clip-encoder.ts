@@ -18,7 +18,6 @@
  */
 
 import { readFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { type PreprocessConfig, preprocessorConfigFromHF, preprocessShape } from '../data/preprocess.js';
@@ -26,7 +25,7 @@ import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../n
 import type { Matrix } from '../numeric/matrix.js';
 import { ClipTokenizer, type ClipTokenizerSpec, tokenizerSpec } from './_clip-tokenizer.js';
 import { type HubOptions, resolveModelFiles } from './_hub.js';
-import { checkDevice, type Device } from './_onnx-graph-edit.js';
+import { checkDevice, type Device, sessionOptions } from './_onnx-graph-edit.js';
 import { int8TowerBytes } from './_quantize-int8.js';
 import { checkRunBatchSize, runBatchFor } from './_run-batch.js';
 import { lengthOrder, tokenizeTexts } from './_text-batches.js';
@@ -196,13 +195,7 @@ async function openTower(
   options: OnnxClipEncoderOptions,
 ): Promise<TowerIO> {
   const model = options.dtype === 'int8' ? (await int8TowerBytes(path)).bytes : undefined;
-  const so: ort.InferenceSession.SessionOptions = {
-    graphOptimizationLevel: 'all',
-    executionMode: 'sequential',
-    logSeverityLevel: 4,
-    executionProviders: options.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
-    intraOpNumThreads: options.threads ?? availableParallelism(), // onnxruntime's own default may take 1
-  };
+  const so = sessionOptions({ device: options.device ?? 'cpu', threads: options.threads });
   let session: ort.InferenceSession;
   try {
     session = model

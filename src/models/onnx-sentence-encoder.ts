@@ -1,27 +1,9 @@
-/**
- * A sentence-transformers encoder from ONNX files in the transformers.js (Xenova) layout, run with
- * onnxruntime-node — by default `Xenova/all-mpnet-base-v2`, the export of
- * `sentence-transformers/all-mpnet-base-v2` that the paper's evaluation uses:
- *
- *     config.json, tokenizer.json, tokenizer_config.json,
- *     onnx/model{,_fp16,_quantized}.onnx   input_ids, attention_mask int64 [B, L] (+ token_type_ids)
- *                                          -> last_hidden_state [B, L, h]
- *
- * from a local folder or from the Hugging Face hub (downloaded once and cached, see ./_hub.ts).
- *
- * The embedding is what sentence-transformers computes for that model (Transformer → Pooling(mean) →
- * Normalize): the tokenizer.json's tokens (with its start and end tokens), cut to `maxLength` (default 384, the
- * model's max_seq_length) keeping the end token, the token states averaged over the attention mask, then
- * divided by their L2 norm. Texts are sorted by length and each batch is padded to its longest text only
- * (padding is masked out, so it does not change the result).
- */
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
 import { ClipTokenizer } from './_clip-tokenizer.js';
 import { type HubOptions, resolveModelFiles } from './_hub.js';
-import { checkDevice, type Device } from './_onnx-graph-edit.js';
+import { checkDevice, type Device, sessionOptions } from './_onnx-graph-edit.js';
 import { lengthOrder, tokenizeTexts } from './_text-batches.js';
 import { float16ToFloat32, readJson } from './onnx-clip-encoder.js';
 import type { EncodeSentencesOptions, SentenceEmbeddings, SentenceEncoder } from './sentence-encoder.js';
@@ -243,12 +225,7 @@ export async function createOnnxSentenceEncoder(
     { device: options.device ?? 'cpu', threads: options.threads },
     `sentence encoder ${idOrDir}`,
   );
-  const so: ort.InferenceSession.SessionOptions = {
-    graphOptimizationLevel: 'all',
-    logSeverityLevel: 4,
-    executionProviders: options.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
-    intraOpNumThreads: options.threads ?? availableParallelism(), // onnxruntime's own default may take 1
-  };
+  const so = sessionOptions({ device: options.device ?? 'cpu', threads: options.threads });
   let session: ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(modelPath, so);

@@ -20,6 +20,19 @@ import { ArgumentError } from '../numeric/errors.js';
 import { VERSION } from '../version.js';
 import { type ActivationsResult, type ExtractActivationsOptions, extractActivations } from './activations.js';
 
+/** The first fields of every args.json: the command, library and runtime versions, the date. */
+export function runHeader(command: string): Record<string, string> {
+  return {
+    command,
+    version: VERSION,
+    node: process.version,
+    onnxruntime: ort.env.versions?.node ?? 'unknown',
+    sharp: sharp.versions.sharp,
+    libvips: sharp.versions.vips,
+    date: new Date().toISOString(),
+  };
+}
+
 export interface ActivationsFilesOptions extends ExtractActivationsOptions {
   /** Output folder (created if missing). */
   out: string;
@@ -67,13 +80,7 @@ export async function runActivationsFiles(o: ActivationsFilesOptions): Promise<A
 
   const timings = { ...result.timings, write: Math.round(performance.now() - tWrite) / 1000 };
   const json = {
-    command: 'activations',
-    version: VERSION,
-    node: process.version,
-    onnxruntime: ort.env.versions?.node ?? 'unknown',
-    sharp: sharp.versions.sharp,
-    libvips: sharp.versions.vips,
-    date: new Date().toISOString(),
+    ...runHeader('activations'),
     target: {
       given: o.target,
       model: result.model.path,

@@ -193,7 +193,7 @@ export async function resolveTarget(target: string): Promise<{ model: string; pr
 }
 
 /** The preprocessing of a run and a description of where it came from. */
-async function resolvePreprocess(
+export async function resolvePreprocess(
   option: PreprocessConfig | string | undefined,
   folderConfig: string | undefined,
 ): Promise<{ config: PreprocessConfig; source: string }> {

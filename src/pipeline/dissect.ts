@@ -22,17 +22,10 @@
  */
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import * as ort from 'onnxruntime-node';
-import sharp from 'sharp';
 import { computeSimilarity, type SimilarityResult } from '../compute/similarity-engine.js';
 import { BUILTIN_CONCEPT_SETS, defaultCacheDir, loadConceptSet } from '../data/builtin-concepts.js';
 import { type ConceptSet, duplicateWarnings } from '../data/concepts.js';
-import {
-  IMAGENET_PREPROCESS,
-  type PreprocessConfig,
-  preprocessorConfigFromHF,
-  preprocessShape,
-} from '../data/preprocess.js';
+import { type PreprocessConfig, preprocessorConfigFromHF, preprocessShape } from '../data/preprocess.js';
 import { openProbeDataset, type ProbeDataset, type ProbeImage } from '../data/probe-dataset.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { matrixToNpy, writeNpy } from '../io/npy.js';
@@ -61,10 +54,9 @@ import type { ProgressCallback } from '../progress.js';
 import { descriptionsCsv, type LayerResult, neuronsJson } from '../report/descriptions.js';
 import { VERSION } from '../version.js';
 import { defaultWorkers, ImagePreparer, type PrepareOutcome } from './_preprocess-pool.js';
-import { resolveTarget, type SkippedImage } from './activations.js';
-import { layerFileNames } from './activations-files.js';
+import { resolvePreprocess, resolveTarget, type SkippedImage } from './activations.js';
+import { layerFileNames, runHeader } from './activations-files.js';
 import { type CacheStats, cacheKey, FeatureCache, fileSha256s, sha256Hex } from './cache.js';
-import { loadPreprocessConfig } from './preprocess-config.js';
 
 export interface DissectOptions {
   /** The target network: an `.onnx` file or a folder holding model.onnx (and preprocessor_config.json). */
@@ -193,19 +185,6 @@ function checkOptions(o: DissectOptions): void {
     throw new ArgumentError(`'workers' must be an integer >= 0 but got ${o.workers}`);
   positiveInt('chunkSize', o.chunkSize);
   positiveInt('textChunkSize', o.textChunkSize);
-}
-
-async function targetPreprocess(
-  option: PreprocessConfig | string | undefined,
-  folderConfig: string | undefined,
-): Promise<{ config: PreprocessConfig; source: string }> {
-  if (typeof option === 'string') return { config: await loadPreprocessConfig(option), source: option };
-  if (option !== undefined) {
-    preprocessShape(option);
-    return { config: option, source: 'options' };
-  }
-  if (folderConfig) return { config: await loadPreprocessConfig(folderConfig), source: folderConfig };
-  return { config: { ...IMAGENET_PREPROCESS }, source: 'default (torchvision ImageNet)' };
 }
 
 /** SHA-256 of the model file and, when present, its external data file (`<model>.data`). */
@@ -346,7 +325,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     // --- the target's files and preprocessing, the probe set
     t = performance.now();
     const resolved = await resolveTarget(o.target);
-    const pre = await targetPreprocess(o.preprocess, resolved.preprocessorConfig);
+    const pre = await resolvePreprocess(o.preprocess, resolved.preprocessorConfig);
     const [, cropH, cropW] = preprocessShape(pre.config);
     const targetShaP = modelHash(resolved.model);
     targetShaP.catch(() => undefined);
@@ -884,13 +863,7 @@ async function writeResults(
   await write('images.txt', r.images.map((im) => `${im.source}\n`).join(''));
   const first = r.layers[0]?.result;
   const args = {
-    command: 'dissect',
-    version: VERSION,
-    node: process.version,
-    onnxruntime: ort.env.versions?.node ?? 'unknown',
-    sharp: sharp.versions.sharp,
-    libvips: sharp.versions.vips,
-    date: new Date().toISOString(),
+    ...runHeader('dissect'),
     // the folder dissect ran in: relative paths given to it (probe, target) are relative to it
     cwd: process.cwd(),
     similarity: meta.similarity,

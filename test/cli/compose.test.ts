@@ -8,22 +8,9 @@ import { similarityReference } from '../../src/numeric/similarity-reference.js';
 import { composeCandidates } from '../../src/pipeline/compose.js';
 import { cli, tempDir } from '../helpers/cli.js';
 import { assembleModelDir, NEEDS_SHARED } from '../models/clip-helpers.js';
-import { FOLDED, PREPROCESS_JSON, probeFolder } from '../pipeline/helpers.js';
+import { FOLDED, PREPROCESS_JSON, probeFolder, RESULTS_CONCEPTS } from '../pipeline/helpers.js';
 
-const CONCEPTS = [
-  'dog',
-  'cat',
-  'bird',
-  'car',
-  'tree',
-  'water',
-  'sky',
-  'grass',
-  'road',
-  'person',
-  'red',
-  'striped',
-];
+const CONCEPTS = RESULTS_CONCEPTS;
 
 describe('composeCandidates', () => {
   it('ordered pairs of distinct singles in permutation order, then the singles', () => {

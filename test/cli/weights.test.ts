@@ -9,24 +9,11 @@ import { createOnnxSentenceEncoder } from '../../src/models/onnx-sentence-encode
 import { pearsonPValue } from '../../src/numeric/stats.js';
 import { cli, tempDir } from '../helpers/cli.js';
 import { assembleModelDir, NEEDS_SHARED } from '../models/clip-helpers.js';
-import { FOLDED, PREPROCESS_JSON, probeFolder } from '../pipeline/helpers.js';
+import { FOLDED, PREPROCESS_JSON, probeFolder, RESULTS_CONCEPTS } from '../pipeline/helpers.js';
 
 const MPNET = fileURLToPath(new URL('../../../test/fixtures/mpnet/model', import.meta.url));
 
-const CONCEPTS = [
-  'dog',
-  'cat',
-  'bird',
-  'car',
-  'tree',
-  'water',
-  'sky',
-  'grass',
-  'road',
-  'person',
-  'red',
-  'striped',
-];
+const CONCEPTS = RESULTS_CONCEPTS;
 const CLASSES = [
   'tench',
   'goldfish',

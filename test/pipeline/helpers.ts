@@ -34,3 +34,19 @@ export function probeFolder(extra: Record<string, string> = {}): string {
   for (const [name, fixture] of Object.entries(extra)) copyFileSync(join(IMAGES, fixture), join(dir, name));
   return dir;
 }
+
+/** The concept set of the tiny dissections that the compose and weights tests read back. */
+export const RESULTS_CONCEPTS = [
+  'dog',
+  'cat',
+  'bird',
+  'car',
+  'tree',
+  'water',
+  'sky',
+  'grass',
+  'road',
+  'person',
+  'red',
+  'striped',
+];
