@@ -198,7 +198,10 @@ function imageError(source: string, bytes: Uint8Array, err: unknown): ClipDissec
       { cause: err },
     );
   }
-  return new ClipDissectError('ERR_IMAGE', `${source}: corrupt or truncated image (${msg.trim()})`, {
+  // libvips keeps one error buffer per thread: a message may begin with the errors of images decoded before
+  // on the same libuv thread; the last line is this image's
+  const own = msg.trim().split('\n').pop()?.trim() || msg.trim();
+  return new ClipDissectError('ERR_IMAGE', `${source}: corrupt or truncated image (${own})`, {
     cause: err,
   });
 }
