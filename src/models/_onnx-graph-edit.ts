@@ -15,6 +15,7 @@ import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import * as onnx from 'onnx-buf';
 import * as ort from 'onnxruntime-node';
+import { GraphBuilder } from '../compute/_onnx.js';
 import { assembleOnnxModel } from '../io/_onnx-serialize.js';
 import { ClipDissectError } from '../numeric/errors.js';
 import type { GraphNode, GraphView } from './_module-tree.js';
@@ -572,34 +573,11 @@ export class TargetSession {
  */
 export async function checkDevice(config: SessionConfig, label: string): Promise<void> {
   if (config.device === 'cpu') return;
-  const graph = create(onnx.GraphProtoSchema, {
-    name: 'clip_dissect_device_check',
-    node: [create(onnx.NodeProtoSchema, { opType: 'Relu', input: ['x'], output: ['y'], name: 'relu' })],
-    input: [tensorValueInfo('x', [1])],
-    output: [tensorValueInfo('y', [1])],
-  });
-  const model = create(onnx.ModelProtoSchema, {
-    irVersion: 8n,
-    producerName: 'clip-dissect',
-    opsetImport: [{ domain: '', version: 17n }],
-    graph,
-  });
-  await withSession(toBinary(onnx.ModelProtoSchema, model), null, config, async () => undefined, label);
-}
-
-function tensorValueInfo(name: string, dims: readonly number[]): onnx.ValueInfoProto {
-  return create(onnx.ValueInfoProtoSchema, {
-    name,
-    type: {
-      value: {
-        case: 'tensorType',
-        value: {
-          elemType: DT.FLOAT,
-          shape: { dim: dims.map((d) => ({ value: { case: 'dimValue' as const, value: BigInt(d) } })) },
-        },
-      },
-    },
-  });
+  const gb = new GraphBuilder();
+  gb.input('x', [1]);
+  gb.op('Relu', ['x'], 'y');
+  gb.output('y', [1]);
+  await withSession(gb.toBytes(), null, config, async () => undefined, label);
 }
 
 /** Creates a session, runs `fn` on it, and releases it whatever happens. */
