@@ -382,12 +382,38 @@ export function probeModel(
   return { bytes: editedModel(loaded, imageInput, mk, [...shapes, ...samples]), shapes, samples };
 }
 
-/** The model with `mk`'s nodes appended, `outputs` as its only outputs, and the nodes they do not need pruned. */
+/**
+ * The model for onnxruntime's shape inference only (its session is opened and never run): the given tensors
+ * are its outputs, and every floating-point initializer of 64 values or more (and every one kept in external
+ * data) becomes a graph input of the same type and dims, so no weight is copied, serialised or pre-packed.
+ * Small and integer initializers stay: shape computations (Reshape targets, Slice bounds) read their values.
+ */
+export function shapeInferenceModel(
+  loaded: LoadedModel,
+  imageInput: string,
+  tensors: readonly string[],
+): Uint8Array {
+  const mk = new NodeMaker(allNames(loaded), 'clip_dissect_shapes');
+  return editedModel(loaded, imageInput, mk, tensors, (t) => {
+    const external = t.dataLocation === onnx.TensorProto_DataLocation.EXTERNAL;
+    if (!external && !FLOAT_TENSOR_TYPES.has(t.dataType)) return false;
+    const n = t.dims.reduce((a, d) => a * Number(d), 1);
+    return external || n >= 64;
+  });
+}
+
+const FLOAT_TENSOR_TYPES: ReadonlySet<number> = new Set([DT.FLOAT, DT.FLOAT16, DT.BFLOAT16, DT.DOUBLE]);
+
+/**
+ * The model with `mk`'s nodes appended, `outputs` as its only outputs, and the nodes they do not need pruned.
+ * Initializers for which `asInput` holds become graph inputs declared with their type and dims.
+ */
 function editedModel(
   loaded: LoadedModel,
   imageInput: string,
   mk: NodeMaker,
   outputs: readonly string[],
+  asInput?: (t: onnx.TensorProto) => boolean,
 ): Uint8Array {
   const g = loaded.graph;
   const allNodes = [...g.node, ...mk.nodes];
@@ -414,12 +440,31 @@ function editedModel(
   }
   for (const n of allNodes) for (const o of n.output) if (keep.has(producer.get(o)!)) needed.add(o);
   const nodes = allNodes.filter((_, i) => keep.has(i));
+  const initializers = [...g.initializer, ...mk.initializers].filter((t) => needed.has(t.name));
+  const moved = asInput ? initializers.filter(asInput) : [];
+  const movedNames = new Set(moved.map((t) => t.name));
   const graph: onnx.GraphProto = {
     ...g,
     node: nodes,
-    initializer: [...g.initializer, ...mk.initializers].filter((t) => needed.has(t.name)),
+    initializer: initializers.filter((t) => !movedNames.has(t.name)),
     sparseInitializer: g.sparseInitializer.filter((s) => s.values && needed.has(s.values.name)),
-    input: g.input.filter((i) => i.name === imageInput || needed.has(i.name)),
+    input: [
+      ...g.input.filter((i) => (i.name === imageInput || needed.has(i.name)) && !movedNames.has(i.name)),
+      ...moved.map((t) =>
+        create(onnx.ValueInfoProtoSchema, {
+          name: t.name,
+          type: {
+            value: {
+              case: 'tensorType',
+              value: {
+                elemType: t.dataType,
+                shape: { dim: t.dims.map((d) => ({ value: { case: 'dimValue' as const, value: d } })) },
+              },
+            },
+          },
+        }),
+      ),
+    ],
     output: outputs.map((name) => create(onnx.ValueInfoProtoSchema, { name })),
     valueInfo: g.valueInfo.filter((v) => needed.has(v.name)),
   };
@@ -519,6 +564,22 @@ export class TargetSession {
     }
     liveSessions++;
     return new TargetSession(session);
+  }
+
+  /**
+   * Output name → element type and dims from onnxruntime's shape inference: a number, a symbolic name, or null
+   * where unknown; dims null when not even the rank is known (onnxruntime reports those as rank 0).
+   */
+  outputShapes(): Map<string, DeclaredType> {
+    const out = new Map<string, DeclaredType>();
+    for (const m of this.session.outputMetadata) {
+      if (!m.isTensor) continue;
+      const dims = m.shape.map((d) =>
+        typeof d === 'number' && d >= 0 ? d : typeof d === 'string' && d !== '' ? d : null,
+      );
+      out.set(m.name, { dtype: m.type, dims: dims.length > 0 ? dims : null });
+    }
+    return out;
   }
 
   /** Output name → declared element type ('float32', 'int64', …) from onnxruntime's type inference. */

@@ -25,6 +25,7 @@ import {
   probeModel,
   type Reduction,
   type SessionConfig,
+  shapeInferenceModel,
   TargetSession,
   withSession,
 } from './_onnx-graph-edit.js';
@@ -509,6 +510,35 @@ export class OnnxTargetModel implements TargetModel {
       else missing.push(t);
     }
     if (missing.length === 0) return;
+    const batchName = typeof batchParam === 'string' ? batchParam : null;
+    const inferred = await this.inferShapes(missing);
+    const unresolved: string[] = [];
+    for (const t of missing) {
+      const d = inferred.get(t);
+      const s = d ? this.fromDeclared(d, batchName) : null;
+      if (s) this.shapes.set(t, s);
+      else unresolved.push(t);
+    }
+    if (unresolved.length > 0) await this.probeShapes(unresolved);
+  }
+
+  /**
+   * onnxruntime's static shape inference of the given tensors, on the graph without its weights (a session of
+   * a few kilobytes, opened in milliseconds and never run). Empty when onnxruntime cannot open it: the probe
+   * run then finds every shape and reports what fails.
+   */
+  private async inferShapes(tensors: readonly string[]): Promise<Map<string, DeclaredType>> {
+    const bytes = shapeInferenceModel(this.loaded, this.inputName, tensors);
+    const cpu: SessionConfig = { device: 'cpu', threads: 1, optimization: 'disabled' };
+    try {
+      return await withSession(bytes, null, cpu, async (s) => s.outputShapes());
+    } catch {
+      return new Map();
+    }
+  }
+
+  /** Shapes from running the model at batch sizes 1 and 2 (or its fixed batch size) with zero images. */
+  private async probeShapes(missing: readonly string[]): Promise<void> {
     const { bytes, shapes, samples } = probeModel(this.loaded, this.inputName, missing);
     const [c, h, w] = this.inputShape;
     const sizes = this.fixedBatch !== null ? [this.fixedBatch] : [1, 2];

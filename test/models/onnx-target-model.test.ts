@@ -5,11 +5,14 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { create, equals, fromBinary, toBinary } from '@bufbuild/protobuf';
 import * as onnx from 'onnx-buf';
+import { analyseModules } from '../../src/models/_module-tree.js';
 import {
+  graphView,
   liveSessionCount,
   loadOnnxModel,
   pooledModel,
   serializeModel,
+  shapeInferenceModel,
   TargetSession,
   withSession,
 } from '../../src/models/_onnx-graph-edit.js';
@@ -497,6 +500,42 @@ describe('graph editing keeps the model intact', () => {
     }
     const big = (await loadOnnxModel(RESNET_TS)).graph.initializer.filter((t) => t.rawData.length >= 4096);
     assert.ok(big.length > 10, 'the TorchScript fixture has large inline tensors');
+  });
+
+  test('shape inference without weights: the TorchScript CNN gets every layer shape from onnxruntime', async () => {
+    const loaded = await loadOnnxModel(RESNET_TS);
+    const tensors = analyseModules(graphView(loaded)).candidateTensors;
+    const bytes = shapeInferenceModel(loaded, 'input', tensors);
+    const edited = fromBinary(onnx.ModelProtoSchema, bytes);
+    // the weights became declared inputs: a few kilobytes instead of the model's size
+    assert.ok(bytes.length * 10 < (await readFile(RESNET_TS)).length, `${bytes.length} bytes`);
+    assert.ok(edited.graph!.input.length > 10);
+    const values = (t: onnx.TensorProto) => t.dims.reduce((a, d) => a * Number(d), 1);
+    assert.ok(
+      edited
+        .graph!.initializer.filter((t) => t.dataType === onnx.TensorProto_DataType.FLOAT)
+        .every((t) => values(t) < 64),
+      'only small float initializers stay',
+    );
+    const shapes = await withSession(bytes, null, { device: 'cpu', optimization: 'disabled' }, async (s) =>
+      s.outputShapes(),
+    );
+    const infos = await withModel(RESNET_TS, {}, async (m) => byName(m.layers()));
+    for (const [name, [c, hw]] of Object.entries(RESNET_SHAPES)) {
+      const info = infos.get(name)!;
+      assert.deepEqual(shapes.get(info.tensor), { dtype: 'float32', dims: ['batch', c, hw, hw] }, name);
+    }
+    assert.deepEqual(shapes.get('logits'), { dtype: 'float32', dims: ['batch', 10] });
+    // the ViT's Reshape-computed shapes stay unknown: those come from the probe run (its layers are tested above)
+    const vit = await loadOnnxModel(VIT_TS);
+    const vitTensors = analyseModules(graphView(vit)).candidateTensors;
+    const vitShapes = await withSession(
+      shapeInferenceModel(vit, 'input', vitTensors),
+      null,
+      { device: 'cpu', optimization: 'disabled' },
+      async (s) => s.outputShapes(),
+    );
+    assert.ok(vitTensors.some((t) => vitShapes.get(t)?.dims?.includes(null)));
   });
 
   test('the pooled model keeps the kept nodes as they were and adds pooled float outputs', async () => {
