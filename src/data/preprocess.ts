@@ -17,7 +17,13 @@
  */
 import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
 import type { RGBImage } from './decode.js';
-import { assertRGBImage, RESAMPLE_FILTERS, type ResampleFilter, resizeRGB } from './resize.js';
+import {
+  assertRGBImage,
+  RESAMPLE_FILTERS,
+  type Region,
+  type ResampleFilter,
+  resizeRGBRegion,
+} from './resize.js';
 
 export interface PreprocessConfig {
   /** Resize: an int makes the shorter side this long (torchvision `Resize(int)`); `[height, width]` resizes
@@ -151,11 +157,8 @@ export function preprocessImage(img: RGBImage, cfg: PreprocessConfig, out?: Floa
     );
   }
 
-  // 1. Resize (uint8, Pillow).
+  // 1. Where the center crop lies in the resized image, padding with zeros where the crop is larger.
   const [rw, rh] = resizedSize(img.width, img.height, cfg.resize);
-  const r = rw === img.width && rh === img.height ? img : resizeRGB(img, rw, rh, cfg.interpolation);
-
-  // 2. Center crop, padding with zeros where the crop is larger than the image.
   const padLeft = cropW > rw ? (cropW - rw) >> 1 : 0;
   const padTop = cropH > rh ? (cropH - rh) >> 1 : 0;
   const paddedW = cropW > rw ? rw + padLeft + ((cropW - rw + 1) >> 1) : rw;
@@ -163,8 +166,22 @@ export function preprocessImage(img: RGBImage, cfg: PreprocessConfig, out?: Floa
   const offset =
     cfg.cropRounding === 'floor' ? (d: number) => Math.floor(d / 2) : (d: number) => roundHalfEven(d / 2);
   // Position of output pixel (0, 0) in the resized image.
-  const x0 = offset(paddedW - cropW) - padLeft;
-  const y0 = offset(paddedH - cropH) - padTop;
+  let x0 = offset(paddedW - cropW) - padLeft;
+  let y0 = offset(paddedH - cropH) - padTop;
+
+  // 2. Resize (uint8, Pillow), computing only the resized pixels the crop keeps.
+  const keep: Region = {
+    x: Math.max(0, x0),
+    y: Math.max(0, y0),
+    width: Math.min(rw, x0 + cropW) - Math.max(0, x0),
+    height: Math.min(rh, y0 + cropH) - Math.max(0, y0),
+  };
+  const r = resizeRGBRegion(img, rw, rh, cfg.interpolation, keep);
+  // positions below are in the kept region
+  x0 -= keep.x;
+  y0 -= keep.y;
+  const regionW = r.width;
+  const regionH = r.height;
 
   // 3 + 4. Scale and normalise in float32: ((x / 255) - mean) / std, each step rounded to float32.
   const lut = new Float32Array(3 * 256);
@@ -181,12 +198,12 @@ export function preprocessImage(img: RGBImage, cfg: PreprocessConfig, out?: Floa
   const src = r.data;
   for (let y = 0; y < cropH; y++) {
     const sy = y + y0;
-    const rowIn = sy >= 0 && sy < rh;
+    const rowIn = sy >= 0 && sy < regionH;
     for (let x = 0; x < cropW; x++) {
       const sx = x + x0;
       const o = y * cropW + x;
-      if (rowIn && sx >= 0 && sx < rw) {
-        const p = (sy * rw + sx) * 3;
+      if (rowIn && sx >= 0 && sx < regionW) {
+        const p = (sy * regionW + sx) * 3;
         out[o] = lut[src[p]];
         out[plane + o] = lut[256 + src[p + 1]];
         out[2 * plane + o] = lut[512 + src[p + 2]];

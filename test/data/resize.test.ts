@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { inflateSync } from 'node:zlib';
-import { type ResampleFilter, type RGBImage, resizeRGB } from '../../src/data/resize.js';
+import { type ResampleFilter, type RGBImage, resizeRGB, resizeRGBRegion } from '../../src/data/resize.js';
 import { ClipDissectError } from '../../src/numeric/errors.js';
 
 const DIR = fileURLToPath(new URL('../../../test/fixtures/images/', import.meta.url));
@@ -103,6 +103,57 @@ describe('resizeRGB properties', () => {
         }
       }
     }
+  });
+
+  it('resizeRGBRegion equals the same region of the whole resized image', () => {
+    let seed = 7;
+    const rand = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const noise = (w: number, h: number): RGBImage => ({
+      width: w,
+      height: h,
+      data: Uint8Array.from({ length: w * h * 3 }, () => Math.floor(rand() * 256)),
+    });
+    const images = [noise(37, 23), noise(9, 30), noise(4, 450), pilImage('rgb_odd.png')];
+    let checked = 0;
+    for (const img of images)
+      for (const f of ['nearest', 'bilinear', 'bicubic'] as const)
+        for (const [w, h] of [
+          [img.width, 11], // vertical pass only
+          [17, img.height], // horizontal pass only
+          [20, 14], // both, shrinking
+          [61, 45], // both, growing
+          [3, 5],
+          [img.width, img.height],
+        ]) {
+          const whole = resizeRGB(img, w, h, f);
+          for (let k = 0; k < 4; k++) {
+            const x = Math.floor(rand() * w);
+            const y = Math.floor(rand() * h);
+            const rw = 1 + Math.floor(rand() * (w - x));
+            const rh = 1 + Math.floor(rand() * (h - y));
+            const part = resizeRGBRegion(img, w, h, f, { x, y, width: rw, height: rh });
+            assert.equal(part.width, rw);
+            assert.equal(part.height, rh);
+            for (let yy = 0; yy < rh; yy++) {
+              const from = ((y + yy) * w + x) * 3;
+              assert.deepEqual(
+                part.data.subarray(yy * rw * 3, (yy + 1) * rw * 3),
+                whole.data.subarray(from, from + rw * 3),
+                `${img.width}x${img.height} → ${w}x${h} ${f}, region ${x},${y} ${rw}x${rh}, row ${yy}`,
+              );
+            }
+            checked++;
+          }
+        }
+    assert.equal(checked, 4 * 3 * 6 * 4);
+    throwsCode(
+      () => resizeRGBRegion(images[0], 10, 10, 'bilinear', { x: 5, y: 0, width: 6, height: 2 }),
+      'ERR_ARGUMENT',
+      ["'region'", '10x10', '"x":5'],
+    );
   });
 
   it('rejects bad sizes, filters and images, naming the argument and value', () => {
