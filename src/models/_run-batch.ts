@@ -20,3 +20,14 @@ export function runBatchFor(device: Device | undefined, option: number | undefin
   if (option !== undefined) return option;
   return (device ?? 'cpu') === 'cpu' ? DEFAULT_CPU_RUN_BATCH : Number.POSITIVE_INFINITY;
 }
+
+/**
+ * The images a pipeline step hands to a model: `batchSize` rounded down to a multiple of the run size (when it
+ * holds at least one run), so that every run but a chunk's last has the same shape. onnxruntime plans memory
+ * per input shape: a step of 50 in runs of 8 ends with a run of 2, and each new shape's first run is slow
+ * (ResNet-50: ~0.3 s, ViT-B/16 ~0.6 s more on the 2-vCPU machine).
+ */
+export function alignToRuns(batchSize: number, runBatch: number): number {
+  if (!Number.isFinite(runBatch) || batchSize <= runBatch) return batchSize;
+  return batchSize - (batchSize % runBatch);
+}

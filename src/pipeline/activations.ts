@@ -23,6 +23,7 @@ import {
   type ProbeImage,
   type ProbeSource,
 } from '../data/probe-dataset.js';
+import { alignToRuns, runBatchFor } from '../models/_run-batch.js';
 import { createOnnxTargetModel, type OnnxTargetModel } from '../models/onnx-target-model.js';
 import {
   type LayerInfo,
@@ -48,7 +49,8 @@ export interface ExtractActivationsOptions {
   probe: string | readonly string[];
   /** How 4-D activations become one number per channel. Default 'avg'. */
   pool?: PoolMode;
-  /** Images decoded and preprocessed per step (then run in `runBatchSize` pieces). Default 64. */
+  /** Images decoded and preprocessed per step (then run in `runBatchSize` pieces; rounded down to a multiple of
+   * it). Default 64. */
   batchSize?: number;
   /**
    * Images per onnxruntime run: each batch is split into runs this big. Default 8 on 'cpu' (bigger runs are
@@ -310,7 +312,7 @@ export async function extractActivations(o: ExtractActivationsOptions): Promise<
     const N = dataset.images.length;
     if (N === 0) throw new ArgumentError(`the probe set ${JSON.stringify(o.probe)} holds no images`);
     const tProbe = performance.now();
-    const bs = Math.min(o.batchSize ?? DEFAULT_BATCH, N);
+    const bs = Math.min(alignToRuns(o.batchSize ?? DEFAULT_BATCH, runBatchFor(o.device, o.runBatchSize)), N);
 
     workers = new ImagePreparer(dataset, [pre.config], nWorkers);
     const prep = workers;

@@ -37,7 +37,8 @@ Method:
                           stopping at the first
 
 Resources:
-  --batch-size N          images decoded and preprocessed per step (default 64)
+  --batch-size N          images decoded and preprocessed per step, rounded down to whole runs
+                          (default 64)
   --run-batch-size N      images per onnxruntime run (default 8 on cpu, the whole batch on cuda)
   --device cpu|cuda       execution provider (default cpu; cuda needs onnxruntime-node's CUDA build)
   --threads N             onnxruntime threads (default: all cores)

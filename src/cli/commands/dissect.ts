@@ -53,7 +53,8 @@ Method:
   --skip-bad-images       leave out images that cannot be decoded instead of stopping
 
 Resources:
-  --batch-size N          images decoded and preprocessed per step (default 64)
+  --batch-size N          images decoded and preprocessed per step, rounded down to whole runs
+                          (default 64)
   --run-batch-size N      images per onnxruntime run (default 8 on cpu, the whole batch on cuda)
   --chunk-size N          probe images per cache chunk (default 256)
   --device cpu|cuda       execution provider (default cpu)
