@@ -144,3 +144,59 @@ export class ImagePreparer {
     await this.pool?.release();
   }
 }
+
+/**
+ * Probe images prepared ahead of the loop that consumes them, for one set of preprocessings at a time on one
+ * ImagePreparer whose workers live as long as that set is in use (across cache chunks). Jobs run in the order
+ * they are started. Call release() when done.
+ */
+export class Prefetcher {
+  private key: string | null = null;
+  private preparer: ImagePreparer | null = null;
+  private readonly jobs = new Map<number, Promise<PrepareOutcome>>();
+
+  constructor(
+    private readonly dataset: ProbeDataset,
+    private readonly workers: number,
+  ) {}
+
+  /** Whether images are being prepared with exactly these preprocessings. */
+  uses(configs: readonly PreprocessConfig[]): boolean {
+    return this.key === JSON.stringify(configs);
+  }
+
+  /** Switches to these preprocessings; images started for others are dropped (their workers stop). */
+  async use(configs: readonly PreprocessConfig[]): Promise<void> {
+    if (this.uses(configs)) return;
+    await this.release();
+    this.key = JSON.stringify(configs);
+    this.preparer = new ImagePreparer(this.dataset, configs, this.workers);
+  }
+
+  /** Starts preparing the images `from .. to - 1` that were not started yet. */
+  ahead(from: number, to: number): void {
+    const p = this.active();
+    for (let i = from; i < Math.min(to, this.dataset.images.length); i++)
+      if (!this.jobs.has(i)) this.jobs.set(i, p.prepare(i));
+  }
+
+  /** Probe image i (started now if it was not), handed over: the prefetcher keeps no reference to it. */
+  take(i: number): Promise<PrepareOutcome> {
+    const job = this.jobs.get(i) ?? this.active().prepare(i);
+    this.jobs.delete(i);
+    return job;
+  }
+
+  private active(): ImagePreparer {
+    if (!this.preparer) throw new Error('Prefetcher: use() must come first');
+    return this.preparer;
+  }
+
+  async release(): Promise<void> {
+    const p = this.preparer;
+    this.preparer = null;
+    this.key = null;
+    this.jobs.clear();
+    await p?.release();
+  }
+}

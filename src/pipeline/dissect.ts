@@ -8,9 +8,11 @@
  *   target's input (its preprocessing) and CLIP's input (the CLIP model's preprocessor_config.json) are derived
  *   from the same pixels (one tensor when both preprocessings are equal). Decoding and resizing of batch b+1
  *   run on worker threads (`workers`, src/pipeline/_preprocess-pool.ts) while onnxruntime runs batch b on the
- *   main thread, in runs of `runBatchSize` images (small runs keep the activations in cache). The first
- *   chunk's images are prepared while CLIP's sessions open and the concepts are encoded (session creation
- *   keeps one core busy and leaves the other idle), the next chunk's first batch during a chunk's last one.
+ *   main thread, in runs of `runBatchSize` images (small runs keep the activations in cache). One worker
+ *   prepares one image at a time, so preprocessing never takes more than one core. The first images of a
+ *   never-computed probe set (up to EARLY_PREFETCH_BYTES of tensors) are prepared while the sessions open and
+ *   the concepts are encoded (session creation keeps one core busy and leaves the other idle), then one batch
+ *   ahead, across chunk boundaries.
  * - Probe images are processed in chunks (`chunkSize`, default 256 images); each chunk's image features, each
  *   layer's activations and the list of images kept are cached separately (src/pipeline/cache.ts) under a key of
  *   the model file hashes, layer, pooling, preprocessing, the probe manifest, the chunk index and size, dtype and
@@ -30,7 +32,7 @@ import { openProbeDataset, type ProbeDataset, type ProbeImage } from '../data/pr
 import { writeFileAtomic } from '../io/atomic.js';
 import { matrixToNpy, writeNpy } from '../io/npy.js';
 import { resolveModelFiles } from '../models/_hub.js';
-import { DEFAULT_CPU_RUN_BATCH } from '../models/_run-batch.js';
+import { alignToRuns, DEFAULT_CPU_RUN_BATCH, runBatchFor } from '../models/_run-batch.js';
 import type { ClipEncoder } from '../models/clip-encoder.js';
 import {
   type ClipDtype,
@@ -53,7 +55,7 @@ import { checkSimilarityName, type SimilarityName } from '../numeric/similarity-
 import type { ProgressCallback } from '../progress.js';
 import { descriptionsCsv, type LayerResult, neuronsJson } from '../report/descriptions.js';
 import { VERSION } from '../version.js';
-import { defaultWorkers, ImagePreparer, type PrepareOutcome } from './_preprocess-pool.js';
+import { defaultWorkers, Prefetcher, type PrepareOutcome } from './_preprocess-pool.js';
 import { resolvePreprocess, resolveTarget, type SkippedImage } from './activations.js';
 import { layerFileNames, runHeader } from './activations-files.js';
 import { type CacheStats, cacheKey, FeatureCache, fileSha256s, sha256Hex } from './cache.js';
@@ -86,7 +88,10 @@ export interface DissectOptions {
   /** The target's preprocessing (a config or a JSON file); default: the target folder's, else torchvision
    * ImageNet. */
   preprocess?: PreprocessConfig | string;
-  /** Images decoded and preprocessed per step (then run in `runBatchSize` pieces). Default 64. */
+  /**
+   * Images decoded and preprocessed per step (then run in `runBatchSize` pieces), rounded down to a multiple of
+   * `runBatchSize` (50 → 48 in runs of 8) so that the runs keep one shape. Default 64.
+   */
   batchSize?: number;
   /**
    * Images per onnxruntime run: each batch is split into runs this big. Default 8 on 'cpu' (bigger runs are
@@ -196,14 +201,13 @@ async function modelHash(path: string): Promise<string> {
   return sha256Hex(`${main}:${ext}`);
 }
 
-/** Images being prepared ahead of their chunk (chunk 0, while CLIP opens and the concepts are encoded). */
-interface Prefetch {
-  chunk: number;
-  /** JSON of the preprocessings the jobs make. */
-  key: string;
-  preparer: ImagePreparer;
-  jobs: Map<number, Promise<PrepareOutcome>>;
-}
+/**
+ * Bytes of prepared images (float32 tensors) started while the models open, before the first batch: the
+ * first 445 images for ResNet-50 + CLIP at 224 px (1.2 MB each). Opening the sessions and encoding the concepts
+ * take ~7 s on the 2-vCPU machine, time enough for ~500 images on the core that session creation leaves idle;
+ * images prepared later take CPU from onnxruntime.
+ */
+const EARLY_PREFETCH_BYTES = 512 * 1024 * 1024;
 
 /**
  * The preprocessings a chunk needs, in slot order: the target's (when it runs, or when CLIP's is the same),
@@ -305,7 +309,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
 
   let clip: ClipEncoder | null = null;
   let target: OnnxTargetModel | null = null;
-  let prefetch: Prefetch | null = null;
+  let prefetcher: Prefetcher | null = null;
   const openClip = async (): Promise<ClipEncoder> => {
     if (clip) return clip;
     const tc = performance.now();
@@ -327,7 +331,11 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     const resolved = await resolveTarget(o.target);
     const pre = await resolvePreprocess(o.preprocess, resolved.preprocessorConfig);
     const [, cropH, cropW] = preprocessShape(pre.config);
-    const targetShaP = modelHash(resolved.model);
+    // after CLIP's files: one hashing thread at a time beside this one
+    const targetShaP = clipHashesP.then(
+      () => modelHash(resolved.model),
+      () => modelHash(resolved.model),
+    );
     targetShaP.catch(() => undefined);
     const dataset: ProbeDataset = await openProbeDataset(o.probe, {
       cacheDir,
@@ -342,16 +350,24 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     const base = { manifest: manifestSha, chunkSize, version: VERSION };
     const keptParts = (c: number) => ({ what: 'kept-images', ...base, chunk: c });
     const nWorkers = o.workers ?? defaultWorkers(device);
+    const pf = new Prefetcher(dataset, nWorkers);
+    prefetcher = pf;
+    const nChunks = Math.ceil(N / chunkSize);
+    // chunks never computed (no kept list) need everything: the target's and CLIP's inputs of every image
+    const fresh: boolean[] = [];
+    for (let c = 0; c < nChunks; c++) fresh.push(!(await cache.has(cacheKey(keptParts(c)), 'kept')));
+    const allConfigs = chunkConfigs(tPre, preprocessorConfigFromHF(await readJson(preF), preF), true);
     time('openProbe', performance.now() - t);
-    // A first chunk never computed (no kept list) needs everything: its images are decoded and preprocessed
-    // on the worker threads from now on, while this thread opens the models and encodes the concepts
-    // (opening a session keeps one core busy and leaves the other idle).
-    if (!(await cache.has(cacheKey(keptParts(0)), 'kept'))) {
-      const configs = chunkConfigs(tPre, preprocessorConfigFromHF(await readJson(preF), preF), true);
-      const preparer = new ImagePreparer(dataset, configs, nWorkers);
-      const jobs = new Map<number, Promise<PrepareOutcome>>();
-      for (let i = 0; i < Math.min(N, chunkSize); i++) jobs.set(i, preparer.prepare(i));
-      prefetch = { chunk: 0, key: JSON.stringify(configs), preparer, jobs };
+    // The images of the leading never-computed chunks are decoded and preprocessed on the worker threads from
+    // now on, while this thread opens the models and encodes the concepts (opening a session keeps one core
+    // busy and leaves the other idle), up to EARLY_PREFETCH_BYTES.
+    if (fresh[0]) {
+      let freshEnd = 0;
+      while (freshEnd < nChunks && fresh[freshEnd]) freshEnd++;
+      const perImage = allConfigs.reduce((a, c) => a + 4 * preprocessShape(c).reduce((x, y) => x * y, 1), 0);
+      const early = Math.max(Math.floor(EARLY_PREFETCH_BYTES / perImage), 1);
+      await pf.use(allConfigs);
+      pf.ahead(0, Math.min(freshEnd * chunkSize, early));
     }
 
     // --- the target model and its layers
@@ -407,9 +423,8 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     let row = 0;
     const kept: ProbeImage[] = [];
     const skipped: SkippedImage[] = [];
-    const nChunks = Math.ceil(N / chunkSize);
     let chunksComputed = 0;
-    const bs = Math.min(o.batchSize ?? DEFAULT_BATCH, N);
+    const bs = Math.min(alignToRuns(o.batchSize ?? DEFAULT_BATCH, runBatchFor(device, o.runBatchSize)), N);
 
     /** Computes what a chunk lacks: the kept images, image features (if `needImages`), the given layers. */
     const computeChunk = async (
@@ -437,18 +452,14 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
       const configs = chunkConfigs(tPre, enc ? cPre : undefined, runTarget);
       const tSlot = tBatch ? 0 : -1;
       const cSlot = cBatch ? configs.length - 1 : -1;
-      // the images that were prefetched for this chunk with these preprocessings, else fresh workers
-      const early = prefetch?.chunk === c && prefetch.key === JSON.stringify(configs) ? prefetch : null;
-      if (prefetch && prefetch.chunk <= c) {
-        if (!early) await prefetch.preparer.release();
-        prefetch = null;
-      }
-      const preparer = early?.preparer ?? new ImagePreparer(dataset, configs, nWorkers);
-      try {
+      // images prepared ahead with these preprocessings are used; with others they are dropped
+      await pf.use(configs);
+      // the next never-computed chunk will need everything: its first batch is prepared during this one's last
+      const aheadLimit = fresh[c + 1] && pf.uses(allConfigs) ? Math.min(N, end + bs) : end;
+      {
         const batchOf = (b: number) => {
           const out: Promise<PrepareOutcome>[] = [];
-          for (let i = start + b * bs; i < Math.min(end, start + (b + 1) * bs); i++)
-            out.push(early?.jobs.get(i) ?? preparer.prepare(i));
+          for (let i = start + b * bs; i < Math.min(end, start + (b + 1) * bs); i++) out.push(pf.take(i));
           return out;
         };
         const nb = Math.ceil((end - start) / bs);
@@ -464,15 +475,10 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
           const td = performance.now();
           const results = await Promise.all(next as Promise<PrepareOutcome>[]);
           time('imageWait', performance.now() - td);
-          // the next batch goes to the workers before onnxruntime blocks this thread; during the last one, the
-          // next chunk's first batch (used if that chunk needs the same preprocessings)
+          // the next batch goes to the workers before onnxruntime blocks this thread
+          const batchEnd = Math.min(end, start + (b + 1) * bs);
+          pf.ahead(batchEnd, Math.min(aheadLimit, batchEnd + bs));
           next = b + 1 < nb ? batchOf(b + 1) : null;
-          if (!next && end < N && !prefetch) {
-            const ahead = new ImagePreparer(dataset, configs, nWorkers);
-            const jobs = new Map<number, Promise<PrepareOutcome>>();
-            for (let i = end; i < Math.min(N, end + bs); i++) jobs.set(i, ahead.prepare(i));
-            prefetch = { chunk: c + 1, key: JSON.stringify(configs), preparer: ahead, jobs };
-          }
           let n = 0;
           for (let j = 0; j < results.length; j++) {
             const r = results[j];
@@ -524,8 +530,6 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
             imageRows.push(new Float32Array(emb.data));
           }
         }
-      } finally {
-        await preparer.release();
       }
       const concat = (parts: Float32Array[], cols: number): Matrix => {
         const data = new Float32Array(keptIdx.length * cols);
@@ -549,21 +553,16 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     };
 
     // Otherwise chunk 0's missing parts are prepared while CLIP opens and the concepts are encoded.
-    if (!prefetch) {
+    if (!fresh[0]) {
       const c = 0;
-      const kept0 = await cache.has(cacheKey(keptParts(c)), 'kept');
-      const needImages0 = !kept0 || !(await cache.has(cacheKey(imageParts(c)), 'image'));
+      const needImages0 = !(await cache.has(cacheKey(imageParts(c)), 'image'));
       const needLayers0: LayerInfo[] = [];
       for (const info of infos)
-        if (!kept0 || !(await cache.has(cacheKey(layerParts(info, c)), 'activations')))
-          needLayers0.push(info);
+        if (!(await cache.has(cacheKey(layerParts(info, c)), 'activations'))) needLayers0.push(info);
       if (needImages0 || needLayers0.length > 0) {
         const cPre0 = needImages0 ? preprocessorConfigFromHF(await readJson(preF), preF) : undefined;
-        const configs = chunkConfigs(tPre, cPre0, needLayers0.length > 0);
-        const preparer = new ImagePreparer(dataset, configs, nWorkers);
-        const jobs = new Map<number, Promise<PrepareOutcome>>();
-        for (let i = 0; i < Math.min(N, chunkSize); i++) jobs.set(i, preparer.prepare(i));
-        prefetch = { chunk: c, key: JSON.stringify(configs), preparer, jobs };
+        await pf.use(chunkConfigs(tPre, cPre0, needLayers0.length > 0));
+        pf.ahead(0, Math.min(N, chunkSize));
       }
     }
 
@@ -714,7 +713,8 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
         'ERR_MODEL_CONFIG',
         `CLIP image features have ${imageFeatures.length / N} columns but text features ${d}`,
       );
-    // release the models before the similarity engine takes the memory
+    // release the workers and the models before the similarity engine takes the memory
+    await pf.release();
     await target.release();
     target = null;
     if (clip) {
@@ -823,7 +823,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     for (const k of Object.keys(timings)) timings[k] = Math.round(timings[k] * 1000) / 1000;
     return result;
   } finally {
-    await (prefetch as Prefetch | null)?.preparer.release();
+    await (prefetcher as Prefetcher | null)?.release();
     await (target as OnnxTargetModel | null)?.release();
     await (clip as ClipEncoder | null)?.release();
   }
