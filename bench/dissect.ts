@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { loadConceptSet } from '../src/data/builtin-concepts.js';
 import { decodeImageRGB } from '../src/data/decode.js';
 import { IMAGENET_PREPROCESS, type PreprocessConfig, preprocessImage } from '../src/data/preprocess.js';
-import { DEFAULT_CPU_RUN_BATCH } from '../src/models/_run-batch.js';
+import { alignToRuns, DEFAULT_CPU_RUN_BATCH } from '../src/models/_run-batch.js';
 import { CLIP_DTYPES, type ClipDtype, createOnnxClipEncoder } from '../src/models/onnx-clip-encoder.js';
 import { createOnnxTargetModel } from '../src/models/onnx-target-model.js';
 import { dissect } from '../src/pipeline/dissect.js';
@@ -39,6 +39,8 @@ const { values } = parseArgs({
     layers: { type: 'string', default: 'conv1,layer1,layer2,layer3,layer4' },
     'batch-size': { type: 'string', default: '50' },
     'run-batch-size': { type: 'string' },
+    'chunk-size': { type: 'string' },
+    workers: { type: 'string' },
     dtype: { type: 'string', default: 'fp32' },
     keep: { type: 'string' },
     compare: { type: 'string' },
@@ -73,6 +75,8 @@ try {
     clip: values.clip,
     batchSize: Number(values['batch-size']),
     ...(values['run-batch-size'] ? { runBatchSize: Number(values['run-batch-size']) } : {}),
+    ...(values['chunk-size'] ? { chunkSize: Number(values['chunk-size']) } : {}),
+    ...(values.workers ? { workers: Number(values.workers) } : {}),
     dtype: values.dtype as ClipDtype,
     cacheDir,
     out,
@@ -146,7 +150,7 @@ async function pureInference(
   layers: string[],
 ): Promise<{ text: number; clip: number; target: number; runBatch: number }> {
   const runBatch = values['run-batch-size'] ? Number(values['run-batch-size']) : DEFAULT_CPU_RUN_BATCH;
-  const bs = Number(values['batch-size']);
+  const bs = alignToRuns(Number(values['batch-size']), runBatch); // as dissect steps
   const set = await loadConceptSet(concepts);
   const enc = await createOnnxClipEncoder(values.clip as string, {
     dtype: values.dtype as ClipDtype,
