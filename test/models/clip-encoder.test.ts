@@ -325,6 +325,39 @@ describe('ONNX CLIP encoder variants and errors', { skip: NEEDS_SHARED }, () => 
     }
   });
 
+  test("towers 'text' / 'vision' open one session each and give the same embeddings", async () => {
+    const { dir, cleanup } = await assembleModelDir();
+    try {
+      const texts = ['dog', 'a photo of a cat'];
+      const pixels = syntheticPixels(2);
+      await using both = await createOnnxClipEncoder(dir, { threads: 1 });
+      const wantText = await both.encodeText(texts);
+      const wantImages = await both.encodeImages(pixels, 2);
+      {
+        await using text = await createOnnxClipEncoder(dir, { threads: 1, towers: 'text' });
+        assert.deepEqual((await text.encodeText(texts)).data, wantText.data);
+        assert.equal(text.embedDim, 16);
+        await assert.rejects(text.encodeImages(pixels, 2), (e: ClipDissectError) => {
+          assert.equal(e.code, 'ERR_NO_TOWER');
+          assert.match(e.message, /without its vision tower/);
+          assert.match(e.message, /towers 'vision' or 'both'/);
+          return true;
+        });
+      }
+      {
+        await using vision = await createOnnxClipEncoder(dir, { threads: 1, towers: 'vision' });
+        assert.deepEqual((await vision.encodeImages(pixels, 2)).data, wantImages.data);
+        await assert.rejects(vision.encodeText(texts), (e: ClipDissectError) => e.code === 'ERR_NO_TOWER');
+      }
+      await assert.rejects(
+        createOnnxClipEncoder(dir, { towers: 'image' as never }),
+        /'towers' must be 'both', 'text' or 'vision' but got 'image'/,
+      );
+    } finally {
+      await cleanup();
+    }
+  });
+
   test('release is idempotent and later calls fail', async () => {
     const { dir, cleanup } = await assembleModelDir();
     try {
