@@ -142,20 +142,19 @@ export function preprocessShape(cfg: PreprocessConfig): [number, number, number]
 /**
  * Resize, center-crop, scale and normalise an RGB image as torchvision does; returns CHW float32
  * (3 x cropHeight x cropWidth). When `out` is given (length 3 * cropHeight * cropWidth) it is filled and
- * returned, so that a batch can be written in place.
+ * returned, so that a batch can be written in place. Equal to `normalizeCrop(cropImage(img, cfg), cfg, out)`.
  */
 export function preprocessImage(img: RGBImage, cfg: PreprocessConfig, out?: Float32Array): Float32Array {
+  return normalizeCrop(cropImage(img, cfg), cfg, out);
+}
+
+/**
+ * Steps 1–2 of {@link preprocessImage}: the resized, center-cropped image as HWC uint8 (cropHeight x cropWidth
+ * x 3 bytes, a quarter of the float32 tensor), zero where the crop is larger than the resized image.
+ */
+export function cropImage(img: RGBImage, cfg: PreprocessConfig): Uint8Array {
   assertRGBImage(img, 'img');
   const [cropH, cropW] = checkConfig(cfg, 'cfg');
-  const plane = cropH * cropW;
-  if (out === undefined) out = new Float32Array(3 * plane);
-  else if (!(out instanceof Float32Array) || out.length !== 3 * plane) {
-    throw new ShapeError(
-      `preprocessImage: 'out' must be a Float32Array of 3*${cropH}*${cropW} = ${3 * plane} values but got ${
-        out instanceof Float32Array ? `length ${out.length}` : typeof out
-      }`,
-    );
-  }
 
   // 1. Where the center crop lies in the resized image, padding with zeros where the crop is larger.
   const [rw, rh] = resizedSize(img.width, img.height, cfg.resize);
@@ -166,8 +165,8 @@ export function preprocessImage(img: RGBImage, cfg: PreprocessConfig, out?: Floa
   const offset =
     cfg.cropRounding === 'floor' ? (d: number) => Math.floor(d / 2) : (d: number) => roundHalfEven(d / 2);
   // Position of output pixel (0, 0) in the resized image.
-  let x0 = offset(paddedW - cropW) - padLeft;
-  let y0 = offset(paddedH - cropH) - padTop;
+  const x0 = offset(paddedW - cropW) - padLeft;
+  const y0 = offset(paddedH - cropH) - padTop;
 
   // 2. Resize (uint8, Pillow), computing only the resized pixels the crop keeps.
   const keep: Region = {
@@ -177,15 +176,38 @@ export function preprocessImage(img: RGBImage, cfg: PreprocessConfig, out?: Floa
     height: Math.min(rh, y0 + cropH) - Math.max(0, y0),
   };
   const r = resizeRGBRegion(img, rw, rh, cfg.interpolation, keep);
-  // positions below are in the kept region
-  x0 -= keep.x;
-  y0 -= keep.y;
-  const regionW = r.width;
-  const regionH = r.height;
+  if (r.width === cropW && r.height === cropH) return r.data;
+  // padded: the kept region goes where the crop window sees it
+  const out = new Uint8Array(cropH * cropW * 3);
+  const dx = keep.x - x0;
+  const dy = keep.y - y0;
+  for (let y = 0; y < r.height; y++)
+    out.set(r.data.subarray(y * r.width * 3, (y + 1) * r.width * 3), ((y + dy) * cropW + dx) * 3);
+  return out;
+}
 
-  // 3 + 4. Scale and normalise in float32: ((x / 255) - mean) / std, each step rounded to float32.
+/**
+ * Steps 3–4 of {@link preprocessImage}: a crop from {@link cropImage} (HWC uint8) scaled and normalised in
+ * float32, `((x / 255) - mean) / std` with each step rounded to float32, into CHW `out` (new when absent).
+ */
+export function normalizeCrop(crop: Uint8Array, cfg: PreprocessConfig, out?: Float32Array): Float32Array {
+  const [cropH, cropW] = checkConfig(cfg, 'cfg');
+  const plane = cropH * cropW;
+  if (!(crop instanceof Uint8Array) || crop.length !== 3 * plane)
+    throw new ShapeError(
+      `normalizeCrop: 'crop' must be a Uint8Array of ${cropH}*${cropW}*3 = ${3 * plane} bytes (HWC) but got ${
+        crop instanceof Uint8Array ? `length ${crop.length}` : typeof crop
+      }`,
+    );
+  if (out === undefined) out = new Float32Array(3 * plane);
+  else if (!(out instanceof Float32Array) || out.length !== 3 * plane) {
+    throw new ShapeError(
+      `preprocessImage: 'out' must be a Float32Array of 3*${cropH}*${cropW} = ${3 * plane} values but got ${
+        out instanceof Float32Array ? `length ${out.length}` : typeof out
+      }`,
+    );
+  }
   const lut = new Float32Array(3 * 256);
-  const zero = new Float32Array(3);
   for (let c = 0; c < 3; c++) {
     const m = Math.fround(cfg.mean[c]);
     const s = Math.fround(cfg.std[c]);
@@ -193,26 +215,11 @@ export function preprocessImage(img: RGBImage, cfg: PreprocessConfig, out?: Floa
       const x = cfg.rescale === undefined ? Math.fround(v / 255) : Math.fround(v * cfg.rescale);
       lut[c * 256 + v] = Math.fround(Math.fround(x - m) / s);
     }
-    zero[c] = lut[c * 256];
   }
-  const src = r.data;
-  for (let y = 0; y < cropH; y++) {
-    const sy = y + y0;
-    const rowIn = sy >= 0 && sy < regionH;
-    for (let x = 0; x < cropW; x++) {
-      const sx = x + x0;
-      const o = y * cropW + x;
-      if (rowIn && sx >= 0 && sx < regionW) {
-        const p = (sy * regionW + sx) * 3;
-        out[o] = lut[src[p]];
-        out[plane + o] = lut[256 + src[p + 1]];
-        out[2 * plane + o] = lut[512 + src[p + 2]];
-      } else {
-        out[o] = zero[0];
-        out[plane + o] = zero[1];
-        out[2 * plane + o] = zero[2];
-      }
-    }
+  for (let o = 0, p = 0; o < plane; o++, p += 3) {
+    out[o] = lut[crop[p]];
+    out[plane + o] = lut[256 + crop[p + 1]];
+    out[2 * plane + o] = lut[512 + crop[p + 2]];
   }
   return out;
 }

@@ -9,16 +9,36 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { RGBImage } from '../data/decode.js';
-import { type PreprocessConfig, preprocessImage } from '../data/preprocess.js';
+import { cropImage, normalizeCrop, type PreprocessConfig } from '../data/preprocess.js';
 import type { ProbeDataset } from '../data/probe-dataset.js';
 import { ClipDissectError } from '../numeric/errors.js';
 
 export interface Prepared {
   ok: true;
-  /** One CHW tensor per preprocessing, in the pool's order. */
-  data: Float32Array[];
-  /** Milliseconds of resizing and normalising (decoding not included). */
+  /**
+   * One resized and center-cropped image per preprocessing, in the pool's order, as HWC uint8 (cropImage: a
+   * quarter of the float32 tensor's memory while it waits); {@link writeInput} normalises it into a batch.
+   */
+  data: Uint8Array[];
+  /** Milliseconds of resizing and cropping (decoding not included). */
   ms: number;
+}
+
+/**
+ * Writes preprocessing `slot` of a prepared image into `batch` as image `row` (CHW float32, the model input;
+ * `normalizeCrop`). Returns the milliseconds it took.
+ */
+export function writeInput(
+  r: Prepared,
+  slot: number,
+  config: PreprocessConfig,
+  batch: Float32Array,
+  row: number,
+): number {
+  const t = performance.now();
+  const per = r.data[slot].length;
+  normalizeCrop(r.data[slot], config, batch.subarray(row * per, (row + 1) * per));
+  return performance.now() - t;
 }
 export interface PrepareFailed {
   ok: false;
@@ -37,26 +57,24 @@ class WorkerPool {
   private readonly pending = new Map<number, (o: PrepareOutcome) => void>();
   private nextId = 1;
   private failure: Error | null = null;
+  /** Shared with the workers: 1 while they must not start another job (see pause()). */
+  private readonly gate = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(size: number, configs: readonly PreprocessConfig[]) {
     const url = new URL('./_preprocess-worker.js', import.meta.url);
+    const gate = this.gate;
     this.workers = Array.from({ length: size }, (_, slot) => {
-      const worker = new Worker(url, { workerData: { configs } });
+      const worker = new Worker(url, { workerData: { configs, gate } });
       worker.on(
         'message',
-        (msg: {
-          id: number;
-          data?: Float32Array[];
-          ms: number;
-          error?: { code: string; message: string };
-        }) => {
+        (msg: { id: number; data?: Uint8Array[]; ms: number; error?: { code: string; message: string } }) => {
           const resolve = this.pending.get(msg.id);
           if (!resolve) return;
           this.pending.delete(msg.id);
           this.workers[slot].busy--;
           if (msg.error)
             resolve({ ok: false, error: new ClipDissectError(msg.error.code, msg.error.message) });
-          else resolve({ ok: true, data: msg.data as Float32Array[], ms: msg.ms });
+          else resolve({ ok: true, data: msg.data as Uint8Array[], ms: msg.ms });
         },
       );
       worker.on('error', (e) => this.fail(e));
@@ -100,7 +118,18 @@ class WorkerPool {
     });
   }
 
+  /** Workers finish the job at hand and start no other until resume(); works while this thread is blocked. */
+  pause(): void {
+    Atomics.store(this.gate, 0, 1);
+  }
+
+  resume(): void {
+    Atomics.store(this.gate, 0, 0);
+    Atomics.notify(this.gate, 0);
+  }
+
   async release(): Promise<void> {
+    this.resume();
     this.failure ??= new Error('released');
     await Promise.all(this.workers.map((w) => w.worker.terminate()));
   }
@@ -132,12 +161,21 @@ export class ImagePreparer {
         (image) => {
           if (this.pool) return this.pool.submit({ image });
           const t = performance.now();
-          const data = this.configs.map((c) => preprocessImage(image, c));
+          const data = this.configs.map((c) => cropImage(image, c));
           return { ok: true, data, ms: performance.now() - t } as PrepareOutcome;
         },
         (error) => ({ ok: false, error }) as PrepareOutcome,
       )
       .catch((error) => ({ ok: false, error }) as PrepareOutcome);
+  }
+
+  /** Holds the worker threads between jobs (see Prefetcher.pause); no effect without workers. */
+  pause(): void {
+    this.pool?.pause();
+  }
+
+  resume(): void {
+    this.pool?.resume();
   }
 
   async release(): Promise<void> {
@@ -154,11 +192,26 @@ export class Prefetcher {
   private key: string | null = null;
   private preparer: ImagePreparer | null = null;
   private readonly jobs = new Map<number, Promise<PrepareOutcome>>();
+  private paused = false;
 
   constructor(
     private readonly dataset: ProbeDataset,
     private readonly workers: number,
   ) {}
+
+  /**
+   * Stops the workers between two images until resume(), e.g. while onnxruntime runs on every core for
+   * something else: the images are better prepared while a session opens on one core.
+   */
+  pause(): void {
+    this.paused = true;
+    this.preparer?.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.preparer?.resume();
+  }
 
   /** Whether images are being prepared with exactly these preprocessings. */
   uses(configs: readonly PreprocessConfig[]): boolean {
@@ -171,6 +224,7 @@ export class Prefetcher {
     await this.release();
     this.key = JSON.stringify(configs);
     this.preparer = new ImagePreparer(this.dataset, configs, this.workers);
+    if (this.paused) this.preparer.pause();
   }
 
   /** Starts preparing the images `from .. to - 1` that were not started yet. */

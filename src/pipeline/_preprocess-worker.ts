@@ -1,18 +1,18 @@
 /**
  * A worker thread that decodes and preprocesses probe images for _preprocess-pool.ts. Internal.
  *
- * workerData: { configs: PreprocessConfig[] }. Messages in: `{ id, path }` (an image file: decoded here with
+ * workerData: { configs: PreprocessConfig[], gate: Int32Array } (shared; no job starts while gate[0] is 1). Messages in: `{ id, path }` (an image file: decoded here with
  * decodeImageRGB, exactly what ProbeDataset.load does for files) or `{ id, image }` (pixels the main thread
- * loaded, e.g. a CIFAR record). Out: `{ id, data, ms }` with one CHW float32 tensor per config (buffers
- * transferred) and the milliseconds of resizing and normalising, or `{ id, error: { code, message } }`. sharp is
+ * loaded, e.g. a CIFAR record). Out: `{ id, data, ms }` with one HWC uint8 crop per config (cropImage; buffers
+ * transferred) and the milliseconds of resizing and cropping, or `{ id, error: { code, message } }`. sharp is
  * imported by the main thread before any worker starts (see sharp's notes on worker threads).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { decodeImageRGB, type RGBImage } from '../data/decode.js';
-import { type PreprocessConfig, preprocessImage } from '../data/preprocess.js';
+import { cropImage, type PreprocessConfig } from '../data/preprocess.js';
 import { ClipDissectError } from '../numeric/errors.js';
 
-const { configs } = workerData as { configs: PreprocessConfig[] };
+const { configs, gate } = workerData as { configs: PreprocessConfig[]; gate: Int32Array };
 
 interface Job {
   id: number;
@@ -32,7 +32,11 @@ parentPort?.on('message', (job: Job) => {
 
 async function drain(): Promise<void> {
   busy = true;
-  for (let job = queue.shift(); job; job = queue.shift()) await run(job);
+  for (let job = queue.shift(); job; job = queue.shift()) {
+    // paused by the main thread (it may be blocked in onnxruntime, so the flag is shared memory)
+    while (Atomics.load(gate, 0) === 1) Atomics.wait(gate, 0, 1);
+    await run(job);
+  }
   busy = false;
 }
 
@@ -40,7 +44,7 @@ async function run(job: Job): Promise<void> {
   try {
     const img = job.image ?? (await decodeImageRGB(job.path as string));
     const t0 = performance.now();
-    const data = configs.map((c) => preprocessImage(img, c));
+    const data = configs.map((c) => cropImage(img, c));
     parentPort?.postMessage(
       { id: job.id, data, ms: performance.now() - t0 },
       data.map((d) => d.buffer as ArrayBuffer),

@@ -36,7 +36,7 @@ import {
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import type { ProgressCallback } from '../progress.js';
-import { defaultWorkers, ImagePreparer, type PrepareOutcome } from './_preprocess-pool.js';
+import { defaultWorkers, ImagePreparer, type PrepareOutcome, writeInput } from './_preprocess-pool.js';
 import { loadPreprocessConfig } from './preprocess-config.js';
 
 export interface ExtractActivationsOptions {
@@ -343,9 +343,8 @@ export async function extractActivations(o: ExtractActivationsOptions): Promise<
         const r = results[j];
         const image = dataset.images[b * bs + j];
         if (r.ok) {
-          batch.set(r.data[0], rows.length * per);
+          preprocessMs += r.ms + writeInput(r, 0, pre.config, batch, rows.length);
           rows.push(image);
-          preprocessMs += r.ms;
           continue;
         }
         const e = r.error;
