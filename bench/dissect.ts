@@ -13,10 +13,13 @@
  * the random CLIP), `--dtype int8` the fp32 files with their MatMul weights quantized to int8 at load time, `--keep DIR` keeps the results folder, and `--compare DIR` prints how many labels equal
  * those of an earlier run kept with `--keep` (all neurons, and those whose top-2 margin there is above 1e-4).
  *
- * Then (unless `--skip-pure`) it times pure onnxruntime inference of the same models on the same inputs, one
- * model at a time: the concepts through the text tower, the preprocessed images (prepared beforehand, not
- * timed) through the vision tower and the target's pooled graph, in the same runs as dissect makes.
+ * Unless `--skip-pure`, it also times pure onnxruntime inference of the same models on the same inputs, one
+ * model at a time, in a fresh process before the run and another after it (the machine's speed drifts; the
+ * ratio is taken against their mean): the concepts through the text tower, the preprocessed images (prepared
+ * beforehand, not timed) through the vision tower and the target's pooled graph, in the same runs as dissect
+ * makes. Sessions are opened before the timing starts.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +28,7 @@ import { parseArgs } from 'node:util';
 import { loadConceptSet } from '../src/data/builtin-concepts.js';
 import { decodeImageRGB } from '../src/data/decode.js';
 import { IMAGENET_PREPROCESS, type PreprocessConfig, preprocessImage } from '../src/data/preprocess.js';
+import { openProbeDataset } from '../src/data/probe-dataset.js';
 import { alignToRuns, DEFAULT_CPU_RUN_BATCH } from '../src/models/_run-batch.js';
 import { CLIP_DTYPES, type ClipDtype, createOnnxClipEncoder } from '../src/models/onnx-clip-encoder.js';
 import { createOnnxTargetModel } from '../src/models/onnx-target-model.js';
@@ -45,6 +49,7 @@ const { values } = parseArgs({
     keep: { type: 'string' },
     compare: { type: 'string' },
     'skip-pure': { type: 'boolean', default: false },
+    'pure-only': { type: 'boolean', default: false },
   },
 });
 
@@ -62,6 +67,33 @@ if (!CLIP_DTYPES.includes(values.dtype as ClipDtype)) {
   process.exit(1);
 }
 
+if (values['pure-only']) {
+  // a child process of the main bench (see purePhase): pure inference only, its seconds as JSON
+  const dataset = await openProbeDataset(values.images);
+  const layers = (values.layers as string).split(',');
+  console.log(
+    JSON.stringify(
+      await pureInference(
+        dataset.images.map((i) => i.source),
+        layers,
+      ),
+    ),
+  );
+  process.exit(0);
+}
+
+/** Pure inference in a fresh process (so that neither measurement reuses the other's memory or caches). */
+function purePhase(): { text: number; clip: number; target: number; runBatch: number } {
+  const script = fileURLToPath(import.meta.url);
+  const r = spawnSync(process.execPath, [script, ...process.argv.slice(2), '--pure-only'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (r.status !== 0) throw new Error(`the pure-inference process failed (exit ${r.status})`);
+  return JSON.parse(r.stdout.trim().split('\n').pop() as string);
+}
+
+const pureBefore = values['skip-pure'] ? null : purePhase();
 const cacheDir = mkdtempSync(join(tmpdir(), 'clip-dissect-bench-'));
 const out = values.keep ?? mkdtempSync(join(tmpdir(), 'clip-dissect-bench-out-'));
 if (values.keep) mkdirSync(values.keep, { recursive: true });
@@ -101,13 +133,17 @@ try {
     `onnxruntime inference inside the run: text ${textInference.toFixed(1)} s (encoding incl. tokenizing), CLIP images ${(t.clipInference ?? 0).toFixed(1)} s, target ${(t.targetInference ?? 0).toFixed(1)} s; run / inference = ${(total / inference).toFixed(3)}`,
   );
   if (values.compare) compareLabels(values.compare, out);
-  if (!values['skip-pure']) {
-    const p = await pureInference(
-      r.images.map((i) => i.source),
-      r.layers.map((l) => l.layer),
+  if (pureBefore) {
+    const pureAfter = purePhase();
+    const sum = (p: typeof pureBefore) => p.text + p.clip + p.target;
+    const show = (p: typeof pureBefore) =>
+      `text ${p.text.toFixed(1)} s, CLIP images ${p.clip.toFixed(1)} s, target ${p.target.toFixed(1)} s (${sum(p).toFixed(1)} s)`;
+    const mean = (sum(pureBefore) + sum(pureAfter)) / 2;
+    console.log(
+      `pure onnxruntime, same models, inputs and runs (${pureBefore.runBatch} images a run), one model at a time, in a fresh process before and after the run: ${show(pureBefore)}; ${show(pureAfter)}`,
     );
     console.log(
-      `pure onnxruntime, same models, inputs and runs (${p.runBatch} images a run), one model at a time: text ${p.text.toFixed(1)} s, CLIP images ${p.clip.toFixed(1)} s, target ${p.target.toFixed(1)} s; run / pure inference = ${(total / (p.text + p.clip + p.target)).toFixed(3)}; sessions opened in the run (hashing excluded): ${(
+      `run / pure inference = ${(total / mean).toFixed(3)} (against the mean ${mean.toFixed(1)} s; ${(total / sum(pureBefore)).toFixed(3)} and ${(total / sum(pureAfter)).toFixed(3)} against each); sessions opened in the run (hashing excluded): ${(
         (t.openClipText ?? 0) + (t.openClipVision ?? 0) + (t.openTarget ?? 0) + (t.targetSession ?? 0)
       ).toFixed(1)} s`,
     );
