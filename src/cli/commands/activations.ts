@@ -6,8 +6,8 @@ import { POOL_MODES, type PoolMode, TOKEN_MODES, type TokenMode } from '../../mo
 import { resolveTarget } from '../../pipeline/activations.js';
 import { runActivationsFiles } from '../../pipeline/activations-files.js';
 import { loadPreprocessConfig } from '../../pipeline/preprocess-config.js';
-import { CliError, type CliIO, choice, optionalInt, type ParsedValues, parse, required } from '../_args.js';
-import { ProgressRenderer } from '../progress-renderer.js';
+import { CliError, type CliIO, choice, optionalInt, type ParsedValues } from '../_args.js';
+import { startCommand } from '../_command.js';
 
 export const ACTIVATIONS_HELP = `Usage: clip-dissect activations --target MODEL --layers L1,L2,… --probe DIR|NAME --out DIR [options]
 
@@ -90,40 +90,44 @@ async function preprocessFromFlags(values: ParsedValues): Promise<PreprocessConf
 }
 
 export async function activationsCommand(args: string[], io: CliIO): Promise<number> {
-  const { values } = parse('activations', args, {
-    target: { type: 'string' },
-    layers: { type: 'string' },
-    probe: { type: 'string' },
-    out: { type: 'string' },
-    pool: { type: 'string' },
-    token: { type: 'string' },
-    preprocess: { type: 'string' },
-    resize: { type: 'string' },
-    crop: { type: 'string' },
-    interpolation: { type: 'string' },
-    mean: { type: 'string' },
-    std: { type: 'string' },
-    'channels-last': { type: 'boolean' },
-    'skip-bad-images': { type: 'boolean' },
-    'batch-size': { type: 'string' },
-    device: { type: 'string' },
-    threads: { type: 'string' },
-    'run-batch-size': { type: 'string' },
-    workers: { type: 'string' },
-    'cache-dir': { type: 'string' },
-    offline: { type: 'boolean' },
-    quiet: { type: 'boolean', short: 'q' },
-    help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help) {
-    io.stdout.write(ACTIVATIONS_HELP);
-    return 0;
-  }
-  required(values, ['target', 'layers', 'probe', 'out'], 'activations');
+  const start = startCommand(
+    {
+      name: 'activations',
+      help: ACTIVATIONS_HELP,
+      options: {
+        target: { type: 'string' },
+        layers: { type: 'string' },
+        probe: { type: 'string' },
+        out: { type: 'string' },
+        pool: { type: 'string' },
+        token: { type: 'string' },
+        preprocess: { type: 'string' },
+        resize: { type: 'string' },
+        crop: { type: 'string' },
+        interpolation: { type: 'string' },
+        mean: { type: 'string' },
+        std: { type: 'string' },
+        'channels-last': { type: 'boolean' },
+        'skip-bad-images': { type: 'boolean' },
+        'batch-size': { type: 'string' },
+        device: { type: 'string' },
+        threads: { type: 'string' },
+        'run-batch-size': { type: 'string' },
+        workers: { type: 'string' },
+        'cache-dir': { type: 'string' },
+        offline: { type: 'boolean' },
+      },
+      required: ['target', 'layers', 'probe', 'out'],
+      progress: true,
+    },
+    args,
+    io,
+  );
+  if (!start) return 0;
+  const { values, renderer, onProgress } = start;
   const pool = choice<PoolMode>('pool', values.pool, POOL_MODES);
   const token = choice<TokenMode>('token', values.token, TOKEN_MODES);
   const device = choice('device', values.device, ['cpu', 'cuda'] as const);
-  const renderer = new ProgressRenderer(io.stderr);
   const t0 = performance.now();
   const { result, files } = await runActivationsFiles({
     target: values.target as string,
@@ -142,7 +146,7 @@ export async function activationsCommand(args: string[], io: CliIO): Promise<num
     workers: optionalInt('workers', values.workers, 0),
     cacheDir: values['cache-dir'] as string | undefined,
     offline: values.offline === true,
-    onProgress: values.quiet === true ? undefined : renderer.onProgress,
+    onProgress,
   });
   renderer.finishLine();
   for (const w of result.warnings) renderer.warning(w);

@@ -1,7 +1,8 @@
 /** `clip-dissect compose`: two-concept explanations of chosen neurons (paper Sec. 4.6). */
+
 import { composeConcepts } from '../../pipeline/compose.js';
-import { CliError, type CliIO, optionalInt, optionalSize, parse, parseNumber, required } from '../_args.js';
-import { ProgressRenderer } from '../progress-renderer.js';
+import { CliError, type CliIO, optionalInt, optionalSize, parseNumber } from '../_args.js';
+import { startCommand } from '../_command.js';
 
 export const COMPOSE_HELP = `Usage: clip-dissect compose --results DIR --layer LAYER --units U1,U2,… [options]
 
@@ -27,32 +28,35 @@ Options:
 `;
 
 export async function composeCommand(args: string[], io: CliIO): Promise<number> {
-  const { values } = parse('compose', args, {
-    results: { type: 'string' },
-    layer: { type: 'string' },
-    units: { type: 'string' },
-    'pool-size': { type: 'string' },
-    top: { type: 'string' },
-    out: { type: 'string' },
-    concepts: { type: 'string' },
-    'cache-dir': { type: 'string' },
-    'memory-budget': { type: 'string' },
-    threads: { type: 'string' },
-    quiet: { type: 'boolean', short: 'q' },
-    help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help) {
-    io.stdout.write(COMPOSE_HELP);
-    return 0;
-  }
-  required(values, ['results', 'layer', 'units'], 'compose');
+  const start = startCommand(
+    {
+      name: 'compose',
+      help: COMPOSE_HELP,
+      options: {
+        results: { type: 'string' },
+        layer: { type: 'string' },
+        units: { type: 'string' },
+        'pool-size': { type: 'string' },
+        top: { type: 'string' },
+        out: { type: 'string' },
+        concepts: { type: 'string' },
+        'cache-dir': { type: 'string' },
+        'memory-budget': { type: 'string' },
+        threads: { type: 'string' },
+      },
+      required: ['results', 'layer', 'units'],
+      progress: true,
+    },
+    args,
+    io,
+  );
+  if (!start) return 0;
+  const { values, renderer, onProgress } = start;
   const unitList = (values.units as string).split(',').filter((s) => s.trim() !== '');
   if (unitList.length === 0)
     throw new CliError(`--units must list neurons, e.g. 386,1617, but got '${values.units}'`);
   const units = unitList.map((u) => parseNumber('units', u, { integer: true, min: 0 }));
   const poolSize = optionalInt('pool-size', values['pool-size'], 2);
-  const renderer = new ProgressRenderer(io.stderr);
-  const quiet = values.quiet === true;
   const t0 = performance.now();
   const r = await composeConcepts({
     results: values.results as string,
@@ -65,7 +69,7 @@ export async function composeCommand(args: string[], io: CliIO): Promise<number>
     cacheDir: values['cache-dir'] as string | undefined,
     memoryBudget: optionalSize('memory-budget', values['memory-budget']),
     threads: optionalInt('threads', values.threads),
-    onProgress: quiet ? undefined : renderer.onProgress,
+    onProgress,
   });
   renderer.finishLine();
   const secs = ((performance.now() - t0) / 1000).toFixed(1);

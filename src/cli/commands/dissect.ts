@@ -1,21 +1,13 @@
 /** `clip-dissect dissect`: the whole method in one command (see src/pipeline/dissect.ts). */
+
 import { CLIP_DTYPES, type ClipDtype, DEFAULT_CLIP_MODEL } from '../../models/onnx-clip-encoder.js';
 import { POOL_MODES, type PoolMode, TOKEN_MODES, type TokenMode } from '../../models/target-model.js';
 import { SIMILARITY_NAMES, type SimilarityName } from '../../numeric/similarity-options.js';
 import { dissect } from '../../pipeline/dissect.js';
 import { formatFloat32 } from '../../report/descriptions.js';
 import { buildReport } from '../../report/html-report.js';
-import {
-  CliError,
-  type CliIO,
-  choice,
-  optionalInt,
-  optionalSize,
-  parse,
-  parseParams,
-  required,
-} from '../_args.js';
-import { ProgressRenderer } from '../progress-renderer.js';
+import { CliError, type CliIO, choice, optionalInt, optionalSize, parseParams } from '../_args.js';
+import { startCommand } from '../_command.js';
 import { reportSummary } from './report.js';
 
 export const DISSECT_HELP = `Usage: clip-dissect dissect --target MODEL --layers L1,L2,… --probe DIR|NAME --concepts FILE|NAME
@@ -69,42 +61,47 @@ Resources:
 `;
 
 export async function dissectCommand(args: string[], io: CliIO): Promise<number> {
-  const { values } = parse('dissect', args, {
-    target: { type: 'string' },
-    layers: { type: 'string' },
-    probe: { type: 'string' },
-    concepts: { type: 'string' },
-    clip: { type: 'string' },
-    out: { type: 'string' },
-    similarity: { type: 'string' },
-    'top-k': { type: 'string' },
-    param: { type: 'string', multiple: true },
-    template: { type: 'string' },
-    pool: { type: 'string' },
-    token: { type: 'string' },
-    preprocess: { type: 'string' },
-    dtype: { type: 'string' },
-    top: { type: 'string' },
-    'skip-bad-images': { type: 'boolean' },
-    'batch-size': { type: 'string' },
-    'chunk-size': { type: 'string' },
-    device: { type: 'string' },
-    threads: { type: 'string' },
-    'run-batch-size': { type: 'string' },
-    workers: { type: 'string' },
-    'memory-budget': { type: 'string' },
-    'cache-dir': { type: 'string' },
-    'no-cache': { type: 'boolean' },
-    offline: { type: 'boolean' },
-    'no-report': { type: 'boolean' },
-    quiet: { type: 'boolean', short: 'q' },
-    help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help) {
-    io.stdout.write(DISSECT_HELP);
-    return 0;
-  }
-  required(values, ['target', 'layers', 'probe', 'concepts', 'out'], 'dissect');
+  const start = startCommand(
+    {
+      name: 'dissect',
+      help: DISSECT_HELP,
+      options: {
+        target: { type: 'string' },
+        layers: { type: 'string' },
+        probe: { type: 'string' },
+        concepts: { type: 'string' },
+        clip: { type: 'string' },
+        out: { type: 'string' },
+        similarity: { type: 'string' },
+        'top-k': { type: 'string' },
+        param: { type: 'string', multiple: true },
+        template: { type: 'string' },
+        pool: { type: 'string' },
+        token: { type: 'string' },
+        preprocess: { type: 'string' },
+        dtype: { type: 'string' },
+        top: { type: 'string' },
+        'skip-bad-images': { type: 'boolean' },
+        'batch-size': { type: 'string' },
+        'chunk-size': { type: 'string' },
+        device: { type: 'string' },
+        threads: { type: 'string' },
+        'run-batch-size': { type: 'string' },
+        workers: { type: 'string' },
+        'memory-budget': { type: 'string' },
+        'cache-dir': { type: 'string' },
+        'no-cache': { type: 'boolean' },
+        offline: { type: 'boolean' },
+        'no-report': { type: 'boolean' },
+      },
+      required: ['target', 'layers', 'probe', 'concepts', 'out'],
+      progress: true,
+    },
+    args,
+    io,
+  );
+  if (!start) return 0;
+  const { values, renderer, onProgress } = start;
   const similarity = choice<SimilarityName>('similarity', values.similarity ?? 'soft_wpmi', SIMILARITY_NAMES);
   const params = parseParams((values.param as string[] | undefined) ?? []);
   if (values['top-k'] !== undefined) {
@@ -118,8 +115,6 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
       `--template must contain {} where the concept goes (e.g. "a photo of {}") but got '${template}'`,
     );
 
-  const renderer = new ProgressRenderer(io.stderr);
-  const quiet = values.quiet === true;
   const t0 = performance.now();
   const r = await dissect(
     {
@@ -150,7 +145,7 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
       offline: values.offline === true,
     },
     {
-      onProgress: quiet ? undefined : renderer.onProgress,
+      onProgress,
       onWarning: renderer.warning,
     },
   );
@@ -196,7 +191,7 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
   if (values['no-report'] !== true) {
     const rep = await buildReport({
       dir: values.out as string,
-      onProgress: quiet ? undefined : renderer.onProgress,
+      onProgress,
       onWarning: renderer.warning,
     });
     renderer.finishLine();

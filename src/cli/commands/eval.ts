@@ -1,9 +1,10 @@
 /** `clip-dissect eval`: the final-layer evaluation of a dissection (see src/pipeline/eval.ts). */
+
 import { CLIP_DTYPES, type ClipDtype } from '../../models/onnx-clip-encoder.js';
 import { DEFAULT_SENTENCE_MODEL } from '../../models/onnx-sentence-encoder.js';
 import { type EvalResult, evaluate } from '../../pipeline/eval.js';
-import { type CliIO, choice, optionalInt, optionalSize, parse, required } from '../_args.js';
-import { ProgressRenderer } from '../progress-renderer.js';
+import { type CliIO, choice, optionalInt, optionalSize } from '../_args.js';
+import { startCommand } from '../_command.js';
 
 export const EVAL_HELP = `Usage: clip-dissect eval --results DIR --layer NAME --ground-truth FILE [options]
 
@@ -69,30 +70,34 @@ export function formatEval(r: EvalResult): string {
 }
 
 export async function evalCommand(args: string[], io: CliIO): Promise<number> {
-  const { values } = parse('eval', args, {
-    results: { type: 'string' },
-    layer: { type: 'string' },
-    'ground-truth': { type: 'string' },
-    compare: { type: 'string', multiple: true },
-    concepts: { type: 'string' },
-    clip: { type: 'string' },
-    dtype: { type: 'string' },
-    mpnet: { type: 'string' },
-    out: { type: 'string' },
-    device: { type: 'string' },
-    threads: { type: 'string' },
-    'memory-budget': { type: 'string' },
-    'cache-dir': { type: 'string' },
-    offline: { type: 'boolean' },
-    quiet: { type: 'boolean', short: 'q' },
-    help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help) {
-    io.stdout.write(EVAL_HELP);
-    return 0;
-  }
-  required(values, ['results', 'layer', 'ground-truth'], 'eval');
-  const renderer = new ProgressRenderer(io.stderr);
+  const start = startCommand(
+    {
+      name: 'eval',
+      help: EVAL_HELP,
+      options: {
+        results: { type: 'string' },
+        layer: { type: 'string' },
+        'ground-truth': { type: 'string' },
+        compare: { type: 'string', multiple: true },
+        concepts: { type: 'string' },
+        clip: { type: 'string' },
+        dtype: { type: 'string' },
+        mpnet: { type: 'string' },
+        out: { type: 'string' },
+        device: { type: 'string' },
+        threads: { type: 'string' },
+        'memory-budget': { type: 'string' },
+        'cache-dir': { type: 'string' },
+        offline: { type: 'boolean' },
+      },
+      required: ['results', 'layer', 'ground-truth'],
+      progress: true,
+    },
+    args,
+    io,
+  );
+  if (!start) return 0;
+  const { values, renderer, onProgress } = start;
   const r = await evaluate(
     {
       results: values.results as string,
@@ -110,7 +115,7 @@ export async function evalCommand(args: string[], io: CliIO): Promise<number> {
       cacheDir: values['cache-dir'] as string | undefined,
       offline: values.offline === true,
     },
-    { onProgress: values.quiet === true ? undefined : renderer.onProgress, onWarning: renderer.warning },
+    { onProgress, onWarning: renderer.warning },
   );
   renderer.finishLine();
   io.stdout.write(formatEval(r));

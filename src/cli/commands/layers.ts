@@ -1,8 +1,10 @@
 /** `clip-dissect layers`: the module tree of an ONNX model, as PyTorch names it. */
+
 import { createOnnxTargetModel } from '../../models/onnx-target-model.js';
 import { TOKEN_MODES, type TokenMode } from '../../models/target-model.js';
 import { formatChoices } from '../../numeric/errors.js';
-import { CliError, type CliIO, optionalInt, parse, parseNumber } from '../_args.js';
+import { CliError, type CliIO, optionalInt, parseNumber } from '../_args.js';
+import { startCommand } from '../_command.js';
 
 export const LAYERS_HELP = `Usage: clip-dissect layers MODEL.onnx [options]
 
@@ -21,24 +23,25 @@ Options:
 `;
 
 export async function layersCommand(args: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parse(
-    'layers',
-    args,
+  const start = startCommand(
     {
-      json: { type: 'boolean' },
-      all: { type: 'boolean' },
-      'channels-last': { type: 'boolean' },
-      token: { type: 'string' },
-      'image-size': { type: 'string' },
-      threads: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
+      name: 'layers',
+      help: LAYERS_HELP,
+      options: {
+        json: { type: 'boolean' },
+        all: { type: 'boolean' },
+        'channels-last': { type: 'boolean' },
+        token: { type: 'string' },
+        'image-size': { type: 'string' },
+        threads: { type: 'string' },
+      },
+      positionals: true,
     },
-    true,
+    args,
+    io,
   );
-  if (values.help) {
-    io.stdout.write(LAYERS_HELP);
-    return 0;
-  }
+  if (!start) return 0;
+  const { values, positionals } = start;
   if (positionals.length !== 1) {
     throw new CliError(
       `layers: expected one ONNX model file but got ${positionals.length} (see clip-dissect help layers)`,

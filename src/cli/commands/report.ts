@@ -1,9 +1,10 @@
 /** `clip-dissect report`: (re)builds the HTML report of a dissect results folder (see src/report/html-report.ts). */
+
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { buildReport, type ReportResult } from '../../report/html-report.js';
-import { CliError, type CliIO, optionalInt, parse, parseNumber } from '../_args.js';
-import { ProgressRenderer } from '../progress-renderer.js';
+import { CliError, type CliIO, optionalInt, parseNumber } from '../_args.js';
+import { startCommand } from '../_command.js';
 
 export const REPORT_HELP = `Usage: clip-dissect report DIR [options]
 
@@ -31,23 +32,24 @@ export function reportSummary(r: ReportResult): string {
 }
 
 export async function reportCommand(args: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parse(
-    'report',
-    args,
+  const start = startCommand(
     {
-      'top-images': { type: 'string' },
-      'thumb-size': { type: 'string' },
-      'strip-size': { type: 'string' },
-      seed: { type: 'string' },
-      quiet: { type: 'boolean', short: 'q' },
-      help: { type: 'boolean', short: 'h' },
+      name: 'report',
+      help: REPORT_HELP,
+      options: {
+        'top-images': { type: 'string' },
+        'thumb-size': { type: 'string' },
+        'strip-size': { type: 'string' },
+        seed: { type: 'string' },
+      },
+      positionals: true,
+      progress: true,
     },
-    true,
+    args,
+    io,
   );
-  if (values.help) {
-    io.stdout.write(REPORT_HELP);
-    return 0;
-  }
+  if (!start) return 0;
+  const { values, positionals, renderer, onProgress } = start;
   if (positionals.length !== 1)
     throw new CliError(
       positionals.length === 0
@@ -73,14 +75,13 @@ export async function reportCommand(args: string[], io: CliIO): Promise<number> 
     throw new CliError(
       `report: ${join(dir, 'neurons.json')} not found: ${dir} is not a clip-dissect dissect results folder`,
     );
-  const renderer = new ProgressRenderer(io.stderr);
   const r = await buildReport({
     dir,
     topImages,
     thumbSize,
     stripSize,
     seed,
-    onProgress: values.quiet === true ? undefined : renderer.onProgress,
+    onProgress,
     onWarning: renderer.warning,
   });
   renderer.finishLine();

@@ -1,10 +1,11 @@
 /** `clip-dissect similarity`: label one layer from saved features. */
+
 import { formatChoices } from '../../numeric/errors.js';
 import { SIMILARITY_NAMES, type SimilarityName } from '../../numeric/similarity-options.js';
 import { runSimilarityFiles } from '../../pipeline/similarity-files.js';
 import { formatFloat32 } from '../../report/descriptions.js';
-import { CliError, type CliIO, optionalInt, optionalSize, parse, parseParams, required } from '../_args.js';
-import { ProgressRenderer } from '../progress-renderer.js';
+import { CliError, type CliIO, optionalInt, optionalSize, parseParams } from '../_args.js';
+import { startCommand } from '../_command.js';
 
 export const SIMILARITY_HELP = `Usage: clip-dissect similarity --image-features I.npy --text-features T.npy --activations A.npy
                               --concepts FILE|NAME --out DIR [options]
@@ -41,30 +42,35 @@ Resources:
 `;
 
 export async function similarityCommand(args: string[], io: CliIO): Promise<number> {
-  const { values } = parse('similarity', args, {
-    'image-features': { type: 'string' },
-    'text-features': { type: 'string' },
-    activations: { type: 'string' },
-    concepts: { type: 'string' },
-    out: { type: 'string' },
-    similarity: { type: 'string' },
-    'top-k': { type: 'string' },
-    param: { type: 'string', multiple: true },
-    layer: { type: 'string' },
-    top: { type: 'string' },
-    'save-matrix': { type: 'boolean' },
-    'memory-budget': { type: 'string' },
-    threads: { type: 'string' },
-    'cache-dir': { type: 'string' },
-    offline: { type: 'boolean' },
-    quiet: { type: 'boolean', short: 'q' },
-    help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help) {
-    io.stdout.write(SIMILARITY_HELP);
-    return 0;
-  }
-  required(values, ['image-features', 'text-features', 'activations', 'concepts', 'out'], 'similarity');
+  const start = startCommand(
+    {
+      name: 'similarity',
+      help: SIMILARITY_HELP,
+      options: {
+        'image-features': { type: 'string' },
+        'text-features': { type: 'string' },
+        activations: { type: 'string' },
+        concepts: { type: 'string' },
+        out: { type: 'string' },
+        similarity: { type: 'string' },
+        'top-k': { type: 'string' },
+        param: { type: 'string', multiple: true },
+        layer: { type: 'string' },
+        top: { type: 'string' },
+        'save-matrix': { type: 'boolean' },
+        'memory-budget': { type: 'string' },
+        threads: { type: 'string' },
+        'cache-dir': { type: 'string' },
+        offline: { type: 'boolean' },
+      },
+      required: ['image-features', 'text-features', 'activations', 'concepts', 'out'],
+      progress: true,
+    },
+    args,
+    io,
+  );
+  if (!start) return 0;
+  const { values, renderer, onProgress } = start;
   const similarity = (values.similarity as string | undefined) ?? 'soft_wpmi';
   if (!(SIMILARITY_NAMES as readonly string[]).includes(similarity)) {
     throw new CliError(`--similarity must be ${formatChoices(SIMILARITY_NAMES)} but got '${similarity}'`);
@@ -78,8 +84,6 @@ export async function similarityCommand(args: string[], io: CliIO): Promise<numb
     }
     params.topK = optionalInt('top-k', values['top-k']) as number;
   }
-  const renderer = new ProgressRenderer(io.stderr);
-  const quiet = values.quiet === true;
   const t0 = performance.now();
   const { layer, files } = await runSimilarityFiles({
     imageFeatures: values['image-features'] as string,
@@ -96,7 +100,7 @@ export async function similarityCommand(args: string[], io: CliIO): Promise<numb
     threads: optionalInt('threads', values.threads),
     cacheDir: values['cache-dir'] as string | undefined,
     offline: values.offline === true,
-    onProgress: quiet ? undefined : renderer.onProgress,
+    onProgress,
     onWarning: renderer.warning,
   });
   renderer.finishLine();

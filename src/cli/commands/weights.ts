@@ -1,9 +1,10 @@
 /** `clip-dissect weights`: weights between two layers vs the similarity of their concepts (paper Sec. 5). */
+
 import { DEFAULT_SENTENCE_MODEL } from '../../models/onnx-sentence-encoder.js';
 import type { PearsonResult } from '../../numeric/stats.js';
 import { analyseWeights, WEIGHT_TEXT_SPACES, type WeightTextSpace } from '../../pipeline/weights.js';
-import { type CliIO, choice, optionalInt, parse, required } from '../_args.js';
-import { ProgressRenderer } from '../progress-renderer.js';
+import { type CliIO, choice, optionalInt } from '../_args.js';
+import { startCommand } from '../_command.js';
 
 export const WEIGHTS_HELP = `Usage: clip-dissect weights --results DIR --from LAYER --to LAYER --ground-truth FILE [options]
 
@@ -46,29 +47,32 @@ export function formatCorrelation(c: PearsonResult): string {
 }
 
 export async function weightsCommand(args: string[], io: CliIO): Promise<number> {
-  const { values } = parse('weights', args, {
-    results: { type: 'string' },
-    from: { type: 'string' },
-    to: { type: 'string' },
-    'ground-truth': { type: 'string' },
-    'text-space': { type: 'string' },
-    mpnet: { type: 'string' },
-    'cache-dir': { type: 'string' },
-    offline: { type: 'boolean' },
-    top: { type: 'string' },
-    'top-weights': { type: 'string' },
-    out: { type: 'string' },
-    threads: { type: 'string' },
-    quiet: { type: 'boolean', short: 'q' },
-    help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help) {
-    io.stdout.write(WEIGHTS_HELP);
-    return 0;
-  }
-  required(values, ['results', 'from', 'to', 'ground-truth'], 'weights');
-  const renderer = new ProgressRenderer(io.stderr);
-  const quiet = values.quiet === true;
+  const start = startCommand(
+    {
+      name: 'weights',
+      help: WEIGHTS_HELP,
+      options: {
+        results: { type: 'string' },
+        from: { type: 'string' },
+        to: { type: 'string' },
+        'ground-truth': { type: 'string' },
+        'text-space': { type: 'string' },
+        mpnet: { type: 'string' },
+        'cache-dir': { type: 'string' },
+        offline: { type: 'boolean' },
+        top: { type: 'string' },
+        'top-weights': { type: 'string' },
+        out: { type: 'string' },
+        threads: { type: 'string' },
+      },
+      required: ['results', 'from', 'to', 'ground-truth'],
+      progress: true,
+    },
+    args,
+    io,
+  );
+  if (!start) return 0;
+  const { values, renderer, onProgress } = start;
   const t0 = performance.now();
   const r = await analyseWeights({
     results: values.results as string,
@@ -83,7 +87,7 @@ export async function weightsCommand(args: string[], io: CliIO): Promise<number>
     topWeights: optionalInt('top-weights', values['top-weights']),
     out: values.out as string | undefined,
     threads: optionalInt('threads', values.threads),
-    onProgress: quiet ? undefined : renderer.onProgress,
+    onProgress,
   });
   renderer.finishLine();
   const secs = ((performance.now() - t0) / 1000).toFixed(1);

@@ -1,0 +1,50 @@
+/** The start every CLI command shares: flags, --help, required flags, the progress renderer. Internal. */
+import type { ParseArgsConfig } from 'node:util';
+import type { ProgressCallback } from '../progress.js';
+import { type CliIO, type ParsedValues, parse, required } from './_args.js';
+import { ProgressRenderer } from './progress-renderer.js';
+
+export interface CommandSpec {
+  /** The command's name, as typed after `clip-dissect`. */
+  name: string;
+  /** Printed on stdout for -h / --help. */
+  help: string;
+  /** The command's own flags; -h/--help (and -q/--quiet with `progress`) are added. */
+  options: NonNullable<ParseArgsConfig['options']>;
+  /** Flags that must be given. */
+  required?: readonly string[];
+  /** Whether operands (positional arguments) are allowed. */
+  positionals?: boolean;
+  /** Whether the command reports progress on stderr (and so takes -q/--quiet). */
+  progress?: boolean;
+}
+
+export interface CommandStart {
+  values: ParsedValues;
+  positionals: string[];
+  /** Draws progress lines and warnings on stderr. */
+  renderer: ProgressRenderer;
+  /** The renderer's callback; undefined with --quiet. */
+  onProgress: ProgressCallback | undefined;
+}
+
+/**
+ * Parses `args` for a command. Returns null when the help was printed (the command then exits 0); throws a
+ * CliError for unknown flags, bad operands or missing required flags.
+ */
+export function startCommand(spec: CommandSpec, args: string[], io: CliIO): CommandStart | null {
+  const options: NonNullable<ParseArgsConfig['options']> = {
+    ...spec.options,
+    ...(spec.progress ? { quiet: { type: 'boolean', short: 'q' } } : {}),
+    help: { type: 'boolean', short: 'h' },
+  };
+  const { values, positionals } = parse(spec.name, args, options, spec.positionals ?? false);
+  if (values.help) {
+    io.stdout.write(spec.help);
+    return null;
+  }
+  if (spec.required) required(values, [...spec.required], spec.name);
+  const renderer = new ProgressRenderer(io.stderr);
+  const onProgress = spec.progress && values.quiet !== true ? renderer.onProgress : undefined;
+  return { values, positionals, renderer, onProgress };
+}
