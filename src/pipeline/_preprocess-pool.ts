@@ -46,6 +46,22 @@ export interface PrepareFailed {
 }
 export type PrepareOutcome = Prepared | PrepareFailed;
 
+/**
+ * Bytes of prepared images (uint8 crops) that dissect and extractActivations start while their sessions open,
+ * before the first batch: the first 1,000 images for ResNet-50 + CLIP at 224 px (301 KB each). Opening the
+ * sessions and encoding the concepts take ~5 s on the 2-vCPU machine, time for ~600 images on the core that
+ * session creation leaves idle; images prepared later take CPU from onnxruntime.
+ */
+export const EARLY_PREFETCH_BYTES = 288 * 1024 * 1024;
+
+/**
+ * How many images to start before the first batch: EARLY_PREFETCH_BYTES of crops (`bytesPerImage` each) on
+ * worker threads, one batch without workers (the main thread would crop them between onnxruntime runs).
+ */
+export function earlyPrefetch(bytesPerImage: number, batch: number, workers: number): number {
+  return workers > 0 ? Math.max(batch, Math.floor(EARLY_PREFETCH_BYTES / bytesPerImage)) : batch;
+}
+
 /** Default worker count: 1 on the CPU (onnxruntime keeps the cores busy), cores - 1 (at least 1) on CUDA. */
 export function defaultWorkers(device: 'cpu' | 'cuda'): number {
   return device === 'cuda' ? Math.max(1, availableParallelism() - 1) : 1;

@@ -7,8 +7,9 @@
  *   and layer come back; the N×K outputs are allocated once, up front.
  * - Images are decoded (sharp) and preprocessed (the Pillow-exact resize, center crop and normalisation of
  *   src/data/preprocess.ts, which is synchronous JavaScript) in a small pool of worker threads, one image per
- *   job. The jobs of batch b+1 are handed to the workers before batch b goes into onnxruntime, whose `run`
- *   blocks the main thread for the whole batch: by the time it returns, the next batch is (mostly) ready.
+ *   job, one job at a time per worker. The first images are handed to the workers while onnxruntime builds its
+ *   session, then the jobs of batch b+1 before batch b goes into onnxruntime, whose `run` blocks the main
+ *   thread for the whole batch: by the time it returns, the next batch is (mostly) ready.
  *   With `workers: 0` the main thread does it instead, and only sharp's decoding (libuv threads) overlaps the
  *   inference.
  * - Bad images (corrupt, truncated, unreadable) stop the run with an error naming the file, or, with
@@ -36,7 +37,13 @@ import {
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import type { ProgressCallback } from '../progress.js';
-import { defaultWorkers, ImagePreparer, type PrepareOutcome, writeInput } from './_preprocess-pool.js';
+import {
+  defaultWorkers,
+  earlyPrefetch,
+  Prefetcher,
+  type PrepareOutcome,
+  writeInput,
+} from './_preprocess-pool.js';
 import { loadPreprocessConfig } from './preprocess-config.js';
 
 export interface ExtractActivationsOptions {
@@ -290,7 +297,7 @@ export async function extractActivations(o: ExtractActivationsOptions): Promise<
 
   // the model and its layers are checked before the probe set is scanned
   // (a mistyped layer fails fast)
-  let workers: ImagePreparer | null = null;
+  let prefetcher: Prefetcher | null = null;
   let model: OnnxTargetModel | null = null;
   try {
     model = await openModel(target.model, o, pre);
@@ -314,16 +321,17 @@ export async function extractActivations(o: ExtractActivationsOptions): Promise<
     const tProbe = performance.now();
     const bs = Math.min(alignToRuns(o.batchSize ?? DEFAULT_BATCH, runBatchFor(o.device, o.runBatchSize)), N);
 
-    workers = new ImagePreparer(dataset, [pre.config], nWorkers);
-    const prep = workers;
-    const submit = (i: number): Promise<PrepareOutcome> => prep.prepare(i);
-    const submitBatch = (b: number): Promise<PrepareOutcome>[] => {
+    const pf = new Prefetcher(dataset, nWorkers);
+    prefetcher = pf;
+    await pf.use([pre.config]);
+    const batchOf = (b: number): Promise<PrepareOutcome>[] => {
       const jobs: Promise<PrepareOutcome>[] = [];
-      for (let i = b * bs; i < Math.min(N, (b + 1) * bs); i++) jobs.push(submit(i));
+      for (let i = b * bs; i < Math.min(N, (b + 1) * bs); i++) jobs.push(pf.take(i));
       return jobs;
     };
-    let next: Promise<PrepareOutcome>[] | null = submitBatch(0);
-    // onnxruntime's session is built while the workers prepare the first batch
+    // onnxruntime's session is built (on one core) while the workers prepare the first images
+    pf.ahead(0, earlyPrefetch(per, bs, nWorkers));
+    let next: Promise<PrepareOutcome>[] | null = batchOf(0);
     await model.prepare(names, pool);
     const outputs = infos.map((info) => new Float32Array(N * info.neurons));
     const batch = new Float32Array(bs * per);
@@ -361,7 +369,7 @@ export async function extractActivations(o: ExtractActivationsOptions): Promise<
         throw e;
       }
       // hand the next batch to the workers (or to sharp) before onnxruntime blocks this thread
-      next = b + 1 < nb ? submitBatch(b + 1) : null;
+      next = b + 1 < nb ? batchOf(b + 1) : null;
       const n = rows.length;
       if (n > 0) {
         const ti = performance.now();
@@ -425,7 +433,7 @@ export async function extractActivations(o: ExtractActivationsOptions): Promise<
       probe: { sources: dataset.sources, images: N },
     };
   } finally {
-    await workers?.release();
+    await (prefetcher as Prefetcher | null)?.release();
     await model?.release();
   }
 }

@@ -10,7 +10,7 @@
  *   run on worker threads (`workers`, src/pipeline/_preprocess-pool.ts) while onnxruntime runs batch b on the
  *   main thread, in runs of `runBatchSize` images (small runs keep the activations in cache). One worker
  *   prepares one image at a time, so preprocessing never takes more than one core. The first images of a
- *   never-computed probe set (up to EARLY_PREFETCH_BYTES of tensors) are prepared while the sessions open and
+ *   never-computed probe set (up to EARLY_PREFETCH_BYTES of crops) are prepared while the sessions open and
  *   the concepts are encoded (session creation keeps one core busy and leaves the other idle), then one batch
  *   ahead, across chunk boundaries.
  * - Probe images are processed in chunks (`chunkSize`, default 256 images); each chunk's image features, each
@@ -55,7 +55,13 @@ import { checkSimilarityName, type SimilarityName } from '../numeric/similarity-
 import type { ProgressCallback } from '../progress.js';
 import { descriptionsCsv, type LayerResult, neuronsJson } from '../report/descriptions.js';
 import { VERSION } from '../version.js';
-import { defaultWorkers, Prefetcher, type PrepareOutcome, writeInput } from './_preprocess-pool.js';
+import {
+  defaultWorkers,
+  earlyPrefetch,
+  Prefetcher,
+  type PrepareOutcome,
+  writeInput,
+} from './_preprocess-pool.js';
 import { resolvePreprocess, resolveTarget, type SkippedImage } from './activations.js';
 import { layerFileNames, runHeader } from './activations-files.js';
 import { type CacheStats, cacheKey, FeatureCache, fileSha256s, sha256Hex } from './cache.js';
@@ -201,14 +207,6 @@ async function modelHash(path: string): Promise<string> {
   const [main, ext] = await fileSha256s([path, data]);
   return sha256Hex(`${main}:${ext}`);
 }
-
-/**
- * Bytes of prepared images (uint8 crops) started while the models open, before the first batch: the first
- * 1,000 images for ResNet-50 + CLIP at 224 px (301 KB each). Opening the sessions and encoding the concepts
- * take ~7 s on the 2-vCPU machine, time enough for ~700 images on the core that session creation leaves idle;
- * images prepared later take CPU from onnxruntime.
- */
-const EARLY_PREFETCH_BYTES = 288 * 1024 * 1024;
 
 /**
  * The preprocessings a chunk needs, in slot order: the target's (when it runs, or when CLIP's is the same),
@@ -365,6 +363,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     const fresh: boolean[] = [];
     for (let c = 0; c < nChunks; c++) fresh.push(!(await cache.has(cacheKey(keptParts(c)), 'kept')));
     const allConfigs = chunkConfigs(tPre, preprocessorConfigFromHF(await readJson(preF), preF), true);
+    const bs = Math.min(alignToRuns(o.batchSize ?? DEFAULT_BATCH, runBatchFor(device, o.runBatchSize)), N);
     time('openProbe', performance.now() - t);
     // The images of the leading never-computed chunks are decoded and preprocessed on the worker threads from
     // now on, while this thread opens the models and encodes the concepts (opening a session keeps one core
@@ -373,7 +372,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
       let freshEnd = 0;
       while (freshEnd < nChunks && fresh[freshEnd]) freshEnd++;
       const perImage = allConfigs.reduce((a, c) => a + preprocessShape(c).reduce((x, y) => x * y, 1), 0);
-      const early = Math.max(Math.floor(EARLY_PREFETCH_BYTES / perImage), 1);
+      const early = earlyPrefetch(perImage, bs, nWorkers);
       await pf.use(allConfigs);
       pf.ahead(0, Math.min(freshEnd * chunkSize, early));
     }
@@ -432,7 +431,6 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     const kept: ProbeImage[] = [];
     const skipped: SkippedImage[] = [];
     let chunksComputed = 0;
-    const bs = Math.min(alignToRuns(o.batchSize ?? DEFAULT_BATCH, runBatchFor(device, o.runBatchSize)), N);
 
     /** Computes what a chunk lacks: the kept images, image features (if `needImages`), the given layers. */
     const computeChunk = async (
