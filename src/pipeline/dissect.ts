@@ -462,80 +462,78 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
       await pf.use(configs);
       // the next never-computed chunk will need everything: its first batch is prepared during this one's last
       const aheadLimit = fresh[c + 1] && pf.uses(allConfigs) ? Math.min(N, end + bs) : end;
-      {
-        const batchOf = (b: number) => {
-          const out: Promise<PrepareOutcome>[] = [];
-          for (let i = start + b * bs; i < Math.min(end, start + (b + 1) * bs); i++) out.push(pf.take(i));
-          return out;
-        };
-        const nb = Math.ceil((end - start) / bs);
-        let next: Promise<PrepareOutcome>[] | null = batchOf(0);
-        // the target's session is built while the workers prepare the first batch
-        if (runTarget) {
-          const tt = performance.now();
-          await (target as OnnxTargetModel).prepare(names, pool);
-          time('targetSession', performance.now() - tt);
-        }
-        for (let b = 0; b < nb; b++) {
-          signal?.throwIfAborted();
-          const td = performance.now();
-          const results = await Promise.all(next as Promise<PrepareOutcome>[]);
-          time('imageWait', performance.now() - td);
-          // the next batch goes to the workers before onnxruntime blocks this thread
-          const batchEnd = Math.min(end, start + (b + 1) * bs);
-          pf.ahead(batchEnd, Math.min(aheadLimit, batchEnd + bs));
-          next = b + 1 < nb ? batchOf(b + 1) : null;
-          let n = 0;
-          for (let j = 0; j < results.length; j++) {
-            const r = results[j];
-            const idx = start + b * bs + j;
-            if (!r.ok) {
-              const e = r.error;
-              const image = dataset.images[idx];
-              if (e instanceof ClipDissectError && BAD_IMAGE_CODES.has(e.code)) {
-                if (o.skipBadImages) {
-                  skip.push({ index: idx, source: image.source, message: e.message });
-                  continue;
-                }
-                throw new ClipDissectError(
-                  e.code,
-                  `${e.message} (probe image ${idx}; skipBadImages / --skip-bad-images leaves such images out)`,
-                  { cause: e },
-                );
+      const batchOf = (b: number) => {
+        const out: Promise<PrepareOutcome>[] = [];
+        for (let i = start + b * bs; i < Math.min(end, start + (b + 1) * bs); i++) out.push(pf.take(i));
+        return out;
+      };
+      const nb = Math.ceil((end - start) / bs);
+      let next: Promise<PrepareOutcome>[] | null = batchOf(0);
+      // the target's session is built while the workers prepare the first batch
+      if (runTarget) {
+        const tt = performance.now();
+        await (target as OnnxTargetModel).prepare(names, pool);
+        time('targetSession', performance.now() - tt);
+      }
+      for (let b = 0; b < nb; b++) {
+        signal?.throwIfAborted();
+        const td = performance.now();
+        const results = await Promise.all(next as Promise<PrepareOutcome>[]);
+        time('imageWait', performance.now() - td);
+        // the next batch goes to the workers before onnxruntime blocks this thread
+        const batchEnd = Math.min(end, start + (b + 1) * bs);
+        pf.ahead(batchEnd, Math.min(aheadLimit, batchEnd + bs));
+        next = b + 1 < nb ? batchOf(b + 1) : null;
+        let n = 0;
+        for (let j = 0; j < results.length; j++) {
+          const r = results[j];
+          const idx = start + b * bs + j;
+          if (!r.ok) {
+            const e = r.error;
+            const image = dataset.images[idx];
+            if (e instanceof ClipDissectError && BAD_IMAGE_CODES.has(e.code)) {
+              if (o.skipBadImages) {
+                skip.push({ index: idx, source: image.source, message: e.message });
+                continue;
               }
-              throw e;
+              throw new ClipDissectError(
+                e.code,
+                `${e.message} (probe image ${idx}; skipBadImages / --skip-bad-images leaves such images out)`,
+                { cause: e },
+              );
             }
-            let ms = r.ms;
-            if (tBatch) ms += writeInput(r, tSlot, configs[tSlot], tBatch, n);
-            if (cBatch) ms += writeInput(r, cSlot, configs[cSlot], cBatch, n);
-            time('preprocess', ms);
-            keptIdx.push(idx);
-            n++;
+            throw e;
           }
-          if (n === 0) continue;
-          if (runTarget && tBatch) {
-            const ti = performance.now();
-            const out = await (target as OnnxTargetModel).activations(
-              n === bs ? tBatch : tBatch.subarray(0, n * tPer),
-              n,
-              names,
-              pool,
-            );
-            time('targetInference', performance.now() - ti);
-            needLayers.forEach((_, q) => {
-              layerRows[q].push(new Float32Array((out.get(names[q]) as Matrix).data));
-            });
-          }
-          if (enc) {
-            let input: Float32Array;
-            if (same && tBatch) input = n === bs ? tBatch : tBatch.subarray(0, n * tPer);
-            else if (cBatch) input = n === bs ? cBatch : cBatch.subarray(0, n * cPer);
-            else throw new Error('unreachable: no CLIP input buffer');
-            const ti = performance.now();
-            const emb = await enc.encodeImages(input, n);
-            time('clipInference', performance.now() - ti);
-            imageRows.push(new Float32Array(emb.data));
-          }
+          let ms = r.ms;
+          if (tBatch) ms += writeInput(r, tSlot, configs[tSlot], tBatch, n);
+          if (cBatch) ms += writeInput(r, cSlot, configs[cSlot], cBatch, n);
+          time('preprocess', ms);
+          keptIdx.push(idx);
+          n++;
+        }
+        if (n === 0) continue;
+        if (runTarget && tBatch) {
+          const ti = performance.now();
+          const out = await (target as OnnxTargetModel).activations(
+            n === bs ? tBatch : tBatch.subarray(0, n * tPer),
+            n,
+            names,
+            pool,
+          );
+          time('targetInference', performance.now() - ti);
+          needLayers.forEach((_, q) => {
+            layerRows[q].push(new Float32Array((out.get(names[q]) as Matrix).data));
+          });
+        }
+        if (enc) {
+          let input: Float32Array;
+          if (same && tBatch) input = n === bs ? tBatch : tBatch.subarray(0, n * tPer);
+          else if (cBatch) input = n === bs ? cBatch : cBatch.subarray(0, n * cPer);
+          else throw new Error('unreachable: no CLIP input buffer');
+          const ti = performance.now();
+          const emb = await enc.encodeImages(input, n);
+          time('clipInference', performance.now() - ti);
+          imageRows.push(new Float32Array(emb.data));
         }
       }
       const concat = (parts: Float32Array[], cols: number): Matrix => {
