@@ -538,6 +538,39 @@ describe('graph editing keeps the model intact', () => {
     assert.ok(vitTensors.some((t) => vitShapes.get(t)?.dims?.includes(null)));
   });
 
+  test('edited models refer to the weights inside the model file instead of copying them', async () => {
+    const loaded = await loadOnnxModel(RESNET_TS);
+    const { bytes, outputs } = pooledModel(loaded, 'input', [
+      { tensor: 'logits', reduction: { op: 'identity' }, isFloat32: true },
+    ]);
+    assert.ok(bytes.length * 10 < loaded.bytes.length, `${bytes.length} of ${loaded.bytes.length} bytes`);
+    const edited = fromBinary(onnx.ModelProtoSchema, bytes);
+    const refs = edited.graph!.initializer.filter(
+      (t) => t.dataLocation === onnx.TensorProto_DataLocation.EXTERNAL,
+    );
+    assert.ok(refs.length > 10);
+    // each reference points at the tensor's own bytes in the file
+    const byName = new Map(loaded.graph.initializer.map((t) => [t.name, t]));
+    for (const t of refs) {
+      const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
+      const offset = Number(kv.get('offset'));
+      const original = byName.get(t.name)!.rawData;
+      assert.deepEqual(loaded.bytes.subarray(offset, offset + Number(kv.get('length'))), original, t.name);
+    }
+    // and onnxruntime reads them: the logits equal the unedited model's
+    const x = new Float32Array(2 * 3 * 64 * 64).map((_, i) => Math.sin(i));
+    const fromEdited = await withSession(bytes, loaded, { device: 'cpu' }, async (s) =>
+      s.run('input', x, [2, 3, 64, 64], outputs),
+    );
+    const plain = await withSession(
+      serializeModel(loaded.model, loaded.graph),
+      null,
+      { device: 'cpu' },
+      async (s) => s.run('input', x, [2, 3, 64, 64], ['logits']),
+    );
+    assert.deepEqual(fromEdited.get(outputs[0])!.data, plain.get('logits')!.data);
+  });
+
   test('the pooled model keeps the kept nodes as they were and adds pooled float outputs', async () => {
     const loaded = await loadOnnxModel(RESNET_DYNAMO);
     const { bytes, outputs } = pooledModel(loaded, 'input', [
