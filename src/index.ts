@@ -63,6 +63,7 @@ export type { ClipEncoder, EncodeTextOptions, TextEmbeddings } from './models/cl
 export {
   CLIP_DTYPES,
   type ClipDtype,
+  type ClipTowers,
   createOnnxClipEncoder,
   DEFAULT_CLIP_MODEL,
   OnnxClipEncoder,
