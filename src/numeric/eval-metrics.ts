@@ -13,15 +13,7 @@
  */
 import { ArgumentError, ShapeError } from './errors.js';
 import type { Matrix } from './matrix.js';
-
-/** Whether score `a` at index `ia` is ordered before score `b` at index `ib`. */
-function before(a: number, ia: number, b: number, ib: number): boolean {
-  const na = Number.isNaN(a);
-  const nb = Number.isNaN(b);
-  if (na !== nb) return nb;
-  if (!na && a !== b) return a > b;
-  return ia < ib;
-}
+import { before } from './topk.js';
 
 /**
  * The 1-based rank of entry `target` among `n` scores at `offset + j` (descending; ties by lower index; NaN

@@ -7,8 +7,9 @@ import type { Matrix } from './matrix.js';
  * reference (torch.topk) leaves tie order unspecified.
  */
 
-/** True when value a at index ia ranks before value b at index ib. */
-function before(a: number, ia: number, b: number, ib: number): boolean {
+/** True when value a at index ia ranks before value b at index ib (the order of every ranking here and in
+ * eval-metrics.ts). */
+export function before(a: number, ia: number, b: number, ib: number): boolean {
   if (a > b) return true;
   if (a < b) return false;
   if (a === b) return ia < ib;

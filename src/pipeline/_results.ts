@@ -202,15 +202,3 @@ export async function openRunClip(run: DissectRun, opts: { threads?: number } = 
     offline: true,
   });
 }
-
-/** L2-normalised rows (zero rows stay zero), as a new matrix. */
-export function normalizedRows(m: Matrix): Matrix {
-  const out = new Float32Array(m.data.length);
-  for (let i = 0; i < m.rows; i++) {
-    let ss = 0;
-    for (let j = 0; j < m.cols; j++) ss += m.data[i * m.cols + j] ** 2;
-    const inv = ss > 0 ? 1 / Math.sqrt(ss) : 0;
-    for (let j = 0; j < m.cols; j++) out[i * m.cols + j] = m.data[i * m.cols + j] * inv;
-  }
-  return { rows: m.rows, cols: m.cols, data: out };
-}

@@ -23,11 +23,12 @@ import { linearWeightsBetween } from '../models/_onnx-weights.js';
 import { createOnnxSentenceEncoder, DEFAULT_SENTENCE_MODEL } from '../models/onnx-sentence-encoder.js';
 import { ArgumentError, formatChoices } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
+import { matmulTransB, normalizeRows } from '../numeric/reductions.js';
 import { type PearsonResult, pearson } from '../numeric/stats.js';
 import type { ProgressCallback } from '../progress.js';
 import { linePlotSvg } from '../report/line-plot-svg.js';
 import { VERSION } from '../version.js';
-import { type DissectRun, loadDissectRun, normalizedRows, openRunClip, runLayer } from './_results.js';
+import { type DissectRun, loadDissectRun, openRunClip, runLayer } from './_results.js';
 
 /** Embeds texts into a space where cosine similarity compares them (rows need not be normalised). */
 export type TextEmbedder = (texts: readonly string[]) => Promise<Matrix>;
@@ -130,7 +131,7 @@ async function readGroundTruth(gt: string | readonly string[], n: number, to: st
 /** Encodes the distinct texts once; rows of the result follow `texts`. */
 async function embedTexts(embed: TextEmbedder, texts: readonly string[]): Promise<Matrix> {
   const distinct = [...new Set(texts)];
-  const e = normalizedRows(await embed(distinct));
+  const e = normalizeRows(await embed(distinct));
   const at = new Map(distinct.map((t, i) => [t, i]));
   const out = new Float32Array(texts.length * e.cols);
   texts.forEach((t, i) => {
@@ -214,15 +215,8 @@ export async function analyseWeights(o: WeightsOptions): Promise<WeightsResult> 
   } finally {
     await release?.();
   }
-  const d = C.cols;
   const total = nTo * nFrom;
-  const sim = new Float32Array(total);
-  for (let t = 0; t < nTo; t++)
-    for (let f = 0; f < nFrom; f++) {
-      let s = 0;
-      for (let j = 0; j < d; j++) s += G.data[t * d + j] * C.data[f * d + j];
-      sim[t * nFrom + f] = s;
-    }
+  const sim = matmulTransB(G, C).data; // [to, from], as W
 
   // weights sorted descending (ties: lower flat index first), as torch.sort(W.view(-1), descending=True)
   const order = new Int32Array(total);
