@@ -350,7 +350,7 @@ export class OnnxTargetModel implements TargetModel {
       throw new ShapeError(
         `'batch' has ${batch.length} values but ${batchSize} images of ${c}×${h}×${w} (NCHW) need ${batchSize * per}`,
       );
-    const infos = await this.checkedLayers(layers);
+    const infos = await this.describeDissectable([...layers]);
     const { session, outputs } = await this.sessionFor(infos, pool);
 
     const result = new Map<string, Matrix>();
@@ -397,14 +397,15 @@ export class OnnxTargetModel implements TargetModel {
       this.checkLive();
       if (!POOL_MODES.includes(pool))
         throw new ArgumentError(`'pool' must be ${formatChoices(POOL_MODES)} but got '${String(pool)}'`);
-      await this.sessionFor(await this.checkedLayers(layers), pool);
+      await this.sessionFor(await this.describeDissectable([...layers]), pool);
     });
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private async checkedLayers(layers: readonly string[]): Promise<LayerInfo[]> {
-    const infos = await this.describe([...layers]);
+  /** describe(), refusing layers that cannot be dissected (ArgumentError naming the layer and why). */
+  async describeDissectable(selection: LayerSelection): Promise<LayerInfo[]> {
+    const infos = await this.describe(selection);
     for (const info of infos)
       if (info.kind === 'unsupported')
         throw new ArgumentError(

@@ -24,7 +24,7 @@ import {
   type ProbeImage,
   type ProbeSource,
 } from '../data/probe-dataset.js';
-import { alignToRuns, runBatchFor } from '../models/_run-batch.js';
+import { alignToRuns, checkRunBatchSize, runBatchFor } from '../models/_run-batch.js';
 import { createOnnxTargetModel, type OnnxTargetModel } from '../models/onnx-target-model.js';
 import {
   type LayerInfo,
@@ -163,8 +163,7 @@ function checkOptions(o: ExtractActivationsOptions): void {
     throw new ArgumentError(`'device' must be ${formatChoices(DEVICES)} but got '${String(o.device)}'`);
   if (o.batchSize !== undefined && (!Number.isInteger(o.batchSize) || o.batchSize < 1))
     throw new ArgumentError(`'batchSize' must be a positive integer but got ${o.batchSize}`);
-  if (o.runBatchSize !== undefined && (!Number.isInteger(o.runBatchSize) || o.runBatchSize < 1))
-    throw new ArgumentError(`'runBatchSize' must be a positive integer but got ${o.runBatchSize}`);
+  checkRunBatchSize(o.runBatchSize);
   if (o.workers !== undefined && (!Number.isInteger(o.workers) || o.workers < 0))
     throw new ArgumentError(`'workers' must be an integer >= 0 but got ${o.workers}`);
   if (o.layers === undefined)
@@ -301,12 +300,7 @@ export async function extractActivations(o: ExtractActivationsOptions): Promise<
   let model: OnnxTargetModel | null = null;
   try {
     model = await openModel(target.model, o, pre);
-    const infos = await model.describe(o.layers);
-    for (const info of infos)
-      if (info.kind === 'unsupported')
-        throw new ArgumentError(
-          `layer '${info.name}' (tensor '${info.tensor}') cannot be dissected: ${info.reason}`,
-        );
+    const infos = await model.describeDissectable(o.layers);
     const names = infos.map((i) => i.name);
     const tModel = performance.now();
     o.signal?.throwIfAborted();

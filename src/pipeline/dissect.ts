@@ -32,7 +32,7 @@ import { openProbeDataset, type ProbeDataset, type ProbeImage } from '../data/pr
 import { writeFileAtomic } from '../io/atomic.js';
 import { matrixToNpy, writeNpy } from '../io/npy.js';
 import { resolveModelFiles } from '../models/_hub.js';
-import { alignToRuns, DEFAULT_CPU_RUN_BATCH, runBatchFor } from '../models/_run-batch.js';
+import { alignToRuns, checkRunBatchSize, runBatchFor } from '../models/_run-batch.js';
 import type { ClipEncoder } from '../models/clip-encoder.js';
 import {
   type ClipDtype,
@@ -192,7 +192,7 @@ function checkOptions(o: DissectOptions): void {
       `'template' must contain {} (where the concept goes), e.g. 'a photo of {}', but got ${JSON.stringify(o.template)}`,
     );
   positiveInt('batchSize', o.batchSize);
-  positiveInt('runBatchSize', o.runBatchSize);
+  checkRunBatchSize(o.runBatchSize);
   if (o.workers !== undefined && !(Number.isInteger(o.workers) && o.workers >= 0))
     throw new ArgumentError(`'workers' must be an integer >= 0 but got ${o.workers}`);
   positiveInt('chunkSize', o.chunkSize);
@@ -387,12 +387,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
       token,
       imageSize: [cropH, cropW],
     });
-    const infos: LayerInfo[] = await target.describe(o.layers);
-    for (const info of infos)
-      if (info.kind === 'unsupported')
-        throw new ArgumentError(
-          `layer '${info.name}' (tensor '${info.tensor}') cannot be dissected: ${info.reason}`,
-        );
+    const infos: LayerInfo[] = await target.describeDissectable(o.layers);
     const exporter: string = target.exporter;
     for (const w of target.warnings) warn(w);
     for (const i of infos) for (const w of i.warnings) warn(`${i.name}: ${w}`);
@@ -879,6 +874,7 @@ async function writeResults(
   files.push(join(out, 'text_features.npy'));
   await write('images.txt', r.images.map((im) => `${im.source}\n`).join(''));
   const first = r.layers[0]?.result;
+  const runBatch = runBatchFor(o.device, o.runBatchSize);
   const args = {
     ...runHeader('dissect'),
     // the folder dissect ran in: relative paths given to it (probe, target) are relative to it
@@ -890,7 +886,7 @@ async function writeResults(
     token: meta.token,
     channelsLast: o.channelsLast ?? false,
     batchSize: o.batchSize ?? DEFAULT_BATCH,
-    runBatchSize: o.runBatchSize ?? ((o.device ?? 'cpu') === 'cpu' ? DEFAULT_CPU_RUN_BATCH : null),
+    runBatchSize: Number.isFinite(runBatch) ? runBatch : null, // no limit on CUDA
     chunkSize: meta.chunkSize,
     textChunkSize: meta.textChunkSize,
     device: o.device ?? 'cpu',
