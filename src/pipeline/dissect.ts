@@ -362,7 +362,9 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     // chunks never computed (no kept list) need everything: the target's and CLIP's inputs of every image
     const fresh: boolean[] = [];
     for (let c = 0; c < nChunks; c++) fresh.push(!(await cache.has(cacheKey(keptParts(c)), 'kept')));
-    const allConfigs = chunkConfigs(tPre, preprocessorConfigFromHF(await readJson(preF), preF), true);
+    // CLIP's preprocessing, as its encoder will read it (the workers start before CLIP opens)
+    const clipPre = preprocessorConfigFromHF(await readJson(preF), preF);
+    const allConfigs = chunkConfigs(tPre, clipPre, true);
     const bs = Math.min(alignToRuns(o.batchSize ?? DEFAULT_BATCH, runBatchFor(device, o.runBatchSize)), N);
     time('openProbe', performance.now() - t);
     // The images of the leading never-computed chunks are decoded and preprocessed on the worker threads from
@@ -560,7 +562,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
       for (const info of infos)
         if (!(await cache.has(cacheKey(layerParts(info, c)), 'activations'))) needLayers0.push(info);
       if (needImages0 || needLayers0.length > 0) {
-        const cPre0 = needImages0 ? preprocessorConfigFromHF(await readJson(preF), preF) : undefined;
+        const cPre0 = needImages0 ? clipPre : undefined;
         await pf.use(chunkConfigs(tPre, cPre0, needLayers0.length > 0));
         pf.ahead(0, Math.min(N, chunkSize));
       }
