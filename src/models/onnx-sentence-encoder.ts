@@ -31,7 +31,7 @@ export interface OnnxSentenceEncoderOptions extends HubOptions {
 }
 
 /** The files of a sentence-encoder folder for a dtype, relative to the folder (downloaded in this order). */
-export function sentenceModelFiles(dtype: SentenceDtype = 'fp32'): string[] {
+function sentenceModelFiles(dtype: SentenceDtype = 'fp32'): string[] {
   return ['config.json', 'tokenizer.json', 'tokenizer_config.json', `onnx/model${DTYPE_SUFFIX[dtype]}.onnx`];
 }
 

@@ -156,7 +156,7 @@ class WorkerPool {
  * sharp's decoding runs on libuv threads). Image files are decoded inside the workers; other sources (CIFAR
  * records) are loaded here and their pixels handed over.
  */
-export class ImagePreparer {
+class ImagePreparer {
   private readonly pool: WorkerPool | null;
 
   constructor(

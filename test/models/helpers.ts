@@ -45,8 +45,6 @@ export function assertClose(got: Matrix | undefined, want: Matrix, what: string,
   assert.ok(err <= tol, `${what}: relative error ${err.toExponential(2)} > ${tol}`);
 }
 
-const _FLOAT = onnx.TensorProto_DataType.FLOAT;
-
 function vi(name: string, dims: (number | string)[] | null): onnx.ValueInfoProto {
   return dims === null ? create(onnx.ValueInfoProtoSchema, { name }) : valueInfo(name, dims);
 }

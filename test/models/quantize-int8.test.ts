@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import * as onnx from 'onnx-buf';
 import * as ort from 'onnxruntime-node';
+import { valueInfo } from '../../src/compute/_onnx.js';
 import { serializeModel } from '../../src/models/_onnx-graph-edit.js';
 import {
   floatValues,
@@ -32,28 +33,6 @@ function floatTensor(name: string, dims: number[], data: Float32Array): onnx.Ten
     dataType: DT.FLOAT,
     dims: dims.map(BigInt),
     rawData: new Uint8Array(data.slice().buffer),
-  });
-}
-
-function valueInfo(name: string, dims: (number | string)[]): onnx.ValueInfoProto {
-  return create(onnx.ValueInfoProtoSchema, {
-    name,
-    type: {
-      value: {
-        case: 'tensorType',
-        value: {
-          elemType: DT.FLOAT,
-          shape: {
-            dim: dims.map((d) => ({
-              value:
-                typeof d === 'number'
-                  ? { case: 'dimValue' as const, value: BigInt(d) }
-                  : { case: 'dimParam' as const, value: d },
-            })),
-          },
-        },
-      },
-    },
   });
 }
 

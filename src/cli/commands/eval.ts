@@ -42,7 +42,7 @@ Resources:
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
 /** The summary table printed on stdout. */
-export function formatEval(r: EvalResult): string {
+function formatEval(r: EvalResult): string {
   const out: string[] = [];
   out.push(`${r.layer}: ${r.units} units against ${r.groundTruth.source}`);
   out.push(`CLIP: ${r.clipModel}; mpnet: ${r.mpnetModel}`);

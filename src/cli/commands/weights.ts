@@ -37,7 +37,7 @@ Options:
 `;
 
 /** `r = 0.1234, p = 1.2e-5 (n = 640)`; p below the double range as `p = 10^-6452.8`. */
-export function formatCorrelation(c: PearsonResult): string {
+function formatCorrelation(c: PearsonResult): string {
   if (Number.isNaN(c.r)) return `r undefined (a constant series) (n = ${c.n})`;
   const p =
     c.p > 0 || c.log10p === Number.NEGATIVE_INFINITY
