@@ -2,8 +2,7 @@
 
 import { createOnnxTargetModel } from '../../models/onnx-target-model.js';
 import { TOKEN_MODES, type TokenMode } from '../../models/target-model.js';
-import { formatChoices } from '../../numeric/errors.js';
-import { CliError, type CliIO, optionalInt, parseNumber } from '../_args.js';
+import { CliError, type CliIO, choice, optionalInt } from '../_args.js';
 import { startCommand } from '../_command.js';
 
 export const LAYERS_HELP = `Usage: clip-dissect layers MODEL.onnx [options]
@@ -47,17 +46,11 @@ export async function layersCommand(args: string[], io: CliIO): Promise<number> 
       `layers: expected one ONNX model file but got ${positionals.length} (see clip-dissect help layers)`,
     );
   }
-  const token = (values.token as string | undefined) ?? 'cls';
-  if (!(TOKEN_MODES as readonly string[]).includes(token)) {
-    throw new CliError(`--token must be ${formatChoices(TOKEN_MODES)} but got '${token}'`);
-  }
+  const token = choice<TokenMode>('token', values.token ?? 'cls', TOKEN_MODES);
   const model = await createOnnxTargetModel(positionals[0], {
     channelsLast: values['channels-last'] === true,
-    token: token as TokenMode,
-    imageSize:
-      values['image-size'] !== undefined
-        ? parseNumber('image-size', values['image-size'] as string, { integer: true, min: 1 })
-        : undefined,
+    token,
+    imageSize: optionalInt('image-size', values['image-size']),
     threads: optionalInt('threads', values.threads),
   });
   try {

@@ -1,10 +1,9 @@
 /** `clip-dissect similarity`: label one layer from saved features. */
 
-import { formatChoices } from '../../numeric/errors.js';
 import { SIMILARITY_NAMES, type SimilarityName } from '../../numeric/similarity-options.js';
 import { runSimilarityFiles } from '../../pipeline/similarity-files.js';
 import { formatFloat32 } from '../../report/descriptions.js';
-import { CliError, type CliIO, optionalInt, optionalSize, parseParams } from '../_args.js';
+import { CliError, type CliIO, choice, optionalInt, optionalSize, parseParams } from '../_args.js';
 import { startCommand } from '../_command.js';
 
 export const SIMILARITY_HELP = `Usage: clip-dissect similarity --image-features I.npy --text-features T.npy --activations A.npy
@@ -71,10 +70,7 @@ export async function similarityCommand(args: string[], io: CliIO): Promise<numb
   );
   if (!start) return 0;
   const { values, renderer, onProgress } = start;
-  const similarity = (values.similarity as string | undefined) ?? 'soft_wpmi';
-  if (!(SIMILARITY_NAMES as readonly string[]).includes(similarity)) {
-    throw new CliError(`--similarity must be ${formatChoices(SIMILARITY_NAMES)} but got '${similarity}'`);
-  }
+  const similarity = choice<SimilarityName>('similarity', values.similarity ?? 'soft_wpmi', SIMILARITY_NAMES);
   const params = parseParams((values.param as string[] | undefined) ?? []);
   if (values['top-k'] !== undefined) {
     if (similarity !== 'soft_wpmi' && similarity !== 'wpmi') {
