@@ -50,6 +50,11 @@ export interface ReportOptions {
   seed?: number;
   /** Thumbnails encoded at once. Default 4. */
   concurrency?: number;
+  /**
+   * The layers' activations (N×K, rows in images.txt order) when the caller holds them, as dissect does; a
+   * layer not in it is read from its `.npy` file.
+   */
+  activations?: ReadonlyMap<string, Matrix>;
   onProgress?: ProgressCallback;
   onWarning?: (message: string) => void;
 }
@@ -273,13 +278,17 @@ export async function buildReport(o: ReportOptions): Promise<ReportResult> {
     }
     const file = args.layers?.find((l) => l.name === meta.layer)?.file;
     const npyPath = file ? join(dir, file) : undefined;
-    let A: Matrix | undefined;
-    if (npyPath && (await isFile(npyPath))) {
+    let A: Matrix | undefined = o.activations?.get(meta.layer);
+    let from = `the activations of ${meta.layer}`;
+    if (!A && npyPath && (await isFile(npyPath))) {
       A = npyToMatrix(await readNpy(npyPath), npyPath);
+      from = npyPath;
+    }
+    if (A) {
       if (A.cols !== n || (sources.length > 0 && A.rows !== sources.length))
         throw new ClipDissectError(
           'ERR_REPORT_INPUT',
-          `${npyPath}: shape [${A.rows}, ${A.cols}] does not fit ${sources.length} images (images.txt) × ${n} neurons (neurons.json)`,
+          `${from}: shape [${A.rows}, ${A.cols}] does not fit ${sources.length} images (images.txt) × ${n} neurons (neurons.json)`,
         );
     } else if (args.layers)
       warn(

@@ -95,6 +95,28 @@ describe('buildReport', () => {
     assert.notDeepEqual(readData(dir).layers[1].strip, data.layers[1].strip);
   });
 
+  it('activations handed in memory (as dissect does) give the report the .npy files give; bad shapes are refused', async () => {
+    const dir = tempDir('clip-dissect-report-');
+    const syn = await writeSyntheticResults(dir, LAYERS, N, { deadEvery: 9 });
+    await buildReport({ dir, topImages: 6, stripSize: 4 });
+    // everything but the build time
+    const content = () => ({
+      ...(readData(dir) as unknown as Record<string, unknown>),
+      generated: undefined,
+    });
+    const fromFiles = content();
+    // the files are gone: only the map can give the values
+    for (const l of LAYERS) rmSync(join(dir, `${l.name}.npy`));
+    const r = await buildReport({ dir, topImages: 6, stripSize: 4, activations: syn.activations });
+    assert.deepEqual(r.warnings, []);
+    assert.deepEqual(content(), fromFiles);
+    const wrong = new Map([['layer3', { rows: N, cols: 11, data: new Float32Array(N * 11) }]]);
+    await assert.rejects(
+      buildReport({ dir, activations: wrong }),
+      /the activations of layer3: shape \[300, 11\]/,
+    );
+  });
+
   it('writes one WebP thumbnail per probe image shown anywhere, reuses them on a rebuild and drops unused ones', async () => {
     const dir = tempDir('clip-dissect-report-');
     await writeSyntheticResults(dir, LAYERS, N);

@@ -191,6 +191,7 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
   if (values['no-report'] !== true) {
     const rep = await buildReport({
       dir: values.out as string,
+      activations: r.activations, // as written to the .npy files: not read back
       onProgress,
       onWarning: renderer.warning,
     });
