@@ -8,7 +8,7 @@ import { similarityReference } from '../../src/numeric/similarity-reference.js';
 import { composeCandidates } from '../../src/pipeline/compose.js';
 import { cli, tempDir } from '../helpers/cli.js';
 import { assembleModelDir, NEEDS_SHARED } from '../models/clip-helpers.js';
-import { FOLDED, PREPROCESS_JSON, probeFolder, RESULTS_CONCEPTS } from '../pipeline/helpers.js';
+import { RESULTS_CONCEPTS, tinyDissectArgs } from '../pipeline/helpers.js';
 
 const CONCEPTS = RESULTS_CONCEPTS;
 
@@ -53,12 +53,15 @@ describe('clip-dissect compose', () => {
       cleanup = m.cleanup;
       const concepts = join(tempDir(), 'concepts.txt');
       writeFileSync(concepts, CONCEPTS.join('\n'));
-      const r = await cli([
-        'dissect',
-        ...['--target', FOLDED, '--layers', 'layer4', '--probe', probeFolder(), '--concepts', concepts],
-        ...['--clip', clipDir, '--preprocess', PREPROCESS_JSON, '--top-k', '5', '--threads', '1'],
-        ...['--template', 'a photo of {}', '--cache-dir', tempDir(), '--out', run, '--quiet'],
-      ]);
+      const r = await cli(
+        tinyDissectArgs({
+          layers: 'layer4',
+          concepts,
+          clip: clipDir,
+          out: run,
+          extra: ['--template', 'a photo of {}'],
+        }),
+      );
       assert.equal(r.code, 0, r.stderr);
     });
     after(() => cleanup());
@@ -152,21 +155,9 @@ describe('clip-dissect compose', () => {
       process.chdir(dir);
       let r: Awaited<ReturnType<typeof cli>>;
       try {
-        r = await cli([
-          'dissect',
-          ...[
-            '--target',
-            FOLDED,
-            '--layers',
-            'layer4',
-            '--probe',
-            probeFolder(),
-            '--concepts',
-            'concepts.txt',
-          ],
-          ...['--clip', clipDir, '--preprocess', PREPROCESS_JSON, '--top-k', '5', '--threads', '1'],
-          ...['--cache-dir', tempDir(), '--out', rel, '--quiet'],
-        ]);
+        r = await cli(
+          tinyDissectArgs({ layers: 'layer4', concepts: 'concepts.txt', clip: clipDir, out: rel }),
+        );
       } finally {
         process.chdir(home);
       }

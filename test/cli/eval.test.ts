@@ -10,7 +10,7 @@ import type { Matrix } from '../../src/numeric/matrix.js';
 import { similarityReference } from '../../src/numeric/similarity-reference.js';
 import { cli, tempDir } from '../helpers/cli.js';
 import { assembleModelDir, NEEDS_SHARED } from '../models/clip-helpers.js';
-import { FOLDED, PREPROCESS_JSON, probeFolder } from '../pipeline/helpers.js';
+import { tinyDissectArgs } from '../pipeline/helpers.js';
 
 const MPNET = fileURLToPath(new URL('../../../test/fixtures/mpnet/model', import.meta.url));
 // the fc layer of the fixture network has 10 units: class i names unit i
@@ -65,12 +65,9 @@ describe('clip-dissect eval', () => {
       const m = await assembleModelDir();
       clipDir = m.dir;
       cleanup = m.cleanup;
-      const r = await cli([
-        'dissect',
-        ...['--target', FOLDED, '--layers', 'layer4,fc', '--probe', probeFolder(), '--concepts', classes],
-        ...['--clip', clipDir, '--preprocess', PREPROCESS_JSON, '--top-k', '5', '--threads', '1'],
-        ...['--cache-dir', cacheDir, '--out', out, '--quiet'],
-      ]);
+      const r = await cli(
+        tinyDissectArgs({ layers: 'layer4,fc', concepts: classes, clip: clipDir, out, cacheDir }),
+      );
       assert.equal(r.code, 0, r.stderr);
     });
     after(() => cleanup());

@@ -9,7 +9,7 @@ import { createOnnxSentenceEncoder } from '../../src/models/onnx-sentence-encode
 import { pearsonPValue } from '../../src/numeric/stats.js';
 import { cli, tempDir } from '../helpers/cli.js';
 import { assembleModelDir, NEEDS_SHARED } from '../models/clip-helpers.js';
-import { FOLDED, PREPROCESS_JSON, probeFolder, RESULTS_CONCEPTS } from '../pipeline/helpers.js';
+import { FOLDED, RESULTS_CONCEPTS, tinyDissectArgs } from '../pipeline/helpers.js';
 
 const MPNET = fileURLToPath(new URL('../../../test/fixtures/mpnet/model', import.meta.url));
 
@@ -82,12 +82,7 @@ describe('clip-dissect weights', () => {
       cleanup = m.cleanup;
       const concepts = join(tempDir(), 'concepts.txt');
       writeFileSync(concepts, CONCEPTS.join('\n'));
-      const r = await cli([
-        'dissect',
-        ...['--target', FOLDED, '--layers', 'layer4', '--probe', probeFolder(), '--concepts', concepts],
-        ...['--clip', clipDir, '--preprocess', PREPROCESS_JSON, '--top-k', '5', '--threads', '1'],
-        ...['--cache-dir', tempDir(), '--out', run, '--quiet'],
-      ]);
+      const r = await cli(tinyDissectArgs({ layers: 'layer4', concepts, clip: clipDir, out: run }));
       assert.equal(r.code, 0, r.stderr);
     });
     after(() => cleanup());

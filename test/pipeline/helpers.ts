@@ -50,3 +50,24 @@ export const RESULTS_CONCEPTS = [
   'red',
   'striped',
 ];
+
+/**
+ * The arguments of `clip-dissect dissect` for the tiny runs that the compose, weights and eval tests read back:
+ * the TorchScript fixture network over the fixture images with the tiny CLIP, --top-k 5, one thread, quiet,
+ * no HTML report (those tests never look at it). `extra` adds flags.
+ */
+export function tinyDissectArgs(o: {
+  layers: string;
+  concepts: string;
+  clip: string;
+  out: string;
+  cacheDir?: string;
+  extra?: string[];
+}): string[] {
+  return [
+    'dissect',
+    ...['--target', FOLDED, '--layers', o.layers, '--probe', probeFolder(), '--concepts', o.concepts],
+    ...['--clip', o.clip, '--preprocess', PREPROCESS_JSON, '--top-k', '5', '--threads', '1'],
+    ...['--cache-dir', o.cacheDir ?? tempDir(), '--out', o.out, '--quiet', '--no-report', ...(o.extra ?? [])],
+  ];
+}
