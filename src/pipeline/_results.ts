@@ -202,3 +202,24 @@ export async function openRunClip(run: DissectRun, opts: { threads?: number } = 
     offline: true,
   });
 }
+
+/**
+ * Embeds each distinct text of `texts` once; returns the rows of any list of those texts, in its order (eval and
+ * weights embed label lists full of repeats).
+ */
+export async function embedDistinct(
+  texts: readonly string[],
+  encode: (t: string[]) => Promise<Matrix>,
+): Promise<(list: readonly string[]) => Matrix> {
+  const unique = [...new Set(texts)];
+  const index = new Map(unique.map((t, i) => [t, i]));
+  const m = await encode(unique);
+  return (list) => {
+    const data = new Float32Array(list.length * m.cols);
+    list.forEach((t, r) => {
+      const i = index.get(t) as number;
+      data.set(m.data.subarray(i * m.cols, (i + 1) * m.cols), r * m.cols);
+    });
+    return { rows: list.length, cols: m.cols, data };
+  };
+}

@@ -36,7 +36,7 @@ import type { Matrix } from '../numeric/matrix.js';
 import { checkSimilarityName } from '../numeric/similarity-options.js';
 import type { ProgressCallback } from '../progress.js';
 import { VERSION } from '../version.js';
-import { loadRunConceptSet, readJsonFile, runConceptSource } from './_results.js';
+import { embedDistinct, loadRunConceptSet, readJsonFile, runConceptSource } from './_results.js';
 import { sha256Hex } from './cache.js';
 
 export interface EvalOptions {
@@ -130,24 +130,6 @@ async function loadMatrix(path: string): Promise<Matrix> {
       throw new ClipDissectError('ERR_RESULTS', `${path} is missing from the results folder`, { cause: e });
     throw e;
   }
-}
-
-/** Unique texts → one embedding each, then rows in the order of `texts`. */
-async function embedUnique(
-  texts: readonly string[],
-  encode: (t: string[]) => Promise<Matrix>,
-): Promise<(list: readonly string[]) => Matrix> {
-  const unique = [...new Set(texts)];
-  const index = new Map(unique.map((t, i) => [t, i]));
-  const m = await encode(unique);
-  return (list) => {
-    const data = new Float32Array(list.length * m.cols);
-    list.forEach((t, r) => {
-      const i = index.get(t) as number;
-      data.set(m.data.subarray(i * m.cols, (i + 1) * m.cols), r * m.cols);
-    });
-    return { rows: list.length, cols: m.cols, data };
-  };
 }
 
 /**
@@ -303,7 +285,7 @@ export async function evaluate(o: EvalOptions, hooks: EvalHooks = {}): Promise<E
   });
   let clipRows: (list: readonly string[]) => Matrix;
   try {
-    clipRows = await embedUnique(texts, async (t) => {
+    clipRows = await embedDistinct(texts, async (t) => {
       const e = await clip.encodeText(t, { onProgress: progress });
       if (e.truncated.length)
         warn(
@@ -323,7 +305,7 @@ export async function evaluate(o: EvalOptions, hooks: EvalHooks = {}): Promise<E
   });
   let mpnetRows: (list: readonly string[]) => Matrix;
   try {
-    mpnetRows = await embedUnique(texts, (t) => mpnet.encode(t, { onProgress: progress }));
+    mpnetRows = await embedDistinct(texts, (t) => mpnet.encode(t, { onProgress: progress }));
   } finally {
     await mpnet.release();
   }

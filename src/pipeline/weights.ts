@@ -28,7 +28,7 @@ import { type PearsonResult, pearson } from '../numeric/stats.js';
 import type { ProgressCallback } from '../progress.js';
 import { linePlotSvg } from '../report/line-plot-svg.js';
 import { VERSION } from '../version.js';
-import { type DissectRun, loadDissectRun, openRunClip, runLayer } from './_results.js';
+import { type DissectRun, embedDistinct, loadDissectRun, openRunClip, runLayer } from './_results.js';
 
 /** Embeds texts into a space where cosine similarity compares them (rows need not be normalised). */
 export type TextEmbedder = (texts: readonly string[]) => Promise<Matrix>;
@@ -130,15 +130,7 @@ async function readGroundTruth(gt: string | readonly string[], n: number, to: st
 
 /** Encodes the distinct texts once; rows of the result follow `texts`. */
 async function embedTexts(embed: TextEmbedder, texts: readonly string[]): Promise<Matrix> {
-  const distinct = [...new Set(texts)];
-  const e = normalizeRows(await embed(distinct));
-  const at = new Map(distinct.map((t, i) => [t, i]));
-  const out = new Float32Array(texts.length * e.cols);
-  texts.forEach((t, i) => {
-    const r = at.get(t) as number;
-    out.set(e.data.subarray(r * e.cols, (r + 1) * e.cols), i * e.cols);
-  });
-  return { rows: texts.length, cols: e.cols, data: out };
+  return normalizeRows((await embedDistinct(texts, embed))(texts));
 }
 
 /** k = 4, 8, …, 2^20 below `total`, then `total` (the notebook's grid, without repeats of the last point). */
