@@ -12,6 +12,7 @@
 import { open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as onnx from 'onnx-buf';
+import { float16ToFloat32 } from '../io/npy.js';
 import { ClipDissectError, formatChoices } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import { analyseModules, nodeScopes } from './_module-tree.js';
@@ -75,15 +76,6 @@ function attrInts(n: Node, name: string): number[] | null {
   return a ? a.ints.map(Number) : null;
 }
 
-function f16(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? Number.NaN : s * Number.POSITIVE_INFINITY;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
-
 async function tensorBytes(loaded: LoadedModel, t: onnx.TensorProto): Promise<Uint8Array | null> {
   if (t.dataLocation === onnx.TensorProto_DataLocation.EXTERNAL) {
     const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
@@ -121,9 +113,12 @@ async function readFloatTensor(
     case DT.DOUBLE:
       for (let i = 0; i < count; i++) out[i] = view ? view.getFloat64(8 * i, true) : t.doubleData[i];
       break;
-    case DT.FLOAT16:
-      for (let i = 0; i < count; i++) out[i] = f16(view ? view.getUint16(2 * i, true) : t.int32Data[i]);
+    case DT.FLOAT16: {
+      const bits = new Uint16Array(count);
+      for (let i = 0; i < count; i++) bits[i] = view ? view.getUint16(2 * i, true) : t.int32Data[i];
+      out.set(float16ToFloat32(bits));
       break;
+    }
     case DT.BFLOAT16: {
       const b = new DataView(new ArrayBuffer(4));
       for (let i = 0; i < count; i++) {
