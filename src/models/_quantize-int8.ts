@@ -5,10 +5,11 @@
  * `com.microsoft.DynamicQuantizeMatMul(A, B, b_scale, b_zero_point?, bias?)`: A stays float and is quantized
  * per run by onnxruntime (uint8, asymmetric); B is W quantized symmetrically per column,
  *
- *     scale[n] = max_k |W[k, n]| / 127        (1 where the column is all zeros)
- *     B[k, n]  = clamp(round(W[k, n] / scale[n]), -127, 127)     int8, zero point 0 (the input is omitted)
+ *     scale[n] = max_k |W[k, n]| / qmax        (1 where the column is all zeros)
+ *     B[k, n]  = clamp(round(W[k, n] / scale[n]), -qmax, qmax)     int8, zero point 0 (the input is omitted)
  *
- * so |W - B·scale| <= scale / 2 elementwise. Signed weights take onnxruntime's U8S8 kernels (VNNI on AVX-512
+ * so |W - B·scale| <= scale / 2 elementwise. qmax is 127 where the CPU's kernels accumulate in 32 bits (VNNI,
+ * Arm) and 63 on x86 without VNNI, whose int16 pair sums would saturate (compute/_cpu-features.ts). Signed weights take onnxruntime's U8S8 kernels (VNNI on AVX-512
  * CPUs), about twice as fast as the unsigned weights of the hub's `*_quantized.onnx`. A following `Add` of a
  * float32 1-D initializer [N] (a Linear layer's bias) is folded into the op's `bias` input when the MatMul
  * output feeds nothing else.
@@ -49,6 +50,7 @@ export function quantizePerColumn(
   w: Float32Array,
   k: number,
   n: number,
+  qmax = 127,
 ): { q: Int8Array; scale: Float32Array } {
   const maxAbs = new Float32Array(n);
   for (let r = 0; r < k; r++) {
@@ -61,7 +63,7 @@ export function quantizePerColumn(
   const scale = new Float32Array(n);
   const inv = new Float64Array(n);
   for (let c = 0; c < n; c++) {
-    scale[c] = maxAbs[c] > 0 ? maxAbs[c] / 127 : 1;
+    scale[c] = maxAbs[c] > 0 ? maxAbs[c] / qmax : 1;
     inv[c] = 1 / scale[c];
   }
   const q = new Int8Array(k * n);
@@ -69,7 +71,7 @@ export function quantizePerColumn(
     const off = r * n;
     for (let c = 0; c < n; c++) {
       const v = Math.round(w[off + c] * inv[c]);
-      q[off + c] = Math.min(127, Math.max(-127, v));
+      q[off + c] = Math.min(qmax, Math.max(-qmax, v));
     }
   }
   return { q, scale };
@@ -93,7 +95,7 @@ function tensor(
  * The model with its MatMuls of float32 2-D initializer weights rewritten (see the file comment). Pure: the
  * input model is not modified. Only the main graph is rewritten (CLIP towers have no subgraphs).
  */
-export function quantizeMatMulsInt8(model: onnx.ModelProto): Int8Result {
+export function quantizeMatMulsInt8(model: onnx.ModelProto, qmax = 127): Int8Result {
   const g = model.graph;
   if (!g) return { model, rewritten: 0, biasesFolded: 0 };
   const inits = new Map(g.initializer.map((t) => [t.name, t]));
@@ -148,7 +150,7 @@ export function quantizeMatMulsInt8(model: onnx.ModelProto): Int8Result {
     const [k, n] = w.dims.map(Number);
     let q = quantized.get(w.name);
     if (!q) {
-      const { q: qb, scale } = quantizePerColumn(floatValues(w), k, n);
+      const { q: qb, scale } = quantizePerColumn(floatValues(w), k, n, qmax);
       q = { b: fresh(`${w.name}_int8`), scale: fresh(`${w.name}_int8_scale`) };
       added.push(tensor(q.b, DT.INT8, [k, n], new Uint8Array(qb.buffer)));
       added.push(tensor(q.scale, DT.FLOAT, [n], new Uint8Array(scale.buffer)));
@@ -197,7 +199,10 @@ export function quantizeMatMulsInt8(model: onnx.ModelProto): Int8Result {
  * An fp32 CLIP tower file as int8 ONNX bytes for onnxruntime. ClipDissectErrors: 'ERR_MODEL_FILES' (unreadable),
  * 'ERR_MODEL_FORMAT' (not ONNX; weights in external data files; no MatMul weights to quantize).
  */
-export async function int8TowerBytes(path: string): Promise<{ bytes: Uint8Array; rewritten: number }> {
+export async function int8TowerBytes(
+  path: string,
+  qmax = 127,
+): Promise<{ bytes: Uint8Array; rewritten: number }> {
   let raw: Uint8Array;
   try {
     raw = await readFile(path);
@@ -222,7 +227,7 @@ export async function int8TowerBytes(path: string): Promise<{ bytes: Uint8Array;
       'ERR_MODEL_FORMAT',
       `dtype 'int8' quantizes the weights of ${path} in memory, but this file keeps them in an external data file (.onnx_data); use dtype 'fp32' or 'q8' for this model`,
     );
-  const { model: out, rewritten } = quantizeMatMulsInt8(model);
+  const { model: out, rewritten } = quantizeMatMulsInt8(model, qmax);
   if (rewritten === 0 || !out.graph)
     throw new ClipDissectError(
       'ERR_MODEL_FORMAT',

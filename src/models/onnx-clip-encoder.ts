@@ -20,6 +20,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { int8WeightMax } from '../compute/_cpu-features.js';
 import { type PreprocessConfig, preprocessorConfigFromHF, preprocessShape } from '../data/preprocess.js';
 import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
@@ -75,6 +76,14 @@ export type ClipTowers = 'both' | 'text' | 'vision';
 const CLIP_TOWERS: readonly ClipTowers[] = ['both', 'text', 'vision'];
 
 type ModelType = 'clip' | 'siglip';
+
+/**
+ * The dtype as cache keys must see it: int8 towers quantize to ±127 or ±63 by CPU (compute/_cpu-features.ts),
+ * so their features differ between machines.
+ */
+export function clipDtypeKey(dtype: ClipDtype): string {
+  return dtype === 'int8' ? `int8-q${int8WeightMax()}` : dtype;
+}
 
 /** The files of a model folder for a dtype, relative to the folder (downloaded in this order). */
 export function clipModelFiles(dtype: ClipDtype = 'fp32'): string[] {
@@ -206,7 +215,7 @@ async function openTower(
   tower: 'text' | 'vision',
   options: OnnxClipEncoderOptions,
 ): Promise<TowerIO> {
-  const model = options.dtype === 'int8' ? (await int8TowerBytes(path)).bytes : undefined;
+  const model = options.dtype === 'int8' ? (await int8TowerBytes(path, int8WeightMax())).bytes : undefined;
   const so = sessionOptions({ device: options.device ?? 'cpu', threads: options.threads });
   let session: ort.InferenceSession;
   try {

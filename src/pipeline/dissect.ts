@@ -36,6 +36,7 @@ import { alignToRuns, checkRunBatchSize, runBatchFor } from '../models/_run-batc
 import type { ClipEncoder } from '../models/clip-encoder.js';
 import {
   type ClipDtype,
+  clipDtypeKey,
   clipModelFiles,
   createOnnxClipEncoder,
   DEFAULT_CLIP_MODEL,
@@ -404,7 +405,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     const imageParts = (c: number) => ({
       what: 'clip-image-features',
       clip: { config: clipHashes.config, preprocessor: clipHashes.preprocessor, vision: clipHashes.vision },
-      dtype,
+      dtype: clipDtypeKey(dtype),
       device,
       ...base,
       chunk: c,
@@ -581,7 +582,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
         tokenizerConfig: clipHashes.tokenizerConfig,
         text: clipHashes.text,
       },
-      dtype,
+      dtype: clipDtypeKey(dtype),
       // CUDA kernels round differently from the CPU ones: features of one device never serve the other
       device,
       template,

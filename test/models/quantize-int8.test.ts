@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import * as onnx from 'onnx-buf';
 import * as ort from 'onnxruntime-node';
+import { int8WeightMax } from '../../src/compute/_cpu-features.js';
 import { valueInfo } from '../../src/compute/_onnx.js';
 import { serializeModel } from '../../src/models/_onnx-graph-edit.js';
 import {
@@ -120,7 +121,8 @@ describe('int8 quantization of MatMul weights', () => {
       opsetImport: [{ domain: '', version: 17n }],
       graph,
     });
-    const { model: q, rewritten, biasesFolded } = quantizeMatMulsInt8(model);
+    const qmax = int8WeightMax();
+    const { model: q, rewritten, biasesFolded } = quantizeMatMulsInt8(model, qmax);
     assert.equal(rewritten, 2);
     assert.equal(biasesFolded, 1); // the Add of 'bias' became the first op's bias input
     assert.deepEqual(
@@ -140,7 +142,7 @@ describe('int8 quantization of MatMul weights', () => {
         ['W2_int8_scale', DT.FLOAT, [8]],
       ],
     );
-    assert.deepEqual(floatValues(q.graph!.initializer[2]), quantizePerColumn(w, k, n).scale);
+    assert.deepEqual(floatValues(q.graph!.initializer[2]), quantizePerColumn(w, k, n, qmax).scale);
     assert.equal(model.graph!.node[0].opType, 'MatMul', 'input model untouched');
     const session = await ort.InferenceSession.create(serializeModel(q, q.graph!), { intraOpNumThreads: 1 });
     try {
@@ -149,7 +151,7 @@ describe('int8 quantization of MatMul weights', () => {
       const want = matmul(x, w, m, k, n, bias);
       // error bound: weight error <= scale/2 per element, activation error <= a_scale/2 (uint8 over the row
       // range [min(0, x), max(0, x)]); |Δy| <= Σ_k (|x| scale/2 + |w| a_scale/2 + scale a_scale / 4)
-      const { scale } = quantizePerColumn(w, k, n);
+      const { scale } = quantizePerColumn(w, k, n, qmax);
       let worst = 0;
       for (let i = 0; i < m; i++) {
         // onnxruntime quantizes A per tensor (all rows together, a range that includes 0)
@@ -296,8 +298,10 @@ describe('int8 CLIP towers on the tiny fixture model', { skip: NEEDS_SHARED }, (
       await fp32.encodeText(GOLDEN.concepts),
     );
     console.log(`int8 vs fp32: image cosine >= ${imageCos.toFixed(5)}, text cosine >= ${textCos.toFixed(5)}`);
-    assert.ok(imageCos >= 0.999 && imageCos < 0.999999, `image cosine ${imageCos}`);
-    assert.ok(textCos >= 0.999 && textCos < 0.999999, `text cosine ${textCos}`);
+    // 7-bit weights (x86 without VNNI) have twice the quantization step, so about four times 1 - cosine
+    const floor = int8WeightMax() === 127 ? 0.999 : 0.997;
+    assert.ok(imageCos >= floor && imageCos < 0.999999, `image cosine ${imageCos}`);
+    assert.ok(textCos >= floor && textCos < 0.999999, `text cosine ${textCos}`);
   });
 
   test('int8 reads the fp32 files: a folder with only the q8 text file is refused, the fp32 file named', async () => {
