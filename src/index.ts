@@ -157,6 +157,20 @@ export {
   fileSha256,
 } from './pipeline/cache.js';
 export {
+  CACHE_KINDS,
+  type CacheEntry,
+  type CacheKind,
+  type CleanOptions,
+  type CleanResult,
+  type CleanSelection,
+  cleanCache,
+  scanCache,
+  type VerifyOptions,
+  type VerifyResult,
+  type VerifyStatus,
+  verifyCache,
+} from './pipeline/cache-admin.js';
+export {
   type ComposeCandidate,
   type ComposeOptions,
   type ComposeResult,

@@ -44,6 +44,14 @@ export function parseSize(flag: string, value: string): number {
   return Math.round(Number(m[1]) * (m[2] ? mult[m[2][0].toLowerCase()] : 1));
 }
 
+/** '30d', '12h', '2w', '90m', '45s' (a number and a unit: s, m, h, d or w) → milliseconds. */
+export function parseDuration(flag: string, value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$/.exec(value);
+  if (!m) throw new CliError(`--${flag} must be a duration such as 30d, 12h or 2w but got '${value}'`);
+  const unit: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 };
+  return Number(m[1]) * unit[m[2]];
+}
+
 export function required(values: Record<string, unknown>, names: string[], command: string): void {
   const missing = names.filter((n) => values[n] === undefined);
   if (missing.length) {

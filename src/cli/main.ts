@@ -6,6 +6,7 @@ import { ClipDissectError, formatChoices } from '../numeric/errors.js';
 import { VERSION } from '../version.js';
 import { CliError, type CliIO } from './_args.js';
 import { ACTIVATIONS_HELP, activationsCommand } from './commands/activations.js';
+import { CACHE_HELP, cacheCommand } from './commands/cache.js';
 import { COMPOSE_HELP, composeCommand } from './commands/compose.js';
 import { DISSECT_HELP, dissectCommand } from './commands/dissect.js';
 import { EVAL_HELP, evalCommand } from './commands/eval.js';
@@ -25,6 +26,7 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   activations: { help: ACTIVATIONS_HELP, run: activationsCommand },
+  cache: { help: CACHE_HELP, run: cacheCommand },
   compose: { help: COMPOSE_HELP, run: composeCommand },
   dissect: { help: DISSECT_HELP, run: dissectCommand },
   eval: { help: EVAL_HELP, run: evalCommand },
@@ -42,6 +44,7 @@ Usage: clip-dissect <command> [options]
 
 Commands:
   activations  run a network over probe images and save each layer's pooled activations (.npy)
+  cache        list, clean (--all, --older-than 30d, --model ID) or verify the cache of models and features
   compose      explain chosen neurons with two-concept compositions "w1 w2" (paper Sec. 4.6)
   dissect      label every neuron of chosen layers: CLIP features, activations and similarity in one run
   eval         score a layer's labels against class names (CLIP / mpnet cosine, top-k accuracy, AUC)

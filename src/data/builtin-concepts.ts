@@ -1,12 +1,14 @@
 /**
  * The paper's concept sets, fetched from their public source on first use, checked against a SHA-256
- * and cached under `<cacheDir>/concepts/`. Nothing is downloaded when `offline` is set.
+ * and cached under `<cacheDir>/concepts/<sha256>-<file>` (its modification time: the last use). Nothing is
+ * downloaded when `offline` is set.
  */
 import { createHash } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
+import { markUsed } from '../io/cache-files.js';
 import { formatChoices } from '../numeric/errors.js';
 import type { ProgressCallback } from '../progress.js';
 import { type ConceptSet, ConceptSetError, parseConcepts } from './concepts.js';
@@ -104,7 +106,10 @@ export async function loadConceptSet(spec: string, options: LoadConceptsOptions 
   const dir = join(options.cacheDir ?? defaultCacheDir(), 'concepts');
   const cached = join(dir, `${builtin.sha256}-${builtin.file}`);
   const have = await tryRead(cached);
-  if (have && sha256(have) === builtin.sha256) return parseConcepts(new TextDecoder().decode(have), spec);
+  if (have && sha256(have) === builtin.sha256) {
+    await markUsed(cached);
+    return parseConcepts(new TextDecoder().decode(have), spec);
+  }
   if (have) await rm(cached, { force: true }); // corrupted: fetch again
   const url = options.baseUrl ? `${options.baseUrl.replace(/\/?$/, '/')}${builtin.file}` : builtin.url;
   if (options.offline) {

@@ -26,6 +26,7 @@ import { basename, join, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip as gunzipCallback } from 'node:zlib';
 import { writeFileAtomic } from '../io/atomic.js';
+import { markUsed } from '../io/cache-files.js';
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 import type { ProgressCallback } from '../progress.js';
 import { defaultCacheDir } from './builtin-concepts.js';
@@ -743,6 +744,7 @@ async function openBuiltin(name: string, options: OpenProbeDatasetOptions): Prom
     ) {
       const { segment, images, sha256 } = await openCifarFile(file, CIFAR100, options);
       if (sha256 === want.sha256) {
+        await markUsed(pinPath); // its modification time is the dataset's last use (clip-dissect cache)
         return {
           source: { spec: name, kind: 'cifar100', path: file, classes: [...CIFAR100_CLASSES] },
           images,

@@ -4,12 +4,21 @@
  * `<baseUrl>/<owner>/<name>/resolve/main/<file>` (default base https://huggingface.co), streamed to a temporary
  * file in the same folder and renamed into place once complete (so that an interrupted download never leaves a
  * partial file under the final name). When the server sends the file's SHA-256 (`X-Linked-Etag` of files in
- * Git LFS) or its length, the download is checked against it.
+ * Git LFS) or its length, the download is checked against it. Each downloaded file's size and SHA-256 are recorded
+ * in `<model folder>/.clip-dissect/<file>.json`, and each use touches `.clip-dissect/last-used` (for
+ * `clip-dissect cache`).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { defaultCacheDir } from '../data/builtin-concepts.js';
+import {
+  type DownloadRecord,
+  LAST_USED,
+  markUsed,
+  RECORD_DIR,
+  writeDownloadRecord,
+} from '../io/cache-files.js';
 import { ClipDissectError } from '../numeric/errors.js';
 import type { ProgressCallback } from '../progress.js';
 
@@ -106,8 +115,9 @@ export async function resolveModelFiles(
         `model '${idOrDir}': ${f} is not in the cache folder ${dir} and offline mode forbids downloading it; run once without --offline, or download ${url} into that folder yourself`,
       );
     }
-    await download(url, path, `${idOrDir}/${f}`, options);
+    await download(url, path, `${idOrDir}/${f}`, options, (r) => writeDownloadRecord(dir, { ...r, file: f }));
   }
+  await markUsed(join(dir, RECORD_DIR, LAST_USED), true);
   return { dir, hubId: idOrDir };
 }
 
@@ -119,8 +129,17 @@ function errorText(e: unknown): string {
   return why && why !== msg ? `${msg} (${why})` : msg;
 }
 
-/** Downloads `url` into `path` through a temporary file in the same folder. */
-async function download(url: string, path: string, label: string, options: HubOptions): Promise<void> {
+/**
+ * Downloads `url` into `path` through a temporary file in the same folder; `record` is given the file's size
+ * and SHA-256 once it is in place (for `clip-dissect cache verify`).
+ */
+async function download(
+  url: string,
+  path: string,
+  label: string,
+  options: HubOptions,
+  record: (r: Omit<DownloadRecord, 'file'>) => Promise<void>,
+): Promise<void> {
   const stage = `download ${label}`;
   const fail = (why: string, cause?: unknown): never => {
     throw new ClipDissectError(
@@ -157,10 +176,11 @@ async function download(url: string, path: string, label: string, options: HubOp
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.download`;
   let renamed = false;
+  let received = 0;
+  let sha256 = '';
   try {
     const fh = await open(tmp, 'wx');
     const hash = createHash('sha256');
-    let received = 0;
     let lastReport = -1;
     const report = (force: boolean) => {
       // at most ~100 events per file
@@ -196,16 +216,23 @@ async function download(url: string, path: string, label: string, options: HubOp
         (linkedSize !== null || res.headers.get('content-encoding') === null)
       )
         fail(`received ${received} bytes but the server announced ${total}`);
-      if (expectedSha !== undefined) {
-        const got = hash.digest('hex');
-        if (got !== expectedSha) fail(`its SHA-256 is ${got} but the server announced ${expectedSha}`);
-      }
+      sha256 = hash.digest('hex');
+      if (expectedSha !== undefined && sha256 !== expectedSha)
+        fail(`its SHA-256 is ${sha256} but the server announced ${expectedSha}`);
       await fh.datasync();
     } finally {
       await fh.close();
     }
     await rename(tmp, path);
     renamed = true;
+    await record({
+      url,
+      size: received,
+      sha256,
+      checkedAgainst: expectedSha !== undefined ? 'sha256' : total > 0 ? 'size' : 'none',
+      downloadedAt: new Date().toISOString(),
+      version: 1,
+    });
     report(true);
   } finally {
     if (!renamed) await rm(tmp, { force: true }).catch(() => undefined);

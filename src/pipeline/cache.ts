@@ -11,6 +11,7 @@
  * - Reads are verified: the sidecar must name the same key, and the `.npy` bytes must have the recorded SHA-256
  *   and parse to the recorded shape. A corrupted entry is never used: it is counted, reported through
  *   `onWarning`, deleted and recomputed.
+ * - A read touches the sidecar: its modification time is the entry's last use (`clip-dissect cache`).
  *
  * Model files are hashed once per process, memoised by path, size and modification time ({@link fileSha256}).
  */
@@ -20,6 +21,7 @@ import { access, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { writeFileAtomic } from '../io/atomic.js';
+import { markUsed } from '../io/cache-files.js';
 import { encodeNpyChunks, matrixToNpy, npyToMatrix, parseNpy } from '../io/npy.js';
 import { ArgumentError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
@@ -173,48 +175,69 @@ export class FeatureCache {
     }
     const npyPath = this.path(key, kind);
     const jsonPath = npyPath.replace(/\.npy$/, '.json');
+    const r = await this.check(key, kind);
+    if (r === undefined) {
+      this.stats.misses++;
+      return undefined; // no sidecar: never completed
+    }
+    if ('why' in r) {
+      this.stats.corrupted++;
+      this.stats.misses++;
+      this.onWarning?.(`cache entry ${npyPath} is corrupted (${r.why}); recomputing it`);
+      await rm(jsonPath, { force: true }).catch(() => undefined);
+      await rm(npyPath, { force: true }).catch(() => undefined);
+      return undefined;
+    }
+    this.stats.hits++;
+    await markUsed(jsonPath); // the sidecar's mtime is the entry's last use (clip-dissect cache)
+    return r.matrix;
+  }
+
+  /**
+   * Checks an entry as `get` does, without using, counting or deleting it: undefined when it is intact, else
+   * why it is not ('no sidecar' for an entry that was never completed).
+   */
+  async verify(key: string, kind: string): Promise<string | undefined> {
+    const r = await this.check(key, kind);
+    return r === undefined ? 'no sidecar' : 'why' in r ? r.why : undefined;
+  }
+
+  /** Reads and verifies an entry; undefined when it has no sidecar. */
+  private async check(key: string, kind: string): Promise<{ matrix: Matrix } | { why: string } | undefined> {
+    const npyPath = this.path(key, kind);
+    const jsonPath = npyPath.replace(/\.npy$/, '.json');
     let sideText: string;
     try {
       sideText = await readFile(jsonPath, 'utf8');
     } catch {
-      this.stats.misses++;
-      return undefined; // no sidecar: never completed
-    }
-    const bad = async (why: string): Promise<undefined> => {
-      this.stats.corrupted++;
-      this.stats.misses++;
-      this.onWarning?.(`cache entry ${npyPath} is corrupted (${why}); recomputing it`);
-      await rm(jsonPath, { force: true }).catch(() => undefined);
-      await rm(npyPath, { force: true }).catch(() => undefined);
       return undefined;
-    };
+    }
     let side: Sidecar;
     try {
       side = JSON.parse(sideText) as Sidecar;
     } catch {
-      return bad('its sidecar is not valid JSON');
+      return { why: 'its sidecar is not valid JSON' };
     }
     if (side?.key !== key || side.kind !== kind || !Array.isArray(side.shape))
-      return bad('its sidecar does not describe this key');
+      return { why: 'its sidecar does not describe this key' };
     let bytes: Uint8Array;
     try {
       bytes = await readFile(npyPath);
     } catch (e) {
-      return bad(`the .npy cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      return { why: `the .npy cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
     }
     const got = sha256Hex(bytes);
     if (got !== side.sha256)
-      return bad(`SHA-256 ${got.slice(0, 12)}… instead of ${side.sha256.slice(0, 12)}…`);
+      return { why: `SHA-256 ${got.slice(0, 12)}… instead of ${side.sha256.slice(0, 12)}…` };
     let m: Matrix;
     try {
       m = npyToMatrix(parseNpy(bytes, npyPath), npyPath);
     } catch (e) {
-      return bad((e as Error).message);
+      return { why: (e as Error).message };
     }
     if (m.rows !== side.shape[0] || m.cols !== side.shape[1])
-      return bad(`shape ${m.rows}×${m.cols} instead of ${side.shape.join('×')}`);
-    this.stats.hits++;
-    return m;
+      return { why: `shape ${m.rows}×${m.cols} instead of ${side.shape.join('×')}` };
+    return { matrix: m };
   }
 
   /** Stores an entry (atomically: the `.npy`, then its sidecar). */

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { RECORD_DIR, readDownloadRecord } from '../../src/io/cache-files.js';
 import { isHubId, resolveModelFiles } from '../../src/models/_hub.js';
 import { clipModelFiles, createOnnxClipEncoder } from '../../src/models/onnx-clip-encoder.js';
 import type { ClipDissectError } from '../../src/numeric/errors.js';
@@ -14,7 +15,7 @@ import { assembleModelDir, compare, GOLDEN, goldenMatrix, NEEDS_SHARED } from '.
 
 const ID = 'test-org/tiny-clip';
 
-/** Files under `dir`, recursively, relative to it. */
+/** Files under `dir`, recursively, relative to it; the download records (RECORD_DIR) left out. */
 async function listFiles(dir: string, prefix = ''): Promise<string[]> {
   const out: string[] = [];
   let entries: import('node:fs').Dirent[];
@@ -25,6 +26,7 @@ async function listFiles(dir: string, prefix = ''): Promise<string[]> {
   }
   for (const e of entries) {
     const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (rel === RECORD_DIR) continue;
     if (e.isDirectory()) out.push(...(await listFiles(dir, rel)));
     else out.push(rel);
   }
@@ -150,7 +152,13 @@ describe('CLIP models from a hub (loopback server)', { skip: NEEDS_SHARED }, () 
     );
     const dir = join(cacheDir, 'models', 'test-org', 'tiny-clip');
     assert.deepEqual(await listFiles(dir), [...files].sort()); // no temporary files left
-    for (const f of files) assert.deepEqual(await readFile(join(dir, f)), await readFile(join(served, f)));
+    for (const f of files) {
+      const bytes = await readFile(join(dir, f));
+      assert.deepEqual(bytes, await readFile(join(served, f)));
+      const rec = await readDownloadRecord(dir, f);
+      assert.equal(rec?.sha256, createHash('sha256').update(bytes).digest('hex'), f);
+      assert.equal(rec?.size, bytes.length, f);
+    }
     // progress: bytes per file, ending at the file size
     for (const f of files) {
       const mine = events.filter((e) => e.stage === `download ${ID}/${f}`);
