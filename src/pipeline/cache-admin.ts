@@ -102,7 +102,10 @@ export async function scanCache(cacheDir: string): Promise<CacheEntry[]> {
       if (!name.isDirectory()) continue;
       const dir = join(models, owner.name, name.name);
       const files = splitTemp(await tree(dir));
-      out.push(entry('models', `${owner.name}/${name.name}`, [dir], files));
+      const e = entry('models', `${owner.name}/${name.name}`, [dir], files);
+      // the model's own files; its records count in bytes and last use only
+      e.files = files.filter((f) => !relative(dir, f.path).startsWith(`${RECORD_DIR}${sep}`)).length;
+      out.push(e);
     }
   }
 
