@@ -199,7 +199,7 @@ if (!existsSync(join(TOKENIZER, 'tokenizer.json'))) {
   if (!existsSync(join(out, 'report', 'index.html'))) fail('the dissection wrote no report');
   console.log(`pack-smoke: tiny dissection: ${rows.length - 1} neurons labelled`);
   const list = run('npx', ['--no-install', 'clip-dissect', 'cache', 'list', '--cache-dir', cache], app);
-  if (!/features/.test(list)) fail(`cache list shows no features:\n${list}`);
+  if (!/^features +\d+ entries/m.test(list)) fail(`cache list shows no features:\n${list}`);
   run('npx', ['--no-install', 'clip-dissect', 'cache', 'verify', '--cache-dir', cache], app);
 }
 
