@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -92,6 +92,11 @@ describe('built-in concept sets', { skip: !existsSync(SHARED) && 'needs ../share
       createHash('sha256').update(readFileSync(cached)).digest('hex'),
       BUILTIN_CONCEPT_SETS['3k'].sha256,
     );
+    // a cache hit records the last use (clip-dissect cache list / clean --older-than)
+    const old = new Date(Date.now() - 40 * 86400e3);
+    utimesSync(cached, old, old);
+    await loadConceptSet('3k', { cacheDir, offline: true });
+    assert.ok(Date.now() - statSync(cached).mtimeMs < 60e3);
   });
   it('refetches a corrupted cache entry', async () => {
     const cacheDir = tempDir();

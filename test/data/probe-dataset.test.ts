@@ -5,6 +5,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   symlinkSync,
   utimesSync,
   writeFileSync,
@@ -25,6 +26,7 @@ import {
   type ProbeDataset,
   readTar,
 } from '../../src/data/probe-dataset.js';
+import { verifyCache } from '../../src/pipeline/cache-admin.js';
 import type { ProgressEvent } from '../../src/progress.js';
 import { tempDir } from '../helpers/cli.js';
 
@@ -612,8 +614,18 @@ describe('built-in CIFAR-100 download', () => {
     assert.equal(pin.md5, md5(archiveA));
     assert.deepEqual(Object.keys(pin.members), ['train.bin', 'test.bin']);
 
-    // the other split and an offline open come from the cache
+    // the other split and an offline open come from the cache; the hit records the last use, and
+    // clip-dissect cache verify checks the members against the extraction record
+    const pinPath = join(cacheDir, 'datasets', 'cifar-100-binary.json');
+    const longAgo = new Date(Date.now() - 40 * 86400e3);
+    utimesSync(pinPath, longAgo, longAgo);
     const val = await openProbeDataset('cifar100_val', opts({ offline: true }));
+    assert.ok(Date.now() - statSync(pinPath).mtimeMs < 60e3);
+    const verified = (await verifyCache(cacheDir)).filter((r) => r.entry.kind === 'probes');
+    assert.deepEqual(
+      verified.map((r) => [r.entry.id, r.status]),
+      [['cifar-100-binary', 'ok']],
+    );
     assert.deepEqual(
       val.images.map((im) => im.className),
       ['bicycle'],
