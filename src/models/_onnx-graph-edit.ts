@@ -565,9 +565,9 @@ export function liveSessionCount(): number {
 
 const CUDA_HELP =
   'the onnxruntime-node npm package ships CPU binaries only; on a Linux x64 machine with an NVIDIA driver, ' +
-  'CUDA 12 and cuDNN 9, fetch its CUDA build with `npm install onnxruntime-node --onnxruntime-node-install=cuda12` ' +
-  '(or set ONNXRUNTIME_NODE_INSTALL=cuda12 and run `npm rebuild onnxruntime-node`; either overrides the ' +
-  "'onnxruntime-node-install=skip' of this project's .npmrc and downloads from the internet), or use device 'cpu'";
+  'CUDA 12 and cuDNN 9, fetch its CUDA provider once (from api.nuget.org) by running ' +
+  '`ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js` in the project folder ' +
+  "(this works where the project's install skipped that script), or use device 'cpu'";
 
 /** A target-model session. Wraps onnxruntime so that no runtime type leaves src/models. */
 export class TargetSession {
