@@ -131,7 +131,7 @@ function errorText(e: unknown): string {
 
 /**
  * Downloads `url` into `path` through a temporary file in the same folder; `record` is given the file's size
- * and SHA-256 once it is in place (for `clip-dissect cache verify`).
+ * and SHA-256 just before it is renamed into place (for `clip-dissect cache verify`).
  */
 async function download(
   url: string,
@@ -223,8 +223,7 @@ async function download(
     } finally {
       await fh.close();
     }
-    await rename(tmp, path);
-    renamed = true;
+    // the record first: a crash in between leaves a record without its file, which is downloaded again
     await record({
       url,
       size: received,
@@ -233,6 +232,8 @@ async function download(
       downloadedAt: new Date().toISOString(),
       version: 1,
     });
+    await rename(tmp, path);
+    renamed = true;
     report(true);
   } finally {
     if (!renamed) await rm(tmp, { force: true }).catch(() => undefined);
