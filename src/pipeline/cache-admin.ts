@@ -20,6 +20,7 @@ import { RECORD_DIR, readDownloadRecord, TEMP_FILE } from '../io/cache-files.js'
 import { ArgumentError } from '../numeric/errors.js';
 import type { ProgressCallback } from '../progress.js';
 import { FeatureCache, fileSha256 } from './cache.js';
+import { modelHash } from './dissect.js';
 
 export const CACHE_KINDS = ['models', 'concepts', 'probes', 'features', 'partial'] as const;
 export type CacheKind = (typeof CACHE_KINDS)[number];
@@ -197,7 +198,10 @@ export interface CleanResult {
 
 const ONNX_FILE = /\.onnx(_data|\.data)?$/;
 
-/** SHA-256 of every ONNX file (and external-data file) of a model: a file, or a folder searched recursively. */
+/**
+ * The hashes cache keys hold for a model (a file, or a folder searched recursively): SHA-256 of every ONNX file
+ * and external-data file, and of each target as dissect keys it (modelHash).
+ */
 async function modelHashes(model: CacheEntry | string, onProgress?: ProgressCallback): Promise<Set<string>> {
   const dir = typeof model === 'string' ? model : model.paths[0];
   const st = await stat(dir);
@@ -211,6 +215,8 @@ async function modelHashes(model: CacheEntry | string, onProgress?: ProgressCall
       ? await readDownloadRecord(dir, relative(dir, f.path).split(sep).join('/'))
       : undefined;
     out.add(rec && rec.size === f.size ? rec.sha256 : await fileSha256(f.path));
+    // a target with external data is keyed by both files' hashes
+    if (f.path.endsWith('.onnx')) out.add(await modelHash(f.path));
   }
   onProgress?.({ stage: 'hash model files', done: files.length, total: files.length, unit: 'files' });
   return out;

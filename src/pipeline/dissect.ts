@@ -200,8 +200,11 @@ function checkOptions(o: DissectOptions): void {
   positiveInt('textChunkSize', o.textChunkSize);
 }
 
-/** SHA-256 of the model file and, when present, its external data file (`<model>.data`). */
-async function modelHash(path: string): Promise<string> {
+/**
+ * SHA-256 of the model file and, when present, its external data file (`<model>.data`): the target's part of
+ * the activations cache keys (clip-dissect cache clean --model matches it).
+ */
+export async function modelHash(path: string): Promise<string> {
   const data = `${path}.data`;
   const isFile = (await stat(data).catch(() => null))?.isFile() === true;
   if (!isFile) return (await fileSha256s([path]))[0];

@@ -20,6 +20,7 @@ import { ArgumentError } from '../../src/numeric/errors.js';
 import type { Matrix } from '../../src/numeric/matrix.js';
 import { cacheKey, FeatureCache, fileSha256 } from '../../src/pipeline/cache.js';
 import { type CacheEntry, cleanCache, scanCache, verifyCache } from '../../src/pipeline/cache-admin.js';
+import { modelHash } from '../../src/pipeline/dissect.js';
 import { tempDir } from '../helpers/cli.js';
 import { FOLDED, MODELS } from './helpers.js';
 
@@ -30,6 +31,8 @@ const SERVED: Record<string, Buffer> = {
   'onnx/model.onnx': readFileSync(FOLDED),
 };
 const OTHER_MODEL = `${MODELS}nhwc_tiny_ts.onnx`;
+/** With external data (resnet_small_dynamo.onnx.data): dissect keys it by both files' hashes. */
+const DYNAMO = `${MODELS}resnet_small_dynamo.onnx`;
 
 const matrix = (rows: number, cols: number): Matrix => ({
   rows,
@@ -79,6 +82,7 @@ describe('cache admin: list, clean and verify a real cache folder', () => {
     await put('acts', 'activations', { what: 'activations', model: mine, layer: 'conv1', chunk: 0 });
     await put('otherActs', 'activations', { what: 'activations', model: other, layer: 'conv1', chunk: 0 });
     await put('kept', 'kept', { what: 'kept-images', manifest: 'a'.repeat(64), chunk: 0 });
+    await put('dynamo', 'activations', { what: 'activations', model: await modelHash(DYNAMO), chunk: 0 });
     const words = Buffer.from('dog\ncat\n');
     mkdirSync(join(dir, 'concepts'));
     writeFileSync(join(dir, 'concepts', `${sha256(words)}-mini.txt`), words);
@@ -102,6 +106,7 @@ describe('cache admin: list, clean and verify a real cache folder', () => {
       ids(entries),
       [
         `features:activations/${keys.acts}`,
+        `features:activations/${keys.dynamo}`,
         `features:activations/${keys.otherActs}`,
         `features:kept/${keys.kept}`,
         `features:text/${keys.text}`,
@@ -150,7 +155,7 @@ describe('cache admin: list, clean and verify a real cache folder', () => {
     age(concept.paths[0], 45);
     const dry = await cleanCache(dir, { olderThanMs: 30 * DAY }, { dryRun: true });
     assert.deepEqual(ids(dry.removed), ['concepts:mini.txt', `features:kept/${keys.kept}`]);
-    assert.equal((await scanCache(dir)).length, 9, 'a dry run removes nothing');
+    assert.equal((await scanCache(dir)).length, 10, 'a dry run removes nothing');
     const r = await cleanCache(dir, { olderThanMs: 30 * DAY });
     assert.deepEqual(ids(r.removed), ids(dry.removed));
     assert.equal(r.bytes, dry.bytes);
@@ -159,7 +164,7 @@ describe('cache admin: list, clean and verify a real cache folder', () => {
       !existsSync(join(dir, 'features', 'kept', keys.kept.slice(0, 2))),
       'its emptied shard folder went',
     );
-    assert.equal((await scanCache(dir)).length, 7);
+    assert.equal((await scanCache(dir)).length, 8);
     assert.equal(await fc.get(keys.kept, 'kept'), undefined);
   });
 
@@ -175,6 +180,8 @@ describe('cache admin: list, clean and verify a real cache folder', () => {
     const byPath = await cleanCache(dir, { model: OTHER_MODEL });
     assert.deepEqual(ids(byPath.removed), [`features:activations/${keys.otherActs}`]);
     assert.ok(existsSync(OTHER_MODEL));
+    const external = await cleanCache(dir, { model: DYNAMO });
+    assert.deepEqual(ids(external.removed), [`features:activations/${keys.dynamo}`]);
     await assert.rejects(cleanCache(dir, { model: 'nobody/nothing' }), (e: Error) => {
       assert.ok(e instanceof ArgumentError);
       assert.match(e.message, /model 'nobody\/nothing' is neither cached in .*models \(no models cached\)/);
@@ -188,7 +195,7 @@ describe('cache admin: list, clean and verify a real cache folder', () => {
   it('clean --all empties the cache of everything it lists', async () => {
     const { dir } = await makeCache();
     const r = await cleanCache(dir, { all: true });
-    assert.equal(r.removed.length, 9);
+    assert.equal(r.removed.length, 10);
     assert.deepEqual(await scanCache(dir), []);
   });
 
@@ -199,7 +206,7 @@ describe('cache admin: list, clean and verify a real cache folder', () => {
       results.map((r) => r.status),
       results.map(() => 'ok'),
     );
-    assert.equal(results.length, 7, 'partial files are not verified');
+    assert.equal(results.length, 8, 'partial files are not verified');
     const modelDir = join(dir, 'models', 'tiny', 'model');
     copyFileSync(OTHER_MODEL, join(modelDir, 'onnx', 'extra.onnx'));
     const flip = (p: string, at = 200) => {
