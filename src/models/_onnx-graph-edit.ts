@@ -5,20 +5,22 @@
  * Edits never rebuild a message from scratch: the edited model is a shallow copy of the parsed ModelProto with a
  * new node / output / initializer list, so every other field (metadata_props, opset imports, functions, unknown
  * fields) is serialised back unchanged. External data (`model.onnx.data`, which torch's dynamo exporter writes by
- * default) is handed to onnxruntime in memory through `SessionOptions.externalData`, under the `location` that the
- * initializers name, so weights are not copied into the protobuf and models over 2 GB keep working.
+ * default, or any other name) is handed to onnxruntime in memory through `SessionOptions.externalData`, under the
+ * `location` that the initializers name (normalised, see _onnx-external-data.ts), so weights are not copied into
+ * the protobuf and models over 2 GB keep working.
  */
 
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { dirname, join } from 'node:path';
+import { create, toBinary } from '@bufbuild/protobuf';
 import * as onnx from 'onnx-buf';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../compute/_onnx.js';
 import { assembleOnnxModel } from '../io/_onnx-serialize.js';
 import { ClipDissectError } from '../numeric/errors.js';
 import type { GraphNode, GraphView } from './_module-tree.js';
+import { externalDataFiles, parseOnnxModel } from './_onnx-external-data.js';
 
 const DT = onnx.TensorProto_DataType;
 
@@ -29,7 +31,7 @@ export interface LoadedModel {
   readonly graph: onnx.GraphProto;
   /** Opset of the default ONNX domain. */
   readonly opset: number;
-  /** External data files (the `location` strings, relative to the model's folder). */
+  /** External data files (the `location` strings, relative to the model's folder, normalised: `./x.bin` → `x.bin`). */
   readonly externalLocations: readonly string[];
   /**
    * The model file's bytes: the parsed tensors' raw_data are views into them, so edited models refer to the
@@ -55,16 +57,7 @@ export async function loadOnnxModel(path: string): Promise<LoadedModel> {
       { cause: e },
     );
   }
-  let model: onnx.ModelProto;
-  try {
-    model = fromBinary(onnx.ModelProtoSchema, bytes);
-  } catch (e) {
-    throw new ClipDissectError(
-      'ERR_MODEL_FORMAT',
-      `target model '${path}' is not an ONNX model (protobuf parse failed: ${(e as Error).message})`,
-      { cause: e },
-    );
-  }
+  const model = parseOnnxModel(bytes, `target model '${path}'`);
   const graph = model.graph;
   if (!graph || graph.node.length === 0)
     throw new ClipDissectError('ERR_MODEL_FORMAT', `target model '${path}' has no graph nodes`);
@@ -75,76 +68,16 @@ export async function loadOnnxModel(path: string): Promise<LoadedModel> {
       'ERR_MODEL_FORMAT',
       `target model '${path}' uses ONNX opset ${opset}; opset 11 or newer is needed (re-export with opset_version=17)`,
     );
-  const externalLocations = await checkExternalData(path, graph);
+  // locations normalised in place: the edited models name the files as onnxruntime's in-memory table does
+  const externalLocations = (await externalDataFiles(path, model, `target model '${path}'`)).map(
+    (f) => f.location,
+  );
   if (externalLocations.includes(INLINE_WEIGHTS))
     throw new ClipDissectError(
       'ERR_MODEL_EXTERNAL_DATA',
       `target model '${path}' names the reserved external data location '${INLINE_WEIGHTS}'`,
     );
   return { path, model, graph, opset, externalLocations, bytes };
-}
-
-function externalEntries(t: onnx.TensorProto): { location: string; offset: number; length: number } | null {
-  if (t.dataLocation !== onnx.TensorProto_DataLocation.EXTERNAL) return null;
-  const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
-  const location = kv.get('location') ?? '';
-  const offset = Number(kv.get('offset') ?? '0');
-  const length = kv.has('length') ? Number(kv.get('length')) : -1;
-  return { location, offset, length };
-}
-
-/** Every tensor in the graph that may carry data: initializers and Constant values, subgraphs included. */
-function* allTensors(g: onnx.GraphProto): Generator<onnx.TensorProto> {
-  yield* g.initializer;
-  for (const s of g.sparseInitializer) {
-    if (s.values) yield s.values;
-    if (s.indices) yield s.indices;
-  }
-  for (const n of g.node) {
-    for (const a of n.attribute) {
-      if (a.t) yield a.t;
-      yield* a.tensors;
-      if (a.g) yield* allTensors(a.g);
-      for (const sub of a.graphs) yield* allTensors(sub);
-    }
-  }
-}
-
-/** Validates the external data references (relative, inside the model's folder, within the file). */
-async function checkExternalData(modelPath: string, graph: onnx.GraphProto): Promise<string[]> {
-  const dir = dirname(modelPath);
-  const files = new Map<string, number>(); // location → bytes needed
-  for (const t of allTensors(graph)) {
-    const e = externalEntries(t);
-    if (!e) continue;
-    const norm = normalize(e.location);
-    if (e.location === '' || isAbsolute(e.location) || norm === '..' || norm.startsWith(`..${sep}`)) {
-      throw new ClipDissectError(
-        'ERR_MODEL_EXTERNAL_DATA',
-        `tensor '${t.name}' of '${modelPath}' has external data location '${e.location}'; it must be a path relative to the model's folder`,
-      );
-    }
-    const end = e.length >= 0 ? e.offset + e.length : e.offset;
-    files.set(e.location, Math.max(files.get(e.location) ?? 0, end));
-  }
-  for (const [location, needed] of files) {
-    const file = join(dir, location);
-    let size: number;
-    try {
-      size = (await stat(file)).size;
-    } catch {
-      throw new ClipDissectError(
-        'ERR_MODEL_EXTERNAL_DATA',
-        `target model '${modelPath}' keeps its weights in '${location}', but '${file}' does not exist; copy it next to the model (the exporter writes it beside the .onnx file)`,
-      );
-    }
-    if (size < needed)
-      throw new ClipDissectError(
-        'ERR_MODEL_EXTERNAL_DATA',
-        `external data file '${file}' has ${size} bytes but the model reads up to byte ${needed}; it does not belong to this model or is truncated`,
-      );
-  }
-  return [...files.keys()];
 }
 
 /** The external data files, read for one session creation (onnxruntime copies what it needs). */

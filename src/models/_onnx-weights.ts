@@ -16,6 +16,7 @@ import { float16ToFloat32 } from '../io/npy.js';
 import { ClipDissectError, formatChoices } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import { analyseModules, nodeScopes } from './_module-tree.js';
+import { externalEntries } from './_onnx-external-data.js';
 import { graphView, type LoadedModel, loadOnnxModel } from './_onnx-graph-edit.js';
 
 const DT = onnx.TensorProto_DataType;
@@ -77,17 +78,16 @@ function attrInts(n: Node, name: string): number[] | null {
 }
 
 async function tensorBytes(loaded: LoadedModel, t: onnx.TensorProto): Promise<Uint8Array | null> {
-  if (t.dataLocation === onnx.TensorProto_DataLocation.EXTERNAL) {
-    const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
-    const file = join(dirname(loaded.path), kv.get('location') ?? '');
-    const offset = Number(kv.get('offset') ?? '0');
+  const ext = externalEntries(t);
+  if (ext) {
+    const file = join(dirname(loaded.path), ext.location);
     const count = t.dims.reduce((a, d) => a * Number(d), 1);
     const per = t.dataType === DT.DOUBLE ? 8 : t.dataType === DT.FLOAT ? 4 : 2;
-    const length = kv.has('length') ? Number(kv.get('length')) : count * per;
+    const length = ext.length >= 0 ? ext.length : count * per;
     const fh = await open(file, 'r');
     try {
       const buf = new Uint8Array(length);
-      await fh.read(buf, 0, length, offset);
+      await fh.read(buf, 0, length, ext.offset);
       return buf;
     } finally {
       await fh.close();

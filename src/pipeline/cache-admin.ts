@@ -19,8 +19,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { RECORD_DIR, readDownloadRecord, TEMP_FILE } from '../io/cache-files.js';
 import { ArgumentError } from '../numeric/errors.js';
 import type { ProgressCallback } from '../progress.js';
-import { FeatureCache, fileSha256 } from './cache.js';
-import { modelHash } from './dissect.js';
+import { FeatureCache, fileSha256, modelSha256s } from './cache.js';
 
 export const CACHE_KINDS = ['models', 'concepts', 'probes', 'features', 'partial'] as const;
 export type CacheKind = (typeof CACHE_KINDS)[number];
@@ -200,7 +199,7 @@ const ONNX_FILE = /\.onnx(_data|\.data)?$/;
 
 /**
  * The hashes cache keys hold for a model (a file, or a folder searched recursively): SHA-256 of every ONNX file
- * and external-data file, and of each target as dissect keys it (modelHash).
+ * and external-data file, and of each ONNX model as dissect keys it (modelSha256s).
  */
 async function modelHashes(model: CacheEntry | string, onProgress?: ProgressCallback): Promise<Set<string>> {
   const dir = typeof model === 'string' ? model : model.paths[0];
@@ -215,8 +214,11 @@ async function modelHashes(model: CacheEntry | string, onProgress?: ProgressCall
       ? await readDownloadRecord(dir, relative(dir, f.path).split(sep).join('/'))
       : undefined;
     out.add(rec && rec.size === f.size ? rec.sha256 : await fileSha256(f.path));
-    // a target with external data is keyed by both files' hashes
-    if (f.path.endsWith('.onnx')) out.add(await modelHash(f.path));
+    if (f.path.endsWith('.onnx')) {
+      // a model with external data is keyed by the hashes of its .onnx file and of every external-data file
+      const h = await modelSha256s([f.path]).catch(() => undefined); // its external data is missing: no key
+      if (h) out.add(h[0]);
+    }
   }
   onProgress?.({ stage: 'hash model files', done: files.length, total: files.length, unit: 'files' });
   return out;

@@ -13,9 +13,11 @@
  *   `onWarning`, deleted and recomputed.
  * - A read touches the sidecar: its modification time is the entry's last use (`clip-dissect cache`).
  *
- * Model files are hashed once per process, memoised by path, size and modification time ({@link fileSha256}).
+ * Files are hashed once per process, memoised by path, size, times and inode ({@link fileSha256}); an ONNX
+ * model's hash covers its external-data files ({@link modelSha256s}). Contents are hashed, never names.
  */
 import { createHash } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { createReadStream } from 'node:fs';
 import { access, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -23,7 +25,7 @@ import { Worker } from 'node:worker_threads';
 import { writeFileAtomic } from '../io/atomic.js';
 import { markUsed } from '../io/cache-files.js';
 import { encodeNpyChunks, matrixToNpy, npyToMatrix, parseNpy } from '../io/npy.js';
-import { ArgumentError } from '../numeric/errors.js';
+import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 
 /** JSON with object keys sorted at every level and no whitespace; `undefined` members are left out. */
@@ -52,19 +54,79 @@ export function cacheKey(parts: Record<string, unknown>): string {
   return sha256Hex(canonicalJson(parts));
 }
 
-const fileHashes = new Map<string, { size: number; mtimeMs: number; sha256: string }>();
+/** What a memoised hash was computed from: a file's size, times and inode (a replaced file gets a new one). */
+export function statKey(st: Stats): string {
+  return `${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`;
+}
 
-/** SHA-256 (hex) of a file's bytes, streamed; memoised per process by absolute path, size and mtime. */
+const fileHashes = new Map<string, { stat: string; sha256: string }>();
+/** An ONNX model file's external-data files (absolute paths), by the model file's path and statKey. */
+const modelExternals = new Map<string, { stat: string; files: string[] }>();
+
+/** SHA-256 (hex) of a file's bytes, streamed; memoised per process by absolute path, size, times and inode. */
 export async function fileSha256(path: string): Promise<string> {
   const abs = resolve(path);
   const st = await stat(abs);
   const memo = fileHashes.get(abs);
-  if (memo && memo.size === st.size && memo.mtimeMs === st.mtimeMs) return memo.sha256;
+  if (memo?.stat === statKey(st)) return memo.sha256;
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(abs)) hash.update(chunk as Buffer);
   const sha256 = hash.digest('hex');
-  fileHashes.set(abs, { size: st.size, mtimeMs: st.mtimeMs, sha256 });
+  fileHashes.set(abs, { stat: statKey(st), sha256 });
   return sha256;
+}
+
+/** An external-data file hashed on the worker: its absolute path, statKey and SHA-256. */
+export interface ExternalHash {
+  path: string;
+  stat: string;
+  sha256: string;
+}
+
+interface HashReply {
+  sha256?: string[];
+  /** Per path: its external-data files when it was hashed as an ONNX model. */
+  external?: ExternalHash[][];
+  error?: { code: string; message: string; name: string };
+}
+
+/**
+ * Hashes the files that are not memoised on a worker thread (`onnx`: those that are ONNX models, whose
+ * external-data files are listed too) and memoises the results.
+ */
+async function hashOnWorker(abs: readonly string[], onnx: boolean): Promise<void> {
+  const stats = await Promise.all(abs.map((p) => stat(p)));
+  const todo: string[] = [];
+  const keys: string[] = [];
+  abs.forEach((p, i) => {
+    const key = statKey(stats[i]);
+    const fresh = fileHashes.get(p)?.stat === key && (!onnx || modelExternals.get(p)?.stat === key);
+    if (!fresh && !todo.includes(p)) {
+      todo.push(p);
+      keys.push(key);
+    }
+  });
+  if (todo.length === 0) return;
+  const worker = new Worker(new URL('./_hash-worker.js', import.meta.url), {
+    workerData: { paths: todo, onnx },
+  });
+  const msg = await new Promise<HashReply>((res, rej) => {
+    worker.once('message', res);
+    worker.once('error', rej);
+    worker.once('exit', (code) => rej(new Error(`the hashing worker exited with code ${code}`)));
+  }).finally(() => worker.terminate());
+  if (msg.error) {
+    const { code, message, name } = msg.error;
+    if (name === 'ClipDissectError') throw new ClipDissectError(code, message);
+    throw Object.assign(new Error(message), { code });
+  }
+  todo.forEach((p, i) => {
+    fileHashes.set(p, { stat: keys[i], sha256: (msg.sha256 as string[])[i] });
+    const files = msg.external?.[i];
+    if (!files) return;
+    modelExternals.set(p, { stat: keys[i], files: files.map((f) => f.path) });
+    for (const f of files) fileHashes.set(f.path, { stat: f.stat, sha256: f.sha256 });
+  });
 }
 
 /**
@@ -73,31 +135,31 @@ export async function fileSha256(path: string): Promise<string> {
  */
 export async function fileSha256s(paths: readonly string[]): Promise<string[]> {
   const abs = paths.map((p) => resolve(p));
-  const stats = await Promise.all(abs.map((p) => stat(p)));
-  const todo = abs.filter((p, i) => {
-    const memo = fileHashes.get(p);
-    return !(memo && memo.size === stats[i].size && memo.mtimeMs === stats[i].mtimeMs);
-  });
-  if (todo.length > 0) {
-    const worker = new Worker(new URL('./_hash-worker.js', import.meta.url), { workerData: { paths: todo } });
-    const msg = await new Promise<{ sha256?: string[]; error?: { code: string; message: string } }>(
-      (res, rej) => {
-        worker.once('message', res);
-        worker.once('error', rej);
-        worker.once('exit', (code) => rej(new Error(`the hashing worker exited with code ${code}`)));
-      },
-    ).finally(() => worker.terminate());
-    if (msg.error) throw Object.assign(new Error(msg.error.message), { code: msg.error.code });
-    todo.forEach((p) => {
-      const i = abs.indexOf(p);
-      fileHashes.set(p, {
-        size: stats[i].size,
-        mtimeMs: stats[i].mtimeMs,
-        sha256: (msg.sha256 as string[])[todo.indexOf(p)],
-      });
-    });
-  }
+  await hashOnWorker(abs, false);
   return abs.map((p) => (fileHashes.get(p) as { sha256: string }).sha256);
+}
+
+/**
+ * The content hash of ONNX models, for cache keys: the SHA-256 of the model file when it keeps its weights
+ * inside, else the SHA-256 of `<model sha256>:<sha256 of each external-data file>` (every file its tensors
+ * reference, in order of first reference, whatever their names: `model.onnx.data`, `model.onnx_data`,
+ * `weights.bin`, `./x.bin` …; see models/_onnx-external-data.ts). Hashed on a worker thread and memoised like
+ * fileSha256s. Errors: ClipDissectError 'ERR_MODEL_FORMAT' (not an ONNX model), 'ERR_MODEL_EXTERNAL_DATA' (a
+ * location that is absolute or leaves the model's folder, a missing or short external-data file, named).
+ */
+export async function modelSha256s(paths: readonly string[]): Promise<string[]> {
+  const abs = paths.map((p) => resolve(p));
+  await hashOnWorker(abs, true);
+  const external = abs.map((p) => (modelExternals.get(p) as { files: string[] }).files);
+  const extSha = await fileSha256s(external.flat());
+  let k = 0;
+  return abs.map((p, i) => {
+    const main = (fileHashes.get(p) as { sha256: string }).sha256;
+    if (external[i].length === 0) return main;
+    const parts = [main, ...extSha.slice(k, k + external[i].length)];
+    k += external[i].length;
+    return sha256Hex(parts.join(':'));
+  });
 }
 
 /** Counters of a FeatureCache, for callers and tests. */

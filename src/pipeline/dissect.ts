@@ -15,7 +15,7 @@
  *   ahead, across chunk boundaries.
  * - Probe images are processed in chunks (`chunkSize`, default 256 images); each chunk's image features, each
  *   layer's activations and the list of images kept are cached separately (src/pipeline/cache.ts) under a key of
- *   the model file hashes, layer, pooling, preprocessing, the probe manifest, the chunk index and size, dtype and
+ *   the model file hashes (external data files included), layer, pooling, preprocessing, the probe manifest, the chunk index and size, dtype and
  *   the library version. Concepts are encoded in chunks (`textChunkSize`, default 2048 texts) cached by their
  *   texts. A killed or failed run therefore resumes at the first chunk it had not finished, and a rerun with the
  *   same inputs computes nothing but the similarity.
@@ -65,7 +65,7 @@ import {
 } from './_preprocess-pool.js';
 import { resolvePreprocess, resolveTarget, type SkippedImage } from './activations.js';
 import { layerFileNames, runHeader } from './activations-files.js';
-import { type CacheStats, cacheKey, FeatureCache, fileSha256s, sha256Hex } from './cache.js';
+import { type CacheStats, cacheKey, FeatureCache, fileSha256s, modelSha256s, sha256Hex } from './cache.js';
 
 export interface DissectOptions {
   /** The target network: an `.onnx` file or a folder holding model.onnx (and preprocessor_config.json). */
@@ -201,18 +201,6 @@ function checkOptions(o: DissectOptions): void {
 }
 
 /**
- * SHA-256 of the model file and, when present, its external data file (`<model>.data`): the target's part of
- * the activations cache keys (clip-dissect cache clean --model matches it).
- */
-export async function modelHash(path: string): Promise<string> {
-  const data = `${path}.data`;
-  const isFile = (await stat(data).catch(() => null))?.isFile() === true;
-  if (!isFile) return (await fileSha256s([path]))[0];
-  const [main, ext] = await fileSha256s([path, data]);
-  return sha256Hex(`${main}:${ext}`);
-}
-
-/**
  * The preprocessings a chunk needs, in slot order: the target's (when it runs, or when CLIP's is the same),
  * then CLIP's when it differs.
  */
@@ -276,17 +264,17 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     onProgress: progress,
   });
   const [configF, tokF, tokCfgF, preF, textF, visionF] = clipFiles.map((f) => join(clipDir, f));
-  // hashed on a worker thread while this one opens the target
-  const clipHashesP = fileSha256s([configF, tokF, tokCfgF, preF, textF, visionF]).then(
-    ([config, tokenizer, tokenizerConfig, preprocessor, text, vision]) => ({
-      config,
-      tokenizer,
-      tokenizerConfig,
-      preprocessor,
-      text,
-      vision,
-    }),
-  );
+  // hashed on a worker thread while this one opens the target; the towers with their external data files
+  const clipHashesP = (async () => {
+    const [config, tokenizer, tokenizerConfig, preprocessor] = await fileSha256s([
+      configF,
+      tokF,
+      tokCfgF,
+      preF,
+    ]);
+    const [text, vision] = await modelSha256s([textF, visionF]);
+    return { config, tokenizer, tokenizerConfig, preprocessor, text, vision };
+  })();
   clipHashesP.catch(() => undefined); // awaited below; no unhandled rejection meanwhile
 
   t = performance.now();
@@ -343,8 +331,8 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     const [, cropH, cropW] = preprocessShape(pre.config);
     // after CLIP's files: one hashing thread at a time beside this one
     const targetShaP = clipHashesP.then(
-      () => modelHash(resolved.model),
-      () => modelHash(resolved.model),
+      async () => (await modelSha256s([resolved.model]))[0],
+      async () => (await modelSha256s([resolved.model]))[0],
     );
     targetShaP.catch(() => undefined);
     const dataset: ProbeDataset = await openProbeDataset(o.probe, {

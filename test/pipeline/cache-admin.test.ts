@@ -18,9 +18,8 @@ import { downloadRecordPath, LAST_USED, RECORD_DIR } from '../../src/io/cache-fi
 import { resolveModelFiles } from '../../src/models/_hub.js';
 import { ArgumentError } from '../../src/numeric/errors.js';
 import type { Matrix } from '../../src/numeric/matrix.js';
-import { cacheKey, FeatureCache, fileSha256 } from '../../src/pipeline/cache.js';
+import { cacheKey, FeatureCache, fileSha256, modelSha256s } from '../../src/pipeline/cache.js';
 import { type CacheEntry, cleanCache, scanCache, verifyCache } from '../../src/pipeline/cache-admin.js';
-import { modelHash } from '../../src/pipeline/dissect.js';
 import { tempDir } from '../helpers/cli.js';
 import { FOLDED, MODELS } from './helpers.js';
 
@@ -82,7 +81,11 @@ describe('cache admin: list, clean and verify a real cache folder', () => {
     await put('acts', 'activations', { what: 'activations', model: mine, layer: 'conv1', chunk: 0 });
     await put('otherActs', 'activations', { what: 'activations', model: other, layer: 'conv1', chunk: 0 });
     await put('kept', 'kept', { what: 'kept-images', manifest: 'a'.repeat(64), chunk: 0 });
-    await put('dynamo', 'activations', { what: 'activations', model: await modelHash(DYNAMO), chunk: 0 });
+    await put('dynamo', 'activations', {
+      what: 'activations',
+      model: (await modelSha256s([DYNAMO]))[0],
+      chunk: 0,
+    });
     const words = Buffer.from('dog\ncat\n');
     mkdirSync(join(dir, 'concepts'));
     writeFileSync(join(dir, 'concepts', `${sha256(words)}-mini.txt`), words);

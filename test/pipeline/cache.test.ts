@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import * as onnx from 'onnx-buf';
+import { ClipDissectError } from '../../src/numeric/errors.js';
 import type { Matrix } from '../../src/numeric/matrix.js';
 import {
   cacheKey,
@@ -10,9 +13,12 @@ import {
   FeatureCache,
   fileSha256,
   fileSha256s,
+  modelSha256s,
   sha256Hex,
 } from '../../src/pipeline/cache.js';
 import { tempDir } from '../helpers/cli.js';
+import { rewriteWeights, saveWithExternalData } from '../helpers/external-data.js';
+import { FOLDED } from './helpers.js';
 
 const matrix = (rows: number, cols: number, seed = 1): Matrix => ({
   rows,
@@ -63,6 +69,112 @@ describe('fileSha256s (on a worker thread)', () => {
     utimesSync(a, new Date(), new Date(Date.now() + 5000));
     assert.deepEqual(await fileSha256s([a, b]), [sha256Hex('second'), want[1]]);
     await assert.rejects(fileSha256s([a, join(dir, 'nope.onnx')]), /ENOENT.*nope\.onnx|nope\.onnx.*ENOENT/);
+  });
+});
+
+describe('modelSha256s (a model and its external data files)', () => {
+  it('is the file hash for a self-contained model', async () => {
+    assert.deepEqual(await modelSha256s([FOLDED]), [await fileSha256(FOLDED)]);
+  });
+
+  for (const location of ['model.onnx_data', 'weights.bin', './x.bin', 'sub/w.bin', 'model.onnx.data']) {
+    it(`covers external data in '${location}': other weights bytes, another hash; the same bytes, the same`, async () => {
+      const dir = tempDir();
+      const { model, data } = saveWithExternalData(FOLDED, dir, 'model.onnx', location);
+      const before = (await modelSha256s([model]))[0];
+      const modelOnly = await fileSha256(model);
+      assert.equal(before, sha256Hex(`${modelOnly}:${await fileSha256(data)}`));
+      const original = readFileSync(data);
+      rewriteWeights(data); // in place: same size, same name, the model file untouched
+      const after = (await modelSha256s([model]))[0];
+      assert.notEqual(after, before, 'changed weights change the hash');
+      assert.equal(await fileSha256(model), modelOnly);
+      writeFileSync(data, original);
+      assert.equal((await modelSha256s([model]))[0], before, 'content, not modification times');
+    });
+  }
+
+  it('hashes content, not names: the same model and weights in another folder hash the same', async () => {
+    const a = saveWithExternalData(FOLDED, tempDir(), 'model.onnx', 'w.bin');
+    const dir = tempDir();
+    copyFileSync(a.model, join(dir, 'renamed.onnx'));
+    copyFileSync(a.data, join(dir, 'w.bin'));
+    assert.deepEqual(await modelSha256s([a.model]), await modelSha256s([join(dir, 'renamed.onnx')]));
+  });
+
+  it('sees external data of subgraph initializers (an If branch)', async () => {
+    const dir = tempDir();
+    const entry = (key: string, value: string) => create(onnx.StringStringEntryProtoSchema, { key, value });
+    const weight = create(onnx.TensorProtoSchema, {
+      name: 'w',
+      dataType: onnx.TensorProto_DataType.FLOAT,
+      dims: [4n],
+      dataLocation: onnx.TensorProto_DataLocation.EXTERNAL,
+      externalData: [entry('location', './branch.bin'), entry('offset', '0'), entry('length', '16')],
+    });
+    const branch = create(onnx.GraphProtoSchema, {
+      name: 'then',
+      initializer: [weight],
+      node: [create(onnx.NodeProtoSchema, { opType: 'Identity', input: ['w'], output: ['y_then'] })],
+      output: [create(onnx.ValueInfoProtoSchema, { name: 'y_then' })],
+    });
+    const ifNode = create(onnx.NodeProtoSchema, {
+      opType: 'If',
+      input: ['cond'],
+      output: ['y'],
+      attribute: [
+        create(onnx.AttributeProtoSchema, {
+          name: 'then_branch',
+          type: onnx.AttributeProto_AttributeType.GRAPH,
+          g: branch,
+        }),
+      ],
+    });
+    const model = create(onnx.ModelProtoSchema, {
+      irVersion: 8n,
+      opsetImport: [{ domain: '', version: 17n }],
+      graph: { name: 'g', node: [ifNode], output: [create(onnx.ValueInfoProtoSchema, { name: 'y' })] },
+    });
+    const path = join(dir, 'if.onnx');
+    writeFileSync(path, toBinary(onnx.ModelProtoSchema, model));
+    writeFileSync(join(dir, 'branch.bin'), new Uint8Array(new Float32Array([1, 2, 3, 4]).buffer));
+    const before = (await modelSha256s([path]))[0];
+    assert.notEqual(before, await fileSha256(path));
+    writeFileSync(join(dir, 'branch.bin'), new Uint8Array(new Float32Array([1, 2, 3, 5]).buffer));
+    assert.notEqual((await modelSha256s([path]))[0], before);
+  });
+
+  it('refuses absolute locations and locations outside the model folder, and names a missing file', async () => {
+    const cases: [string, RegExp][] = [
+      ['../outside.bin', /location '\.\.\/outside\.bin'.*relative to the model's folder/],
+      ['sub/../../outside.bin', /location 'sub\/\.\.\/\.\.\/outside\.bin'/],
+      ['/tmp/abs.bin', /location '\/tmp\/abs\.bin'/],
+    ];
+    for (const [location, message] of cases) {
+      const dir = join(tempDir(), 'm');
+      const { model } = saveWithExternalData(FOLDED, dir, 'model.onnx', 'w.bin');
+      // the same model with its tensors pointing at the bad location
+      const m = fromBinary(onnx.ModelProtoSchema, readFileSync(model));
+      for (const t of m.graph?.initializer ?? [])
+        for (const kv of t.externalData) if (kv.key === 'location') kv.value = location;
+      writeFileSync(model, toBinary(onnx.ModelProtoSchema, m));
+      await assert.rejects(modelSha256s([model]), (e: unknown) => {
+        assert.ok(e instanceof ClipDissectError, String(e));
+        assert.equal(e.code, 'ERR_MODEL_EXTERNAL_DATA');
+        assert.match(e.message, message);
+        assert.match(e.message, /model\.onnx/);
+        return true;
+      });
+    }
+    const dir = tempDir();
+    const { model, data } = saveWithExternalData(FOLDED, dir, 'model.onnx', 'weights.bin');
+    await rm(data);
+    await assert.rejects(modelSha256s([model]), (e: unknown) => {
+      assert.ok(e instanceof ClipDissectError);
+      assert.equal(e.code, 'ERR_MODEL_EXTERNAL_DATA');
+      assert.match(e.message, /keeps its weights in 'weights\.bin'.*does not exist/);
+      return true;
+    });
   });
 });
 
