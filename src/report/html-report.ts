@@ -10,7 +10,8 @@
  * - `thumbs/<row>.webp`: one thumbnail per probe image that the page shows anywhere (row = the image's row in
  *   the activation matrices, i.e. its line in images.txt), shared by every neuron that shows it. Thumbnails
  *   are square centre crops (`fit: cover`), WebP quality 80. A rebuild with the same size reuses the
- *   thumbnails whose source is unchanged (thumbs/index.json records them) and removes those no longer shown.
+ *   thumbnails whose image content is unchanged (thumbs/index.json records its SHA-256: an image replaced at
+ *   the same path gets a new thumbnail) and removes those no longer shown.
  *
  * Per neuron the data holds its label, score, top concepts, its `topImages` most activating images with
  * their activation values, and strips of `stripSize` images drawn at random (seeded) from the images in the
@@ -30,6 +31,7 @@ import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import { mulberry32 } from '../numeric/random.js';
 import { columnTopK } from '../numeric/topk.js';
+import { sha256Hex } from '../pipeline/cache.js';
 import type { ProgressCallback } from '../progress.js';
 import { VERSION } from '../version.js';
 import { REPORT_PAGE_HTML } from './_report-page.js';
@@ -419,7 +421,27 @@ export async function buildReport(o: ReportOptions): Promise<ReportResult> {
 interface ThumbIndex {
   size: number;
   quality: number;
-  sources: Record<string, string>;
+  /** Row → the SHA-256 of the image the thumbnail was cut from (its file's bytes, a CIFAR record's pixels). */
+  sha256: Record<string, string>;
+}
+
+/** Runs `fn` on every item, at most `concurrency` at a time. */
+async function forEachLimit<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<void>) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, items.length)) }, worker));
+}
+
+/** The SHA-256 of a probe image's content (undefined when it cannot be read: its thumbnail is then retried). */
+async function sourceSha256(source: string): Promise<string | undefined> {
+  try {
+    if (source.startsWith('cifar:')) return sha256Hex((await loadProbeSource(source)).data);
+    return sha256Hex(await readFile(source));
+  } catch {
+    return undefined;
+  }
 }
 
 async function writeThumbnails(
@@ -436,40 +458,42 @@ async function writeThumbnails(
   if (await isFile(indexPath))
     prev = await readJson<ThumbIndex>(indexPath, 'thumbs/index.json').catch(() => undefined);
   const present = new Set<string>(await readdir(thumbsDir).catch(() => [] as string[]));
-  const sameSettings = prev?.size === size && prev.quality === THUMB_QUALITY;
+  const sameSettings = prev?.size === size && prev.quality === THUMB_QUALITY && prev.sha256 !== undefined;
   const wanted = new Set(rows.map((r) => `${r}.webp`));
   // thumbnails no longer shown (or of another probe set) go
   for (const f of present)
     if (THUMB_NAME.test(f) && !wanted.has(f)) await rm(join(thumbsDir, f), { force: true });
-  const index: ThumbIndex = { size, quality: THUMB_QUALITY, sources: {} };
+  // a thumbnail is reused only when its image's content is the one it was cut from (not merely its path)
+  const index: ThumbIndex = { size, quality: THUMB_QUALITY, sha256: {} };
+  const hashes = new Map<number, string | undefined>();
+  await forEachLimit(rows, concurrency, async (r) => {
+    hashes.set(r, await sourceSha256(sources[r]));
+  });
   const todo: number[] = [];
   let reused = 0;
   for (const r of rows) {
-    if (sameSettings && present.has(`${r}.webp`) && prev?.sources[r] === sources[r]) {
-      index.sources[r] = sources[r];
+    const sha = hashes.get(r);
+    if (sameSettings && present.has(`${r}.webp`) && sha !== undefined && prev?.sha256[r] === sha) {
+      index.sha256[r] = sha;
       reused++;
     } else todo.push(r);
   }
   const failedRows: number[] = [];
   let done = 0;
-  let next = 0;
   const stage = 'thumbnails';
   onProgress?.({ stage, done: 0, total: todo.length, unit: 'images' });
-  const worker = async () => {
-    while (next < todo.length) {
-      const r = todo[next++];
-      try {
-        const bytes = await thumbnail(sources[r], size);
-        await writeFileAtomic(join(thumbsDir, `${r}.webp`), bytes, { fsync: false });
-        index.sources[r] = sources[r];
-      } catch (e) {
-        failedRows.push(r);
-        warn(`thumbnail of image ${r} (${sources[r]}): ${(e as Error).message}`);
-      }
-      onProgress?.({ stage, done: ++done, total: todo.length, unit: 'images' });
+  await forEachLimit(todo, concurrency, async (r) => {
+    try {
+      const bytes = await thumbnail(sources[r], size);
+      await writeFileAtomic(join(thumbsDir, `${r}.webp`), bytes, { fsync: false });
+      const sha = hashes.get(r);
+      if (sha !== undefined) index.sha256[r] = sha;
+    } catch (e) {
+      failedRows.push(r);
+      warn(`thumbnail of image ${r} (${sources[r]}): ${(e as Error).message}`);
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, todo.length)) }, worker));
+    onProgress?.({ stage, done: ++done, total: todo.length, unit: 'images' });
+  });
   await writeFileAtomic(indexPath, `${JSON.stringify(index)}\n`, { fsync: false });
   failedRows.sort((a, b) => a - b);
   return { written: todo.length - failedRows.length, reused, failedRows };

@@ -19,6 +19,8 @@ import {
 import { createOnnxTargetModel, type OnnxTargetModel } from '../../src/models/onnx-target-model.js';
 import type { LayerInfo } from '../../src/models/target-model.js';
 import { ArgumentError, ClipDissectError } from '../../src/numeric/errors.js';
+import { tempDir } from '../helpers/cli.js';
+import { saveWithExternalData } from '../helpers/external-data.js';
 import { assertClose, batchThreeOnlyModel, CASES, caseInput, golden, MODELS } from './helpers.js';
 
 const RESNET_TS = `${MODELS}resnet_small_ts.onnx`;
@@ -479,6 +481,35 @@ describe('external data', () => {
     await withModel(join(dir, 'resnet_small_dynamo.onnx'), {}, async (m) => {
       const acts = await m.activations(data, n, ['layer4'], 'avg');
       assertClose(acts.get('layer4'), await golden('resnet_small', 'layer4', 'avg'), 'layer4');
+    });
+  });
+});
+
+describe('external data under any name', () => {
+  for (const location of ['./x.bin', 'weights.bin', 'model.onnx_data', 'sub/w.bin']) {
+    test(`weights in '${location}' are read (the location normalised for onnxruntime's in-memory table)`, async () => {
+      const { model } = saveWithExternalData(RESNET_TS, tempDir(), 'model.onnx', location);
+      const loaded = await loadOnnxModel(model);
+      assert.deepEqual(loaded.externalLocations, [location.replace(/^\.\//, '')]);
+      const { data, n } = await caseInput('resnet_small');
+      await withModel(model, {}, async (m) => {
+        const acts = await m.activations(data, n, ['layer4', 'fc'], 'avg');
+        assertClose(acts.get('layer4'), await golden('resnet_small', 'layer4', 'avg'), 'layer4');
+        assertClose(acts.get('fc'), await golden('resnet_small', 'fc', 'none'), 'fc');
+      });
+    });
+  }
+
+  test('a location outside the model folder is refused with the tensor, the location and the model named', async () => {
+    const { model } = saveWithExternalData(RESNET_TS, join(tempDir(), 'm'), 'model.onnx', '../w.bin');
+    await assert.rejects(createOnnxTargetModel(model), (e: unknown) => {
+      assert.ok(e instanceof ClipDissectError);
+      assert.equal(e.code, 'ERR_MODEL_EXTERNAL_DATA');
+      assert.match(
+        e.message,
+        /tensor '.+' of target model '.*model\.onnx' has external data location '\.\.\/w\.bin'/,
+      );
+      return true;
     });
   });
 });

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { ClipDissectError } from '../../src/numeric/errors.js';
 import { buildReport, REPORT_BANDS } from '../../src/report/html-report.js';
 import { cli, tempDir } from '../helpers/cli.js';
-import { writeSyntheticResults } from '../helpers/report-fixture.js';
+import { syntheticJpeg, writeSyntheticResults } from '../helpers/report-fixture.js';
 
 interface ReportLayer {
   name: string;
@@ -149,6 +149,34 @@ describe('buildReport', () => {
     const left = readdirSync(join(dir, 'report', 'thumbs')).filter((f) => f.endsWith('.webp'));
     assert.equal(left.length, fewer.thumbnails.total);
     assert.ok(fewer.thumbnails.total < shown.size);
+  });
+
+  it('a probe image replaced at the same path gets a new thumbnail; the others are reused', async () => {
+    const dir = tempDir('clip-dissect-report-');
+    const syn = await writeSyntheticResults(dir, LAYERS, N);
+    const first = await buildReport({ dir, thumbSize: 64 });
+    const data = readData(dir);
+    const row = Number(Object.keys(data.images)[0]);
+    const thumbPath = join(dir, 'report', 'thumbs', `${row}.webp`);
+    const before = readFileSync(thumbPath);
+    // another picture under the same name (as a fresh export of the probe set might write)
+    writeFileSync(syn.images[row], await syntheticJpeg(row + 1000));
+    const r = await buildReport({ dir, thumbSize: 64 });
+    assert.deepEqual(r.thumbnails, {
+      total: first.thumbnails.total,
+      written: 1,
+      reused: first.thumbnails.total - 1,
+      failed: 0,
+    });
+    assert.notDeepEqual(readFileSync(thumbPath), before, 'the thumbnail shows the new picture');
+    const want = await sharp(syn.images[row])
+      .resize(64, 64, { fit: 'cover' })
+      .webp({ quality: 80 })
+      .toBuffer();
+    assert.deepEqual(readFileSync(thumbPath), want);
+    // the same content again: all reused
+    const again = await buildReport({ dir, thumbSize: 64 });
+    assert.deepEqual(again.thumbnails.reused, first.thumbnails.total);
   });
 
   it('an unreadable probe image gets a placeholder and a warning, not a failure', async () => {
