@@ -155,6 +155,7 @@ export {
   FeatureCache,
   type FeatureCacheOptions,
   fileSha256,
+  modelSha256s,
 } from './pipeline/cache.js';
 export {
   CACHE_KINDS,
