@@ -74,8 +74,8 @@ export interface ProbeDataset {
   /** Things the caller may want to tell the user (e.g. image files that ImageFolder ignores). */
   warnings: string[];
   /**
-   * A stable text of every image's identity, for cache keys: for each image file its absolute path, size
-   * and modification time (nanoseconds); for each CIFAR file the SHA-256 of its content and its record count.
+   * A stable text of every image's identity, for cache keys: for each image file its absolute path, size,
+   * modification and change times (nanoseconds); for each CIFAR file the SHA-256 of its content and its record count.
    * Nothing else (no host name, cache location or time of day). It reflects the files as they were when the
    * dataset was opened: open it again to see later changes.
    */
@@ -538,7 +538,7 @@ async function openFolder(
   };
 }
 
-/** One manifest line per image file: JSON `["file", path, size, mtimeNs]`, or `["file", path, errorCode]` for a
+/** One manifest line per image file: JSON `["file", path, size, mtimeNs, ctimeNs]`, or `["file", path, errorCode]` for a
  * listed file that cannot be stat'ed (a broken link). */
 async function fileManifest(paths: string[], options: OpenProbeDatasetOptions): Promise<string[]> {
   const lines = new Array<string>(paths.length);
@@ -549,7 +549,15 @@ async function fileManifest(paths: string[], options: OpenProbeDatasetOptions): 
       batch.map(async (p, k) => {
         try {
           const st = await stat(p, { bigint: true });
-          lines[b + k] = JSON.stringify(['file', p, st.size.toString(), st.mtimeNs.toString()]);
+          // the change time too: a file replaced in place with its size and mtime kept (cp -p, rsync -t) still
+          // gets a new one, which users cannot set
+          lines[b + k] = JSON.stringify([
+            'file',
+            p,
+            st.size.toString(),
+            st.mtimeNs.toString(),
+            st.ctimeNs.toString(),
+          ]);
         } catch (err) {
           // listed but unreadable (a broken link, as torchvision lists too): load(i) will throw for it
           lines[b + k] = JSON.stringify(['file', p, describeFsError(err)]);

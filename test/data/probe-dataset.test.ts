@@ -275,6 +275,22 @@ describe('image folders', () => {
     assert.notEqual(m3, m1);
     assert.equal(m3.split('\n')[3], m1.split('\n')[3]); // b.png unchanged
   });
+
+  it('manifest: a file overwritten with the same size and its mtime put back (cp -p) still changes it', async () => {
+    const dir = join(base, 'manifest-replaced');
+    const a = put(dir, 'a.png', await png(1, 1, 1));
+    const other = Buffer.from(readFileSync(a));
+    other[other.length - 5] ^= 1; // other bytes, the same size
+    const t = new Date('2024-01-02T03:04:05Z');
+    utimesSync(a, t, t);
+    const mtime = statSync(a, { bigint: true }).mtimeNs;
+    const m1 = (await openProbeDataset(dir)).manifest();
+    await new Promise((r) => setTimeout(r, 20)); // a later change time
+    writeFileSync(a, other);
+    utimesSync(a, t, t);
+    assert.equal(statSync(a, { bigint: true }).mtimeNs, mtime, 'the same size and mtime');
+    assert.notEqual((await openProbeDataset(dir)).manifest(), m1);
+  });
 });
 
 describe('CIFAR binary files', () => {
