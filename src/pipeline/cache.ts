@@ -150,8 +150,17 @@ export async function fileSha256s(paths: readonly string[]): Promise<string[]> {
 export async function modelSha256s(paths: readonly string[]): Promise<string[]> {
   const abs = paths.map((p) => resolve(p));
   await hashOnWorker(abs, true);
-  const external = abs.map((p) => (modelExternals.get(p) as { files: string[] }).files);
-  const extSha = await fileSha256s(external.flat());
+  let external = abs.map((p) => (modelExternals.get(p) as { files: string[] }).files);
+  let extSha: string[];
+  try {
+    extSha = await fileSha256s(external.flat());
+  } catch {
+    // an external-data file went away since the model was listed: list again (the error then names it)
+    for (const p of abs) modelExternals.delete(p);
+    await hashOnWorker(abs, true);
+    external = abs.map((p) => (modelExternals.get(p) as { files: string[] }).files);
+    extSha = await fileSha256s(external.flat());
+  }
   let k = 0;
   return abs.map((p, i) => {
     const main = (fileHashes.get(p) as { sha256: string }).sha256;

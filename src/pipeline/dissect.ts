@@ -15,8 +15,8 @@
  *   ahead, across chunk boundaries.
  * - Probe images are processed in chunks (`chunkSize`, default 256 images); each chunk's image features, each
  *   layer's activations and the list of images kept are cached separately (src/pipeline/cache.ts) under a key of
- *   the model file hashes (external data files included), layer, pooling, preprocessing, the probe manifest, the chunk index and size, dtype and
- *   the library version. Concepts are encoded in chunks (`textChunkSize`, default 2048 texts) cached by their
+ *   the model file hashes (external data files included), layer, pooling, preprocessing, the probe manifest, the
+ *   chunk index and size, dtype and the library version. Concepts are encoded in chunks (`textChunkSize`, default 2048 texts) cached by their
  *   texts. A killed or failed run therefore resumes at the first chunk it had not finished, and a rerun with the
  *   same inputs computes nothing but the similarity.
  * - Memory: N×K per layer (pooled activations), N×d image features, M×d text features and one batch of images.
