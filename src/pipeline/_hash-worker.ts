@@ -1,11 +1,11 @@
 /**
  * A worker thread that computes the SHA-256 of files (workerData: { paths, onnx }) and posts
  * `{ sha256: string[], external?: ExternalHash[][] }` or `{ error: { code, message, name } }`. With `onnx`, each
- * file is an ONNX model: it is read whole, hashed, and parsed for the external-data files it references, which
- * are hashed too (`external`, per model). Internal: see fileSha256s and modelSha256s in cache.ts.
+ * file is an ONNX model, also parsed (when it may have any) for the external-data files it references, which are
+ * hashed too (`external`, per model). Internal: see fileSha256s and modelSha256s in cache.ts.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { type ExternalHash, statKey } from './cache.js';
 
@@ -18,11 +18,42 @@ function readInto(fd: number, buf: Uint8Array): number {
   return n;
 }
 
-/** SHA-256 of an open file's bytes, read in `buf`-sized pieces. */
-function hashFd(fd: number, buf: Uint8Array): string {
+/**
+ * Every external-data reference holds a key-value entry whose key is `location`: a model file without these
+ * bytes has no external data and need not be parsed (a file with them is parsed, which decides).
+ */
+const LOCATION = Buffer.from('location');
+
+/** SHA-256 of an open file's bytes, read in `buf`-sized pieces, and whether `needle` occurs in them. */
+function hashFd(fd: number, buf: Buffer, needle?: Buffer): { sha256: string; found: boolean } {
   const hash = createHash('sha256');
-  for (let n = readInto(fd, buf); n > 0; n = readInto(fd, buf)) hash.update(buf.subarray(0, n));
-  return hash.digest('hex');
+  let found = false;
+  let tail = Buffer.alloc(0); // the end of the previous piece, for a needle across two pieces
+  for (let n = readInto(fd, buf); n > 0; n = readInto(fd, buf)) {
+    const piece = buf.subarray(0, n);
+    hash.update(piece);
+    if (needle && !found) {
+      const head = piece.subarray(0, needle.length - 1);
+      found = piece.includes(needle) || Buffer.concat([tail, head]).includes(needle);
+      tail = Buffer.from(piece.subarray(Math.max(0, n - (needle.length - 1))));
+    }
+  }
+  return { sha256: hash.digest('hex'), found };
+}
+
+/** The external-data files of the model at `p`, each hashed (`buf`: a read buffer). */
+async function externalHashes(p: string, buf: Buffer): Promise<ExternalHash[]> {
+  const ext = await import('../models/_onnx-external-data.js');
+  const label = `ONNX model '${p}'`;
+  const files = await ext.externalDataFiles(p, ext.parseOnnxModel(readFileSync(p), label), label);
+  return files.map((f) => {
+    const fd = openSync(f.path, 'r');
+    try {
+      return { path: f.path, stat: statKey(fstatSync(fd)), sha256: hashFd(fd, buf).sha256 };
+    } finally {
+      closeSync(fd);
+    }
+  });
 }
 
 try {
@@ -31,36 +62,17 @@ try {
   // one 4 MiB buffer, read synchronously (this thread has nothing else to do): 2.5× faster than a read stream's
   // fresh 64 KiB chunks
   const buf = Buffer.allocUnsafe(4 << 20);
-  const ext = onnx ? await import('../models/_onnx-external-data.js') : null;
   for (const p of paths) {
     const fd = openSync(p, 'r');
-    let whole: Uint8Array | null = null;
+    let h: { sha256: string; found: boolean };
     try {
-      if (ext) {
-        // a model is parsed as well: read it whole (its weight tensors are views into these bytes)
-        whole = new Uint8Array(fstatSync(fd).size);
-        whole = whole.subarray(0, readInto(fd, whole));
-        sha256.push(createHash('sha256').update(whole).digest('hex'));
-      } else sha256.push(hashFd(fd, buf));
+      h = hashFd(fd, buf, onnx ? LOCATION : undefined);
     } finally {
       closeSync(fd);
     }
-    if (ext && whole) {
-      const label = `ONNX model '${p}'`;
-      const files = await ext.externalDataFiles(p, ext.parseOnnxModel(whole, label), label);
-      whole = null;
-      external.push(
-        files.map((f) => {
-          const xfd = openSync(f.path, 'r');
-          try {
-            const stat = statKey(fstatSync(xfd));
-            return { path: f.path, stat, sha256: hashFd(xfd, buf) };
-          } finally {
-            closeSync(xfd);
-          }
-        }),
-      );
-    }
+    sha256.push(h.sha256);
+    // a model that may reference external data is read again and parsed (models that do are small files)
+    if (onnx) external.push(h.found ? await externalHashes(p, buf) : []);
   }
   parentPort?.postMessage(onnx ? { sha256, external } : { sha256 });
 } catch (e) {

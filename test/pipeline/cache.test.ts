@@ -144,6 +144,51 @@ describe('modelSha256s (a model and its external data files)', () => {
     assert.notEqual((await modelSha256s([path]))[0], before);
   });
 
+  it("finds external data whose 'location' entry straddles two 4 MiB read pieces of a big model file", async () => {
+    const dir = tempDir();
+    const entry = (key: string, value: string) => create(onnx.StringStringEntryProtoSchema, { key, value });
+    const write = (inlineBytes: number) => {
+      const model = create(onnx.ModelProtoSchema, {
+        irVersion: 8n,
+        opsetImport: [{ domain: '', version: 17n }],
+        graph: {
+          name: 'g',
+          node: [create(onnx.NodeProtoSchema, { opType: 'Add', input: ['a', 'b'], output: ['y'] })],
+          initializer: [
+            create(onnx.TensorProtoSchema, {
+              name: 'a',
+              dataType: onnx.TensorProto_DataType.UINT8,
+              dims: [BigInt(inlineBytes)],
+              rawData: new Uint8Array(inlineBytes),
+            }),
+            create(onnx.TensorProtoSchema, {
+              name: 'b',
+              dataType: onnx.TensorProto_DataType.UINT8,
+              dims: [4n],
+              dataLocation: onnx.TensorProto_DataLocation.EXTERNAL,
+              externalData: [entry('location', 'b.bin'), entry('offset', '0'), entry('length', '4')],
+            }),
+          ],
+          output: [create(onnx.ValueInfoProtoSchema, { name: 'y' })],
+        },
+      });
+      return Buffer.from(toBinary(onnx.ModelProtoSchema, model));
+    };
+    const piece = 4 << 20;
+    let size = piece;
+    let bytes = write(size);
+    for (let i = 0; i < 3; i++) {
+      size += piece - 3 - bytes.indexOf('location'); // 'loc' | 'ation' across the boundary
+      bytes = write(size);
+    }
+    assert.equal(bytes.indexOf('location'), piece - 3);
+    const path = join(dir, 'big.onnx');
+    writeFileSync(path, bytes);
+    writeFileSync(join(dir, 'b.bin'), Buffer.from([1, 2, 3, 4]));
+    const before = (await modelSha256s([path]))[0];
+    assert.equal(before, sha256Hex(`${await fileSha256(path)}:${sha256Hex(Buffer.from([1, 2, 3, 4]))}`));
+  });
+
   it('refuses absolute locations and locations outside the model folder, and names a missing file', async () => {
     const cases: [string, RegExp][] = [
       ['../outside.bin', /location '\.\.\/outside\.bin'.*relative to the model's folder/],
