@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { npyToMatrix, readNpy } from '../../src/io/npy.js';
 import { layerFileNames } from '../../src/pipeline/activations-files.js';
 import { cli, tempDir } from '../helpers/cli.js';
+import { saveWithExternalData } from '../helpers/external-data.js';
 import { assertClose } from '../models/helpers.js';
 import {
   FOLDED,
@@ -303,6 +304,30 @@ describe('clip-dissect activations', () => {
     assertClose(npyToMatrix(await readNpy(join(out, file)), tensor), await golden('layer4', 'avg'), tensor);
     assert.equal(readJson(join(out, 'activations.json')).layers[0].file, file);
     assert.equal(readJson(join(out, 'activations.json')).workers, 0);
+  });
+
+  it("a target whose external data location is written './x.bin' works; one outside its folder exits 1, named", async () => {
+    const model = saveWithExternalData(NOFOLD, tempDir(), 'model.onnx', './x.bin').model;
+    const args = (target: string, out: string) => [
+      ...['activations', '--target', target, '--layers', 'layer4', '--probe', probe],
+      ...['--preprocess', PREPROCESS_JSON, '--workers', '0', '--out', out],
+    ];
+    const out = tempDir('clip-dissect-out-');
+    const r = await cli(args(model, out));
+    assert.equal(r.code, 0, r.stderr);
+    assertClose(
+      npyToMatrix(await readNpy(join(out, 'layer4.npy')), 'layer4'),
+      await golden('layer4', 'avg'),
+      'layer4',
+    );
+    const outside = saveWithExternalData(NOFOLD, join(tempDir(), 'm'), 'model.onnx', '../w.bin').model;
+    const bad = await cli(args(outside, tempDir()));
+    assert.equal(bad.code, 1);
+    assert.match(
+      bad.stderr,
+      /has external data location '\.\.\/w\.bin'; it must be a path relative to the model's folder/,
+    );
+    assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
   });
 
   it('usage errors: missing flags, bad choices and numbers (exit 1)', async () => {
