@@ -31,7 +31,7 @@ export interface LoadedModel {
   readonly graph: onnx.GraphProto;
   /** Opset of the default ONNX domain. */
   readonly opset: number;
-  /** External data files (the `location` strings, relative to the model's folder, normalised: `./x.bin` → `x.bin`). */
+  /** External data files: the `location` strings, relative to the model folder, normalised (`./x.bin`: `x.bin`). */
   readonly externalLocations: readonly string[];
   /**
    * The model file's bytes: the parsed tensors' raw_data are views into them, so edited models refer to the
