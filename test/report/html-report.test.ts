@@ -179,6 +179,29 @@ describe('buildReport', () => {
     assert.deepEqual(again.thumbnails.reused, first.thumbnails.total);
   });
 
+  it('CIFAR records: thumbnails reused while the record is unchanged, redone when its pixels change', async () => {
+    const dir = tempDir('clip-dissect-report-');
+    const n = 20;
+    await writeSyntheticResults(dir, [{ name: 'fc', neurons: 3 }], n);
+    // the same results over the records of a CIFAR-10 file (1 label byte + 3072 pixel bytes each)
+    const cifar = join(tempDir(), 'data_batch_1.bin');
+    const records = Buffer.alloc(n * 3073);
+    for (let r = 0; r < n; r++) records.fill((r * 37) & 255, r * 3073 + 1, (r + 1) * 3073);
+    writeFileSync(cifar, records);
+    writeFileSync(
+      join(dir, 'images.txt'),
+      Array.from({ length: n }, (_, r) => `cifar:${cifar}#${r}\n`).join(''),
+    );
+    const first = await buildReport({ dir, thumbSize: 32 });
+    assert.equal(first.thumbnails.written, first.thumbnails.total);
+    assert.equal((await buildReport({ dir, thumbSize: 32 })).thumbnails.reused, first.thumbnails.total);
+    const row = Number(Object.keys(readData(dir).images)[0]);
+    records.fill(255 - ((row * 37) & 255), row * 3073 + 1, (row + 1) * 3073);
+    writeFileSync(cifar, records);
+    const r = await buildReport({ dir, thumbSize: 32 });
+    assert.deepEqual([r.thumbnails.written, r.thumbnails.reused], [1, first.thumbnails.total - 1]);
+  });
+
   it('an unreadable probe image gets a placeholder and a warning, not a failure', async () => {
     const dir = tempDir('clip-dissect-report-');
     const syn = await writeSyntheticResults(dir, [{ name: 'fc', neurons: 3 }], 20);
