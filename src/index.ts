@@ -62,7 +62,9 @@ export {
 export type { ClipEncoder, EncodeTextOptions, TextEmbeddings } from './models/clip-encoder.js';
 export {
   CLIP_DTYPES,
+  CLIP_PREPROCESS_CHOICES,
   type ClipDtype,
+  type ClipPreprocess,
   type ClipTowers,
   createOnnxClipEncoder,
   DEFAULT_CLIP_MODEL,

@@ -235,12 +235,24 @@ const HF_RESAMPLE_NAMES: Readonly<Record<number, string>> = { 1: 'LANCZOS', 4: '
  * `do_center_crop`, `do_rescale`, `do_normalize`). Missing fields take CLIPImageProcessor's defaults, except
  * that a missing `crop_size` with a `{height, width}` size crops nothing (SigLIP-style processors). An int
  * `size` in a file whose processor type is not a CLIP one is refused as ambiguous (ViT reads it as a square).
- * `source` (the file path) starts every error message. The crop offset is rounded down, as Hugging Face does.
+ * `source` (the file path) starts every error message.
+ *
+ * `cropRounding` sets where the center crop of an odd overhang starts: 'round' (default) as torchvision's
+ * CenterCrop, `round((size - crop) / 2)` with halves to the even neighbour, the crop of OpenAI's `clip.load`
+ * and of the official CLIP-Dissect code, which builds torchvision transforms for CLIP and for targets alike;
+ * 'floor' as Hugging Face's image processors, `(size - crop) // 2` (one pixel to the left or top of
+ * torchvision's whenever the overhang is odd and its half rounds up, e.g. 741x500 -> 331x224 crops at x = 53
+ * instead of 54).
  */
 export function preprocessorConfigFromHF(
   json: unknown,
   source = 'preprocessor_config.json',
+  cropRounding: 'round' | 'floor' = 'round',
 ): PreprocessConfig {
+  if (cropRounding !== 'round' && cropRounding !== 'floor')
+    throw new ArgumentError(
+      `preprocessorConfigFromHF: 'cropRounding' must be 'round' or 'floor' but got ${JSON.stringify(cropRounding)}`,
+    );
   const fail = (field: string, message: string): never => {
     throw new ClipDissectError('ERR_PREPROCESSOR_CONFIG', `${source}: '${field}' ${message}`);
   };
@@ -368,5 +380,5 @@ export function preprocessorConfigFromHF(
   }
   if (!flag('do_rescale', true)) rescale = 1;
 
-  return { resize, crop, interpolation, mean, std, rescale, cropRounding: 'floor' };
+  return { resize, crop, interpolation, mean, std, rescale, cropRounding };
 }

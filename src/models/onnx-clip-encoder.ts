@@ -39,6 +39,24 @@ import type { ClipEncoder, EncodeTextOptions, TextEmbeddings } from './clip-enco
  */
 export type ClipDtype = 'fp32' | 'fp16' | 'q8' | 'int8';
 export const CLIP_DTYPES: readonly ClipDtype[] = ['fp32', 'fp16', 'q8', 'int8'];
+
+/**
+ * How CLIP's images are cropped: 'openai' (default) as OpenAI's `clip.load` and the official CLIP-Dissect code
+ * do (torchvision's CenterCrop, the offset of an odd overhang rounded half to even), 'hf' as transformers'
+ * CLIPImageProcessor (rounded down: one pixel off where torchvision rounds up). Both read the sizes, filter,
+ * mean and std from the model folder's preprocessor_config.json.
+ */
+export type ClipPreprocess = 'openai' | 'hf';
+export const CLIP_PREPROCESS_CHOICES: readonly ClipPreprocess[] = ['openai', 'hf'];
+
+/** The crop rounding of a {@link ClipPreprocess} choice (src/data/preprocess.ts `cropRounding`). */
+export function clipCropRounding(choice: ClipPreprocess = 'openai'): 'round' | 'floor' {
+  if (!CLIP_PREPROCESS_CHOICES.includes(choice))
+    throw new ArgumentError(
+      `'clipPreprocess' must be ${formatChoices(CLIP_PREPROCESS_CHOICES)} but got ${JSON.stringify(choice)}`,
+    );
+  return choice === 'hf' ? 'floor' : 'round';
+}
 const DTYPE_SUFFIX: Readonly<Record<ClipDtype, string>> = {
   fp32: '',
   fp16: '_fp16',
@@ -70,6 +88,8 @@ export interface OnnxClipEncoderOptions extends HubOptions {
    * memory: opening the ViT-B/16 vision tower took 1.7 s instead of 3.5 s on the 2-vCPU machine.
    */
   towers?: ClipTowers;
+  /** CLIP's image preprocessing semantics (see {@link ClipPreprocess}); default 'openai'. */
+  clipPreprocess?: ClipPreprocess;
 }
 
 export type ClipTowers = 'both' | 'text' | 'vision';
@@ -124,6 +144,7 @@ export async function readJson(path: string): Promise<Record<string, unknown>> {
 function checkOptions(options: OnnxClipEncoderOptions): void {
   if (options.dtype !== undefined && !CLIP_DTYPES.includes(options.dtype))
     throw new ArgumentError(`'dtype' must be ${formatChoices(CLIP_DTYPES)} but got '${options.dtype}'`);
+  clipCropRounding(options.clipPreprocess);
   if (options.device !== undefined && !DEVICES.includes(options.device))
     throw new ArgumentError(`'device' must be ${formatChoices(DEVICES)} but got '${options.device}'`);
   if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1))
@@ -521,7 +542,11 @@ export async function createOnnxClipEncoder(
       'ERR_MODEL_CONFIG',
       `${configPath}: model_type ${JSON.stringify(rawType)} is not supported; supported are 'clip' and 'siglip'`,
     );
-  const preprocess = preprocessorConfigFromHF(await readJson(prePath), prePath);
+  const preprocess = preprocessorConfigFromHF(
+    await readJson(prePath),
+    prePath,
+    clipCropRounding(options.clipPreprocess),
+  );
   const tokenizerJson = await readJson(tokPath);
   const tokenizerConfig = await readJson(tokCfgPath);
   const tokenizer = new ClipTokenizer(

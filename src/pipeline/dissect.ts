@@ -36,6 +36,8 @@ import { alignToRuns, checkRunBatchSize, runBatchFor } from '../models/_run-batc
 import type { ClipEncoder } from '../models/clip-encoder.js';
 import {
   type ClipDtype,
+  type ClipPreprocess,
+  clipCropRounding,
   clipDtypeKey,
   clipModelFiles,
   createOnnxClipEncoder,
@@ -80,6 +82,12 @@ export interface DissectOptions {
   clip?: string;
   /** CLIP weights: 'fp32' (default), 'fp16', 'q8'. */
   dtype?: ClipDtype;
+  /**
+   * CLIP's image preprocessing: 'openai' (default) crops as OpenAI's `clip.load` (torchvision's CenterCrop, as
+   * the official CLIP-Dissect code), 'hf' as transformers' CLIPImageProcessor (odd overhangs rounded down).
+   * Sizes, filter, mean and std come from the CLIP folder's preprocessor_config.json either way.
+   */
+  clipPreprocess?: ClipPreprocess;
   /** The text each concept is embedded as: `template.replace('{}', concept)`. Default '{}' (the concept). */
   template?: string;
   similarity?: SimilarityName;
@@ -192,6 +200,7 @@ function checkOptions(o: DissectOptions): void {
     throw new ArgumentError(
       `'template' must contain {} (where the concept goes), e.g. 'a photo of {}', but got ${JSON.stringify(o.template)}`,
     );
+  clipCropRounding(o.clipPreprocess);
   positiveInt('batchSize', o.batchSize);
   checkRunBatchSize(o.runBatchSize);
   if (o.workers !== undefined && !(Number.isInteger(o.workers) && o.workers >= 0))
@@ -244,6 +253,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
   const token = o.token ?? 'cls';
   const device = o.device ?? 'cpu';
   const dtype = o.dtype ?? 'fp32';
+  const clipPreprocess = o.clipPreprocess ?? 'openai';
   const template = o.template ?? '{}';
   const clipId = o.clip ?? DEFAULT_CLIP_MODEL;
   const cacheDir = o.cacheDir ?? defaultCacheDir();
@@ -317,6 +327,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
       cacheDir,
       offline: true,
       towers,
+      clipPreprocess,
     });
     clipTowers = towers;
     time(towers === 'text' ? 'openClipText' : 'openClipVision', performance.now() - tc);
@@ -355,7 +366,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     const fresh: boolean[] = [];
     for (let c = 0; c < nChunks; c++) fresh.push(!(await cache.has(cacheKey(keptParts(c)), 'kept')));
     // CLIP's preprocessing, as its encoder will read it (the workers start before CLIP opens)
-    const clipPre = preprocessorConfigFromHF(await readJson(preF), preF);
+    const clipPre = preprocessorConfigFromHF(await readJson(preF), preF, clipCropRounding(clipPreprocess));
     const allConfigs = chunkConfigs(tPre, clipPre, true);
     const bs = Math.min(alignToRuns(o.batchSize ?? DEFAULT_BATCH, runBatchFor(device, o.runBatchSize)), N);
     time('openProbe', performance.now() - t);
@@ -396,6 +407,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     const imageParts = (c: number) => ({
       what: 'clip-image-features',
       clip: { config: clipHashes.config, preprocessor: clipHashes.preprocessor, vision: clipHashes.vision },
+      clipPreprocess,
       dtype: clipDtypeKey(dtype),
       device,
       ...base,
@@ -777,7 +789,15 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
         exporter,
         preprocessing: { source: pre.source, ...pre.config },
       },
-      clip: { given: clipId, hubId: hubId ?? null, dir: clipDir, dtype, sha256: clipHashes },
+      clip: {
+        given: clipId,
+        hubId: hubId ?? null,
+        dir: clipDir,
+        dtype,
+        sha256: clipHashes,
+        preprocess: clipPreprocess,
+        preprocessing: { source: preF, ...clipPre },
+      },
       concepts: {
         source: conceptSource,
         given: o.concepts,

@@ -256,7 +256,7 @@ describe('preprocessorConfigFromHF', () => {
       resample: 3,
       size: 224,
     });
-    assert.deepEqual(cfg, { ...CLIP_PREPROCESS, rescale: 1 / 255, cropRounding: 'floor' });
+    assert.deepEqual(cfg, { ...CLIP_PREPROCESS, rescale: 1 / 255, cropRounding: 'round' });
   });
 
   it('reads a CLIPImageProcessor config (dicts, rescale)', () => {
@@ -281,7 +281,7 @@ describe('preprocessorConfigFromHF', () => {
       mean: CLIP_MEAN,
       std: CLIP_STD,
       rescale: 0.00392156862745098,
-      cropRounding: 'floor',
+      cropRounding: 'round',
     });
   });
 
@@ -304,7 +304,7 @@ describe('preprocessorConfigFromHF', () => {
     assert.deepEqual(preprocessorConfigFromHF({}), {
       ...CLIP_PREPROCESS,
       rescale: 1 / 255,
-      cropRounding: 'floor',
+      cropRounding: 'round',
     });
     const raw = preprocessorConfigFromHF({ do_normalize: false, do_rescale: false });
     assert.deepEqual([raw.mean, raw.std, raw.rescale], [[0, 0, 0], [1, 1, 1], 1]);

@@ -112,11 +112,11 @@ describe('ONNX CLIP encoder on the tiny fixture model', { skip: NEEDS_SHARED }, 
     assert.equal(enc.embedDim, 16);
     assert.equal(enc.contextLength, 77);
     assert.deepEqual(enc.imageShape, [3, 224, 224]);
-    // OpenAI CLIP's transform, in Hugging Face's reading (rescale 1/255, crop offset rounded down)
+    // OpenAI CLIP's transform as clip.load crops (round half to even); rescale 1/255 is ToTensor's x / 255
     const { rescale, cropRounding, ...rest } = enc.preprocess;
     assert.deepEqual(rest, { ...CLIP_PREPROCESS });
     assert.equal(rescale, 1 / 255);
-    assert.equal(cropRounding, 'floor');
+    assert.equal(cropRounding, 'round');
   });
 
   test('text embeddings equal PyTorch get_text_features (77-token padding)', async () => {

@@ -362,13 +362,14 @@ describe('extractActivations: preprocessing', () => {
     );
     const hf = await extractActivations({ target: dir, layers: LAYERS, probe });
     assert.equal(hf.preprocess.source, join(dir, 'preprocessor_config.json'));
-    assert.equal(hf.preprocess.config.cropRounding, 'floor');
+    // a Hugging Face file for the target is cropped as torchvision does (the official code's transforms)
+    assert.equal(hf.preprocess.config.cropRounding, 'round');
     assert.equal(hf.model.path, join(dir, 'model.onnx'));
     const same = await extractActivations({
       target: NOFOLD,
       layers: LAYERS,
       probe,
-      preprocess: { ...PREPROCESS, cropRounding: 'floor', rescale: 1 / 255 },
+      preprocess: { ...PREPROCESS, rescale: 1 / 255 },
     });
     for (const name of LAYERS) assert.deepEqual(layer(hf, name), layer(same, name), name);
     // an explicit preprocess wins over the folder's file

@@ -1,6 +1,12 @@
 /** `clip-dissect dissect`: the whole method in one command (see src/pipeline/dissect.ts). */
 
-import { CLIP_DTYPES, type ClipDtype, DEFAULT_CLIP_MODEL } from '../../models/onnx-clip-encoder.js';
+import {
+  CLIP_DTYPES,
+  CLIP_PREPROCESS_CHOICES,
+  type ClipDtype,
+  type ClipPreprocess,
+  DEFAULT_CLIP_MODEL,
+} from '../../models/onnx-clip-encoder.js';
 import { POOL_MODES, type PoolMode, TOKEN_MODES, type TokenMode } from '../../models/target-model.js';
 import { SIMILARITY_NAMES, type SimilarityName } from '../../numeric/similarity-options.js';
 import { dissect } from '../../pipeline/dissect.js';
@@ -36,7 +42,12 @@ Method:
   --pool avg|max          how a conv layer's H×W map becomes one number per channel (default avg)
   --token cls|mean        how a transformer's tokens become one vector (default cls)
   --preprocess FILE       the target's preprocessing JSON (default: the target folder's
-                          preprocessor_config.json, else torchvision ImageNet: Resize 256, CenterCrop 224)
+                          preprocessor_config.json, else torchvision ImageNet: Resize 256, CenterCrop 224);
+                          a Hugging Face file is cropped as torchvision does (as the official code)
+  --clip-preprocess openai|hf
+                          CLIP's crop: openai (default) as clip.load, torchvision's CenterCrop (an odd
+                          overhang's offset rounded half to even); hf as transformers' CLIPImageProcessor
+                          (rounded down). Sizes, filter, mean and std: the CLIP folder's preprocessor_config.json
   --dtype fp32|fp16|q8|int8
                           CLIP weights (default fp32, the reference). int8: the fp32 files with their
                           MatMul weights quantized to int8 at load time, no extra files (CLIP images
@@ -80,6 +91,7 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
         token: { type: 'string' },
         preprocess: { type: 'string' },
         dtype: { type: 'string' },
+        'clip-preprocess': { type: 'string' },
         top: { type: 'string' },
         'skip-bad-images': { type: 'boolean' },
         'batch-size': { type: 'string' },
@@ -131,6 +143,11 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
       token: choice<TokenMode>('token', values.token, TOKEN_MODES),
       preprocess: values.preprocess as string | undefined,
       dtype: choice<ClipDtype>('dtype', values.dtype, CLIP_DTYPES),
+      clipPreprocess: choice<ClipPreprocess>(
+        'clip-preprocess',
+        values['clip-preprocess'],
+        CLIP_PREPROCESS_CHOICES,
+      ),
       top: optionalInt('top', values.top),
       skipBadImages: values['skip-bad-images'] === true,
       batchSize: optionalInt('batch-size', values['batch-size']),
