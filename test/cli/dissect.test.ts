@@ -16,6 +16,10 @@ describe('clip-dissect dissect', () => {
     assert.equal(help.code, 0);
     assert.match(help.stdout, /--concepts FILE\|NAME/);
     assert.match(help.stdout, /--offline/);
+    assert.match(
+      help.stdout,
+      /--clip-preprocess openai\|hf\n.*CLIP's crop: openai \(default\) as clip\.load/,
+    );
   });
 
   it('missing flags and bad values exit 1', async () => {
@@ -38,6 +42,13 @@ describe('clip-dissect dissect', () => {
     ]);
     assert.equal(tpl.code, 1);
     assert.match(tpl.stderr, /--template must contain \{\}/);
+    const pre = await cli([
+      'dissect',
+      ...['--target', FOLDED, '--layers', 'conv1', '--probe', 'x', '--concepts', 'y', '--out', 'z'],
+      ...['--clip-preprocess', 'torchvision'],
+    ]);
+    assert.equal(pre.code, 1);
+    assert.match(pre.stderr, /--clip-preprocess must be 'openai' or 'hf' but got 'torchvision'/);
   });
 
   describe('with the tiny CLIP', { skip: NEEDS_SHARED }, () => {
@@ -85,6 +96,16 @@ describe('clip-dissect dissect', () => {
         readFileSync(join(out2, 'descriptions.csv'), 'utf8'),
         readFileSync(join(out, 'descriptions.csv'), 'utf8'),
       );
+    });
+
+    it("--clip-preprocess hf: transformers' crop, other CLIP image features (recomputed), recorded in args.json", async () => {
+      const out = tempDir('clip-dissect-out-');
+      const r = await cli(args(out, ['--quiet', '--clip-preprocess', 'hf']));
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /computed \d\/1 text chunk and 1\/1 image chunk/);
+      const clip = JSON.parse(readFileSync(join(out, 'args.json'), 'utf8')).inputs.clip;
+      assert.equal(clip.preprocess, 'hf');
+      assert.equal(clip.preprocessing.cropRounding, 'floor');
     });
 
     it('--offline with an uncached hub id exits 1 and names the missing file', async () => {

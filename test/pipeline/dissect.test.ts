@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { computeSimilarity } from '../../src/compute/similarity-engine.js';
 import { decodeImageRGB } from '../../src/data/decode.js';
 import { preprocessImage } from '../../src/data/preprocess.js';
@@ -292,6 +293,69 @@ describe('dissect (tiny CLIP, resnet_small, 22 fixture images)', { skip: NEEDS_S
         e.code === 'ERR_OFFLINE' &&
         e.message.includes('config.json') &&
         e.message.includes('nobody/not-a-cached-clip'),
+    );
+  });
+
+  it("crops CLIP's input as clip.load ('openai', default) or as transformers ('hf'): features, args.json, cache key", async () => {
+    const dir = fileURLToPath(new URL('../../../test/fixtures/clip-preprocess/', import.meta.url));
+    const golden: { images: { image: string; offset: { openai: number[]; hf: number[] } }[] } = JSON.parse(
+      readFileSync(join(dir, 'expected.json'), 'utf8'),
+    );
+    const cd = tempDir('clip-dissect-cache-');
+    const runs = new Map<string, { r: DissectResult; out: string }>();
+    for (const choice of [undefined, 'hf'] as const) {
+      const o = tempDir('clip-dissect-out-');
+      const r = await dissect({ ...base(cd, o), probe: dir, layers: 'layer4', clipPreprocess: choice });
+      runs.set(choice ?? 'openai', { r, out: o });
+    }
+    const openai = runs.get('openai') as { r: DissectResult; out: string };
+    const hf = runs.get('hf') as { r: DissectResult; out: string };
+    assert.equal(openai.r.images.length, golden.images.length);
+    // other CLIP inputs, other image-feature cache entries; the target's activations are the cached ones
+    assert.equal(hf.r.chunks.images.computed, hf.r.chunks.images.total);
+    assert.ok(hf.r.timings.clipInference !== undefined, 'CLIP ran again');
+    assert.equal(hf.r.timings.targetInference, undefined, 'the target did not');
+    for (const [choice, { out: o }] of runs) {
+      const args = JSON.parse(readFileSync(join(o, 'args.json'), 'utf8'));
+      assert.equal(args.inputs.clip.preprocess, choice);
+      assert.equal(args.inputs.clip.preprocessing.cropRounding, choice === 'hf' ? 'floor' : 'round');
+      assert.equal(args.inputs.clip.preprocessing.resize, 224);
+    }
+    for (const [choice, { r }] of runs) {
+      const enc = await createOnnxClipEncoder(clipDir, {
+        threads: 1,
+        towers: 'vision',
+        clipPreprocess: choice as 'openai' | 'hf',
+      });
+      try {
+        for (let i = 0; i < r.images.length; i++) {
+          const img = await decodeImageRGB(r.images[i].source);
+          const e = await enc.encodeImages(preprocessImage(img, enc.preprocess), 1);
+          const row = r.imageFeatures.data.subarray(i * 16, (i + 1) * 16);
+          for (let j = 0; j < 16; j++)
+            assert.ok(
+              Math.abs(e.data[j] - row[j]) <= 1e-5 * (1 + Math.abs(e.data[j])),
+              `${choice} ${i} col ${j}`,
+            );
+        }
+      } finally {
+        await enc.release();
+      }
+    }
+    // the two differ exactly on the images whose odd overhang the two roundings crop one pixel apart
+    for (let i = 0; i < openai.r.images.length; i++) {
+      const name = openai.r.images[i].source.split(/[\\/]/).pop();
+      const g = golden.images.find((c) => c.image === name);
+      assert.ok(g, name);
+      const a = openai.r.imageFeatures.data.subarray(i * 16, (i + 1) * 16);
+      const b = hf.r.imageFeatures.data.subarray(i * 16, (i + 1) * 16);
+      const d = Math.max(...Array.from(a, (v, j) => Math.abs(v - b[j])));
+      if (g.offset.openai.join() === g.offset.hf.join()) assert.equal(d, 0, `${name}: same crop`);
+      else assert.ok(d > 1e-4, `${name}: crops one pixel apart but features differ by only ${d}`);
+    }
+    await assert.rejects(
+      dissect({ ...base(cd), clipPreprocess: 'torchvision' as never }),
+      /'clipPreprocess' must be 'openai' or 'hf' but got "torchvision"/,
     );
   });
 
