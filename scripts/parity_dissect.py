@@ -20,20 +20,24 @@ above 1e-4.
 2. Target: parity_activations.build_model('resnet50') (random weights, seed 0, BatchNorm randomised) exported
    with `do_constant_folding=False`, so ONNX `conv1` is the PyTorch `conv1` output. Reuses
    /tmp/clip-dissect-parity-activations/resnet50_ts_nofold.onnx when it exists (same builder, same seeds).
-   Probe: /tmp/clip-dissect-parity-activations/probe (120 mixed images written by parity_activations.py), made
-   with parity_activations.make_probe when absent.
+   Probe: /tmp/clip-dissect-parity-activations/probe (120 mixed images written by parity_activations.py, made
+   with parity_activations.make_probe when absent), copied to WORK/probe with the 10 images of
+   test/fixtures/clip-preprocess/ added as the class `zz_odd_overhang` (8 of them have an odd resized overhang
+   that torchvision's CenterCrop and Hugging Face's processors crop one pixel apart; none of the 120 has).
 3. Reference (torch float32, CPU): text features = get_text_features of the concepts tokenized with the HF
    tokenizer from the same tokenizer.json (clip.tokenize's ids: start/end tokens, cut to 77 keeping the end
    token, zero padding). The padding goes to the longest concept of each length-sorted batch of 256 instead of
    77: the text tower is causal and pools at the end token, so tokens after it change nothing (`--pad77` pads to
    77 as clip.tokenize does, ~5x slower). Image features = get_image_features over
-   torchvision ImageFolder(probe) with OpenAI CLIP's transform (Resize(224, bicubic), CenterCrop(224),
-   ToTensor, Normalize(CLIP mean/std)) on `.convert('RGB')` images. Activations = forward hooks on
+   torchvision ImageFolder(probe) (its pil_loader converts each image to RGB when it opens it) with exactly
+   `clip.load`'s transform, clip/clip.py `_transform(224)`: Resize(224, bicubic), CenterCrop(224),
+   _convert_image_to_rgb, ToTensor, Normalize(CLIP mean/std) (make_clip_preprocess_golden.clip_transform;
+   never transformers' image processor). Activations = forward hooks on
    conv1, layer1..layer4 averaged over H, W (utils.get_activation), ImageNet transform (Resize 256 bilinear,
    CenterCrop 224). Labels = argmax of reference_similarity.soft_wpmi(clip_similarity(I, T), A) (default
    parameters), margin = top-1 minus top-2 score.
 4. Runs `node bin/clip-dissect.js dissect` once (all 5 layers, fresh --cache-dir under WORK, -q) and compares:
-   image order, min over rows of the cosine of text and image features, per layer max |ours - ref| / s_k with
+   image order, min over rows of the cosine of text and image features (and over the odd-overhang images), per layer max |ours - ref| / s_k with
    s_k = max_i |ref[i, k]| (floored at 1e-6 max |ref|), and label agreement among neurons with reference margin
    > 1e-4 (per layer and total; all neurons for information).
 
@@ -58,6 +62,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import parity_activations as pa  # noqa: E402  (applies the torchvision workaround, gives the probe + ResNet)
 import reference_similarity as rs  # noqa: E402
+from make_clip_preprocess_golden import OUT as ODD_OVERHANG  # noqa: E402
+from make_clip_preprocess_golden import clip_transform  # noqa: E402
 from PIL import Image  # noqa: E402
 from torchvision import datasets  # noqa: E402
 from transformers import CLIPConfig, CLIPModel, PreTrainedTokenizerFast  # noqa: E402
@@ -174,11 +180,7 @@ def text_reference(model, concepts, pad77, batch=256):
 
 
 def image_reference(model, probe, batch=32):
-    transform = T.Compose([
-        T.Resize(224, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(224), T.ToTensor(),
-        T.Normalize(CLIP_MEAN, CLIP_STD),
-    ])
-    ds = datasets.ImageFolder(probe, transform=transform)
+    ds = datasets.ImageFolder(probe, transform=clip_transform(224))
     loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=False, num_workers=0)
     out = []
     with torch.no_grad():
@@ -249,8 +251,22 @@ def main():
     # inputs
     probe = os.path.abspath(args.probe)
     if not os.path.isdir(probe):
-        probe = os.path.join(work, 'probe')
+        probe = os.path.join(work, 'probe120')
         pa.make_probe(work, 120)
+        shutil.move(os.path.join(work, 'probe'), probe)
+    # the probe plus the odd-overhang fixture images (a class sorted last by ImageFolder and by clip-dissect)
+    with_odd = os.path.join(work, 'probe')
+    if probe != with_odd:
+        shutil.rmtree(with_odd, ignore_errors=True)
+        shutil.copytree(probe, with_odd)
+    odd_dir = os.path.join(with_odd, 'zz_odd_overhang')
+    shutil.rmtree(odd_dir, ignore_errors=True)
+    os.makedirs(odd_dir)
+    with open(os.path.join(ODD_OVERHANG, 'expected.json')) as f:
+        odd = {e['image']: e for e in json.load(f)['images']}
+    for name in odd:
+        shutil.copy(os.path.join(ODD_OVERHANG, name), odd_dir)
+    probe = with_odd
     resnet = pa.build_model('resnet50')
     target = os.path.abspath(args.target)
     if not os.path.isfile(target):
@@ -338,7 +354,11 @@ def main():
     cos_t = row_cos(T_ours, T_ref) if T_ours.shape == T_ref.shape else np.array([-np.inf])
     cos_i = row_cos(I_ours, I_ref) if I_ours.shape == I_ref.shape and same_order else np.array([-np.inf])
     say(f'{"features":<10} {"shape":>12} {"min cos":>12} {"1-min cos":>10} {"bar":>8}  verdict')
-    for name, c, shape in [('text', cos_t, T_ours.shape), ('image', cos_i, I_ours.shape)]:
+    odd_rows = [i for i, p in enumerate(samples) if os.path.dirname(p) == odd_dir and
+                odd[os.path.basename(p)]['offset']['openai'] != odd[os.path.basename(p)]['offset']['hf']]
+    cos_odd = cos_i[odd_rows] if len(cos_i) == len(samples) else cos_i
+    for name, c, shape in [('text', cos_t, T_ours.shape), ('image', cos_i, I_ours.shape),
+                           (f'  odd ({len(odd_rows)})', cos_odd, I_ours[odd_rows].shape)]:
         good = float(c.min()) >= COS_BAR
         ok &= good
         say(f'{name:<10} {str(tuple(shape)):>12} {float(c.min()):>12.9f} {1 - float(c.min()):>10.2e} '
