@@ -175,7 +175,7 @@ def main():
         json.dump(expected, f, indent=1)
         f.write('\n')
     total = sum(os.path.getsize(os.path.join(OUT, fn)) for fn in os.listdir(OUT))
-    print(f'wrote {len(names)} images and expected.json; {OUT} holds {total / 1024:.0f} KiB')
+    print(f'wrote {len(names)} images and expected.json; {os.path.relpath(OUT, ROOT)} holds {total / 1024:.0f} KiB')
     assert total < 1024 * 1024, 'fixture folder must stay under 1 MB'
 
 
