@@ -5,7 +5,8 @@
  *
  * How the work is laid out:
  * - Every probe image is decoded ONCE (PIL `convert('RGB')` pixels, see src/data/decode.ts) and both the
- *   target's input (its preprocessing) and CLIP's input (the CLIP model's preprocessor_config.json) are derived
+ *   target's input (its preprocessing) and CLIP's input (the sizes, filter, mean and std of the CLIP model's
+ *   preprocessor_config.json, center-cropped as `clip.load` does unless `clipPreprocess` is 'hf') are derived
  *   from the same pixels (one tensor when both preprocessings are equal). Decoding and resizing of batch b+1
  *   run on worker threads (`workers`, src/pipeline/_preprocess-pool.ts) while onnxruntime runs batch b on the
  *   main thread, in runs of `runBatchSize` images (small runs keep the activations in cache). One worker

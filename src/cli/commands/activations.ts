@@ -28,8 +28,10 @@ Method:
   --token cls|mean        how a transformer's tokens become one vector (default cls, the class token)
   --preprocess FILE       preprocessing JSON: {"resize": 256, "crop": 224, "interpolation": "bilinear",
                           "mean": [...], "std": [...]} (resize = shorter side) or a Hugging Face
-                          preprocessor_config.json; default: torchvision's ImageNet transform (Resize 256
-                          bilinear, CenterCrop 224, ImageNet mean/std). Its crop must be the model's input size.
+                          preprocessor_config.json (cropped as torchvision does; "cropRounding": "floor" in
+                          ours crops as Hugging Face does); default: torchvision's ImageNet transform (Resize
+                          256 bilinear, CenterCrop 224, ImageNet mean/std). Its crop must be the model's input
+                          size.
   --resize N|HxW --crop N|HxW --interpolation bilinear|bicubic|nearest --mean R,G,B --std R,G,B
                           override single fields of that preprocessing
   --channels-last         4-D activations (and the image input) are NHWC
