@@ -20,6 +20,7 @@ import {
 } from '../../src/data/preprocess.js';
 import { CLIP_PREPROCESS_CHOICES, clipCropRounding } from '../../src/models/onnx-clip-encoder.js';
 import { ArgumentError } from '../../src/numeric/errors.js';
+import { loadPreprocessConfig } from '../../src/pipeline/preprocess-config.js';
 import { maxAbsDiff } from '../helpers/data.js';
 
 const DIR = fileURLToPath(new URL('../../../test/fixtures/clip-preprocess/', import.meta.url));
@@ -123,6 +124,18 @@ describe("CLIP preprocessing equals clip.load's (torchvision) and transformers' 
       assertGolden(preprocessImage(img, hf), c.hf, `${c.image} hf`);
     });
   }
+
+  it("a Hugging Face preprocessor_config given as the target's preprocessing crops as torchvision", async () => {
+    // the official code preprocesses targets with torchvision transforms too (README: where clip-dissect decides)
+    const target = await loadPreprocessConfig(CLIP_JSON);
+    assert.equal(target.cropRounding, 'round');
+    for (const c of EXPECTED.images
+      .filter((e) => e.offset.openai.join() !== e.offset.hf.join())
+      .slice(0, 2)) {
+      const img = await decodeImageRGB(`${DIR}${c.image}`);
+      assertGolden(preprocessImage(img, target), c.openai, `${c.image} as a target`);
+    }
+  });
 
   it("the default reading of a preprocessor_config.json is clip.load's crop; choices are checked", () => {
     assert.equal(preprocessorConfigFromHF(json).cropRounding, 'round');
