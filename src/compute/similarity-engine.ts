@@ -15,7 +15,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { ArgumentError } from '../numeric/errors.js';
-import { createMatrix, type Matrix } from '../numeric/matrix.js';
+import { createMatrix, gatherRows, type Matrix } from '../numeric/matrix.js';
 import { normalizeRows } from '../numeric/reductions.js';
 import {
   type CosSimilarityCubedOptions,
@@ -189,14 +189,6 @@ function normalizeRowsInPlace(m: Matrix): void {
       for (let j = 0; j < cols; j++) row[j] *= inv;
     }
   }
-}
-
-/** Rows `rows` of `m`, stacked, as a new matrix. */
-function gatherRows(m: Matrix, rows: Int32Array): Matrix {
-  const out = new Float32Array(rows.length * m.cols);
-  for (let i = 0; i < rows.length; i++)
-    out.set(m.data.subarray(rows[i] * m.cols, (rows[i] + 1) * m.cols), i * m.cols);
-  return { rows: rows.length, cols: m.cols, data: out };
 }
 
 /**

@@ -58,3 +58,11 @@ export function sliceRows(m: Matrix, start: number, end: number): Matrix {
 export function rowView(m: Matrix, i: number): Float32Array {
   return m.data.subarray(i * m.cols, (i + 1) * m.cols);
 }
+
+/** Rows `rows` of `m` (any order, repeats allowed), stacked, as a new matrix. */
+export function gatherRows(m: Matrix, rows: ArrayLike<number>): Matrix {
+  const out = new Float32Array(rows.length * m.cols);
+  for (let i = 0; i < rows.length; i++)
+    out.set(m.data.subarray(rows[i] * m.cols, (rows[i] + 1) * m.cols), i * m.cols);
+  return { rows: rows.length, cols: m.cols, data: out };
+}

@@ -22,3 +22,8 @@ export function randomPermutation(n: number, rand: () => number): Int32Array {
   }
   return p;
 }
+
+/** A standard normal sampler (Box–Muller) drawing from `rand`. */
+export function gaussianSampler(rand: () => number): () => number {
+  return () => Math.sqrt(-2 * Math.log(Math.max(rand(), 1e-12))) * Math.cos(2 * Math.PI * rand());
+}

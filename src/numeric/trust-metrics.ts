@@ -14,6 +14,7 @@
  *   vector).
  */
 import { ArgumentError, ShapeError } from './errors.js';
+import type { Matrix } from './matrix.js';
 import { randomPermutation } from './random.js';
 import { pearson } from './stats.js';
 import { topK } from './topk.js';
@@ -235,4 +236,22 @@ export function ksUniform(values: ArrayLike<number>): { d: number; p: number } {
   let p = 0;
   for (let k = 1; k <= 100; k++) p += 2 * (k % 2 ? 1 : -1) * Math.exp(-2 * k * k * lambda * lambda);
   return { d, p: Math.max(0, Math.min(1, lambda < 0.3 ? 1 : p)) };
+}
+
+/**
+ * x_i = In_i · Tn_c for every row i of `In` (N×d) with row c of `Tn` (M×d): the CLIP cosine of each image and
+ * concept c when both matrices hold unit rows (reductions.normalizeRows).
+ */
+export function similarityColumn(In: Matrix, Tn: Matrix, c: number): Float64Array {
+  const d = In.cols;
+  if (Tn.cols !== d) throw new ShapeError(`image features have ${d} columns but text features ${Tn.cols}`);
+  const x = new Float64Array(In.rows);
+  const t = Tn.data.subarray(c * d, (c + 1) * d);
+  for (let i = 0; i < In.rows; i++) {
+    let s = 0;
+    const off = i * d;
+    for (let j = 0; j < d; j++) s += In.data[off + j] * t[j];
+    x[i] = s;
+  }
+  return x;
 }

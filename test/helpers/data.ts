@@ -1,6 +1,6 @@
 /** Synthetic data for tests: seeded, so every run sees the same numbers. */
 import type { Matrix } from '../../src/numeric/matrix.js';
-import { mulberry32 } from '../../src/numeric/random.js';
+import { gaussianSampler, mulberry32 } from '../../src/numeric/random.js';
 
 export function randomMatrix(rows: number, cols: number, seed: number, f = (u: number) => u - 0.5): Matrix {
   const rand = mulberry32(seed);
@@ -8,8 +8,7 @@ export function randomMatrix(rows: number, cols: number, seed: number, f = (u: n
 }
 
 export function gaussianSource(seed: number): () => number {
-  const rand = mulberry32(seed);
-  return () => Math.sqrt(-2 * Math.log(Math.max(rand(), 1e-12))) * Math.cos(2 * Math.PI * rand());
+  return gaussianSampler(mulberry32(seed));
 }
 
 /**
