@@ -106,7 +106,8 @@ export function parseCsv(text: string, source = 'CSV'): string[][] {
   return rows;
 }
 
-async function readText(path: string, what: string): Promise<string> {
+/** A text file, or an ArgumentError naming it and why it cannot be read. */
+export async function readText(path: string, what: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (e) {

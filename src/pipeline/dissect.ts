@@ -69,6 +69,7 @@ import {
 import { resolvePreprocess, resolveTarget, type SkippedImage } from './activations.js';
 import { layerFileNames, runHeader } from './activations-files.js';
 import { type CacheStats, cacheKey, FeatureCache, fileSha256s, modelSha256s, sha256Hex } from './cache.js';
+import { addLayerTrust, type DissectTrustOptions } from './trust.js';
 
 export interface DissectOptions {
   /** The target network: an `.onnx` file or a folder holding model.onnx (and preprocessor_config.json). */
@@ -136,6 +137,12 @@ export interface DissectOptions {
   cacheFsync?: boolean;
   /** Never download (CLIP model, built-in concept or probe sets must be cached). */
   offline?: boolean;
+  /**
+   * Which labels to trust (src/pipeline/trust.ts): stability, significance, simulation and the five metrics
+   * per neuron, in neurons.json. false skips them; an object sets B, R, seed, fractions, conceptLabels.
+   * Default true.
+   */
+  trust?: boolean | DissectTrustOptions;
   /** Output folder; when absent nothing is written. */
   out?: string;
   /** Stops the run between batches (the promise rejects with the signal's reason); cached chunks stay. */
@@ -781,6 +788,16 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
       layers.push({ layer: info.name, result, concepts: set.concepts });
     }
     time('similarity', performance.now() - t);
+    if (o.trust !== false) {
+      t = performance.now();
+      await addLayerTrust(layers, { imageFeatures: I, textFeatures, activations }, similarity, {
+        ...(o.trust === true || o.trust === undefined ? {} : o.trust),
+        memoryBudget: o.memoryBudget,
+        threads: o.threads,
+        onProgress: progress,
+      });
+      time('trust', performance.now() - t);
+    }
 
     const inputs = {
       target: {

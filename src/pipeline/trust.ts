@@ -31,7 +31,9 @@
  * Badge: 'high' when stability ≥ 0.8 and p ≤ 0.01; 'low' when stability < 0.5 or p > 0.05; else 'medium';
  * 'dead' for a constant neuron.
  */
+import { availableParallelism } from 'node:os';
 import { computeSimilarity, type SimilarityResult } from '../compute/similarity-engine.js';
+import { type ConceptPresence, readConceptLabels } from '../data/concept-labels.js';
 import { ArgumentError, ShapeError } from '../numeric/errors.js';
 import { gatherRows, type Matrix } from '../numeric/matrix.js';
 import { mulberry32, randomPermutation } from '../numeric/random.js';
@@ -51,6 +53,7 @@ import {
   topFractionMask,
 } from '../numeric/trust-metrics.js';
 import type { ProgressCallback } from '../progress.js';
+import type { LayerResult } from '../report/descriptions.js';
 
 export interface TrustOptions {
   /** Bootstrap resamples for stability. Default 20. */
@@ -64,6 +67,7 @@ export interface TrustOptions {
   /** Fraction of the held-out images given a label by CLIP when there is no ground truth. Default 0.1. */
   presenceFraction?: number;
   memoryBudget?: number;
+  /** onnxruntime threads of the reruns. Default: 1 on 2 cores or for small layers (K·M < 2^20), else all. */
   threads?: number;
   onProgress?: ProgressCallback;
 }
@@ -266,6 +270,8 @@ export async function computeLayerTrust(inp: TrustInputs, opts: TrustOptions = {
   let done = 0;
   const stage = `trust ${inp.layer}`;
   const step = () => opts.onProgress?.({ stage, done: ++done, total, unit: 'runs' });
+  // the engine's kernel workers cost more to start than they save on small problems and on 2 cores
+  const threads = opts.threads ?? (availableParallelism() <= 2 || K * T.rows < 1 << 20 ? 1 : undefined);
   const run = (I2: Matrix, A2: Matrix, options: Record<string, number> | undefined, keepMatrix = false) =>
     computeSimilarity(
       inp.similarity,
@@ -276,7 +282,7 @@ export async function computeLayerTrust(inp: TrustInputs, opts: TrustOptions = {
         topImages: 0,
         keepMatrix,
         memoryBudget: opts.memoryBudget,
-        threads: opts.threads,
+        threads,
       },
     );
   const rand = mulberry32(o.seed);
@@ -420,4 +426,44 @@ export async function computeLayerTrust(inp: TrustInputs, opts: TrustOptions = {
     summary: summarizeTrust(neurons),
     seconds: (performance.now() - t0) / 1000,
   };
+}
+
+/** What dissect passes to addLayerTrust. */
+export interface DissectTrustOptions extends TrustOptions {
+  /** Ground-truth concept presence: a CSV or .npy file (src/data/concept-labels.ts). */
+  conceptLabels?: string;
+}
+
+/**
+ * Adds the trust figures of each dissected layer to its LayerResult (`trust`), judging the labels the
+ * similarity function chose over the concept set ('chosen' mode).
+ */
+export async function addLayerTrust(
+  layers: LayerResult[],
+  features: { imageFeatures: Matrix; textFeatures: Matrix; activations: ReadonlyMap<string, Matrix> },
+  similarity: SimilarityName,
+  opts: DissectTrustOptions,
+): Promise<void> {
+  resolveTrustOptions(opts);
+  const concepts = layers[0]?.concepts ?? [];
+  let truth: ConceptPresence | undefined;
+  if (opts.conceptLabels !== undefined)
+    truth = await readConceptLabels(opts.conceptLabels, features.imageFeatures.rows, concepts);
+  for (const l of layers) {
+    l.trust = await computeLayerTrust(
+      {
+        layer: l.layer,
+        similarity,
+        options: l.result.options,
+        imageFeatures: features.imageFeatures,
+        candidates: features.textFeatures,
+        candidateNames: l.concepts,
+        activations: features.activations.get(l.layer) as Matrix,
+        labels: l.result.labels,
+        mode: 'chosen',
+        groundTruth: truth ? (c) => truth.get(l.concepts[c]) : undefined,
+      },
+      opts,
+    );
+  }
 }

@@ -3,12 +3,15 @@
  * reference's pandas `to_csv(index=False)` writes it) and the richer `neurons.json`.
  */
 import type { SimilarityResult } from '../compute/similarity-engine.js';
+import type { LayerTrust, NeuronTrust } from '../pipeline/trust.js';
 
 /** One dissected layer: the engine's result and the concept strings its indices refer to. */
 export interface LayerResult {
   layer: string;
   result: SimilarityResult;
   concepts: readonly string[];
+  /** The trust figures of the layer's labels (src/pipeline/trust.ts), when computed. */
+  trust?: LayerTrust;
 }
 
 /**
@@ -51,14 +54,21 @@ export interface NeuronRecord {
   dead: boolean;
   top: { concept: string; index: number; score: number | null }[];
   topImages: number[];
+  /** Which labels to trust (src/pipeline/trust.ts), when computed. */
+  trust?: Omit<NeuronTrust, 'unit' | 'label'>;
 }
 
 const num = (x: number) => (Number.isFinite(x) ? Number(formatFloat32(x)) : null);
 
+function trustRecord(t: NeuronTrust): Omit<NeuronTrust, 'unit' | 'label'> {
+  const { unit: _unit, label: _label, ...rest } = t;
+  return rest;
+}
+
 /** Per neuron: label, score, top concepts with scores, top-activating probe images, flags. */
 export function neuronRecords(layers: readonly LayerResult[]): NeuronRecord[] {
   const out: NeuronRecord[] = [];
-  for (const { layer, result: r, concepts } of layers) {
+  for (const { layer, result: r, concepts, trust } of layers) {
     for (let k = 0; k < r.nNeurons; k++) {
       const top = [];
       for (let t = 0; t < r.top; t++) {
@@ -73,6 +83,7 @@ export function neuronRecords(layers: readonly LayerResult[]): NeuronRecord[] {
         dead: r.dead[k] === 1,
         top,
         topImages: Array.from(r.topImages.subarray(k * r.nTopImages, (k + 1) * r.nTopImages)),
+        ...(trust ? { trust: trustRecord(trust.neurons[k]) } : {}),
       });
     }
   }
@@ -83,7 +94,7 @@ export function neuronRecords(layers: readonly LayerResult[]): NeuronRecord[] {
 export function neuronsJson(layers: readonly LayerResult[], meta: Record<string, unknown>): string {
   const body = {
     ...meta,
-    layers: layers.map(({ layer, result: r }) => ({
+    layers: layers.map(({ layer, result: r, trust }) => ({
       layer,
       similarity: r.similarity,
       options: r.options,
@@ -91,6 +102,7 @@ export function neuronsJson(layers: readonly LayerResult[], meta: Record<string,
       nConcepts: r.nConcepts,
       nImages: r.nImages,
       deadNeurons: Array.from(r.dead).reduce((s, v) => s + v, 0),
+      ...(trust ? { trust: { settings: trust.settings, summary: trust.summary } } : {}),
     })),
     neurons: neuronRecords(layers),
   };

@@ -14,6 +14,7 @@ import { formatFloat32 } from '../../report/descriptions.js';
 import { buildReport } from '../../report/html-report.js';
 import { CliError, type CliIO, choice, optionalInt, optionalSize, parseParams } from '../_args.js';
 import { startCommand } from '../_command.js';
+import { TRUST_FLAGS, TRUST_HELP, trustLine, trustOptions } from '../_trust.js';
 import { reportSummary } from './report.js';
 
 export const DISSECT_HELP = `Usage: clip-dissect dissect --target MODEL --layers L1,L2,… --probe DIR|NAME --concepts FILE|NAME
@@ -55,6 +56,9 @@ Method:
   --top N                 concepts kept per neuron in neurons.json (default 5)
   --skip-bad-images       leave out images that cannot be decoded instead of stopping
 
+Which labels to trust (per neuron in neurons.json, summarised per layer; see clip-dissect help score):
+  --no-trust              skip the trust figures (they rerun the similarity function 2 + B + R times)
+${TRUST_HELP}
 Resources:
   --batch-size N          images decoded and preprocessed per step, rounded down to whole runs
                           (default 64)
@@ -105,6 +109,8 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
         'no-cache': { type: 'boolean' },
         offline: { type: 'boolean' },
         'no-report': { type: 'boolean' },
+        'no-trust': { type: 'boolean' },
+        ...TRUST_FLAGS,
       },
       required: ['target', 'layers', 'probe', 'concepts', 'out'],
       progress: true,
@@ -160,6 +166,7 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
       cacheDir: values['cache-dir'] as string | undefined,
       cache: values['no-cache'] !== true,
       offline: values.offline === true,
+      trust: values['no-trust'] === true ? false : trustOptions(values),
     },
     {
       onProgress,
@@ -202,6 +209,7 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
       out.push(
         `  unit ${String(k).padStart(4)}  ${l.concepts[res.labels[k]].slice(0, 40).padEnd(40)}  ${formatFloat32(res.scores[k])}`,
       );
+    if (l.trust) out.push(`  ${trustLine(l.trust.summary)}`);
   }
   out.push('wrote:');
   for (const f of r.files ?? []) out.push(`  ${f}`);

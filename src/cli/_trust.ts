@@ -1,0 +1,45 @@
+/** Flags and printing shared by the commands that compute trust figures (dissect, score). */
+import type { DissectTrustOptions, LayerTrustSummary } from '../pipeline/trust.js';
+import { optionalInt, parseNumber } from './_args.js';
+
+export const TRUST_FLAGS = {
+  bootstraps: { type: 'string' },
+  permutations: { type: 'string' },
+  'trust-seed': { type: 'string' },
+  'concept-labels': { type: 'string' },
+  'active-fraction': { type: 'string' },
+  'presence-fraction': { type: 'string' },
+} as const;
+
+export const TRUST_HELP = `  --bootstraps B          bootstrap resamples of the probe images for stability (default 20)
+  --permutations R        row permutations for the significance null (default 20)
+  --trust-seed S          seed of the resamples, permutations and the fit/held-out split (default 0)
+  --concept-labels FILE   ground-truth presence, images × concepts of 0/1 in probe order: a CSV with a
+                          header of concept names, or an .npy whose columns are the concept set
+                          (default: CLIP pseudo-labels, the top --presence-fraction images per label)
+  --active-fraction F     top fraction of images counted as active for F1 / IoU (default 0.05)
+  --presence-fraction F   top fraction of images a CLIP pseudo-label marks present (default 0.1)
+`;
+
+const fraction = (flag: string, v: unknown) =>
+  v === undefined ? undefined : parseNumber(flag, String(v), { min: Number.MIN_VALUE });
+
+/** The trust options from parsed flags (undefined where a flag is absent: the library's defaults). */
+export function trustOptions(values: Record<string, unknown>): DissectTrustOptions {
+  return {
+    bootstraps: optionalInt('bootstraps', values.bootstraps),
+    permutations: optionalInt('permutations', values.permutations),
+    seed: optionalInt('trust-seed', values['trust-seed'], 0),
+    conceptLabels: values['concept-labels'] as string | undefined,
+    activeFraction: fraction('active-fraction', values['active-fraction']),
+    presenceFraction: fraction('presence-fraction', values['presence-fraction']),
+  };
+}
+
+const f3 = (x: number | null) => (x === null ? '   n/a' : x.toFixed(3).padStart(6));
+
+/** One line: a layer's trust summary. */
+export function trustLine(s: LayerTrustSummary): string {
+  const b = s.badges;
+  return `trust: stability ${f3(s.stability.mean)}, simulation r ${f3(s.simulation.mean)}, significant ${(100 * s.significant).toFixed(1)}%, fit-half label = label ${(100 * s.fitLabelMatches).toFixed(1)}%; badges high ${b.high}, medium ${b.medium}, low ${b.low}${b.dead ? `, dead ${b.dead}` : ''}`;
+}
