@@ -54,7 +54,7 @@ export const RESULTS_CONCEPTS = [
 /**
  * The arguments of `clip-dissect dissect` for the tiny runs that the compose, weights and eval tests read back:
  * the TorchScript fixture network over the fixture images with the tiny CLIP, --top-k 5, one thread, quiet,
- * no HTML report (those tests never look at it). `extra` adds flags.
+ * no HTML report (those tests never look at it), no trust figures unless `trust`. `extra` adds flags.
  */
 export function tinyDissectArgs(o: {
   layers: string;
@@ -62,12 +62,16 @@ export function tinyDissectArgs(o: {
   clip: string;
   out: string;
   cacheDir?: string;
+  /** Compute the trust figures (default: --no-trust, the tests that read these runs back do not use them). */
+  trust?: boolean;
   extra?: string[];
 }): string[] {
   return [
     'dissect',
     ...['--target', FOLDED, '--layers', o.layers, '--probe', probeFolder(), '--concepts', o.concepts],
     ...['--clip', o.clip, '--preprocess', PREPROCESS_JSON, '--top-k', '5', '--threads', '1'],
-    ...['--cache-dir', o.cacheDir ?? tempDir(), '--out', o.out, '--quiet', '--no-report', ...(o.extra ?? [])],
+    ...['--cache-dir', o.cacheDir ?? tempDir(), '--out', o.out, '--quiet', '--no-report'],
+    ...(o.trust ? [] : ['--no-trust']),
+    ...(o.extra ?? []),
   ];
 }
