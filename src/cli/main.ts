@@ -12,6 +12,7 @@ import { DISSECT_HELP, dissectCommand } from './commands/dissect.js';
 import { EVAL_HELP, evalCommand } from './commands/eval.js';
 import { LAYERS_HELP, layersCommand } from './commands/layers.js';
 import { REPORT_HELP, reportCommand } from './commands/report.js';
+import { SANITY_HELP, sanityCommand } from './commands/sanity.js';
 import { SCORE_HELP, scoreCommand } from './commands/score.js';
 import { SIMILARITY_HELP, similarityCommand } from './commands/similarity.js';
 import { WEIGHTS_HELP, weightsCommand } from './commands/weights.js';
@@ -33,6 +34,7 @@ const COMMANDS: Record<string, Command> = {
   eval: { help: EVAL_HELP, run: evalCommand },
   layers: { help: LAYERS_HELP, run: layersCommand },
   report: { help: REPORT_HELP, run: reportCommand },
+  sanity: { help: SANITY_HELP, run: sanityCommand },
   score: { help: SCORE_HELP, run: scoreCommand },
   similarity: { help: SIMILARITY_HELP, run: similarityCommand },
   weights: { help: WEIGHTS_HELP, run: weightsCommand },
@@ -52,6 +54,7 @@ Commands:
   eval         score a layer's labels against class names (CLIP / mpnet cosine, top-k accuracy, AUC)
   layers       list the dissectable layers of an ONNX model, named as in PyTorch
   report       build the interactive HTML report of a dissect results folder
+  sanity       synthetic neurons with known labels: recovery per noise level, metric sanity tests
   score        which labels to trust: stability, significance, simulation and sanity-checked metrics
   similarity   label one layer's neurons from saved CLIP features and activations (.npy)
   weights      weights between two layers vs the similarity of their neurons' concepts (paper Sec. 5)

@@ -132,6 +132,36 @@ describe('clip-dissect score', () => {
       assert.match(bad.stderr, new RegExp(`${rows - 1} rows of labels but the probe set has ${rows} images`));
     });
 
+    it('sanity: synthetic neurons from the run, recovery table and sanity.json; bad noise exits 1', async () => {
+      const out = tempDir();
+      const r = await cli([
+        'sanity',
+        '--results',
+        run,
+        '--neurons',
+        '3',
+        '--pairs',
+        '10',
+        '--noise',
+        '0,1',
+        '--similarity',
+        'cos_similarity',
+        '--out',
+        out,
+        '-q',
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^recovery, top-1 \/ top-5 \(single \| OR \| AND\)$/m);
+      assert.match(r.stdout, /^ {2}cos_similarity +\d+%\/\d+%/m);
+      assert.match(r.stdout, /^missing-label test, pass rate$/m);
+      const s = JSON.parse(readFileSync(join(out, 'sanity.json'), 'utf8'));
+      assert.equal(s.recovery.length, 2 * 3);
+      assert.equal(s.tests.length, 2 * 2 * 6);
+      const bad = await cli(['sanity', '--results', run, '--noise', '0,-1']);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /--noise must be a number >= 0 but got '-1'/);
+    });
+
     it('asks for --layer when a NetDissect tally.csv meets several layers', async () => {
       const tally = join(tempDir(), 'tally.csv');
       writeFileSync(
