@@ -64,6 +64,11 @@ td.th img,td.th .ph{width:32px;height:32px;object-fit:cover;border-radius:3px;di
 td.lab{font-weight:600;max-width:180px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 td.sc{width:90px;font-variant-numeric:tabular-nums}
 td.sc .bar{height:3px;background:#3b82c4;border-radius:2px;margin-top:2px}
+td.tr{font-size:12px;font-variant-numeric:tabular-nums;white-space:nowrap}
+.tb{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:4px;vertical-align:-1px}
+.tb0{background:#1d7f3a}.tb1{background:#b7791f}.tb2{background:#b42318}.tb3{background:#98a0aa}
+.tfilter{font-size:12px;margin:6px 0}
+.tmet td{border:none;padding:1px 8px 1px 0;font-size:12px;font-variant-numeric:tabular-nums}
 td.t5{font-size:12px;color:#59636e;max-width:260px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .flag{display:inline-block;font-size:11px;font-weight:600;padding:0 6px;border-radius:8px;background:#f1d5d5;color:#8a1f1f;margin-left:4px}
 .pager{display:flex;gap:6px;align-items:center;justify-content:flex-end;padding-top:8px;font-size:12px}
@@ -128,6 +133,8 @@ const JS = String.raw`
     var a = Math.abs(x);
     return a !== 0 && (a < 0.01 || a >= 10000) ? x.toExponential(2) : x.toFixed(a >= 100 ? 1 : 3);
   }
+  var TRUST_WORDS = ['high', 'medium', 'low', 'dead'];
+  function fmtP(x) { return x === null || x === undefined ? '' : x < 0.001 ? x.toExponential(1) : String(Number(x.toPrecision(2))); }
   function fmtAct(x) { return x === null || x === undefined ? '' : String(x); }
   function num(n) { return Number(n).toLocaleString('en-US'); }
   function el(id) { return document.getElementById(id); }
@@ -162,6 +169,7 @@ const JS = String.raw`
     L.freq = Object.keys(counts).map(function (c) { return [Number(c), counts[c]]; })
       .sort(function (a, b) { return b[1] - a[1] || a[0] - b[0]; });
     L.sort = { key: 'unit', dir: 1 };
+    L.filter = -1;
     L.page = 0;
     L.order = null;
   });
@@ -170,8 +178,17 @@ const JS = String.raw`
     if (L.order) return L.order;
     var o = [];
     for (var u = 0; u < L.n; u++) o.push(u);
-    var k = L.sort.key, d = L.sort.dir;
-    if (k === 'score')
+    var k = L.sort.key, d = L.sort.dir, T = L.trust;
+    if (T && L.filter >= 0) o = o.filter(function (u) { return T.badge[u] === L.filter; });
+    function val(u) {
+      if (k === 'trust') return -(T.badge[u] * 2) + T.stability[u];
+      if (k === 'stability') return T.badge[u] === 3 ? -Infinity : T.stability[u];
+      if (k === 'p') return T.p[u] === null ? -Infinity : -T.p[u];
+      return T.sim[u] === null ? -Infinity : T.sim[u];
+    }
+    if (T && (k === 'trust' || k === 'stability' || k === 'p' || k === 'sim'))
+      o.sort(function (a, b) { return -d * (val(a) - val(b)) || a - b; });
+    else if (k === 'score')
       o.sort(function (a, b) {
         var sa = L.isDead[a] || L.score[a] === null ? -Infinity : L.score[a];
         var sb = L.isDead[b] || L.score[b] === null ? -Infinity : L.score[b];
@@ -181,7 +198,7 @@ const JS = String.raw`
       o.sort(function (a, b) { return d * (CL[L.label[a]] < CL[L.label[b]] ? -1 : CL[L.label[a]] > CL[L.label[b]] ? 1 : 0) || a - b; });
     else if (d < 0) o.reverse();
     L.order = o;
-    L.pos = new Int32Array(L.n);
+    L.pos = new Int32Array(L.n).fill(-1);
     o.forEach(function (u, i) { L.pos[u] = i; });
     return o;
   }
@@ -230,6 +247,7 @@ const JS = String.raw`
         (L.dead.length ? ' · <span class="flag">' + L.dead.length + ' dead</span>' : ' · no dead neurons') + '</span></h2>';
       s += '<h3>Winning scores</h3>' + hist(L, 370, 70, null);
       s += '<h3>Most frequent labels</h3>' + freqChips(L, 12);
+      s += trustSummary(L);
       s += '<h3>Most interpretable neurons (highest scores)</h3><div class="best">';
       L.byScore.slice(0, 5).forEach(function (u) {
         s += '<a href="' + hashOf(li, u) + '">' + img(L.nImg ? L.img[u * L.nImg] : -1, 72) + '<b>' + esc(C[L.label[u]]) + '</b><br><span class="muted">unit ' + u + ' · ' + fmt(L.score[u]) + '</span></a>';
@@ -245,7 +263,17 @@ const JS = String.raw`
     el('view').innerHTML = '<div class="layout"><div><div class="card" id="lsum"></div><div class="card" style="margin-top:12px"><div id="twrap"><table id="neurons"><thead id="thead"></thead><tbody id="tbody"></tbody></table></div><div class="pager" id="pager"></div></div></div><div id="detail" class="card"></div></div>';
     el('lsum').innerHTML = '<div style="display:flex;gap:16px;align-items:flex-start"><div><h2>' + esc(L.name) + '</h2><div class="small muted">' + num(L.n) + ' neurons' +
       (L.dead.length ? ' · <span class="flag">' + L.dead.length + ' dead</span>' : '') + '</div><h3>Winning scores</h3>' + hist(L, 220, 54, null) +
-      '</div><div style="flex:1"><h3 style="margin-top:0">Most frequent labels</h3>' + freqChips(L, 10) + '</div></div>';
+      '</div><div style="flex:1"><h3 style="margin-top:0">Most frequent labels</h3>' + freqChips(L, 10) + '</div></div>' +
+      (L.trust ? trustSummary(L) + '<div class="tfilter">Show <select id="tfilter"><option value="-1">all neurons</option><option value="0">high trust</option><option value="1">medium trust</option><option value="2">low trust</option><option value="3">dead</option></select></div>' : '');
+    if (L.trust) {
+      el('tfilter').value = String(L.filter);
+      el('tfilter').addEventListener('change', function (e) {
+        L.filter = Number(e.target.value);
+        L.order = null;
+        L.page = 0;
+        renderTable();
+      });
+    }
     renderTable();
     renderDetail();
   }
@@ -253,15 +281,17 @@ const JS = String.raw`
   function renderTable() {
     var L = LAYERS[state.layer];
     var o = orderOf(L);
-    var pages = Math.max(1, Math.ceil(L.n / PAGE));
+    var T = L.trust, shown = o.length;
+    var pages = Math.max(1, Math.ceil(shown / PAGE));
     L.page = Math.max(0, Math.min(L.page, pages - 1));
     function th(key, text) {
       var arr = L.sort.key === key ? (L.sort.dir > 0 ? ' ▲' : ' ▼') : '';
       return '<th class="sort" data-sort="' + key + '">' + text + '<span class="arr">' + arr + '</span></th>';
     }
-    el('thead').innerHTML = '<tr>' + th('unit', 'Unit') + '<th></th>' + th('label', 'Label') + th('score', 'Score') + '<th>Top-' + L.nTop + ' concepts</th></tr>';
+    el('thead').innerHTML = '<tr>' + th('unit', 'Unit') + '<th></th>' + th('label', 'Label') + th('score', 'Score') +
+      (T ? th('trust', 'Trust') + th('stability', 'Stability') + th('p', 'p') + th('sim', 'Sim. r') : '') + '<th>Top-' + L.nTop + ' concepts</th></tr>';
     var span = L.hi - L.lo || 1, rows = [];
-    for (var i = L.page * PAGE; i < Math.min(L.n, (L.page + 1) * PAGE); i++) {
+    for (var i = L.page * PAGE; i < Math.min(shown, (L.page + 1) * PAGE); i++) {
       var u = o[i], dead = L.isDead[u], t5 = [];
       for (var t = 0; t < L.nTop; t++) {
         var c = L.top[u * L.nTop + t];
@@ -272,18 +302,46 @@ const JS = String.raw`
       rows.push('<tr data-unit="' + u + '" class="' + (dead ? 'dead' : '') + (u === state.unit ? ' sel' : '') + '">' +
         '<td class="unit">' + u + '</td><td class="th">' + img(L.nImg ? L.img[u * L.nImg] : -1, 32) + '</td>' +
         '<td class="lab" title="' + esc(C[L.label[u]]) + '">' + esc(C[L.label[u]]) + (dead ? '<span class="flag">dead</span>' : '') + '</td>' +
-        '<td class="sc">' + fmt(sc) + '<div class="bar" style="width:' + bw + '%"></div></td><td class="t5">' + t5.join(', ') + '</td></tr>');
+        '<td class="sc">' + fmt(sc) + '<div class="bar" style="width:' + bw + '%"></div></td>' +
+        (T ? '<td class="tr"><span class="tb tb' + T.badge[u] + '"></span>' + TRUST_WORDS[T.badge[u]] + '</td><td class="tr">' + (T.badge[u] === 3 ? '' : Math.round(T.stability[u] * 100) + '%') +
+          '</td><td class="tr">' + fmtP(T.p[u]) + '</td><td class="tr">' + fmt(T.sim[u]) + '</td>' : '') + '<td class="t5">' + t5.join(', ') + '</td></tr>');
     }
     el('tbody').innerHTML = rows.join('');
     el('pager').innerHTML = pages > 1
-      ? '<span class="muted">' + num(L.page * PAGE + 1) + '–' + num(Math.min(L.n, (L.page + 1) * PAGE)) + ' of ' + num(L.n) + '</span>' +
+      ? '<span class="muted">' + num(L.page * PAGE + 1) + '–' + num(Math.min(shown, (L.page + 1) * PAGE)) + ' of ' + num(shown) + '</span>' +
         '<button data-page="0"' + (L.page === 0 ? ' disabled' : '') + '>«</button><button data-page="' + (L.page - 1) + '"' + (L.page === 0 ? ' disabled' : '') + '>‹ prev</button>' +
         '<span>page ' + (L.page + 1) + ' / ' + pages + '</span>' +
         '<button data-page="' + (L.page + 1) + '"' + (L.page >= pages - 1 ? ' disabled' : '') + '>next ›</button><button data-page="' + (pages - 1) + '"' + (L.page >= pages - 1 ? ' disabled' : '') + '>»</button>'
-      : '<span class="muted">' + num(L.n) + ' neurons</span>';
+      : '<span class="muted">' + num(shown) + (shown === L.n ? '' : ' of ' + num(L.n)) + ' neurons</span>';
   }
 
+  function trustVerdict(L, u) {
+    var T = L.trust, b = T.badge[u];
+    var s = '<span class="badge ' + ['b-strong', 'b-mid', 'b-weak', 'b-dead'][b] + '" title="high: stable in at least 80% of the bootstrap resamples and p ≤ 0.01; low: stable in under half or p > 0.05; else medium">' + TRUST_WORDS[b] + ' trust</span>';
+    s += '<span class="small">stability <b>' + Math.round(T.stability[u] * 100) + '%</b>' +
+      (T.runnerUp[u] >= 0 ? ' (runner-up ' + esc(C[T.runnerUp[u]]) + ' ' + Math.round(T.runnerUpFraction[u] * 100) + '%)' : '') +
+      ' · p <b>' + fmtP(T.p[u]) + '</b> · z ' + fmt(T.z[u]) + ' · simulation r <b>' + fmt(T.sim[u]) + '</b> · score ' + fmt(L.score[u]) + '</span>';
+    return s;
+  }
+  function trustDetail(L, u) {
+    var T = L.trust;
+    if (!T || L.isDead[u]) return '';
+    var names = ['correlation', 'cosine', 'AUPRC', 'F1', 'IoU'], s = '<h3>Which labels to trust</h3><table class="tmet"><tr>';
+    names.forEach(function (n) { s += '<td class="muted">' + n + '</td>'; });
+    s += '</tr><tr>';
+    names.forEach(function (n, i) { s += '<td><b>' + fmt(T.metrics[u * 5 + i]) + '</b></td>'; });
+    s += '</tr></table><div class="small muted">on the ' + (T.settings ? T.settings.heldOutImages + ' held-out' : 'held-out') + ' images, presence from ' + (T.settings ? esc(T.settings.presence) : '?') + ' labels; fit-half label <b>' + esc(C[T.fitLabel[u]]) + '</b>' +
+      (T.fitLabel[u] === L.label[u] ? ' (= the label)' : ' (differs from the label: the figures judge the fit-half label)') + '</div>';
+    return s;
+  }
+  function trustSummary(L) {
+    var S = L.trust && L.trust.summary;
+    if (!S) return '';
+    return '<div class="small">Trust: <span class="tb tb0"></span>high ' + num(S.badges.high) + ' · <span class="tb tb1"></span>medium ' + num(S.badges.medium) + ' · <span class="tb tb2"></span>low ' + num(S.badges.low) +
+      ' · stability mean ' + fmt(S.stability.mean) + ' · significant ' + (S.significant * 100).toFixed(1) + '% · simulation r mean ' + fmt(S.simulation.mean) + '</div>';
+  }
   function verdict(L, u) {
+    if (L.trust && !L.isDead[u]) return trustVerdict(L, u);
     if (L.isDead[u]) return '<span class="badge b-dead">dead neuron</span><span class="small muted">its activation is constant over the probe images: the label means nothing</span>';
     if (L.rank[u] < 0) return '<span class="badge b-dead">no score</span>';
     var r = L.rank[u] + 1, p = r / L.live, pct = Math.max(1, Math.ceil(p * 100));
@@ -301,11 +359,12 @@ const JS = String.raw`
         '<p class="muted small">Sort by score to see the most interpretable neurons first.</p>';
       return;
     }
-    var pos = orderOf(L) && L.pos[u];
-    var s = '<div class="dhead"><span class="where">' + esc(L.name) + ' · unit ' + u + '</span><span class="nav"><span class="small muted">' + num(pos + 1) + ' / ' + num(L.n) + '</span>' +
-      '<button id="prev" title="previous neuron (k)"' + (pos === 0 ? ' disabled' : '') + '>‹ prev</button><button id="next" title="next neuron (j)"' + (pos === L.n - 1 ? ' disabled' : '') + '>next ›</button></span></div>';
+    var shown = orderOf(L).length, pos = L.pos[u];
+    var s = '<div class="dhead"><span class="where">' + esc(L.name) + ' · unit ' + u + '</span><span class="nav"><span class="small muted">' + (pos < 0 ? 'not shown' : num(pos + 1) + ' / ' + num(shown)) + '</span>' +
+      '<button id="prev" title="previous neuron (k)"' + (pos <= 0 ? ' disabled' : '') + '>‹ prev</button><button id="next" title="next neuron (j)"' + (pos === shown - 1 ? ' disabled' : '') + '>next ›</button></span></div>';
     s += '<div class="label" id="dlabel">' + esc(C[L.label[u]]) + '</div>';
     s += '<div class="verdict">' + verdict(L, u) + '</div>';
+    s += trustDetail(L, u);
     s += '<div style="display:flex;gap:18px;align-items:flex-start;flex-wrap:wrap"><div><h3>Top concepts (' + esc(M.similarity || 'similarity') + ' score)</h3><table class="concepts">';
     var ts = [], t;
     for (t = 0; t < L.nTop; t++) ts.push(L.topScore[u * L.nTop + t]);
@@ -373,6 +432,7 @@ const JS = String.raw`
       var L = LAYERS[li];
       if (unit >= 0) {
         orderOf(L);
+        if (L.pos[unit] < 0) { L.filter = -1; L.order = null; orderOf(L); }
         L.page = Math.floor(L.pos[unit] / PAGE);
       }
       if (sameLayer) {
@@ -394,8 +454,8 @@ const JS = String.raw`
   function step(d) {
     if (state.layer < 0) return;
     var L = LAYERS[state.layer], o = orderOf(L);
-    var i = state.unit < 0 ? (d > 0 ? 0 : L.n - 1) : L.pos[state.unit] + d;
-    if (i >= 0 && i < L.n) go(state.layer, o[i]);
+    var i = state.unit < 0 || L.pos[state.unit] < 0 ? (d > 0 ? 0 : o.length - 1) : L.pos[state.unit] + d;
+    if (i >= 0 && i < o.length) go(state.layer, o[i]);
   }
 
   // --- search across layers
@@ -470,7 +530,7 @@ const JS = String.raw`
       var L = LAYERS[state.layer], k = th.getAttribute('data-sort');
       L.sort = { key: k, dir: L.sort.key === k ? -L.sort.dir : k === 'score' ? -1 : 1 };
       L.order = null;
-      if (state.unit >= 0) { orderOf(L); L.page = Math.floor(L.pos[state.unit] / PAGE); } else L.page = 0;
+      if (state.unit >= 0 && orderOf(L) && L.pos[state.unit] >= 0) L.page = Math.floor(L.pos[state.unit] / PAGE); else L.page = 0;
       renderTable();
       renderDetail();
       return;

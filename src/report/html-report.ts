@@ -32,6 +32,7 @@ import type { Matrix } from '../numeric/matrix.js';
 import { mulberry32 } from '../numeric/random.js';
 import { columnTopK } from '../numeric/topk.js';
 import { sha256Hex } from '../pipeline/cache.js';
+import type { LayerTrust, TrustBadge } from '../pipeline/trust.js';
 import type { ProgressCallback } from '../progress.js';
 import { VERSION } from '../version.js';
 import { REPORT_PAGE_HTML } from './_report-page.js';
@@ -85,7 +86,14 @@ const THUMB_NAME = /^(\d+)\.webp$/;
 interface NeuronsFile {
   version?: string;
   similarity?: string;
-  layers: { layer: string; nNeurons: number; nConcepts?: number; nImages?: number; options?: unknown }[];
+  layers: {
+    layer: string;
+    nNeurons: number;
+    nConcepts?: number;
+    nImages?: number;
+    options?: unknown;
+    trust?: { settings: LayerTrust['settings']; summary: LayerTrust['summary'] };
+  }[];
   neurons: NeuronRecord[];
 }
 
@@ -168,7 +176,29 @@ interface LayerData {
   /** n×bands×stripSize image rows (-1 = none) and n×bands band edges. */
   strip: number[];
   cut: (number | null)[];
+  /** The trust figures (src/pipeline/trust.ts), when neurons.json has them. */
+  trust?: TrustData;
 }
+
+/** Per neuron arrays of the trust figures; badge 0 high, 1 medium, 2 low, 3 dead. */
+interface TrustData {
+  badge: number[];
+  stability: number[];
+  p: (number | null)[];
+  z: (number | null)[];
+  sim: (number | null)[];
+  /** n×5: correlation, cosine, AUPRC, F1, IoU. */
+  metrics: (number | null)[];
+  /** Concept ids of the fit half's label and of the runner-up (-1: none), and the runner-up's fraction. */
+  fitLabel: number[];
+  runnerUp: number[];
+  runnerUpFraction: number[];
+  settings: LayerTrust['settings'] | null;
+  summary: LayerTrust['summary'] | null;
+}
+
+const BADGES: readonly TrustBadge[] = ['high', 'medium', 'low', 'dead'];
+const r4 = (x: number | null) => (x === null ? null : Math.round(x * 1e4) / 1e4);
 
 /**
  * Builds (or rebuilds) the HTML report of a dissection results folder. Errors: ClipDissectError
@@ -277,6 +307,35 @@ export async function buildReport(o: ReportOptions): Promise<ReportResult> {
         L.top.push(c ? cid(c.concept) : -1);
         L.topScore.push(c ? c.score : null);
       }
+    }
+    if (recs.length > 0 && recs.every((r) => r.trust)) {
+      const T: TrustData = {
+        badge: [],
+        stability: [],
+        p: [],
+        z: [],
+        sim: [],
+        metrics: [],
+        fitLabel: [],
+        runnerUp: [],
+        runnerUpFraction: [],
+        settings: meta.trust?.settings ?? null,
+        summary: meta.trust?.summary ?? null,
+      };
+      for (const r of recs) {
+        const t = r.trust as NonNullable<NeuronRecord['trust']>;
+        T.badge.push(Math.max(0, BADGES.indexOf(t.badge)));
+        T.stability.push(r4(t.stability) as number);
+        T.p.push(t.p === null ? null : Number(t.p.toPrecision(3)));
+        T.z.push(r4(t.z));
+        T.sim.push(r4(t.simulation));
+        const m = t.metrics;
+        T.metrics.push(r4(m.correlation), r4(m.cosine), r4(m.auprc), r4(m.f1), r4(m.iou));
+        T.fitLabel.push(cid(t.fitLabel));
+        T.runnerUp.push(t.runnerUp === null ? -1 : cid(t.runnerUp));
+        T.runnerUpFraction.push(t.runnerUpFraction);
+      }
+      L.trust = T;
     }
     const file = args.layers?.find((l) => l.name === meta.layer)?.file;
     const npyPath = file ? join(dir, file) : undefined;

@@ -183,6 +183,56 @@ describe('the HTML report in Chromium', { skip: NEEDS_SHARED || NEEDS_CHROMIUM }
     assert.equal(await page.textContent('#dlabel'), labels.get('conv1')?.[0]);
   });
 
+  it('trust: a badge column, sorting by stability, filtering by badge, the metrics of a neuron', async () => {
+    const nj = JSON.parse(readFileSync(join(out, 'neurons.json'), 'utf8')) as {
+      neurons: {
+        layer: string;
+        unit: number;
+        dead: boolean;
+        trust: { badge: string; stability: number; metrics: { auprc: number | null } };
+      }[];
+    };
+    const l4 = nj.neurons.filter((n) => n.layer === 'layer4');
+    await page.goto(`${url}#layer4`);
+    await page.waitForSelector('#tbody tr');
+    assert.match(
+      (await page.textContent('#lsum')) ?? '',
+      /Trust: high \d+ · medium \d+ · low \d+ · stability mean/,
+    );
+    const heads = await page.$$eval('#thead th', (ths) =>
+      ths.map((t) => t.textContent?.replace(/[▲▼]/, '').trim()),
+    );
+    assert.deepEqual(heads.slice(3, 8), ['Score', 'Trust', 'Stability', 'p', 'Sim. r']);
+    await page.click('th[data-sort="stability"]');
+    const stab = await page.$$eval('#tbody tr', (trs) =>
+      trs.map((tr) => Number(tr.getAttribute('data-unit'))),
+    );
+    const want = l4
+      .slice()
+      .sort(
+        (a, b) => (b.dead ? -1 : b.trust.stability) - (a.dead ? -1 : a.trust.stability) || a.unit - b.unit,
+      )
+      .map((n) => n.unit);
+    assert.deepEqual(stab, want, 'most stable first, dead last');
+    await page.selectOption('#tfilter', '2');
+    const low = await page.$$eval('#tbody tr', (trs) =>
+      trs.map((tr) => Number(tr.getAttribute('data-unit'))),
+    );
+    assert.deepEqual(
+      low.slice().sort((a, b) => a - b),
+      l4.filter((n) => n.trust.badge === 'low').map((n) => n.unit),
+    );
+    const live = l4.find((n) => !n.dead) as (typeof l4)[number];
+    await page.goto(`${url}#layer4/${live.unit}`);
+    await page.waitForSelector('.tmet');
+    const metrics = (await page.textContent('.tmet')) ?? '';
+    assert.match(metrics, /correlationcosineAUPRCF1IoU/);
+    const ap = live.trust.metrics.auprc;
+    // data.js keeps 4 decimals, the page prints 3
+    if (ap !== null && ap >= 0.01)
+      assert.ok(metrics.includes((Math.round(ap * 1e4) / 1e4).toFixed(3)), `${metrics} holds AUPRC ${ap}`);
+  });
+
   it('no request leaves file://; no script error; a screenshot for people', async () => {
     // the screenshot shows layer4's best-scored neuron, as a person would open it from the overview
     const nj = JSON.parse(readFileSync(join(out, 'neurons.json'), 'utf8')) as {
@@ -196,7 +246,11 @@ describe('the HTML report in Chromium', { skip: NEEDS_SHARED || NEEDS_CHROMIUM }
     await shot.goto(`${url}#layer4/${best.unit}`);
     await shot.waitForSelector('#topimgs img');
     await shot.waitForLoadState('load');
-    assert.match((await shot.textContent('.verdict')) ?? '', /strong match.*rank 1 of/);
+    // with trust figures (dissect's default) the badge comes from stability and significance, not the rank
+    assert.match(
+      (await shot.textContent('.verdict')) ?? '',
+      /^(high|medium|low) trust.*stability \d+%.*· p [0-9.e-]+ · z /,
+    );
     mkdirSync(OUTPUT, { recursive: true });
     await shot.screenshot({ path: join(OUTPUT, 'report.png') });
     await shot.close();
