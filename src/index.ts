@@ -139,6 +139,18 @@ export {
 } from './numeric/stats.js';
 export { columnTopK, topK } from './numeric/topk.js';
 export {
+  averagePrecision,
+  correlation,
+  cosine,
+  f1,
+  iou,
+  ksUniform,
+  type LabelMetrics,
+  labelMetrics,
+  METRIC_NAMES,
+  topFractionMask,
+} from './numeric/trust-metrics.js';
+export {
   type ActivationsResult,
   type ExtractActivationsOptions,
   extractActivations,
@@ -193,10 +205,32 @@ export {
 } from './pipeline/eval.js';
 export { loadPreprocessConfig } from './pipeline/preprocess-config.js';
 export {
+  type RecoveryRow,
+  runSanity,
+  type SanityOptions,
+  type SanityResult,
+  type SanityTestRow,
+  type SyntheticNeuron,
+  sanityFromFeatures,
+  syntheticActivations,
+} from './pipeline/sanity.js';
+export { type MethodTrust, type ScoreOptions, type ScoreResult, scoreLabels } from './pipeline/score.js';
+export {
   runSimilarityFiles,
   type SimilarityFilesOptions,
   type SimilarityFilesResult,
 } from './pipeline/similarity-files.js';
+export {
+  computeLayerTrust,
+  type DissectTrustOptions,
+  type LayerTrust,
+  type LayerTrustSummary,
+  type NeuronTrust,
+  TRUST_DEFAULTS,
+  type TrustBadge,
+  type TrustInputs,
+  type TrustOptions,
+} from './pipeline/trust.js';
 export {
   analyseWeights,
   type TextEmbedder,
