@@ -80,7 +80,7 @@ for (const [li, K] of sizes.entries()) {
   tTrust += tr;
   const s = trust.summary;
   console.log(
-    `  ${String(K).padStart(4)} neurons: dissect ${dissect.toFixed(2)} s, trust ${tr.toFixed(2)} s (stability mean ${s.stability.mean?.toFixed(3)}, significant ${(100 * s.significant).toFixed(1)}%)`,
+    `  ${String(K).padStart(4)} neurons: dissect ${dissect.toFixed(2)} s, trust ${tr.toFixed(2)} s (similarity reruns ${trust.rerunSeconds.toFixed(2)} s; stability mean ${s.stability.mean?.toFixed(3)}, significant ${(100 * s.significant).toFixed(1)}%)`,
   );
 }
 console.log(

@@ -247,11 +247,24 @@ export function similarityColumn(In: Matrix, Tn: Matrix, c: number): Float64Arra
   if (Tn.cols !== d) throw new ShapeError(`image features have ${d} columns but text features ${Tn.cols}`);
   const x = new Float64Array(In.rows);
   const t = Tn.data.subarray(c * d, (c + 1) * d);
+  const a = In.data;
+  const d4 = d & ~3;
   for (let i = 0; i < In.rows; i++) {
-    let s = 0;
+    // four partial sums, so that the additions do not wait on each other
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
     const off = i * d;
-    for (let j = 0; j < d; j++) s += In.data[off + j] * t[j];
-    x[i] = s;
+    let j = 0;
+    for (; j < d4; j += 4) {
+      s0 += a[off + j] * t[j];
+      s1 += a[off + j + 1] * t[j + 1];
+      s2 += a[off + j + 2] * t[j + 2];
+      s3 += a[off + j + 3] * t[j + 3];
+    }
+    for (; j < d; j++) s0 += a[off + j] * t[j];
+    x[i] = s0 + s1 + s2 + s3;
   }
   return x;
 }

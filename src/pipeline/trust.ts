@@ -154,8 +154,9 @@ export interface LayerTrust {
   };
   neurons: NeuronTrust[];
   summary: LayerTrustSummary;
-  /** Wall-clock seconds of the layer. */
+  /** Wall-clock seconds of the layer, and of its similarity reruns. */
   seconds: number;
+  rerunSeconds: number;
 }
 
 function checkFraction(name: string, v: number): void {
@@ -272,8 +273,15 @@ export async function computeLayerTrust(inp: TrustInputs, opts: TrustOptions = {
   const step = () => opts.onProgress?.({ stage, done: ++done, total, unit: 'runs' });
   // the engine's kernel workers cost more to start than they save on small problems and on 2 cores
   const threads = opts.threads ?? (availableParallelism() <= 2 || K * T.rows < 1 << 20 ? 1 : undefined);
-  const run = (I2: Matrix, A2: Matrix, options: Record<string, number> | undefined, keepMatrix = false) =>
-    computeSimilarity(
+  let rerunSeconds = 0;
+  const run = async (
+    I2: Matrix,
+    A2: Matrix,
+    options: Record<string, number> | undefined,
+    keepMatrix = false,
+  ) => {
+    const t = performance.now();
+    const r = await computeSimilarity(
       inp.similarity,
       { imageFeatures: I2, textFeatures: T, activations: A2 },
       {
@@ -285,6 +293,9 @@ export async function computeLayerTrust(inp: TrustInputs, opts: TrustOptions = {
         threads,
       },
     );
+    rerunSeconds += (performance.now() - t) / 1000;
+    return r;
+  };
   const rand = mulberry32(o.seed);
 
   // the full set: observed scores of the labels
@@ -425,6 +436,7 @@ export async function computeLayerTrust(inp: TrustInputs, opts: TrustOptions = {
     neurons,
     summary: summarizeTrust(neurons),
     seconds: (performance.now() - t0) / 1000,
+    rerunSeconds,
   };
 }
 
