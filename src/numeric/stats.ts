@@ -115,16 +115,8 @@ export function pearsonPValue(r: number, n: number): { p: number; log10p: number
   return { p: Math.min(1, value), log10p: Math.min(0, log / Math.LN10) };
 }
 
-/**
- * Pearson's correlation of x[0..n) and y[0..n) with its two-sided p-value, as scipy.stats.pearsonr computes
- * them (centred sums in float64, r clipped to [−1, 1]). `n` defaults to the inputs' length.
- */
-export function pearson(x: ArrayLike<number>, y: ArrayLike<number>, n = x.length): PearsonResult {
-  if (x.length < n || y.length < n)
-    throw new ArgumentError(
-      `pearson: x and y must hold at least n = ${n} values but have ${x.length} and ${y.length}`,
-    );
-  if (n < 2) throw new ArgumentError(`pearson: at least 2 pairs are needed but got ${n}`);
+/** Means of x[0..n) and y[0..n) and the centred sums Σdx², Σdy², Σdx·dy (two passes, float64). */
+export function centredSums(x: ArrayLike<number>, y: ArrayLike<number>, n: number) {
   let mx = 0;
   let my = 0;
   for (let i = 0; i < n; i++) {
@@ -143,6 +135,20 @@ export function pearson(x: ArrayLike<number>, y: ArrayLike<number>, n = x.length
     syy += dy * dy;
     sxy += dx * dy;
   }
+  return { mx, my, sxx, syy, sxy };
+}
+
+/**
+ * Pearson's correlation of x[0..n) and y[0..n) with its two-sided p-value, as scipy.stats.pearsonr computes
+ * them (centred sums in float64, r clipped to [−1, 1]). `n` defaults to the inputs' length.
+ */
+export function pearson(x: ArrayLike<number>, y: ArrayLike<number>, n = x.length): PearsonResult {
+  if (x.length < n || y.length < n)
+    throw new ArgumentError(
+      `pearson: x and y must hold at least n = ${n} values but have ${x.length} and ${y.length}`,
+    );
+  if (n < 2) throw new ArgumentError(`pearson: at least 2 pairs are needed but got ${n}`);
+  const { sxx, syy, sxy } = centredSums(x, y, n);
   if (sxx === 0 || syy === 0 || !Number.isFinite(sxx + syy + sxy))
     return { r: Number.NaN, p: Number.NaN, log10p: Number.NaN, n };
   const r = Math.max(-1, Math.min(1, sxy / Math.sqrt(sxx * syy)));

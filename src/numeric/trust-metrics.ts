@@ -16,7 +16,7 @@
 import { ArgumentError, ShapeError } from './errors.js';
 import type { Matrix } from './matrix.js';
 import { randomPermutation } from './random.js';
-import { pearson } from './stats.js';
+import { centredSums, pearson } from './stats.js';
 import { topK } from './topk.js';
 
 function checkSameLength(what: string, a: ArrayLike<unknown>, b: ArrayLike<unknown>): number {
@@ -171,20 +171,7 @@ export function splitHalves(n: number, rand: () => number): { fit: Int32Array; h
 export function linearFit(x: ArrayLike<number>, y: ArrayLike<number>): { intercept: number; slope: number } {
   const n = checkSameLength('linearFit', x, y);
   if (n === 0) throw new ArgumentError('linearFit: no points');
-  let mx = 0;
-  let my = 0;
-  for (let i = 0; i < n; i++) {
-    mx += x[i];
-    my += y[i];
-  }
-  mx /= n;
-  my /= n;
-  let sxx = 0;
-  let sxy = 0;
-  for (let i = 0; i < n; i++) {
-    sxx += (x[i] - mx) ** 2;
-    sxy += (x[i] - mx) * (y[i] - my);
-  }
+  const { mx, my, sxx, sxy } = centredSums(x, y, n);
   const slope = sxx > 0 ? sxy / sxx : 0;
   return { intercept: my - slope * mx, slope };
 }

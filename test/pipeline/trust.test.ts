@@ -6,7 +6,7 @@ import { normalizeRows } from '../../src/numeric/reductions.js';
 import type { SimilarityName } from '../../src/numeric/similarity-options.js';
 import { ksUniform } from '../../src/numeric/trust-metrics.js';
 import { syntheticActivations } from '../../src/pipeline/sanity.js';
-import { computeLayerTrust, type LayerTrust } from '../../src/pipeline/trust.js';
+import { computeLayerTrust, type LayerTrust, type TrustInputs } from '../../src/pipeline/trust.js';
 import { randomMatrix } from '../helpers/data.js';
 
 const N = 240;
@@ -29,20 +29,23 @@ async function trust(
   labels = Int32Array.from({ length: K }, (_, k) => k),
 ) {
   return computeLayerTrust(
-    {
-      layer: 'L',
-      similarity,
-      options: similarity === 'soft_wpmi' ? { topK: 40 } : {},
-      imageFeatures: I,
-      candidates: T,
-      candidateNames: names,
-      activations: A,
-      labels,
-      mode: 'given',
-    },
+    inputs(A, { similarity, options: similarity === 'soft_wpmi' ? { topK: 40 } : {}, labels }),
     { threads: 1 },
   );
 }
+
+/** The layer's inputs over the planted concepts, `over` replacing fields. */
+const inputs = (A: Matrix, over: Partial<TrustInputs> = {}): TrustInputs => ({
+  layer: 'L',
+  similarity: 'cos_similarity',
+  imageFeatures: I,
+  candidates: T,
+  candidateNames: names,
+  activations: A,
+  labels: Int32Array.from({ length: K }, (_, k) => k),
+  mode: 'given',
+  ...over,
+});
 
 const mean = (t: LayerTrust, f: (n: LayerTrust['neurons'][number]) => number | null) =>
   t.neurons.reduce((s, n) => s + (f(n) ?? 0), 0) / t.neurons.length;
@@ -112,20 +115,11 @@ describe('trust figures on planted neurons', () => {
       assert.ok((n.metrics.auprc ?? 0) > 0.5, `unit ${n.unit} AUPRC ${n.metrics.auprc}`);
     // ground truth: concept c is "present" in images whose feature's first coordinate is positive (unrelated)
     const gt = (c: number) => Uint8Array.from({ length: N }, (_, i) => (I.data[i * D + (c % D)] > 0 ? 1 : 0));
-    const truth = await computeLayerTrust(
-      {
-        layer: 'L',
-        similarity: 'cos_similarity',
-        imageFeatures: I,
-        candidates: T,
-        candidateNames: names,
-        activations: A,
-        labels: Int32Array.from({ length: K }, (_, k) => k),
-        mode: 'given',
-        groundTruth: gt,
-      },
-      { threads: 1, bootstraps: 2, permutations: 2 },
-    );
+    const truth = await computeLayerTrust(inputs(A, { groundTruth: gt }), {
+      threads: 1,
+      bootstraps: 2,
+      permutations: 2,
+    });
     assert.equal(truth.settings.presence, 'ground-truth');
     assert.ok(
       truth.summary.metrics.auprc.mean !== null &&
@@ -136,35 +130,11 @@ describe('trust figures on planted neurons', () => {
   it('checks its options before any work, naming the value', async () => {
     const A = planted(0);
     await assert.rejects(
-      computeLayerTrust(
-        {
-          layer: 'L',
-          similarity: 'cos_similarity',
-          imageFeatures: I,
-          candidates: T,
-          candidateNames: names,
-          activations: A,
-          labels: new Int32Array(K),
-          mode: 'given',
-        },
-        { bootstraps: 0 },
-      ),
+      computeLayerTrust(inputs(A, { labels: new Int32Array(K) }), { bootstraps: 0 }),
       /'bootstraps' must be an integer in \[1, 10000\] but got 0/,
     );
     await assert.rejects(
-      computeLayerTrust(
-        {
-          layer: 'L',
-          similarity: 'cos_similarity',
-          imageFeatures: I,
-          candidates: T,
-          candidateNames: names,
-          activations: A,
-          labels: new Int32Array(K).fill(99),
-          mode: 'given',
-        },
-        {},
-      ),
+      computeLayerTrust(inputs(A, { labels: new Int32Array(K).fill(99) }), {}),
       /label of unit 0 must be a candidate index in \[0, 40\) but got 99/,
     );
   });
