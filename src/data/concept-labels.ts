@@ -9,7 +9,7 @@
  */
 import { extname } from 'node:path';
 import { float16ToFloat32, readNpy } from '../io/npy.js';
-import { ArgumentError, ShapeError } from '../numeric/errors.js';
+import { ShapeError } from '../numeric/errors.js';
 import { LabelsFileError, parseCsv, readText } from './labels-files.js';
 
 export type ConceptPresence = Map<string, Uint8Array>;
@@ -62,14 +62,7 @@ export async function readConceptLabels(
 ): Promise<ConceptPresence> {
   if (extname(path).toLowerCase() !== '.npy')
     return parseConceptLabelsCsv(await readText(path, 'concept labels file'), path, images);
-  let arr: Awaited<ReturnType<typeof readNpy>>;
-  try {
-    arr = await readNpy(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new ArgumentError(`concept labels file '${path}' does not exist`);
-    throw e;
-  }
+  const arr = await readNpy(path);
   const [rows, cols] = arr.shape;
   if (arr.shape.length !== 2 || rows !== images || cols !== concepts.length)
     throw new ShapeError(

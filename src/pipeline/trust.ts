@@ -26,7 +26,7 @@
  * label the similarity function picks on the fit half alone; in 'given' mode (`score`, labels from a file) it is
  * the given label. Either way `fitLabelMatches` says whether the fit half picks the full-set label.
  * For soft_wpmi / wpmi the fit-half run uses topK scaled to the half (round(topK·|fit|/N), the same fraction of
- * the probe set); rank_reorder's topFraction scales by itself.
+ * the probe set); rank_reorder's topFraction scales by itself (raised to 1/|fit| where it would select no image).
  *
  * Badge: 'high' when stability ≥ 0.8 and p ≤ 0.01; 'low' when stability < 0.5 or p > 0.05; else 'medium';
  * 'dead' for a constant neuron.
@@ -233,6 +233,8 @@ function optionsFor(r: SimilarityResult, rows: number): Record<string, number> {
   const o = { ...r.options };
   if ((r.similarity === 'soft_wpmi' || r.similarity === 'wpmi') && rows !== r.nImages)
     o.topK = Math.max(1, Math.min(rows, Math.round((o.topK * rows) / r.nImages)));
+  // rank_reorder scales by itself, but keeps at least one image
+  if (r.similarity === 'rank_reorder' && Math.floor(rows * o.topFraction) < 1) o.topFraction = 1 / rows;
   return o;
 }
 

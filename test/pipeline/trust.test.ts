@@ -127,6 +127,16 @@ describe('trust figures on planted neurons', () => {
     );
   });
 
+  it('a fit half too small for rank_reorder keeps one image per neuron instead of failing', async () => {
+    const small = (m: Matrix) => ({ rows: 30, cols: m.cols, data: m.data.slice(0, 30 * m.cols) });
+    const t = await computeLayerTrust(
+      inputs(small(planted(0)), { similarity: 'rank_reorder', imageFeatures: small(I), mode: 'chosen' }),
+      { threads: 1, bootstraps: 2, permutations: 2 },
+    );
+    assert.equal(t.settings.fitImages, 15);
+    assert.equal(t.neurons.length, K);
+  });
+
   it('checks its options before any work, naming the value', async () => {
     const A = planted(0);
     await assert.rejects(
