@@ -69,7 +69,7 @@ import {
 import { resolvePreprocess, resolveTarget, type SkippedImage } from './activations.js';
 import { layerFileNames, runHeader } from './activations-files.js';
 import { type CacheStats, cacheKey, FeatureCache, fileSha256s, modelSha256s, sha256Hex } from './cache.js';
-import { addLayerTrust, type DissectTrustOptions } from './trust.js';
+import { addLayerTrust, type DissectTrustOptions, resolveTrustOptions } from './trust.js';
 
 export interface DissectOptions {
   /** The target network: an `.onnx` file or a folder holding model.onnx (and preprocessor_config.json). */
@@ -215,6 +215,7 @@ function checkOptions(o: DissectOptions): void {
     throw new ArgumentError(`'workers' must be an integer >= 0 but got ${o.workers}`);
   positiveInt('chunkSize', o.chunkSize);
   positiveInt('textChunkSize', o.textChunkSize);
+  if (o.trust !== undefined && typeof o.trust !== 'boolean') resolveTrustOptions(o.trust);
 }
 
 /**

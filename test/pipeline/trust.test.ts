@@ -5,6 +5,7 @@ import { gaussianSampler, mulberry32 } from '../../src/numeric/random.js';
 import { normalizeRows } from '../../src/numeric/reductions.js';
 import type { SimilarityName } from '../../src/numeric/similarity-options.js';
 import { ksUniform } from '../../src/numeric/trust-metrics.js';
+import { dissect } from '../../src/pipeline/dissect.js';
 import { syntheticActivations } from '../../src/pipeline/sanity.js';
 import { computeLayerTrust, type LayerTrust, type TrustInputs } from '../../src/pipeline/trust.js';
 import { randomMatrix } from '../helpers/data.js';
@@ -135,6 +136,19 @@ describe('trust figures on planted neurons', () => {
     );
     assert.equal(t.settings.fitImages, 15);
     assert.equal(t.neurons.length, K);
+  });
+
+  it('dissect checks its trust options with the others, before any work', async () => {
+    await assert.rejects(
+      dissect({
+        target: 'none.onnx',
+        layers: 'conv1',
+        probe: 'none',
+        concepts: 'none',
+        trust: { permutations: 1.5 },
+      }),
+      /'permutations' must be an integer in \[1, 10000\] but got 1.5/,
+    );
   });
 
   it('checks its options before any work, naming the value', async () => {
