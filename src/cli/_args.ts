@@ -13,7 +13,7 @@ export class CliError extends ClipDissectError {
 
 export interface CliIO {
   stdout: { write(s: string): void };
-  stderr: { write(s: string): void; isTTY?: boolean };
+  stderr: { write(s: string): void; isTTY?: boolean; columns?: number };
 }
 
 export function parseNumber(

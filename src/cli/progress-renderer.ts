@@ -1,12 +1,40 @@
 /**
  * Renders ProgressEvents on stderr: on a terminal, one line per stage redrawn in place with count, rate
- * and ETA; otherwise one line when a stage starts and one when it ends (logs stay readable).
+ * and ETA, cut to the terminal's width (a wrapped line could not be redrawn); otherwise one line when a stage
+ * ends (logs stay readable). Byte counts (downloads) are shown in kB / MB / GB.
  */
 import type { ProgressEvent } from '../progress.js';
 
 export interface ProgressSink {
   write(s: string): void;
   isTTY?: boolean;
+  /** The terminal's width in characters (process.stderr.columns). */
+  columns?: number;
+}
+
+/** A byte count in the unit that fits it, with one decimal: 512 B, 40.2 kB, 97.8 MB, 1.2 GB. */
+export function formatBytes(n: number): string {
+  if (n < 1000) return `${Math.round(n)} B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let v = n / 1000;
+  let i = 0;
+  while (v >= 999.95 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** `line` cut to `width` characters, the stage label shortened in the middle so that the figures stay. */
+function fit(line: string, stageLength: number, width: number | undefined): string {
+  if (width === undefined || !(width > 0) || line.length <= width) return line;
+  const over = line.length - width;
+  if (stageLength - over - 1 >= 8) {
+    const keep = stageLength - over - 1;
+    const head = Math.ceil(keep / 2);
+    return `${line.slice(0, head)}…${line.slice(stageLength - (keep - head))}`;
+  }
+  return `${line.slice(0, width - 1)}…`;
 }
 
 function fmtTime(s: number): string {
@@ -38,7 +66,9 @@ export class ProgressRenderer {
     const finished = e.done >= e.total;
     if (this.out.isTTY) {
       if (finished || t - this.lastDraw >= 100) {
-        this.out.write(`\r\x1b[K${this.line(e, t)}`);
+        // one column short of the width: a line that fills it wraps on some terminals
+        const width = this.out.columns ? this.out.columns - 1 : undefined;
+        this.out.write(`\r\x1b[K${fit(this.line(e, t), e.stage.length, width)}`);
         this.drawn = true;
         this.lastDraw = t;
       }
@@ -58,8 +88,12 @@ export class ProgressRenderer {
     const rate = secs > 0 ? e.done / secs : 0;
     const unit = e.unit ?? 'steps';
     const pct = e.total > 0 ? Math.floor((100 * e.done) / e.total) : 100;
-    if (e.done >= e.total) return `${e.stage}: ${e.done}/${e.total} ${unit} done in ${fmtTime(secs)}`;
     const eta = `ETA ${fmtTime(rate > 0 ? (e.total - e.done) / rate : Number.NaN)}`;
+    if (unit === 'bytes') {
+      if (e.done >= e.total) return `${e.stage}: ${formatBytes(e.total)} in ${fmtTime(secs)}`;
+      return `${e.stage}: ${String(pct).padStart(3)}% ${formatBytes(e.done)} of ${formatBytes(e.total)}, ${formatBytes(rate)}/s, ${eta}`;
+    }
+    if (e.done >= e.total) return `${e.stage}: ${e.done}/${e.total} ${unit} done in ${fmtTime(secs)}`;
     return `${e.stage}: ${String(pct).padStart(3)}% ${e.done}/${e.total} ${unit}, ${rate >= 10 ? rate.toFixed(0) : rate.toFixed(2)} ${unit}/s, ${eta}`;
   }
 

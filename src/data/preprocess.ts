@@ -234,8 +234,12 @@ const HF_RESAMPLE_NAMES: Readonly<Record<number, string>> = { 1: 'LANCZOS', 4: '
  * code, 0 nearest, 2 bilinear or 3 bicubic; `image_mean`, `image_std`, `rescale_factor`, `do_resize`,
  * `do_center_crop`, `do_rescale`, `do_normalize`). Missing fields take CLIPImageProcessor's defaults, except
  * that a missing `crop_size` with a `{height, width}` size crops nothing (SigLIP-style processors). An int
- * `size` in a file whose processor type is not a CLIP one is refused as ambiguous (ViT reads it as a square).
- * `source` (the file path) starts every error message.
+ * `size` in a file whose processor type is not a CLIP one is refused as ambiguous, except for the processors
+ * whose reading is known: ViT, DeiT and BEiT read it as a square (`{height: n, width: n}`); ConvNeXt's (which
+ * the Hugging Face ResNets use) as the crop's side with `crop_pct` (default 224/256): the shorter side is
+ * resized to int(size / crop_pct) and the centre size×size cropped (size < 384), or the image resized to
+ * size×size (size >= 384). These processors default to bilinear resampling and their own mean/std
+ * (ViT-like: 0.5; ConvNeXt: ImageNet's). `source` (the file path) starts every error message.
  *
  * `cropRounding` sets where the center crop of an odd overhang starts: 'round' (default) as torchvision's
  * CenterCrop, `round((size - crop) / 2)` with halves to the even neighbour, the crop of OpenAI's `clip.load`
@@ -285,17 +289,27 @@ export function preprocessorConfigFromHF(
     (v) => typeof v === 'string',
   ) as string | undefined;
   const sizeChoices = 'a positive int, {"shortest_edge": int} or {"height": int, "width": int}';
-  let resize: number | [number, number] = 224;
+  // processors whose int size is known: a square (ViT and alike) or ConvNeXt's crop side
+  const family =
+    typeName === undefined
+      ? 'clip'
+      : /^(vit|deit|beit)/i.test(typeName)
+        ? 'square'
+        : /^convnext/i.test(typeName)
+          ? 'convnext'
+          : 'other';
+  let resize: number | [number, number] = family === 'convnext' ? 384 : 224;
   const size = j['size'];
   if (size !== undefined && size !== null) {
     if (posInt(size)) {
-      if (typeName !== undefined && !/clip/i.test(typeName)) {
+      if (family === 'square') resize = [size, size];
+      else if (family === 'convnext') resize = size;
+      else if (typeName !== undefined && !/clip/i.test(typeName)) {
         fail(
           'size',
           `is the int ${size}, which means the shorter side for CLIPImageProcessor but a ${size}x${size} square for '${typeName}'; write {"shortest_edge": ${size}} or {"height": ${size}, "width": ${size}}`,
         );
-      }
-      resize = size;
+      } else resize = size;
     } else if (typeof size === 'object' && !Array.isArray(size)) {
       const s = size as Record<string, unknown>;
       const keys = Object.keys(s).sort().join(',');
@@ -337,7 +351,20 @@ export function preprocessorConfigFromHF(
     crop = rh === rw ? rh : [rh, rw];
   }
 
-  let interpolation: ResampleFilter = 'bicubic';
+  if (family === 'convnext') {
+    // ConvNextImageProcessor.resize: size is the crop's side; crop_size and do_center_crop play no part
+    if (Array.isArray(resize))
+      fail('size', `must be an int or {"shortest_edge": int} for '${typeName}' but got ${show(size)}`);
+    const side = resize as number;
+    const pct = j['crop_pct'] ?? 224 / 256;
+    if (typeof pct !== 'number' || !(pct > 0 && pct <= 1))
+      fail('crop_pct', `must be a number in (0, 1] but got ${show(j['crop_pct'])}`);
+    if (side < 384) resize = Math.floor(side / (pct as number));
+    else resize = [side, side];
+    crop = side;
+  }
+
+  let interpolation: ResampleFilter = family === 'clip' || family === 'other' ? 'bicubic' : 'bilinear';
   const resample = j['resample'];
   if (resample !== undefined && resample !== null) {
     const f = typeof resample === 'number' ? HF_RESAMPLE[resample] : undefined;
@@ -362,8 +389,17 @@ export function preprocessorConfigFromHF(
     }
     return fail(key, `must be a number or 3 numbers (R, G, B) but got ${show(v)}`);
   };
-  let mean = triple('image_mean', [...CLIP_PREPROCESS.mean]);
-  let std = triple('image_std', [...CLIP_PREPROCESS.std]);
+  const [meanDefault, stdDefault]: [number, number, number][] =
+    family === 'square'
+      ? [
+          [0.5, 0.5, 0.5],
+          [0.5, 0.5, 0.5],
+        ]
+      : family === 'convnext'
+        ? [[...IMAGENET_PREPROCESS.mean], [...IMAGENET_PREPROCESS.std]]
+        : [[...CLIP_PREPROCESS.mean], [...CLIP_PREPROCESS.std]];
+  let mean = triple('image_mean', meanDefault);
+  let std = triple('image_std', stdDefault);
   if (std.some((x) => x === 0)) fail('image_std', `must not contain 0 but got ${show(std)}`);
   if (!flag('do_normalize', true)) {
     mean = [0, 0, 0];

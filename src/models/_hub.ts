@@ -1,17 +1,21 @@
 /**
  * Model files from a local folder or from the Hugging Face hub. A hub id (`owner/name`) is cached in
- * `<cacheDir>/models/<owner>/<name>/`, each file downloaded on first use from
- * `<baseUrl>/<owner>/<name>/resolve/main/<file>` (default base https://huggingface.co), streamed to a temporary
- * file in the same folder and renamed into place once complete (so that an interrupted download never leaves a
- * partial file under the final name). When the server sends the file's SHA-256 (`X-Linked-Etag` of files in
- * Git LFS) or its length, the download is checked against it. Each downloaded file's size and SHA-256 are recorded
- * in `<model folder>/.clip-dissect/<file>.json`, and each use touches `.clip-dissect/last-used` (for
- * `clip-dissect cache`).
+ * `<cacheDir>/models/<owner>/<name>/` (`<name>@<revision>` for a revision other than `main`), each file
+ * downloaded on first use from `<endpoint>/<owner>/<name>/resolve/<revision>/<file>` (endpoint: `baseUrl`, else
+ * the HF_ENDPOINT environment variable, else https://huggingface.co; with `Authorization: Bearer <token>` when a
+ * token is given or HF_TOKEN is set), streamed to a temporary file in the same folder and renamed into place
+ * once complete (so that an interrupted download never leaves a partial file under the final name). When the
+ * server sends the file's SHA-256 (`X-Linked-Etag` of files in Git LFS) or its length, the download is checked
+ * against it. Each downloaded file's size and SHA-256 are recorded in `<model folder>/.clip-dissect/<file>.json`,
+ * and each use touches `.clip-dissect/last-used` (for `clip-dissect cache`). Optional files that the hub does
+ * not have (HTTP 404) are remembered by an empty `.clip-dissect/<file>.absent`, so that offline runs know them
+ * absent instead of guessing.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { defaultCacheDir } from '../data/builtin-concepts.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import {
   type DownloadRecord,
   LAST_USED,
@@ -31,8 +35,14 @@ export interface HubOptions {
   offline?: boolean;
   /** The fetch implementation (default: global fetch). */
   fetch?: typeof fetch;
-  /** Replaces https://huggingface.co (a mirror, or a local server in tests). */
+  /** Replaces https://huggingface.co (a mirror, or a local server in tests). Default: HF_ENDPOINT, if set. */
   baseUrl?: string;
+  /** The branch, tag or commit to download (default 'main'). */
+  revision?: string;
+  /** A Hugging Face access token for private or gated models (default: the HF_TOKEN environment variable). */
+  token?: string;
+  /** Files of `files` that a model may lack: missing from a folder, or HTTP 404 from the hub, is not an error. */
+  optional?: readonly string[];
   /** Download progress in bytes, one stage per file (`download <id>/<file>`). */
   onProgress?: ProgressCallback;
   /** What the model is, for messages (default 'CLIP'). */
@@ -44,6 +54,53 @@ export interface ResolvedModel {
   readonly dir: string;
   /** The hub id, or undefined for a local folder. */
   readonly hubId?: string;
+  /** The revision downloaded (hub ids only). */
+  readonly revision?: string;
+  /** The optional files that the model lacks. */
+  readonly absent: readonly string[];
+}
+
+/** The marker that records an optional file as absent from the hub. */
+function absentMarker(dir: string, file: string): string {
+  return join(dir, RECORD_DIR, `${file}.absent`);
+}
+
+/** The endpoint hub files come from: `baseUrl`, else HF_ENDPOINT, else https://huggingface.co. */
+export function hubEndpoint(baseUrl?: string): string {
+  const env = process.env['HF_ENDPOINT'];
+  return (baseUrl ?? (env !== undefined && env !== '' ? env : HUB_URL)).replace(/\/+$/, '');
+}
+
+/** The URL of one file of a hub model. */
+export function hubFileUrl(id: string, file: string, options: Pick<HubOptions, 'baseUrl' | 'revision'> = {}) {
+  const rev = encodeURIComponent(options.revision ?? 'main');
+  return `${hubEndpoint(options.baseUrl)}/${id}/resolve/${rev}/${file.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+/** Where a hub model's files are cached. */
+export function hubCacheDir(id: string, options: Pick<HubOptions, 'cacheDir' | 'revision'> = {}): string {
+  const [owner, name] = id.split('/');
+  const rev = options.revision ?? 'main';
+  return join(
+    options.cacheDir ?? defaultCacheDir(),
+    'models',
+    owner,
+    rev === 'main' ? name : `${name}@${encodeURIComponent(rev)}`,
+  );
+}
+
+function checkRevision(revision: string | undefined): void {
+  if (revision === undefined) return;
+  if (
+    typeof revision !== 'string' ||
+    revision === '' ||
+    revision.split('/').some((p) => p === '' || p === '.' || p === '..') ||
+    /[\s\\?#%]/.test(revision)
+  )
+    throw new ClipDissectError(
+      'ERR_ARGUMENT',
+      `the revision must be a branch, tag or commit of the model (e.g. 'main', 'v1.0', a commit hash) but got ${JSON.stringify(revision)}`,
+    );
 }
 
 const HUB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -85,17 +142,20 @@ export async function resolveModelFiles(
       `the model must be a folder or a Hugging Face model id such as 'Xenova/clip-vit-base-patch16' but got ${JSON.stringify(idOrDir)}`,
     );
   }
+  checkRevision(options.revision);
+  const optional = new Set(options.optional ?? []);
+  const absent: string[] = [];
   if (await isDir(idOrDir)) {
     const dir = resolve(idOrDir);
     const missing: string[] = [];
-    for (const f of files) if (!(await isFile(join(dir, f)))) missing.push(f);
+    for (const f of files) if (!(await isFile(join(dir, f)))) (optional.has(f) ? absent : missing).push(f);
     if (missing.length > 0) {
       throw new ClipDissectError(
         'ERR_MODEL_FILES',
         `model folder ${dir} lacks ${missing.join(', ')}; a ${options.modelKind ?? 'CLIP'} model folder has the transformers.js layout (${files.join(', ')})`,
       );
     }
-    return { dir };
+    return { dir, absent };
   }
   if (!isHubId(idOrDir)) {
     throw new ClipDissectError(
@@ -103,22 +163,36 @@ export async function resolveModelFiles(
       `model '${idOrDir}' is neither a folder nor a Hugging Face model id (owner/name, e.g. 'Xenova/clip-vit-base-patch16')`,
     );
   }
-  const dir = join(options.cacheDir ?? defaultCacheDir(), 'models', ...idOrDir.split('/'));
-  const base = (options.baseUrl ?? HUB_URL).replace(/\/+$/, '');
+  const dir = hubCacheDir(idOrDir, options);
+  const revision = options.revision ?? 'main';
   for (const f of files) {
     const path = join(dir, f);
     if (await isFile(path)) continue;
-    const url = `${base}/${idOrDir}/resolve/main/${f}`;
+    if (optional.has(f) && (await isFile(absentMarker(dir, f)))) {
+      absent.push(f);
+      continue;
+    }
+    const url = hubFileUrl(idOrDir, f, options);
     if (options.offline) {
       throw new ClipDissectError(
         'ERR_OFFLINE',
         `model '${idOrDir}': ${f} is not in the cache folder ${dir} and offline mode forbids downloading it; run once without --offline, or download ${url} into that folder yourself`,
       );
     }
-    await download(url, path, `${idOrDir}/${f}`, options, (r) => writeDownloadRecord(dir, { ...r, file: f }));
+    const got = await download(
+      url,
+      path,
+      { id: idOrDir, file: f, revision, optional: optional.has(f) },
+      options,
+      (r) => writeDownloadRecord(dir, { ...r, file: f }),
+    );
+    if (!got) {
+      absent.push(f);
+      await writeFileAtomic(absentMarker(dir, f), '', { fsync: false });
+    }
   }
   await markUsed(join(dir, RECORD_DIR, LAST_USED), true);
-  return { dir, hubId: idOrDir };
+  return { dir, hubId: idOrDir, revision, absent };
 }
 
 /** An error's message with its cause's (undici's "fetch failed" says why only in its cause). */
@@ -130,39 +204,73 @@ function errorText(e: unknown): string {
 }
 
 /**
+ * What to do about an HTTP error of the hub: why (from the status and Hugging Face's X-Error-Code header) and
+ * what the user can do about it.
+ */
+function httpErrorText(
+  res: Response,
+  what: { id: string; file: string; revision: string },
+  tokenSent: boolean,
+  endpoint: string,
+): string {
+  const code = res.headers.get('x-error-code') ?? '';
+  const status = `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}${code ? `, ${code}` : ''}`;
+  const page = `${endpoint}/${what.id}`;
+  if (res.status === 401 || res.status === 403 || code === 'GatedRepo') {
+    return tokenSent
+      ? `${status}: the token was refused or has no access to model '${what.id}'; check HF_TOKEN, and accept the model's terms on ${page} if it is gated (or the id is wrong: the hub answers 401 for models that do not exist)`
+      : `${status}: model '${what.id}' is private or gated, or does not exist; set HF_TOKEN to an access token (https://huggingface.co/settings/tokens) of an account that may read it, or check the id`;
+  }
+  if (res.status === 404) {
+    if (code === 'RepoNotFound') return `${status}: there is no model '${what.id}'; check the id`;
+    if (code === 'RevisionNotFound')
+      return `${status}: model '${what.id}' has no revision '${what.revision}'; check --revision`;
+    return `${status}: model '${what.id}' has no file ${what.file} at revision '${what.revision}' (or no such model); check the id, the revision and the files on ${page}`;
+  }
+  return status;
+}
+
+/**
  * Downloads `url` into `path` through a temporary file in the same folder; `record` is given the file's size
- * and SHA-256 just before it is renamed into place (for `clip-dissect cache verify`).
+ * and SHA-256 just before it is renamed into place (for `clip-dissect cache verify`). false: an optional file
+ * the hub does not have (HTTP 404, not a missing repository or revision).
  */
 async function download(
   url: string,
   path: string,
-  label: string,
+  what: { id: string; file: string; revision: string; optional: boolean },
   options: HubOptions,
   record: (r: Omit<DownloadRecord, 'file'>) => Promise<void>,
-): Promise<void> {
+): Promise<boolean> {
+  const label = `${what.id}/${what.file}`;
   const stage = `download ${label}`;
   const fail = (why: string, cause?: unknown): never => {
     throw new ClipDissectError(
       'ERR_MODEL_DOWNLOAD',
-      `cannot download ${label} from ${url}: ${why}; check the model id and the network (or pass a local folder)`,
+      `cannot download ${label} from ${url}: ${why}`,
       cause === undefined ? undefined : { cause },
     );
   };
+  const envToken = process.env['HF_TOKEN'];
+  const token = options.token ?? (envToken !== undefined && envToken !== '' ? envToken : undefined);
   let res: Response;
   try {
-    res = await (options.fetch ?? fetch)(url, { redirect: 'follow' });
+    res = await (options.fetch ?? fetch)(url, {
+      redirect: 'follow',
+      headers: token !== undefined ? { authorization: `Bearer ${token}` } : {},
+    });
   } catch (e) {
-    return fail(errorText(e), e);
+    return fail(
+      `${errorText(e)}; check the network and the endpoint (HF_ENDPOINT), or pass a local folder`,
+      e,
+    );
   }
   if (!res.ok) {
     await res.body?.cancel().catch(() => undefined);
-    const hint =
-      res.status === 401 || res.status === 403
-        ? ' (the model is private or gated, or the file does not exist)'
-        : res.status === 404
-          ? ' (no such model or file)'
-          : '';
-    return fail(`HTTP ${res.status} ${res.statusText}${hint}`);
+    const code = res.headers.get('x-error-code');
+    if (what.optional && res.status === 404 && code !== 'RepoNotFound' && code !== 'RevisionNotFound')
+      return false;
+    return fail(httpErrorText(res, what, token !== undefined, hubEndpoint(options.baseUrl)));
   }
   const lengthHeader = res.headers.get('content-length');
   const expectedLength =
@@ -238,4 +346,5 @@ async function download(
   } finally {
     if (!renamed) await rm(tmp, { force: true }).catch(() => undefined);
   }
+  return true;
 }

@@ -9,7 +9,7 @@
  * (`./x.bin` → `x.bin`): onnxruntime looks in-memory external data up by the location as written but stores
  * the names it is given normalised, so `./x.bin` would never be found.
  */
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import * as onnx from 'onnx-buf';
@@ -64,18 +64,11 @@ function* modelTensors(model: onnx.ModelProto): Generator<onnx.TensorProto> {
 }
 
 /**
- * Checks every external-data reference of a parsed model (main graph, subgraphs, local functions): the
- * location must be relative and stay inside the model's folder, and the file must exist and be long enough.
- * Rewrites each location to its normal form IN PLACE (so that models serialised from it name the files as
- * onnxruntime stores them) and returns the files in order of first reference. `label` names the model in
- * errors (ClipDissectError 'ERR_MODEL_EXTERNAL_DATA').
+ * The external-data locations a parsed model references (main graph, subgraphs, local functions), validated
+ * (relative, inside the model's folder) and rewritten to their normal form IN PLACE, each with the bytes read
+ * from it, in order of first reference. The files need not exist.
  */
-export async function externalDataFiles(
-  modelPath: string,
-  model: onnx.ModelProto,
-  label = `ONNX model '${modelPath}'`,
-): Promise<ExternalFile[]> {
-  const dir = dirname(modelPath);
+function referencedLocations(model: onnx.ModelProto, label: string): Map<string, number> {
   const needed = new Map<string, number>(); // normalised location → bytes needed
   for (const t of modelTensors(model)) {
     const e = externalEntries(t);
@@ -90,6 +83,40 @@ export async function externalDataFiles(
     const end = e.length >= 0 ? e.offset + e.length : e.offset;
     needed.set(norm, Math.max(needed.get(norm) ?? 0, end));
   }
+  return needed;
+}
+
+/**
+ * The external-data files (normalised locations, relative to the model's folder) that an ONNX model file
+ * references, read from the model alone: a hub download fetches them next.
+ */
+export async function externalDataLocations(modelPath: string): Promise<string[]> {
+  const label = `ONNX model '${modelPath}'`;
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(modelPath);
+  } catch (e) {
+    throw new ClipDissectError('ERR_MODEL_NOT_FOUND', `cannot read ${label}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  return [...referencedLocations(parseOnnxModel(bytes, label), label).keys()];
+}
+
+/**
+ * Checks every external-data reference of a parsed model (main graph, subgraphs, local functions): the
+ * location must be relative and stay inside the model's folder, and the file must exist and be long enough.
+ * Rewrites each location to its normal form IN PLACE (so that models serialised from it name the files as
+ * onnxruntime stores them) and returns the files in order of first reference. `label` names the model in
+ * errors (ClipDissectError 'ERR_MODEL_EXTERNAL_DATA').
+ */
+export async function externalDataFiles(
+  modelPath: string,
+  model: onnx.ModelProto,
+  label = `ONNX model '${modelPath}'`,
+): Promise<ExternalFile[]> {
+  const dir = dirname(modelPath);
+  const needed = referencedLocations(model, label);
   const files: ExternalFile[] = [];
   for (const [location, end] of needed) {
     const path = join(dir, location);

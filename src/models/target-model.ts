@@ -184,3 +184,53 @@ export function editDistance(a: string, b: string): number {
   }
   return prev[m];
 }
+
+/**
+ * The network's top-level blocks, the layers a dissection looks at when none are chosen (`layers` as listed by
+ * TargetModel.layers(), in graph order): from the root, descend into the module holding more than half of all
+ * modules (a backbone such as Hugging Face's `resnet` or `resnet.encoder`), then take the largest run of
+ * sibling containers named alike up to a trailing number (`layer1`…`layer4`, `resnet.encoder.stages.0`…`3`,
+ * `vit.encoder.layer.0`…`11`), preceded by the first sibling when it is a leaf with a spatial output (the stem
+ * conv, torchvision's `conv1`, as in the paper's ResNet layers conv1, layer1…layer4). Without such a run: the
+ * containers at that level, else every module there.
+ */
+export function topLevelBlocks(layers: readonly Pick<LayerInfo, 'name' | 'kind'>[]): string[] {
+  const usable = layers.filter((l) => l.kind !== 'unsupported');
+  const names = usable.map((l) => l.name);
+  const kind = new Map(usable.map((l) => [l.name, l.kind]));
+  const listed = new Set(names);
+  /** The nearest listed ancestor ('' for the root). */
+  const parent = (n: string): string => {
+    const parts = n.split('.');
+    for (let i = parts.length - 1; i > 0; i--) {
+      const p = parts.slice(0, i).join('.');
+      if (listed.has(p)) return p;
+    }
+    return '';
+  };
+  const size = (n: string) => (n === '' ? names.length : names.filter((m) => m.startsWith(`${n}.`)).length);
+  let node = '';
+  for (;;) {
+    const kids = names.filter((n) => parent(n) === node);
+    if (kids.length === 0) return [];
+    const total = size(node);
+    const big = kids.find((k) => size(k) > total / 2);
+    if (big !== undefined) {
+      node = big;
+      continue;
+    }
+    const containers = kids.filter((k) => size(k) > 0);
+    const groups = new Map<string, string[]>();
+    for (const k of containers) {
+      if (!/\d$/.test(k)) continue;
+      const stem = k.replace(/\d+$/, '');
+      groups.set(stem, [...(groups.get(stem) ?? []), k]);
+    }
+    let best: string[] = [];
+    for (const g of groups.values()) if (g.length > best.length) best = g;
+    if (best.length < 2) return containers.length > 0 ? containers : kids;
+    const first = kids[0];
+    if (!best.includes(first) && size(first) === 0 && kind.get(first) === 'spatial') return [first, ...best];
+    return best;
+  }
+}

@@ -26,6 +26,7 @@ import {
 } from '../data/probe-dataset.js';
 import { alignToRuns, checkRunBatchSize, runBatchFor } from '../models/_run-batch.js';
 import { createOnnxTargetModel, type OnnxTargetModel } from '../models/onnx-target-model.js';
+import { resolveTargetSource, type TargetDtype } from '../models/target-files.js';
 import {
   type LayerInfo,
   type LayerSelection,
@@ -87,8 +88,12 @@ export interface ExtractActivationsOptions {
   workers?: number;
   /** Cache of built-in probe sets (default ~/.cache/clip-dissect). */
   cacheDir?: string;
-  /** Never download a built-in probe set. */
+  /** Never download a built-in probe set or a hub target's files. */
   offline?: boolean;
+  /** A hub target's revision (branch, tag or commit; default 'main'). */
+  revision?: string;
+  /** Which weights of a hub target or transformers.js folder (default 'fp32': onnx/model.onnx). */
+  targetDtype?: TargetDtype;
   /** Progress: stage 'activations', unit 'images' (and the probe set's own stages). */
   onProgress?: ProgressCallback;
   /** Stops the run between batches (the promise rejects with the signal's reason). */
@@ -170,34 +175,6 @@ function checkOptions(o: ExtractActivationsOptions): void {
     throw new ArgumentError(`'layers' is required: a comma-separated string, a list of names or a predicate`);
   if (o.probe === undefined)
     throw new ArgumentError(`'probe' is required: a folder, CIFAR file or built-in name`);
-}
-
-/** Where the model file and (for a model folder) its preprocessor config are. */
-export async function resolveTarget(target: string): Promise<{ model: string; preprocessorConfig?: string }> {
-  let st: Awaited<ReturnType<typeof stat>>;
-  try {
-    st = await stat(target);
-  } catch (e) {
-    throw new ArgumentError(
-      `target model '${target}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); expected an .onnx file or a folder holding model.onnx`,
-    );
-  }
-  if (!st.isDirectory()) return { model: target };
-  const isFile = async (p: string) => (await stat(p).catch(() => null))?.isFile() === true;
-  const candidates = [join(target, 'model.onnx'), join(target, 'onnx', 'model.onnx')];
-  let model: string | undefined;
-  for (const c of candidates) {
-    if (await isFile(c)) {
-      model = c;
-      break;
-    }
-  }
-  if (!model)
-    throw new ArgumentError(
-      `target folder '${target}' holds neither model.onnx nor onnx/model.onnx; pass the .onnx file itself`,
-    );
-  const pc = join(target, 'preprocessor_config.json');
-  return (await isFile(pc)) ? { model, preprocessorConfig: pc } : { model };
 }
 
 /** The preprocessing of a run and a description of where it came from. */
@@ -284,7 +261,13 @@ export async function extractActivations(o: ExtractActivationsOptions): Promise<
   o.signal?.throwIfAborted();
   const pool = o.pool ?? 'avg';
   const device = o.device ?? 'cpu';
-  const target = await resolveTarget(o.target);
+  const target = await resolveTargetSource(o.target, {
+    cacheDir: o.cacheDir,
+    offline: o.offline,
+    revision: o.revision,
+    dtype: o.targetDtype,
+    onProgress: o.onProgress,
+  });
   const pre = await resolvePreprocess(o.preprocess, target.preprocessorConfig);
 
   const nWorkers = o.workers ?? defaultWorkers(device);

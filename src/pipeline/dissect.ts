@@ -46,12 +46,14 @@ import {
   readJson,
 } from '../models/onnx-clip-encoder.js';
 import { createOnnxTargetModel, type OnnxTargetModel } from '../models/onnx-target-model.js';
+import { readId2Label, resolveTargetSource, type TargetDtype } from '../models/target-files.js';
 import {
   type LayerInfo,
   type LayerSelection,
   POOL_MODES,
   type PoolMode,
   type TokenMode,
+  topLevelBlocks,
 } from '../models/target-model.js';
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
@@ -66,20 +68,32 @@ import {
   type PrepareOutcome,
   writeInput,
 } from './_preprocess-pool.js';
-import { resolvePreprocess, resolveTarget, type SkippedImage } from './activations.js';
+import { resolvePreprocess, type SkippedImage } from './activations.js';
 import { layerFileNames, runHeader } from './activations-files.js';
 import { type CacheStats, cacheKey, FeatureCache, fileSha256s, modelSha256s, sha256Hex } from './cache.js';
 import { addLayerTrust, type DissectTrustOptions, resolveTrustOptions } from './trust.js';
 
 export interface DissectOptions {
-  /** The target network: an `.onnx` file or a folder holding model.onnx (and preprocessor_config.json). */
+  /**
+   * The target network: an `.onnx` file, a folder holding model.onnx (and preprocessor_config.json,
+   * config.json), or a Hugging Face model id in the transformers.js layout (`Xenova/resnet-50`), downloaded once
+   * into `cacheDir`.
+   */
   target: string;
-  /** Layers, named as in PyTorch (`conv1,layer4`) or by ONNX tensor name. */
-  layers: LayerSelection;
-  /** The probe set: folders, CIFAR files or built-in names (see openProbeDataset). */
-  probe: string | readonly string[];
-  /** A concept file (one a line) or a built-in set name ('20k', '10k', '3k', 'broden', 'imagenet'). */
-  concepts: string;
+  /** A hub target's revision: branch, tag or commit (default 'main'). */
+  revision?: string;
+  /** Which weights of a hub target or transformers.js folder (default 'fp32', onnx/model.onnx). */
+  targetDtype?: TargetDtype;
+  /**
+   * Layers, named as in PyTorch (`conv1,layer4`) or by ONNX tensor name. Default: the network's top-level
+   * blocks (topLevelBlocks: conv1, layer1…layer4 of a torchvision ResNet; the encoder stages of a Hugging Face
+   * one), reported through `onChoice`.
+   */
+  layers?: LayerSelection;
+  /** The probe set: folders, CIFAR files or built-in names (see openProbeDataset). Default 'cifar100_val'. */
+  probe?: string | readonly string[];
+  /** A concept file (one a line) or a built-in set name ('20k', '10k', '3k', 'broden', 'imagenet'). Default '20k'. */
+  concepts?: string;
   /** The CLIP model: a hub id or a folder in the transformers.js layout. Default 'Xenova/clip-vit-base-patch16'. */
   clip?: string;
   /** CLIP weights: 'fp32' (default), 'fp16', 'q8'. */
@@ -149,7 +163,22 @@ export interface DissectOptions {
   signal?: AbortSignal;
 }
 
+/** An input that dissect chose because it was not given (the CLI prints one line each). */
+export interface DissectChoice {
+  /** The option: 'layers', 'probe', 'concepts' or 'clip'. */
+  option: 'layers' | 'probe' | 'concepts' | 'clip';
+  value: string;
+  /** Why this one, e.g. "the network's top-level blocks". */
+  reason: string;
+}
+
+/** The paper's defaults of the one-command job. */
+export const DEFAULT_PROBE = 'cifar100_val';
+export const DEFAULT_CONCEPTS = '20k';
+
 export interface DissectHooks {
+  /** Each default chosen for a missing option, when it is chosen (before the work it decides). */
+  onChoice?: (choice: DissectChoice) => void;
   onProgress?: ProgressCallback;
   /** Non-fatal problems as they happen (they are in `warnings` too). */
   onWarning?: (message: string) => void;
@@ -194,12 +223,12 @@ function positiveInt(name: string, v: number | undefined): void {
 function checkOptions(o: DissectOptions): void {
   if (typeof o !== 'object' || o === null)
     throw new ArgumentError(`dissect: 'options' must be an object but got ${String(o)}`);
-  for (const k of ['target', 'concepts'] as const)
-    if (typeof o[k] !== 'string' || o[k] === '')
-      throw new ArgumentError(`'${k}' is required but got ${JSON.stringify(o[k])}`);
-  if (o.layers === undefined) throw new ArgumentError(`'layers' is required (e.g. 'conv1,layer4')`);
-  if (o.probe === undefined)
-    throw new ArgumentError(`'probe' is required: a folder, CIFAR file or built-in name`);
+  if (typeof o.target !== 'string' || o.target === '')
+    throw new ArgumentError(`'target' is required but got ${JSON.stringify(o.target)}`);
+  if (o.concepts !== undefined && (typeof o.concepts !== 'string' || o.concepts === ''))
+    throw new ArgumentError(
+      `'concepts' must be a concept file or a built-in set name but got ${JSON.stringify(o.concepts)}`,
+    );
   if (o.pool !== undefined && !POOL_MODES.includes(o.pool))
     throw new ArgumentError(`'pool' must be ${formatChoices(POOL_MODES)} but got '${String(o.pool)}'`);
   if (o.device !== undefined && o.device !== 'cpu' && o.device !== 'cuda')
@@ -265,6 +294,8 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
   const clipPreprocess = o.clipPreprocess ?? 'openai';
   const template = o.template ?? '{}';
   const clipId = o.clip ?? DEFAULT_CLIP_MODEL;
+  const conceptsName = o.concepts ?? DEFAULT_CONCEPTS;
+  const probe = o.probe ?? DEFAULT_PROBE;
   const cacheDir = o.cacheDir ?? defaultCacheDir();
   const chunkSize = o.chunkSize ?? DEFAULT_CHUNK;
   const textChunkSize = o.textChunkSize ?? DEFAULT_TEXT_CHUNK;
@@ -274,8 +305,28 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     onWarning: warn,
   });
 
-  // --- inputs that are cheap to check first: CLIP files (offline errors name the missing file), concepts
+  // --- inputs that are cheap to check first: the target's and CLIP's files (offline errors name the missing
+  // file), concepts
   let t = performance.now();
+  const resolved = await resolveTargetSource(o.target, {
+    cacheDir,
+    offline: o.offline,
+    revision: o.revision,
+    dtype: o.targetDtype,
+    onProgress: progress,
+  });
+  const pre = await resolvePreprocess(o.preprocess, resolved.preprocessorConfig);
+  const classNames = resolved.config ? await readId2Label(resolved.config) : null;
+  if (o.clip === undefined)
+    hooks.onChoice?.({ option: 'clip', value: clipId, reason: 'ViT-B/16, as in the paper' });
+  if (o.concepts === undefined)
+    hooks.onChoice?.({
+      option: 'concepts',
+      value: conceptsName,
+      reason: "the paper's 20,000 most common English words",
+    });
+  if (o.probe === undefined)
+    hooks.onChoice?.({ option: 'probe', value: DEFAULT_PROBE, reason: 'the CIFAR-100 validation images' });
   const clipFiles = clipModelFiles(dtype);
   const { dir: clipDir, hubId } = await resolveModelFiles(clipId, clipFiles, {
     cacheDir,
@@ -297,24 +348,24 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
   clipHashesP.catch(() => undefined); // awaited below; no unhandled rejection meanwhile
 
   t = performance.now();
-  const set: ConceptSet = await loadConceptSet(o.concepts, {
+  const set: ConceptSet = await loadConceptSet(conceptsName, {
     cacheDir,
     offline: o.offline,
     onProgress: progress,
   });
   for (const w of duplicateWarnings(set)) warn(w);
-  if (set.concepts.length === 0) throw new ArgumentError(`the concept set ${o.concepts} holds no concepts`);
+  if (set.concepts.length === 0) throw new ArgumentError(`the concept set ${conceptsName} holds no concepts`);
   const texts = set.concepts.map((c) => template.replace('{}', c));
   const conceptsSha = sha256Hex(JSON.stringify(set.concepts));
   // args.json records a concept file by its absolute path (so that eval / compose work from any folder); a
   // built-in set by its name (loadConceptSet reads a file of that name first, as here)
   const conceptIsFile =
-    !Object.hasOwn(BUILTIN_CONCEPT_SETS, o.concepts) ||
-    (await stat(o.concepts).then(
+    !Object.hasOwn(BUILTIN_CONCEPT_SETS, conceptsName) ||
+    (await stat(conceptsName).then(
       (st) => st.isFile(),
       () => false,
     ));
-  const conceptSource = conceptIsFile ? resolve(o.concepts) : set.source;
+  const conceptSource = conceptIsFile ? resolve(conceptsName) : set.source;
   time('concepts', performance.now() - t);
 
   // CLIP opens one tower at a time: the text tower for the concepts, released before the vision tower opens
@@ -344,10 +395,8 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
   };
 
   try {
-    // --- the target's files and preprocessing, the probe set
+    // --- the probe set
     t = performance.now();
-    const resolved = await resolveTarget(o.target);
-    const pre = await resolvePreprocess(o.preprocess, resolved.preprocessorConfig);
     const [, cropH, cropW] = preprocessShape(pre.config);
     // after CLIP's files: one hashing thread at a time beside this one
     const targetShaP = clipHashesP.then(
@@ -355,14 +404,14 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
       async () => (await modelSha256s([resolved.model]))[0],
     );
     targetShaP.catch(() => undefined);
-    const dataset: ProbeDataset = await openProbeDataset(o.probe, {
+    const dataset: ProbeDataset = await openProbeDataset(probe, {
       cacheDir,
       offline: o.offline,
       onProgress: progress,
     });
     for (const w of dataset.warnings) warn(w);
     const N = dataset.images.length;
-    if (N === 0) throw new ArgumentError(`the probe set ${JSON.stringify(o.probe)} holds no images`);
+    if (N === 0) throw new ArgumentError(`the probe set ${JSON.stringify(probe)} holds no images`);
     const manifestSha = sha256Hex(dataset.manifest());
     const tPre = pre.config;
     const base = { manifest: manifestSha, chunkSize, version: VERSION };
@@ -401,7 +450,21 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
       token,
       imageSize: [cropH, cropW],
     });
-    const infos: LayerInfo[] = await target.describeDissectable(o.layers);
+    let layerSelection = o.layers;
+    if (layerSelection === undefined) {
+      const blocks = topLevelBlocks(target.layers());
+      if (blocks.length === 0)
+        throw new ArgumentError(
+          `target model ${resolved.model} has no module outputs to dissect by default; choose the layers (tensor names work too)`,
+        );
+      hooks.onChoice?.({
+        option: 'layers',
+        value: blocks.join(','),
+        reason: "the network's top-level blocks",
+      });
+      layerSelection = blocks;
+    }
+    const infos: LayerInfo[] = await target.describeDissectable(layerSelection);
     const exporter: string = target.exporter;
     for (const w of target.warnings) warn(w);
     for (const i of infos) for (const w of i.warnings) warn(`${i.name}: ${w}`);
@@ -803,10 +866,15 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     const inputs = {
       target: {
         given: o.target,
+        hubId: resolved.hubId ?? null,
+        revision: resolved.revision ?? null,
+        dtype: o.targetDtype ?? 'fp32',
         model: resolved.model,
         sha256: targetSha,
         exporter,
         preprocessing: { source: pre.source, ...pre.config },
+        // the ground truth of eval: unit i of the classifier = class i
+        classNames: classNames ? { source: `${resolved.config} (id2label)`, names: classNames } : null,
       },
       clip: {
         given: clipId,
@@ -819,14 +887,14 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
       },
       concepts: {
         source: conceptSource,
-        given: o.concepts,
+        given: conceptsName,
         concepts: set.concepts.length,
         duplicatesDropped: set.duplicates.length,
         template,
         sha256: conceptsSha,
       },
       probe: {
-        given: o.probe,
+        given: probe,
         sources: dataset.sources,
         images: N,
         rows: row,

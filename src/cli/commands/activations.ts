@@ -2,8 +2,8 @@
 
 import { IMAGENET_PREPROCESS, type PreprocessConfig } from '../../data/preprocess.js';
 import { RESAMPLE_FILTERS, type ResampleFilter } from '../../data/resize.js';
+import { resolveTargetSource } from '../../models/target-files.js';
 import { POOL_MODES, type PoolMode, TOKEN_MODES, type TokenMode } from '../../models/target-model.js';
-import { resolveTarget } from '../../pipeline/activations.js';
 import { runActivationsFiles } from '../../pipeline/activations-files.js';
 import { loadPreprocessConfig } from '../../pipeline/preprocess-config.js';
 import { CliError, type CliIO, choice, optionalInt, type ParsedValues } from '../_args.js';
@@ -85,7 +85,10 @@ async function preprocessFromFlags(values: ParsedValues): Promise<PreprocessConf
   let base: PreprocessConfig = { ...IMAGENET_PREPROCESS };
   if (file) base = await loadPreprocessConfig(file);
   else {
-    const { preprocessorConfig } = await resolveTarget(values.target as string);
+    const { preprocessorConfig } = await resolveTargetSource(values.target as string, {
+      cacheDir: values['cache-dir'] as string | undefined,
+      offline: values.offline === true,
+    });
     if (preprocessorConfig) base = await loadPreprocessConfig(preprocessorConfig);
   }
   return { ...base, ...overrides };

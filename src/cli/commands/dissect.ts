@@ -7,6 +7,7 @@ import {
   type ClipPreprocess,
   DEFAULT_CLIP_MODEL,
 } from '../../models/onnx-clip-encoder.js';
+import { TARGET_DTYPES, type TargetDtype } from '../../models/target-files.js';
 import { POOL_MODES, type PoolMode, TOKEN_MODES, type TokenMode } from '../../models/target-model.js';
 import { SIMILARITY_NAMES, type SimilarityName } from '../../numeric/similarity-options.js';
 import { dissect } from '../../pipeline/dissect.js';
@@ -17,18 +18,28 @@ import { startCommand } from '../_command.js';
 import { TRUST_FLAGS, TRUST_HELP, trustLine, trustOptions } from '../_trust.js';
 import { reportSummary } from './report.js';
 
-export const DISSECT_HELP = `Usage: clip-dissect dissect --target MODEL --layers L1,L2,… --probe DIR|NAME --concepts FILE|NAME
-                           --out DIR [options]
+export const DISSECT_HELP = `Usage: clip-dissect dissect --target MODEL --out DIR [--layers L1,L2,…] [--probe DIR|NAME]
+                           [--concepts FILE|NAME] [options]
 
 Labels every neuron of the chosen layers with a concept: CLIP features of the concepts and of the probe
 images, the target network's activations on the same images, then the similarity function per layer.
 Features are cached (content-addressed, in chunks) so a rerun or a resumed run computes only what is missing.
+What is not given is chosen as in the paper, and each choice printed on stderr.
 
 Inputs:
-  --target MODEL          an .onnx file, or a folder with model.onnx (and preprocessor_config.json)
-  --layers L1,L2,…        layers named as in PyTorch (conv1,layer4) or ONNX tensor names
-  --probe DIR|NAME        folder(s) of images, CIFAR binaries or a built-in set (cifar100_train, cifar100_val)
-  --concepts FILE|NAME    one concept a line, or a built-in set: 20k, 10k, 3k, broden, imagenet
+  --target MODEL          an .onnx file, a folder with model.onnx or onnx/model.onnx (and
+                          preprocessor_config.json, config.json), or a Hugging Face model id in the
+                          transformers.js layout (Xenova/resnet-50), downloaded once into the cache;
+                          HF_ENDPOINT replaces https://huggingface.co, HF_TOKEN is sent for private models
+  --revision REV          the hub target's branch, tag or commit (default main)
+  --target-dtype NAME     the target's weights in the transformers.js layout: ${TARGET_DTYPES.join(', ')}
+                          (default fp32: onnx/model.onnx; the others approximate the network)
+  --layers L1,L2,…        layers named as in PyTorch (conv1,layer4) or ONNX tensor names (default: the
+                          network's top-level blocks, as clip-dissect layers lists them: conv1,layer1,…,layer4
+                          of a torchvision ResNet, the encoder stages of a Hugging Face model)
+  --probe DIR|NAME        folder(s) of images, CIFAR binaries or a built-in set (cifar100_train, cifar100_val;
+                          default cifar100_val, downloaded once)
+  --concepts FILE|NAME    one concept a line, or a built-in set: 20k, 10k, 3k, broden, imagenet (default 20k)
   --clip ID|DIR           CLIP model: a Hugging Face id in the transformers.js layout or a local folder
                           (default ${DEFAULT_CLIP_MODEL}; downloaded once into the cache)
   --out DIR               where to write descriptions.csv, neurons.json, <layer>.npy, image_features.npy,
@@ -71,7 +82,7 @@ Resources:
   --memory-budget SIZE    bound on the similarity engine's buffers, e.g. 2G (default 768M)
   --cache-dir DIR         models, concept/probe sets and features (default ~/.cache/clip-dissect)
   --no-cache              neither read nor write cached features
-  --offline               never download: the CLIP model and built-in sets must be cached
+  --offline               never download: the models and built-in sets must be cached
   -q, --quiet             no progress on stderr
 `;
 
@@ -82,6 +93,8 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
       help: DISSECT_HELP,
       options: {
         target: { type: 'string' },
+        revision: { type: 'string' },
+        'target-dtype': { type: 'string' },
         layers: { type: 'string' },
         probe: { type: 'string' },
         concepts: { type: 'string' },
@@ -112,7 +125,7 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
         'no-trust': { type: 'boolean' },
         ...TRUST_FLAGS,
       },
-      required: ['target', 'layers', 'probe', 'concepts', 'out'],
+      required: ['target', 'out'],
       progress: true,
     },
     args,
@@ -137,9 +150,11 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
   const r = await dissect(
     {
       target: values.target as string,
-      layers: values.layers as string,
-      probe: values.probe as string,
-      concepts: values.concepts as string,
+      revision: values.revision as string | undefined,
+      targetDtype: choice<TargetDtype>('target-dtype', values['target-dtype'], TARGET_DTYPES),
+      layers: values.layers as string | undefined,
+      probe: values.probe as string | undefined,
+      concepts: values.concepts as string | undefined,
       clip: values.clip as string | undefined,
       out: values.out as string,
       similarity,
@@ -169,6 +184,10 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
       trust: values['no-trust'] === true ? false : trustOptions(values),
     },
     {
+      onChoice: (c) => {
+        renderer.finishLine();
+        io.stderr.write(`${c.option}: ${c.value} (${c.reason}; --${c.option} to choose)\n`);
+      },
       onProgress,
       onWarning: renderer.warning,
     },
