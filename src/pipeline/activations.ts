@@ -15,8 +15,6 @@
  * - Bad images (corrupt, truncated, unreadable) stop the run with an error naming the file, or, with
  *   `skipBadImages`, are left out of the outputs and listed in `skipped`; rows stay in probe order.
  */
-import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { IMAGENET_PREPROCESS, type PreprocessConfig, preprocessShape } from '../data/preprocess.js';
 import {
   openProbeDataset,

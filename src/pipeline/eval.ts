@@ -44,8 +44,11 @@ export interface EvalOptions {
   results: string;
   /** The layer to evaluate, as named in the run (e.g. 'fc'). */
   layer: string;
-  /** Class names, line i = ground truth of unit i (e.g. imagenet_labels.txt). */
-  groundTruth: string;
+  /**
+   * Class names, line i = ground truth of unit i (e.g. imagenet_labels.txt). Default: the target's class
+   * names recorded by dissect (its config.json `id2label`), when the layer has one neuron per class.
+   */
+  groundTruth?: string;
   /** The CLIP model for the CLIP cosine: default the run's (args.json). */
   clip?: string;
   /** CLIP weights; default the run's. */
@@ -137,9 +140,13 @@ async function loadMatrix(path: string): Promise<Matrix> {
  * ground truths). Writes eval.json to `out` (default: the results folder).
  */
 export async function evaluate(o: EvalOptions, hooks: EvalHooks = {}): Promise<EvalResult> {
-  for (const k of ['results', 'layer', 'groundTruth'] as const)
+  for (const k of ['results', 'layer'] as const)
     if (typeof o?.[k] !== 'string' || o[k] === '')
       throw new ArgumentError(`'${k}' is required but got ${JSON.stringify(o?.[k])}`);
+  if (o.groundTruth !== undefined && (typeof o.groundTruth !== 'string' || o.groundTruth === ''))
+    throw new ArgumentError(
+      `'groundTruth' must be a file of class names but got ${JSON.stringify(o.groundTruth)}`,
+    );
   const warnings: string[] = [];
   const warn = (w: string) => {
     warnings.push(w);
@@ -167,11 +174,33 @@ export async function evaluate(o: EvalOptions, hooks: EvalHooks = {}): Promise<E
   const conceptInfo = inputs['concepts'] ?? {};
   const similarity = checkSimilarityName(String(args['similarity']));
 
-  const classes = await readClassNames(o.groundTruth);
-  if (classes.length !== K)
-    throw new ShapeError(
-      `ground truth ${o.groundTruth} has ${classes.length} class names but layer '${o.layer}' has ${K} neurons; line i must name the class of unit i`,
-    );
+  let classes: string[];
+  let gtSource: string;
+  if (o.groundTruth !== undefined) {
+    classes = await readClassNames(o.groundTruth);
+    gtSource = o.groundTruth;
+    if (classes.length !== K)
+      throw new ShapeError(
+        `ground truth ${o.groundTruth} has ${classes.length} class names but layer '${o.layer}' has ${K} neurons; line i must name the class of unit i`,
+      );
+  } else {
+    // the target's class names, as dissect recorded them (config.json id2label)
+    const recorded = (inputs['target']?.['classNames'] ?? null) as {
+      source?: unknown;
+      names?: unknown;
+    } | null;
+    const names = recorded?.names;
+    if (!Array.isArray(names) || !names.every((n) => typeof n === 'string'))
+      throw new ArgumentError(
+        `no ground truth for layer '${o.layer}': the run ${o.results} recorded no class names of its target (a config.json with id2label next to the model, as Hugging Face models have); pass a file of class names, line i = the class of unit i`,
+      );
+    if (names.length !== K)
+      throw new ShapeError(
+        `the target's class names (${String(recorded?.source)}) are ${names.length} but layer '${o.layer}' has ${K} neurons; evaluate the classifier layer (one neuron per class) or pass a file of class names`,
+      );
+    classes = names as string[];
+    gtSource = String(recorded?.source ?? 'the target (id2label)');
+  }
 
   const descPath = join(o.results, 'descriptions.csv');
   let descText: string;
@@ -337,7 +366,7 @@ export async function evaluate(o: EvalOptions, hooks: EvalHooks = {}): Promise<E
   const result: EvalResult = {
     layer: o.layer,
     units: K,
-    groundTruth: { source: o.groundTruth, classes },
+    groundTruth: { source: gtSource, classes },
     clipModel: clipId,
     mpnetModel: mpnetId,
     similarity,

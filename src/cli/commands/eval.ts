@@ -6,7 +6,7 @@ import { type EvalResult, evaluate } from '../../pipeline/eval.js';
 import { type CliIO, choice, optionalInt, optionalSize } from '../_args.js';
 import { startCommand } from '../_command.js';
 
-export const EVAL_HELP = `Usage: clip-dissect eval --results DIR --layer NAME --ground-truth FILE [options]
+export const EVAL_HELP = `Usage: clip-dissect eval --results DIR --layer NAME [--ground-truth FILE] [options]
 
 Scores a layer's labels against known classes, as the paper's final-layer evaluation (Tables 1–3): for each
 unit, the cosine between its label and its class name in CLIP's text space and in all-mpnet-base-v2's, averaged
@@ -18,7 +18,9 @@ Inputs:
   --results DIR           the output folder of clip-dissect dissect
   --layer NAME            the layer to evaluate (e.g. fc)
   --ground-truth FILE     class names, line i = the class of unit i, used whole
-                          (e.g. imagenet_labels.txt: "tench, Tinca tinca")
+                          (e.g. imagenet_labels.txt: "tench, Tinca tinca"); default: the target's
+                          class names from its config.json id2label (Hugging Face models), recorded
+                          by dissect in args.json
   --compare FILE          another method's labels of the layer, repeatable:
                             NetDissect tally.csv (unit,category,label,score,…; units 1-based), or
                             MILAN / CLIP-Dissect / plain CSV (layer,unit,description[,…]; units 0-based)
@@ -90,7 +92,7 @@ export async function evalCommand(args: string[], io: CliIO): Promise<number> {
         'cache-dir': { type: 'string' },
         offline: { type: 'boolean' },
       },
-      required: ['results', 'layer', 'ground-truth'],
+      required: ['results', 'layer'],
       progress: true,
     },
     args,
@@ -102,7 +104,7 @@ export async function evalCommand(args: string[], io: CliIO): Promise<number> {
     {
       results: values.results as string,
       layer: values.layer as string,
-      groundTruth: values['ground-truth'] as string,
+      groundTruth: values['ground-truth'] as string | undefined,
       compare: (values.compare as string[] | undefined) ?? [],
       concepts: values.concepts as string | undefined,
       clip: values.clip as string | undefined,
