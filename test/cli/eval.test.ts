@@ -51,7 +51,7 @@ describe('clip-dissect eval', () => {
     assert.match(help.stdout, /NetDissect tally\.csv/);
     const missing = await cli(['eval', '--layer', 'fc']);
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /missing --results\n/);
+    assert.match(missing.stderr, /missing --results \(see/);
   });
 
   describe('on a tiny dissection with the tiny CLIP and MPNet', { skip: NEEDS_SHARED }, () => {

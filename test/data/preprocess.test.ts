@@ -300,6 +300,40 @@ describe('preprocessorConfigFromHF', () => {
     assert.deepEqual([cfg.resize, cfg.crop, cfg.interpolation], [[384, 384], 384, 'bilinear']);
   });
 
+  it("reads ViT's int size as a square and ConvNeXt's (the Hugging Face ResNets') with crop_pct", () => {
+    // Xenova/vit-base-patch16-224
+    const vit = preprocessorConfigFromHF({
+      feature_extractor_type: 'ViTFeatureExtractor',
+      image_mean: [0.5, 0.5, 0.5],
+      image_std: [0.5, 0.5, 0.5],
+      resample: 2,
+      size: 224,
+    });
+    assert.deepEqual([vit.resize, vit.crop, vit.interpolation], [[224, 224], 224, 'bilinear']);
+    // Xenova/resnet-50: shorter side to int(224 / 0.875) = 256, centre 224×224 (torchvision's ImageNet
+    // transform, bicubic)
+    const resnet = preprocessorConfigFromHF({
+      crop_pct: 0.875,
+      feature_extractor_type: 'ConvNextFeatureExtractor',
+      image_mean: [0.485, 0.456, 0.406],
+      image_std: [0.229, 0.224, 0.225],
+      resample: 3,
+      size: 224,
+    });
+    assert.deepEqual([resnet.resize, resnet.crop, resnet.interpolation], [256, 224, 'bicubic']);
+    // defaults: crop_pct 224/256, bilinear, ImageNet mean / std; 384 and up: a square resize, no crop
+    const d = preprocessorConfigFromHF({
+      image_processor_type: 'ConvNextImageProcessor',
+      size: { shortest_edge: 32 },
+    });
+    assert.deepEqual(
+      [d.resize, d.crop, d.interpolation, d.mean],
+      [36, 32, 'bilinear', [0.485, 0.456, 0.406]],
+    );
+    const big = preprocessorConfigFromHF({ image_processor_type: 'ConvNextImageProcessor' });
+    assert.deepEqual([big.resize, big.crop], [[384, 384], 384]);
+  });
+
   it('defaults to CLIPImageProcessor values; do_normalize / do_rescale false', () => {
     assert.deepEqual(preprocessorConfigFromHF({}), {
       ...CLIP_PREPROCESS,
@@ -363,9 +397,15 @@ describe('preprocessorConfigFromHF', () => {
       'true or false',
     ]);
     throwsCode(
-      () => preprocessorConfigFromHF({ image_processor_type: 'ViTImageProcessor', size: 224 }, src),
+      () => preprocessorConfigFromHF({ image_processor_type: 'SiglipImageProcessor', size: 224 }, src),
       'ERR_PREPROCESSOR_CONFIG',
-      ["'size'", 'ViTImageProcessor', '{"shortest_edge": 224}'],
+      ["'size'", 'SiglipImageProcessor', '{"shortest_edge": 224}'],
+    );
+    throwsCode(
+      () =>
+        preprocessorConfigFromHF({ feature_extractor_type: 'ConvNextFeatureExtractor', crop_pct: 1.5 }, src),
+      'ERR_PREPROCESSOR_CONFIG',
+      ["'crop_pct'", '(0, 1]'],
     );
     throwsCode(() => preprocessorConfigFromHF([1, 2], src), 'ERR_PREPROCESSOR_CONFIG', [src, 'an array']);
   });

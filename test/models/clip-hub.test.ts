@@ -200,7 +200,10 @@ describe('CLIP models from a hub (loopback server)', { skip: NEEDS_SHARED }, () 
       createOnnxClipEncoder(ID, { cacheDir, baseUrl, dtype: 'q8' }),
       (e: ClipDissectError) => {
         assert.equal(e.code, 'ERR_MODEL_DOWNLOAD');
-        assert.match(e.message, /onnx\/text_model_quantized\.onnx .*HTTP 404.*no such model or file/);
+        assert.match(
+          e.message,
+          /onnx\/text_model_quantized\.onnx .*HTTP 404.*model 'test-org\/tiny-clip' has no file onnx\/text_model_quantized\.onnx at revision 'main'/,
+        );
         return true;
       },
     );

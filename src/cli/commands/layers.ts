@@ -1,18 +1,26 @@
 /** `clip-dissect layers`: the module tree of an ONNX model, as PyTorch names it. */
 
 import { createOnnxTargetModel } from '../../models/onnx-target-model.js';
-import { TOKEN_MODES, type TokenMode } from '../../models/target-model.js';
+import { resolveTargetSource, TARGET_DTYPES, type TargetDtype } from '../../models/target-files.js';
+import { TOKEN_MODES, type TokenMode, topLevelBlocks } from '../../models/target-model.js';
 import { CliError, type CliIO, choice, optionalInt } from '../_args.js';
 import { startCommand } from '../_command.js';
 
-export const LAYERS_HELP = `Usage: clip-dissect layers MODEL.onnx [options]
+export const LAYERS_HELP = `Usage: clip-dissect layers MODEL.onnx|DIR|HUB_ID [options]
 
 Lists every module of the network whose output could be found in the ONNX graph, named as in PyTorch
 (conv1, layer4, layer4.1.conv2, fc, encoder.layers.encoder_layer_11), with its output tensor, its shape
 (batch axis symbolic) and its neuron count. Works for torch.onnx.export with the TorchScript exporter
-(dynamo=False) and the dynamo exporter, and for Hugging Face exports.
+(dynamo=False) and the dynamo exporter, and for Hugging Face exports. The model may be a folder in the
+transformers.js layout or a Hugging Face model id (Xenova/resnet-50), downloaded once into the cache.
+The last line names the top-level blocks that dissect uses when --layers is not given.
 
 Options:
+  --revision REV          a hub model's branch, tag or commit (default main)
+  --target-dtype NAME     which weights of a hub model or transformers.js folder (default fp32)
+  --cache-dir DIR         where hub models are cached (default ~/.cache/clip-dissect)
+  --offline               never download: a hub model must be cached
+  -q, --quiet             no download progress on stderr
   --json                  machine-readable output
   --all                   also list layers that cannot be dissected (with the reason)
   --channels-last         4-D activations are NHWC
@@ -33,21 +41,34 @@ export async function layersCommand(args: string[], io: CliIO): Promise<number> 
         token: { type: 'string' },
         'image-size': { type: 'string' },
         threads: { type: 'string' },
+        revision: { type: 'string' },
+        'target-dtype': { type: 'string' },
+        'cache-dir': { type: 'string' },
+        offline: { type: 'boolean' },
       },
       positionals: true,
+      progress: true,
     },
     args,
     io,
   );
   if (!start) return 0;
-  const { values, positionals } = start;
+  const { values, positionals, renderer, onProgress } = start;
   if (positionals.length !== 1) {
     throw new CliError(
-      `layers: expected one ONNX model file but got ${positionals.length} (see clip-dissect help layers)`,
+      `layers: expected one ONNX model file, folder or hub id but got ${positionals.length} (see clip-dissect help layers)`,
     );
   }
   const token = choice<TokenMode>('token', values.token ?? 'cls', TOKEN_MODES);
-  const model = await createOnnxTargetModel(positionals[0], {
+  const source = await resolveTargetSource(positionals[0], {
+    revision: values.revision as string | undefined,
+    dtype: choice<TargetDtype>('target-dtype', values['target-dtype'], TARGET_DTYPES),
+    cacheDir: values['cache-dir'] as string | undefined,
+    offline: values.offline === true,
+    onProgress,
+  });
+  renderer.finishLine();
+  const model = await createOnnxTargetModel(source.model, {
     channelsLast: values['channels-last'] === true,
     token,
     imageSize: optionalInt('image-size', values['image-size']),
@@ -60,10 +81,12 @@ export async function layersCommand(args: string[], io: CliIO): Promise<number> 
         `${JSON.stringify(
           {
             model: positionals[0],
+            file: source.model,
             exporter: model.exporter,
             inputShape: model.inputShape,
             warnings: model.warnings,
             layers: layers.map((l) => ({ ...l })),
+            topLevelBlocks: topLevelBlocks(layers),
           },
           null,
           2,
@@ -108,6 +131,8 @@ export async function layersCommand(args: string[], io: CliIO): Promise<number> 
         `the exporter folded ${folded.length} BatchNorm${folded.length === 1 ? '' : 's'} into the convs before them (${shown}${folded.length > 6 ? ', …' : ''}): those layers read bn(conv(x)), not what a forward hook on the conv sees; re-export with torch.onnx.export(..., do_constant_folding=False) or training=torch.onnx.TrainingMode.PRESERVE to keep them apart`,
       );
     }
+    const blocks = topLevelBlocks(layers);
+    if (blocks.length) out.push('', `top-level blocks (dissect's default layers): ${blocks.join(',')}`);
     const unique = [...new Set(warnings)];
     if (unique.length) {
       out.push('');
