@@ -466,7 +466,10 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     }
     const infos: LayerInfo[] = await target.describeDissectable(layerSelection);
     const exporter: string = target.exporter;
-    for (const w of target.warnings) warn(w);
+    // folded BatchNorms matter only to the convs they were folded into (Optimum's Hugging Face exports fold
+    // them all): the model-wide note only when a chosen layer is one of them
+    const folded = infos.some((i) => i.warnings.some((w) => /folded the BatchNorm/.test(w)));
+    for (const w of target.warnings) if (folded || !/BatchNorm/.test(w)) warn(w);
     for (const i of infos) for (const w of i.warnings) warn(`${i.name}: ${w}`);
     time('openTarget', performance.now() - t);
     t = performance.now();
