@@ -2,7 +2,7 @@
 
 import { IMAGENET_PREPROCESS, type PreprocessConfig } from '../../data/preprocess.js';
 import { RESAMPLE_FILTERS, type ResampleFilter } from '../../data/resize.js';
-import { resolveTargetSource } from '../../models/target-files.js';
+import { resolveTargetSource, TARGET_DTYPES, type TargetDtype } from '../../models/target-files.js';
 import { POOL_MODES, type PoolMode, TOKEN_MODES, type TokenMode } from '../../models/target-model.js';
 import { runActivationsFiles } from '../../pipeline/activations-files.js';
 import { loadPreprocessConfig } from '../../pipeline/preprocess-config.js';
@@ -16,7 +16,11 @@ neuron (channels of conv layers pooled over height and width, as the official CL
 
 Inputs:
   --target MODEL          an .onnx file, or a folder with model.onnx (and preprocessor_config.json, whose
-                          preprocessing is then used)
+                          preprocessing is then used), or a Hugging Face model id in the transformers.js
+                          layout (Xenova/resnet-50), downloaded once into the cache
+  --revision REV          the hub target's branch, tag or commit (default main)
+  --target-dtype NAME     the target's weights in the transformers.js layout: ${TARGET_DTYPES.join(', ')}
+                          (default fp32)
   --layers L1,L2,…        layers named as in PyTorch (conv1,layer1,layer2,layer3,layer4, features.43,
                           encoder.layers.encoder_layer_11) or ONNX tensor names; clip-dissect layers MODEL lists them
   --probe DIR|NAME        a folder of images, a folder of class folders (ImageFolder order), CIFAR binary
@@ -46,8 +50,8 @@ Resources:
   --threads N             onnxruntime threads (default: all cores)
   --workers N             threads that decode and preprocess images meanwhile (default 1 on cpu,
                           cores - 1 on cuda; 0: the main thread, between batches)
-  --cache-dir DIR         cache for built-in probe sets (default ~/.cache/clip-dissect)
-  --offline               never download; a built-in probe set must be cached already
+  --cache-dir DIR         cache for hub targets and built-in probe sets (default ~/.cache/clip-dissect)
+  --offline               never download; a hub target and a built-in probe set must be cached already
   -q, --quiet             no progress on stderr
 `;
 
@@ -88,6 +92,8 @@ async function preprocessFromFlags(values: ParsedValues): Promise<PreprocessConf
     const { preprocessorConfig } = await resolveTargetSource(values.target as string, {
       cacheDir: values['cache-dir'] as string | undefined,
       offline: values.offline === true,
+      revision: values.revision as string | undefined,
+      dtype: choice<TargetDtype>('target-dtype', values['target-dtype'], TARGET_DTYPES),
     });
     if (preprocessorConfig) base = await loadPreprocessConfig(preprocessorConfig);
   }
@@ -101,6 +107,8 @@ export async function activationsCommand(args: string[], io: CliIO): Promise<num
       help: ACTIVATIONS_HELP,
       options: {
         target: { type: 'string' },
+        revision: { type: 'string' },
+        'target-dtype': { type: 'string' },
         layers: { type: 'string' },
         probe: { type: 'string' },
         out: { type: 'string' },
@@ -136,6 +144,8 @@ export async function activationsCommand(args: string[], io: CliIO): Promise<num
   const t0 = performance.now();
   const { result, files } = await runActivationsFiles({
     target: values.target as string,
+    revision: values.revision as string | undefined,
+    targetDtype: choice<TargetDtype>('target-dtype', values['target-dtype'], TARGET_DTYPES),
     layers: values.layers as string,
     probe: values.probe as string,
     out: values.out as string,
