@@ -17,22 +17,12 @@ mean over H, W for 4-D outputs, token 0 for 3-D token outputs), as the official 
 
 import json
 import os
-import sys
-import types
 
 import numpy as np
 import onnx
 import torch
 
-try:
-    import torchvision  # noqa: F401
-except RuntimeError:
-    # A torchvision wheel built against another torch fails while registering its C++ operators; transformers
-    # imports it, and the models here need none of them (as in export_target_models.py).
-    for name in [k for k in sys.modules if k.startswith('torchvision')]:
-        del sys.modules[name]
-    sys.modules['torchvision._meta_registrations'] = types.ModuleType('torchvision._meta_registrations')
-    import torchvision  # noqa: F401
+import _torchvision_compat  # noqa: F401  (before torchvision / transformers)
 from transformers import ResNetConfig, ResNetForImageClassification, ViTConfig, ViTForImageClassification
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -74,6 +64,9 @@ def export(model, name, size, preprocessor, hooks, external):
     )
     if external:
         m = onnx.load(path)
+        data = os.path.join(d, 'onnx', 'model.onnx_data')
+        if os.path.exists(data):
+            os.remove(data)  # onnx.save appends to an existing external data file
         onnx.save(m, path, save_as_external_data=True, all_tensors_to_one_file=True, location='model.onnx_data',
                   size_threshold=0)
     golden = {'input': f'x[i] = f32(((i * 7919 + 13) % 1000) / 250 - 2), shape [2, 3, {size}, {size}]'}

@@ -18,22 +18,12 @@ mean over tokens, 2-D outputs as they are. Written with np.save as float32.
 import argparse
 import json
 import os
-import sys
-import types
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-try:
-    import torchvision  # noqa: F401
-except RuntimeError:
-    # A torchvision wheel built against another torch (e.g. a CUDA build next to torch+cpu) fails while
-    # registering its C++ operators; the model definitions used here need none of them.
-    for name in [k for k in sys.modules if k.startswith('torchvision')]:
-        del sys.modules[name]
-    sys.modules['torchvision._meta_registrations'] = types.ModuleType('torchvision._meta_registrations')
-    import torchvision  # noqa: F401
+import _torchvision_compat  # noqa: F401  (before torchvision / transformers)
 from torchvision.models.resnet import BasicBlock, ResNet, resnet18, resnet50
 from torchvision.models.vision_transformer import VisionTransformer
 
