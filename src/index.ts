@@ -91,6 +91,14 @@ export type {
   SentenceEncoder,
 } from './models/sentence-encoder.js';
 export {
+  readId2Label,
+  resolveTargetSource,
+  TARGET_DTYPES,
+  type TargetDtype,
+  type TargetSource,
+  type TargetSourceOptions,
+} from './models/target-files.js';
+export {
   type LayerInfo,
   type LayerKind,
   type LayerSelection,
@@ -100,6 +108,7 @@ export {
   type TargetModel,
   TOKEN_MODES,
   type TokenMode,
+  topLevelBlocks,
 } from './models/target-model.js';
 export { ArgumentError, ClipDissectError, ShapeError } from './numeric/errors.js';
 export {
@@ -193,7 +202,15 @@ export {
   composeCandidates,
   composeConcepts,
 } from './pipeline/compose.js';
-export { type DissectHooks, type DissectOptions, type DissectResult, dissect } from './pipeline/dissect.js';
+export {
+  DEFAULT_CONCEPTS,
+  DEFAULT_PROBE,
+  type DissectChoice,
+  type DissectHooks,
+  type DissectOptions,
+  type DissectResult,
+  dissect,
+} from './pipeline/dissect.js';
 export {
   type AccuracyScores,
   type EvalHooks,
