@@ -163,7 +163,7 @@ export async function resolveModelFiles(
       `model '${idOrDir}' is neither a folder nor a Hugging Face model id (owner/name, e.g. 'Xenova/clip-vit-base-patch16')`,
     );
   }
-  const dir = hubCacheDir(idOrDir, options);
+  const dir = resolve(hubCacheDir(idOrDir, options)); // absolute: args.json records it for later commands
   const revision = options.revision ?? 'main';
   for (const f of files) {
     const path = join(dir, f);
