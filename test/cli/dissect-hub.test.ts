@@ -138,6 +138,25 @@ describe('clip-dissect dissect --target <hub id> (loopback hub)', { skip: NEEDS_
     );
   });
 
+  it('without --probe: cifar100_val, printed before anything is downloaded', async () => {
+    const r = await run([
+      ...['dissect', '--target', join(HF_FIXTURES, 'resnet-tiny'), '--out', tempDir()],
+      ...['--cache-dir', tempDir(), '--offline'],
+    ]);
+    assert.equal(r.code, 1);
+    assert.ok(
+      r.stderr
+        .split('\n')
+        .includes('probe: cifar100_val (the CIFAR-100 validation images; --probe to choose)'),
+      r.stderr,
+    );
+    // offline with an empty cache: the default CLIP is missing, named with its folder
+    assert.match(
+      r.stderr,
+      /^clip-dissect: error: model 'Xenova\/clip-vit-base-patch16': config\.json is not in the cache folder/m,
+    );
+  });
+
   it('a wrong hub id exits 1 before any CLIP download, with what to do', async () => {
     const n = hub.requests.length;
     const r = await run([
