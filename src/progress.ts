@@ -4,7 +4,7 @@ export interface ProgressEvent {
   stage: string;
   /** Units finished so far (images, concepts, blocks: `unit` says which). */
   done: number;
-  /** Units in all. */
+  /** Units in all. For unit 'bytes' (a download), 0 while the size is unknown (then the last event's total is the size). */
   total: number;
   /** What `done` and `total` count. */
   unit?: string;

@@ -63,7 +63,8 @@ export class ProgressRenderer {
       this.start = t;
       this.lastDraw = 0;
     }
-    const finished = e.done >= e.total;
+    // a download of unknown size (total 0) ends with an event whose total is the size received
+    const finished = e.done >= e.total && !(e.unit === 'bytes' && e.total === 0);
     if (this.out.isTTY) {
       if (finished || t - this.lastDraw >= 100) {
         // one column short of the width: a line that fills it wraps on some terminals
@@ -90,6 +91,7 @@ export class ProgressRenderer {
     const pct = e.total > 0 ? Math.floor((100 * e.done) / e.total) : 100;
     const eta = `ETA ${fmtTime(rate > 0 ? (e.total - e.done) / rate : Number.NaN)}`;
     if (unit === 'bytes') {
+      if (e.total === 0) return `${e.stage}: ${formatBytes(e.done)}, ${formatBytes(rate)}/s`;
       if (e.done >= e.total) return `${e.stage}: ${formatBytes(e.total)} in ${fmtTime(secs)}`;
       return `${e.stage}: ${String(pct).padStart(3)}% ${formatBytes(e.done)} of ${formatBytes(e.total)}, ${formatBytes(rate)}/s, ${eta}`;
     }

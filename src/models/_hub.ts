@@ -290,12 +290,14 @@ async function download(
     const fh = await open(tmp, 'wx');
     const hash = createHash('sha256');
     let lastReport = -1;
-    const report = (force: boolean) => {
+    // total 0 while the size is unknown (no Content-Length); the last event has the size received
+    const report = (force: boolean, last = false) => {
       // at most ~100 events per file
       const step = Math.max(total / 100, 1 << 20);
       if (force || received - lastReport >= step) {
         lastReport = received;
-        options.onProgress?.({ stage, done: received, total: Math.max(total, received), unit: 'bytes' });
+        const all = last ? received : total > 0 ? Math.max(total, received) : 0;
+        options.onProgress?.({ stage, done: received, total: all, unit: 'bytes' });
       }
     };
     try {
@@ -342,7 +344,7 @@ async function download(
     });
     await rename(tmp, path);
     renamed = true;
-    report(true);
+    report(true, true);
   } finally {
     if (!renamed) await rm(tmp, { force: true }).catch(() => undefined);
   }

@@ -82,4 +82,18 @@ describe('ProgressRenderer', () => {
     l.onProgress({ stage, done: 346_000_000, total: 346_000_000, unit: 'bytes' });
     assert.equal(log.text, `${stage}: 346.0 MB in 0.0s\n`);
   });
+  it('a download of unknown size shows bytes and rate until its last event', () => {
+    const out = sink(true, 200);
+    let now = 0;
+    const r = new ProgressRenderer(out, () => now);
+    r.onProgress({ stage: 'download a/b/x.onnx', done: 0, total: 0, unit: 'bytes' });
+    now = 2000;
+    r.onProgress({ stage: 'download a/b/x.onnx', done: 3_000_000, total: 0, unit: 'bytes' });
+    assert.ok(out.text.endsWith('download a/b/x.onnx: 3.0 MB, 1.5 MB/s'), JSON.stringify(out.text));
+    now = 3000;
+    r.onProgress({ stage: 'download a/b/x.onnx', done: 5_000_000, total: 0, unit: 'bytes' });
+    r.onProgress({ stage: 'download a/b/x.onnx', done: 5_000_000, total: 5_000_000, unit: 'bytes' });
+    assert.equal(out.text.split('\n').length, 2, JSON.stringify(out.text)); // one line, ended once
+    assert.ok(out.text.endsWith('download a/b/x.onnx: 5.0 MB in 3.0s\n'), JSON.stringify(out.text));
+  });
 });
