@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { closestNames, editDistance, resolveLayers } from '../../src/models/target-model.js';
+import { closestNames, editDistance, resolveLayers, topLevelBlocks } from '../../src/models/target-model.js';
 import { ArgumentError } from '../../src/numeric/errors.js';
 
 const AVAILABLE = [
@@ -105,5 +105,46 @@ describe('editDistance and closestNames', () => {
       'player',
       'fc',
     ]);
+  });
+});
+
+describe('topLevelBlocks (dissect’s default layers)', () => {
+  const spatial = (names: string) => names.split(' ').map((name) => ({ name, kind: 'spatial' as const }));
+  test('torchvision ResNet: the stem conv and layer1…layer4', () => {
+    const tree = spatial(
+      'conv1 relu maxpool layer1 layer1.0 layer1.0.conv1 layer1.1 layer2 layer2.0 layer2.0.conv1 layer2.1 ' +
+        'layer3 layer3.0 layer3.1 layer4 layer4.0 layer4.1 avgpool',
+    );
+    assert.deepEqual(topLevelBlocks([...tree, { name: 'fc', kind: 'vector' }]), [
+      'conv1',
+      'layer1',
+      'layer2',
+      'layer3',
+      'layer4',
+    ]);
+  });
+  test('into the backbone: transformers 4 ViT and torchvision ViT', () => {
+    const layer = (p: string, i: number) => `${p}.${i} ${p}.${i}.attention ${p}.${i}.output`;
+    const hf = spatial(
+      `vit vit.embeddings vit.embeddings.patch_embeddings vit.encoder ${[0, 1, 2].map((i) => layer('vit.encoder.layer', i)).join(' ')} vit.layernorm`,
+    );
+    assert.deepEqual(topLevelBlocks([...hf, { name: 'classifier', kind: 'vector' }]), [
+      'vit.encoder.layer.0',
+      'vit.encoder.layer.1',
+      'vit.encoder.layer.2',
+    ]);
+    const tv = spatial(
+      `conv_proj encoder ${[0, 1, 2].map((i) => `encoder.layers.encoder_layer_${i} encoder.layers.encoder_layer_${i}.mlp`).join(' ')} encoder.ln`,
+    );
+    assert.deepEqual(topLevelBlocks([...tv, { name: 'heads', kind: 'vector' }]), [
+      'encoder.layers.encoder_layer_0',
+      'encoder.layers.encoder_layer_1',
+      'encoder.layers.encoder_layer_2',
+    ]);
+  });
+  test('no numbered blocks: the containers, else every module; unsupported ones never', () => {
+    assert.deepEqual(topLevelBlocks(spatial('stem stem.conv body body.conv head')), ['stem', 'body']);
+    assert.deepEqual(topLevelBlocks(spatial('a b c')), ['a', 'b', 'c']);
+    assert.deepEqual(topLevelBlocks([{ name: 'x', kind: 'unsupported' }]), []);
   });
 });
