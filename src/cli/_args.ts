@@ -1,6 +1,7 @@
 /** Shared argument handling of the CLI commands. */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { ClipDissectError, formatChoices } from '../numeric/errors.js';
+import { type ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
+import { SIMILARITY_DEFAULTS } from '../numeric/similarity-options.js';
 
 /** A usage error: bad flags or values. Exit code 1. */
 export class CliError extends ClipDissectError {
@@ -120,4 +121,34 @@ export function parseParams(values: readonly string[]): Record<string, number> {
     out[PARAM_ALIASES[rawKey] ?? rawKey] = parseNumber(`param ${rawKey}`, kv.slice(eq + 1));
   }
   return out;
+}
+
+/** Control characters (but tab and newline) and the Unicode ones that reorder or break lines. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const UNPRINTABLE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text from files (concepts, file names, layer names) as it may be shown on a terminal: control characters
+ * escaped as `\u001b`, `\u202e` (the form JSON and JavaScript read back, so JSON output stays valid), so that
+ * an ESC sequence in a concept cannot clear the screen or fake output. Tabs and newlines stay.
+ */
+export function printable(s: string): string {
+  return s.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** Hyperparameters of the similarity functions: the CLI sets them with --param KEY=VALUE. */
+const PARAM_NAMES = new Set(Object.values(SIMILARITY_DEFAULTS).flatMap((d) => Object.keys(d)));
+
+/**
+ * An ArgumentError's message as the CLI says it: the library option it names (`'cacheDir'`, `'topK'`) becomes
+ * the command's flag (`--cache-dir`, `--top-k`; a similarity hyperparameter without its own flag
+ * `--param minProb`), looked up in the command's help, which lists every flag it takes.
+ */
+export function cliArgumentMessage(e: ArgumentError, help: string): string {
+  if (e.option === undefined) return e.message;
+  const kebab = e.option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  let flag: string | undefined;
+  if (new RegExp(`--${kebab}(?![\\w-])`).test(help)) flag = `--${kebab}`;
+  else if (PARAM_NAMES.has(e.option) && help.includes('--param')) flag = `--param ${e.option}`;
+  return flag === undefined ? e.message : e.message.replaceAll(`'${e.option}'`, flag);
 }

@@ -1,5 +1,6 @@
 /** The start every CLI command shares: flags, --help, required flags, the progress renderer. Internal. */
 import type { ParseArgsConfig } from 'node:util';
+import { checkWritableFolder } from '../io/folders.js';
 import type { ProgressCallback } from '../progress.js';
 import { type CliIO, type ParsedValues, parse, required } from './_args.js';
 import { ProgressRenderer } from './progress-renderer.js';
@@ -17,6 +18,8 @@ export interface CommandSpec {
   positionals?: boolean;
   /** Whether the command reports progress on stderr (and so takes -q/--quiet). */
   progress?: boolean;
+  /** Whether --out and --cache-dir are checked to be writable folders before the command runs (default true). */
+  writesFolders?: boolean;
 }
 
 export interface CommandStart {
@@ -30,9 +33,15 @@ export interface CommandStart {
 
 /**
  * Parses `args` for a command. Returns null when the help was printed (the command then exits 0); throws a
- * CliError for unknown flags, bad operands or missing required flags.
+ * CliError for unknown flags, bad operands or missing required flags, and an ArgumentError (shown with the
+ * flag's name) when --out or --cache-dir cannot be written: a file in the way, no write permission, /proc.
+ * These checks come before any work, so that a long run never fails at its end for its output folder.
  */
-export function startCommand(spec: CommandSpec, args: string[], io: CliIO): CommandStart | null {
+export async function startCommand(
+  spec: CommandSpec,
+  args: string[],
+  io: CliIO,
+): Promise<CommandStart | null> {
   const options: NonNullable<ParseArgsConfig['options']> = {
     ...spec.options,
     ...(spec.progress ? { quiet: { type: 'boolean', short: 'q' } } : {}),
@@ -44,6 +53,11 @@ export function startCommand(spec: CommandSpec, args: string[], io: CliIO): Comm
     return null;
   }
   if (spec.required) required(values, [...spec.required], spec.name);
+  if (spec.writesFolders !== false) {
+    if (typeof values.out === 'string') await checkWritableFolder(values.out, 'out', 'output folder');
+    if (typeof values['cache-dir'] === 'string')
+      await checkWritableFolder(values['cache-dir'], 'cacheDir', 'cache');
+  }
   const renderer = new ProgressRenderer(io.stderr);
   const onProgress = spec.progress && values.quiet !== true ? renderer.onProgress : undefined;
   return { values, positionals, renderer, onProgress };

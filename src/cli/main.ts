@@ -2,9 +2,9 @@
  * The command-line interface: argument parsing, help, progress rendering and error reporting over the
  * library. `runMain(argv, io)` returns the exit code; bin/clip-dissect.js is the only place that exits.
  */
-import { ClipDissectError, formatChoices } from '../numeric/errors.js';
+import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 import { VERSION } from '../version.js';
-import { CliError, type CliIO } from './_args.js';
+import { CliError, type CliIO, cliArgumentMessage, printable } from './_args.js';
 import { ACTIVATIONS_HELP, activationsCommand } from './commands/activations.js';
 import { CACHE_HELP, cacheCommand } from './commands/cache.js';
 import { COMPOSE_HELP, composeCommand } from './commands/compose.js';
@@ -69,6 +69,10 @@ Options:
 /** Runs the CLI on `argv` (without node and the script) and returns the exit code. Never exits. */
 export async function runMain(argv: string[], io: CliIO = defaultIO): Promise<number> {
   const [command, ...rest] = argv;
+  const cmd = Object.hasOwn(COMMANDS, command ?? '') ? COMMANDS[command] : undefined;
+  // stdout carries concepts and file names: never a control character from them to the terminal
+  const raw = io;
+  io = { stdout: { write: (s) => raw.stdout.write(printable(s)) }, stderr: raw.stderr };
   try {
     if (command === undefined || command === '-h' || command === '--help') {
       io.stdout.write(MAIN_HELP);
@@ -86,15 +90,21 @@ export async function runMain(argv: string[], io: CliIO = defaultIO): Promise<nu
         throw new CliError(`help: unknown command '${topic}'; commands are ${formatChoices(COMMAND_NAMES)}`);
       return 0;
     }
-    const cmd = COMMANDS[command];
     if (cmd) return await cmd.run(rest, io);
     throw new CliError(
       `unknown command '${command}'; commands are ${formatChoices(COMMAND_NAMES)} (see clip-dissect --help)`,
     );
   } catch (e) {
     if (e instanceof ClipDissectError) {
-      io.stderr.write(`clip-dissect: error: ${e.message}\n`);
+      const message = e instanceof ArgumentError && cmd ? cliArgumentMessage(e, cmd.help) : e.message;
+      io.stderr.write(`clip-dissect: error: ${printable(message)}\n`);
       return e instanceof CliError ? e.exitCode : 1;
+    }
+    const sys = e as NodeJS.ErrnoException;
+    if (sys instanceof Error && typeof sys.code === 'string' && typeof sys.syscall === 'string') {
+      // the file system or the OS refused (a full disk, a permission taken away meanwhile): not a bug
+      io.stderr.write(`clip-dissect: error: ${printable(sys.message)}\n`);
+      return 1;
     }
     io.stderr.write(`clip-dissect: internal error (please report it): ${(e as Error)?.stack ?? String(e)}\n`);
     return 2;

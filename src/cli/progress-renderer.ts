@@ -4,6 +4,7 @@
  * ends (logs stay readable). Byte counts (downloads) are shown in kB / MB / GB.
  */
 import type { ProgressEvent } from '../progress.js';
+import { printable } from './_args.js';
 
 export interface ProgressSink {
   write(s: string): void;
@@ -69,7 +70,7 @@ export class ProgressRenderer {
       if (finished || t - this.lastDraw >= 100) {
         // one column short of the width: a line that fills it wraps on some terminals
         const width = this.out.columns ? this.out.columns - 1 : undefined;
-        this.out.write(`\r\x1b[K${fit(this.line(e, t), e.stage.length, width)}`);
+        this.out.write(`\r\x1b[K${fit(this.line(e, t), printable(e.stage).length, width)}`);
         this.drawn = true;
         this.lastDraw = t;
       }
@@ -89,20 +90,21 @@ export class ProgressRenderer {
     const rate = secs > 0 ? e.done / secs : 0;
     const unit = e.unit ?? 'steps';
     const pct = e.total > 0 ? Math.floor((100 * e.done) / e.total) : 100;
+    const stage = printable(e.stage);
     const eta = `ETA ${fmtTime(rate > 0 ? (e.total - e.done) / rate : Number.NaN)}`;
     if (unit === 'bytes') {
-      if (e.total === 0) return `${e.stage}: ${formatBytes(e.done)}, ${formatBytes(rate)}/s`;
-      if (e.done >= e.total) return `${e.stage}: ${formatBytes(e.total)} in ${fmtTime(secs)}`;
-      return `${e.stage}: ${String(pct).padStart(3)}% ${formatBytes(e.done)} of ${formatBytes(e.total)}, ${formatBytes(rate)}/s, ${eta}`;
+      if (e.total === 0) return `${stage}: ${formatBytes(e.done)}, ${formatBytes(rate)}/s`;
+      if (e.done >= e.total) return `${stage}: ${formatBytes(e.total)} in ${fmtTime(secs)}`;
+      return `${stage}: ${String(pct).padStart(3)}% ${formatBytes(e.done)} of ${formatBytes(e.total)}, ${formatBytes(rate)}/s, ${eta}`;
     }
-    if (e.done >= e.total) return `${e.stage}: ${e.done}/${e.total} ${unit} done in ${fmtTime(secs)}`;
-    return `${e.stage}: ${String(pct).padStart(3)}% ${e.done}/${e.total} ${unit}, ${rate >= 10 ? rate.toFixed(0) : rate.toFixed(2)} ${unit}/s, ${eta}`;
+    if (e.done >= e.total) return `${stage}: ${e.done}/${e.total} ${unit} done in ${fmtTime(secs)}`;
+    return `${stage}: ${String(pct).padStart(3)}% ${e.done}/${e.total} ${unit}, ${rate >= 10 ? rate.toFixed(0) : rate.toFixed(2)} ${unit}/s, ${eta}`;
   }
 
   /** Prints a warning on its own line (usable as an `onWarning` callback). */
   readonly warning = (message: string): void => {
     this.finishLine();
-    this.out.write(`warning: ${message}\n`);
+    this.out.write(`warning: ${printable(message)}\n`);
   };
 
   /** Ends a half-drawn line (call before printing anything else on stderr). */

@@ -36,7 +36,7 @@ import {
 } from '../numeric/similarity-reference.js';
 import { columnTopK } from '../numeric/topk.js';
 import type { ProgressCallback } from '../progress.js';
-import { ComputeSession, GraphBuilder } from './_onnx.js';
+import { ComputeSession, checkThreads, GraphBuilder } from './_onnx.js';
 import { KernelArena, KernelPool, pad4, type StealSpec, splitRange, stealSlices } from './_wasm.js';
 
 /** Target size of a block of Q (images × concepts of a chunk) in soft_wpmi / wpmi. */
@@ -722,6 +722,14 @@ async function cosCubedEngine(
   await scoreConceptChunks(ctx, gb, T, mc, threads, { X: [In.data, [n, d]], Ac: [Ac, [n, K]] });
 }
 
+/** Checks a `memoryBudget` option: at least 1 MiB (ArgumentError with option 'memoryBudget'). */
+export function checkMemoryBudget(memoryBudget: number | undefined): void {
+  if (memoryBudget !== undefined && !(memoryBudget >= MiB))
+    throw new ArgumentError(`'memoryBudget' must be at least 1 MiB (${MiB} bytes) but got ${memoryBudget}`, {
+      option: 'memoryBudget',
+    });
+}
+
 /**
  * Scores every neuron of one layer against every concept with the named similarity function and
  * returns each neuron's best concepts. Labels equal the reference implementation's for every
@@ -742,12 +750,9 @@ export async function computeSimilarity<F extends SimilarityName>(
   if (!Number.isInteger(nTop) || nTop < 0) {
     throw new ArgumentError(`'topImages' must be a non-negative integer but got ${run.topImages}`);
   }
+  checkThreads(run.threads);
+  checkMemoryBudget(run.memoryBudget);
   const budget = run.memoryBudget ?? 768 * MiB;
-  if (!(budget >= MiB)) {
-    throw new ArgumentError(
-      `'memoryBudget' must be at least 1 MiB (${MiB} bytes) but got ${run.memoryBudget}`,
-    );
-  }
   const keep = run.keepMatrix ? createMatrix(k, m) : undefined;
   const tracker = new TopTracker(k, top);
   const onProgress = run.onProgress;

@@ -39,13 +39,32 @@ const SHARP_OPTIONS = { failOn: 'error', ignoreIcc: true } as const;
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
+ * Bytes one pixel may take while it is decoded: libvips' output (up to 4 channels) and the RGB copy returned
+ * (3), rounded up. An image of W×H pixels needs about W·H·IMAGE_BYTES_PER_PIXEL bytes at its peak.
+ */
+export const IMAGE_BYTES_PER_PIXEL = 8;
+
+/** Options of {@link decodeImageRGB}. */
+export interface DecodeOptions {
+  /**
+   * Refuse images of more pixels than this (width × height, read from the header before anything is decoded):
+   * a ClipDissectError 'ERR_IMAGE' naming the image, its size and the limit. Default: no limit but libvips'
+   * own (268 megapixels).
+   */
+  maxPixels?: number;
+}
+
+/**
  * Decodes an image file (or its bytes) to 8-bit RGB exactly as PIL's `Image.open(p).convert('RGB')` does.
  *
  * Errors: an unreadable file throws a ClipDissectError with code 'ERR_IMAGE_READ'; an empty, truncated,
- * corrupt or unsupported file throws code 'ERR_IMAGE'. Messages start with the file path (or `<buffer of N
- * bytes>`).
+ * corrupt or unsupported file, or one larger than `maxPixels`, throws code 'ERR_IMAGE'. Messages start with the
+ * file path (or `<buffer of N bytes>`).
  */
-export async function decodeImageRGB(pathOrBytes: string | Uint8Array): Promise<RGBImage> {
+export async function decodeImageRGB(
+  pathOrBytes: string | Uint8Array,
+  options: DecodeOptions = {},
+): Promise<RGBImage> {
   let bytes: Uint8Array;
   let source: string;
   if (typeof pathOrBytes === 'string') {
@@ -77,6 +96,19 @@ export async function decodeImageRGB(pathOrBytes: string | Uint8Array): Promise<
     meta = await sharp(bytes, SHARP_OPTIONS).metadata();
   } catch (err) {
     throw imageError(source, bytes, err);
+  }
+  const max = options.maxPixels;
+  if (
+    max !== undefined &&
+    meta.width !== undefined &&
+    meta.height !== undefined &&
+    meta.width * meta.height > max
+  ) {
+    const mb = (px: number) => `${Math.round((px * IMAGE_BYTES_PER_PIXEL) / 2 ** 20)} MiB`;
+    throw new ClipDissectError(
+      'ERR_IMAGE',
+      `${source}: ${meta.width}×${meta.height} pixels (about ${mb(meta.width * meta.height)} to decode) is larger than the limit of ${max} pixels (${mb(max)}) that the memory budget allows per image (raise 'memoryBudget' / --memory-budget, use fewer workers, or shrink the image)`,
+    );
   }
   try {
     if (meta.space === 'cmyk') return await decodeCMYK(bytes);

@@ -386,9 +386,10 @@ interface DirListing {
 /** One `os.scandir` pass as `os.walk` classifies it: an entry is a directory when `entry.is_dir()` (which
  * follows symbolic links; a broken link or a failing stat counts as a file). */
 async function listDir(dir: string, spec: string): Promise<DirListing> {
-  let entries: import('node:fs').Dirent[];
+  let entries: import('node:fs').Dirent<Buffer>[];
   try {
-    entries = await readdir(dir, { withFileTypes: true });
+    // names as bytes: one that is not UTF-8 would otherwise come back mangled and be "no such file" later
+    entries = await readdir(dir, { withFileTypes: true, encoding: 'buffer' });
   } catch (err) {
     throw new ProbeDatasetError(
       `probe source '${spec}': cannot list folder ${dir} (${describeFsError(err)})`,
@@ -400,15 +401,33 @@ async function listDir(dir: string, spec: string): Promise<DirListing> {
   const dirs: string[] = [];
   const files: string[] = [];
   for (const e of entries) {
+    const name = e.name.toString('utf8');
+    const utf8 = Buffer.from(name, 'utf8').equals(e.name);
     let isDir = e.isDirectory();
     if (!isDir && e.isSymbolicLink())
-      isDir = await stat(join(dir, e.name)).then(
+      isDir = await stat(Buffer.concat([Buffer.from(`${dir}${sep}`), e.name])).then(
         (s) => s.isDirectory(),
         () => false,
       );
-    (isDir ? dirs : files).push(e.name);
+    if (!utf8) {
+      // torchvision lists it (Python decodes such names with surrogate escapes); paths here are UTF-8 text
+      // (images.txt, the cache manifest), so it is refused rather than silently left out
+      if (isDir || isProbeImageFile(name))
+        throw new ProbeDatasetError(
+          `probe source '${spec}': the ${isDir ? 'folder' : 'image file'} name '${escapeBytes(e.name)}' in ${dir} is not valid UTF-8; rename it (e.g. convmv -f latin1 -t utf8)`,
+        );
+      continue;
+    }
+    (isDir ? dirs : files).push(name);
   }
   return { dirs, files };
+}
+
+/** A file name's bytes with those outside printable ASCII as \xHH. */
+function escapeBytes(b: Buffer): string {
+  return Array.from(b, (x) =>
+    x >= 0x20 && x < 0x7f ? String.fromCharCode(x) : `\\x${x.toString(16).padStart(2, '0')}`,
+  ).join('');
 }
 
 /**

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 /** Options of {@link writeFileAtomic}. */
 export interface WriteFileAtomicOptions {
@@ -11,13 +11,25 @@ export interface WriteFileAtomicOptions {
   fsync?: boolean;
 }
 
+/** How the temporary files of writeFileAtomic start. */
+const TEMP_PREFIX = '.tmp-';
+
+/** A temporary file of writeFileAtomic (a name, or a path ending in one): `.tmp-<pid>-<12 hex digits>-<name>`. */
+export const TEMP_NAME = /(?:^|[\\/])\.tmp-\d+-[0-9a-f]{12}-[^\\/]*$/;
+
+/** Whether a file name (or path) is a temporary file of writeFileAtomic, possibly another process's. */
+export function isTempName(name: string): boolean {
+  return TEMP_NAME.test(name);
+}
+
 /** The most bytes handed to one `write` call (a single write of more than 2 GiB fails on some platforms). */
 const MAX_WRITE = 1 << 30;
 
 /**
  * Writes `data` to `path` atomically: readers see either the old file or the complete new one, never a
- * partial write. The data goes to `${path}.${pid}.${random}.tmp` in the same directory (so the rename stays
- * on one file system), is flushed, then renamed over `path`. Missing parent directories are created. On any
+ * partial write. The data goes to `.tmp-<pid>-<random>-<name>` in the same directory (so the rename stays
+ * on one file system; a hidden name unique to this process and call, so that concurrent writers of one path
+ * never share a temporary file and listings of the folder can skip it: see isTempName), is flushed, then renamed over `path`. Missing parent directories are created. On any
  * failure the temporary file is removed and `path` is left as it was.
  *
  * An iterable of chunks is written chunk by chunk, never concatenated, so hundreds of megabytes cost no
@@ -30,7 +42,10 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const fsync = options.fsync ?? true;
   await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const tmp = join(
+    dirname(path),
+    `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}-${basename(path).slice(0, 200)}`,
+  );
   let renamed = false;
   try {
     const fh = await open(tmp, 'wx');

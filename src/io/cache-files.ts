@@ -6,7 +6,7 @@
  */
 import { readFile, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from './atomic.js';
+import { TEMP_NAME, writeFileAtomic } from './atomic.js';
 
 /** The folder inside a cached model's folder that holds the download records and the last-use stamp. */
 export const RECORD_DIR = '.clip-dissect';
@@ -15,10 +15,11 @@ export const RECORD_DIR = '.clip-dissect';
 export const LAST_USED = 'last-used';
 
 /**
- * Temporary files of atomic writes (`.tmp`), model downloads (`.download`) and dataset downloads (`.part`):
+ * Temporary files of atomic writes (`.tmp-<pid>-<12 hex digits>-<name>`, see TEMP_NAME; earlier versions wrote
+ * `<name>.<pid>.<12 hex digits>.tmp`), model downloads (`.download`) and dataset downloads (`.part`):
  * `<name>.<pid>.<12 hex digits>.<suffix>`. Present only while a write runs, or after it was interrupted.
  */
-export const TEMP_FILE = /\.\d+\.[0-9a-f]{12}\.(tmp|download|part)$/;
+export const TEMP_FILE = new RegExp(`${TEMP_NAME.source}|\\.\\d+\\.[0-9a-f]{12}\\.(tmp|download|part)$`);
 
 /** What the cache knows about a downloaded model file. */
 export interface DownloadRecord {

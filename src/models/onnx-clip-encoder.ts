@@ -21,6 +21,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { int8WeightMax } from '../compute/_cpu-features.js';
+import { checkThreads } from '../compute/_onnx.js';
 import { type PreprocessConfig, preprocessorConfigFromHF, preprocessShape } from '../data/preprocess.js';
 import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
@@ -147,8 +148,7 @@ function checkOptions(options: OnnxClipEncoderOptions): void {
   clipCropRounding(options.clipPreprocess);
   if (options.device !== undefined && !DEVICES.includes(options.device))
     throw new ArgumentError(`'device' must be ${formatChoices(DEVICES)} but got '${options.device}'`);
-  if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1))
-    throw new ArgumentError(`'threads' must be a positive integer but got ${options.threads}`);
+  checkThreads(options.threads);
   checkRunBatchSize(options.runBatchSize);
   if (options.towers !== undefined && !CLIP_TOWERS.includes(options.towers))
     throw new ArgumentError(`'towers' must be ${formatChoices(CLIP_TOWERS)} but got '${options.towers}'`);

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { checkThreads } from '../compute/_onnx.js';
 import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
 import { ClipTokenizer } from './_clip-tokenizer.js';
 import { type HubOptions, resolveModelFiles } from './_hub.js';
@@ -188,8 +189,7 @@ export async function createOnnxSentenceEncoder(
     throw new ArgumentError(`'dtype' must be ${formatChoices(SENTENCE_DTYPES)} but got '${options.dtype}'`);
   if (options.device !== undefined && !DEVICES.includes(options.device))
     throw new ArgumentError(`'device' must be ${formatChoices(DEVICES)} but got '${options.device}'`);
-  if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1))
-    throw new ArgumentError(`'threads' must be a positive integer but got ${options.threads}`);
+  checkThreads(options.threads);
   const maxLength = options.maxLength ?? DEFAULT_SENTENCE_MAX_LENGTH;
   if (!(Number.isInteger(maxLength) && maxLength >= 2))
     throw new ArgumentError(`'maxLength' must be an integer >= 2 but got ${options.maxLength}`);

@@ -8,6 +8,7 @@
  * TorchScript exporter writes none), from a probe run at batch sizes 1 and 2, which also tells which axis is the
  * batch axis (e.g. [T, B, C] sequence-first outputs).
  */
+import { checkThreads } from '../compute/_onnx.js';
 import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import { analyseModules, type FoldedBatchNorm, type ModuleAnalysis } from './_module-tree.js';
@@ -96,8 +97,7 @@ function checkOptions(options: OnnxTargetModelOptions): void {
     );
   if (options.device !== undefined && !DEVICES.includes(options.device))
     throw new ArgumentError(`'device' must be ${formatChoices(DEVICES)} but got '${options.device}'`);
-  if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1))
-    throw new ArgumentError(`'threads' must be a positive integer but got ${options.threads}`);
+  checkThreads(options.threads);
   if (options.token !== undefined && !TOKEN_MODES.includes(options.token))
     throw new ArgumentError(`'token' must be ${formatChoices(TOKEN_MODES)} but got '${options.token}'`);
   if (options.tokenLayout !== undefined && !TOKEN_LAYOUTS.includes(options.tokenLayout))

@@ -13,10 +13,16 @@ export class ClipDissectError extends Error {
   }
 }
 
-/** An option or argument outside its valid range or set (`'topK' must be <= nImages (600) but got 1000`). */
+/**
+ * An option or argument outside its valid range or set (`'topK' must be <= nImages (600) but got 1000`).
+ * `option`, when set, is the name of the option at fault exactly as quoted in the message (`'topK'`), so that
+ * a front end can say which of its own flags to change (the CLI writes `--top-k`).
+ */
 export class ArgumentError extends ClipDissectError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  readonly option?: string;
+  constructor(message: string, options?: { cause?: unknown; option?: string }) {
     super('ERR_ARGUMENT', message, options);
+    if (options?.option !== undefined) this.option = options.option;
   }
 }
 

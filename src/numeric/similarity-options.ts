@@ -83,7 +83,7 @@ export function checkSimilarityName(name: string): SimilarityName {
 
 function checkNumber(fn: string, key: string, v: unknown, ok: (x: number) => boolean, what: string): void {
   if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) {
-    throw new ArgumentError(`${fn}: '${key}' must be ${what} but got ${String(v)}`);
+    throw new ArgumentError(`${fn}: '${key}' must be ${what} but got ${String(v)}`, { option: key });
   }
 }
 
@@ -111,7 +111,9 @@ export function resolveSimilarityOptions<F extends SimilarityName>(
     case 'wpmi':
       checkNumber(name, 'topK', o.topK, (x) => int(x) && x >= 1, 'a positive integer');
       if (o.topK > nImages) {
-        throw new ArgumentError(`${name}: 'topK' must be <= nImages (${nImages}) but got ${o.topK}`);
+        throw new ArgumentError(`${name}: 'topK' must be <= nImages (${nImages}) but got ${o.topK}`, {
+          option: 'topK',
+        });
       }
       checkNumber(name, 'a', o.a, () => true, 'a finite number');
       checkNumber(name, 'lambda', o.lambda, () => true, 'a finite number');

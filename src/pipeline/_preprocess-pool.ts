@@ -8,10 +8,10 @@
 import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { RGBImage } from '../data/decode.js';
+import { decodeImageRGB, IMAGE_BYTES_PER_PIXEL, type RGBImage } from '../data/decode.js';
 import { cropImage, normalizeCrop, type PreprocessConfig } from '../data/preprocess.js';
 import type { ProbeDataset } from '../data/probe-dataset.js';
-import { ClipDissectError } from '../numeric/errors.js';
+import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
 
 export interface Prepared {
   ok: true;
@@ -62,6 +62,33 @@ export function earlyPrefetch(bytesPerImage: number, batch: number, workers: num
   return workers > 0 ? Math.max(batch, Math.floor(EARLY_PREFETCH_BYTES / bytesPerImage)) : batch;
 }
 
+/**
+ * The most preprocessing workers accepted: the cores, at least 4, at most 64. A worker decodes one image at a
+ * time, so more workers than cores only wait, each holding a decoded image (up to imagePixelLimit's bytes).
+ */
+export function maxWorkers(): number {
+  return Math.min(64, Math.max(4, availableParallelism()));
+}
+
+/** Checks a worker count: an integer from 0 to maxWorkers() (ArgumentError with option 'workers'). */
+export function checkWorkers(workers: number | undefined): void {
+  if (workers === undefined) return;
+  const max = maxWorkers();
+  if (!Number.isInteger(workers) || workers < 0 || workers > max)
+    throw new ArgumentError(
+      `'workers' must be an integer from 0 to ${max} (the cores of this machine, ${availableParallelism()}, at least 4, at most 64) but got ${workers}`,
+      { option: 'workers' },
+    );
+}
+
+/**
+ * The most pixels an image may have so that every worker (or, without workers, the main thread) can hold one
+ * being decoded within `memoryBudget` bytes: 768 MiB and 1 worker allow 100 megapixels (10000×10000).
+ */
+export function imagePixelLimit(memoryBudget: number | undefined, workers: number): number {
+  return Math.floor((memoryBudget ?? 768 * 2 ** 20) / (IMAGE_BYTES_PER_PIXEL * Math.max(1, workers)));
+}
+
 /** Default worker count: 1 on the CPU (onnxruntime keeps the cores busy), cores - 1 (at least 1) on CUDA. */
 export function defaultWorkers(device: 'cpu' | 'cuda'): number {
   return device === 'cuda' ? Math.max(1, availableParallelism() - 1) : 1;
@@ -76,11 +103,11 @@ class WorkerPool {
   /** Shared with the workers: 1 while they must not start another job (see pause()). */
   private readonly gate = new Int32Array(new SharedArrayBuffer(4));
 
-  constructor(size: number, configs: readonly PreprocessConfig[]) {
+  constructor(size: number, configs: readonly PreprocessConfig[], maxPixels: number | undefined) {
     const url = new URL('./_preprocess-worker.js', import.meta.url);
     const gate = this.gate;
     this.workers = Array.from({ length: size }, (_, slot) => {
-      const worker = new Worker(url, { workerData: { configs, gate } });
+      const worker = new Worker(url, { workerData: { configs, gate, maxPixels } });
       worker.on(
         'message',
         (msg: { id: number; data?: Uint8Array[]; ms: number; error?: { code: string; message: string } }) => {
@@ -163,16 +190,20 @@ class ImagePreparer {
     private readonly dataset: ProbeDataset,
     private readonly configs: readonly PreprocessConfig[],
     workers: number,
+    private readonly maxPixels: number | undefined,
   ) {
-    this.pool = workers > 0 ? new WorkerPool(workers, configs) : null;
+    this.pool = workers > 0 ? new WorkerPool(workers, configs, maxPixels) : null;
   }
 
   /** Probe image i, decoded once and preprocessed with each config. Never rejects: failures are outcomes. */
   prepare(i: number): Promise<PrepareOutcome> {
     const source = this.dataset.images[i].source;
     if (this.pool && isAbsolute(source)) return this.pool.submit({ path: source });
-    return this.dataset
-      .load(i)
+    // an image file is decoded as ProbeDataset.load does, within the size limit
+    const load = isAbsolute(source)
+      ? decodeImageRGB(source, { maxPixels: this.maxPixels })
+      : this.dataset.load(i);
+    return load
       .then(
         (image) => {
           if (this.pool) return this.pool.submit({ image });
@@ -210,9 +241,11 @@ export class Prefetcher {
   private readonly jobs = new Map<number, Promise<PrepareOutcome>>();
   private paused = false;
 
+  /** `maxPixels`: images larger than this are refused (see decodeImageRGB, imagePixelLimit). */
   constructor(
     private readonly dataset: ProbeDataset,
     private readonly workers: number,
+    private readonly maxPixels?: number,
   ) {}
 
   /**
@@ -239,7 +272,7 @@ export class Prefetcher {
     if (this.uses(configs)) return;
     await this.release();
     this.key = JSON.stringify(configs);
-    this.preparer = new ImagePreparer(this.dataset, configs, this.workers);
+    this.preparer = new ImagePreparer(this.dataset, configs, this.workers, this.maxPixels);
     if (this.paused) this.preparer.pause();
   }
 

@@ -1,7 +1,7 @@
 /**
  * A worker thread that decodes and preprocesses probe images for _preprocess-pool.ts. Internal.
  *
- * workerData: { configs: PreprocessConfig[], gate: Int32Array } (shared; no job starts while gate[0] is 1). Messages in: `{ id, path }` (an image file: decoded here with
+ * workerData: { configs: PreprocessConfig[], gate: Int32Array, maxPixels?: number } (shared; no job starts while gate[0] is 1). Messages in: `{ id, path }` (an image file: decoded here with
  * decodeImageRGB, exactly what ProbeDataset.load does for files) or `{ id, image }` (pixels the main thread
  * loaded, e.g. a CIFAR record). Out: `{ id, data, ms }` with one HWC uint8 crop per config (cropImage; buffers
  * transferred) and the milliseconds of resizing and cropping, or `{ id, error: { code, message } }`. sharp is
@@ -12,7 +12,11 @@ import { decodeImageRGB, type RGBImage } from '../data/decode.js';
 import { cropImage, type PreprocessConfig } from '../data/preprocess.js';
 import { ClipDissectError } from '../numeric/errors.js';
 
-const { configs, gate } = workerData as { configs: PreprocessConfig[]; gate: Int32Array };
+const { configs, gate, maxPixels } = workerData as {
+  configs: PreprocessConfig[];
+  gate: Int32Array;
+  maxPixels?: number;
+};
 
 interface Job {
   id: number;
@@ -42,7 +46,7 @@ async function drain(): Promise<void> {
 
 async function run(job: Job): Promise<void> {
   try {
-    const img = job.image ?? (await decodeImageRGB(job.path as string));
+    const img = job.image ?? (await decodeImageRGB(job.path as string, { maxPixels }));
     const t0 = performance.now();
     const data = configs.map((c) => cropImage(img, c));
     parentPort?.postMessage(

@@ -11,10 +11,12 @@
  *
  * Every file is written atomically (readers never see a partial file).
  */
+
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { writeFileAtomic } from '../io/atomic.js';
+import { checkWritableFolder, withFolderLock } from '../io/folders.js';
 import { matrixToNpy, writeNpy } from '../io/npy.js';
 import { ArgumentError } from '../numeric/errors.js';
 import { VERSION } from '../version.js';
@@ -60,10 +62,18 @@ export function layerFileNames(names: readonly string[]): Map<string, string> {
   return out;
 }
 
-/** Runs extractActivations and writes its results into `o.out`. */
+/**
+ * Runs extractActivations and writes its results into `o.out`, holding the folder's lock (see lockFolder: a
+ * second run on the same folder fails at once).
+ */
 export async function runActivationsFiles(o: ActivationsFilesOptions): Promise<ActivationsFilesResult> {
   if (typeof o?.out !== 'string' || o.out === '')
     throw new ArgumentError(`'out' must be the output folder but got ${JSON.stringify(o?.out)}`);
+  await checkWritableFolder(o.out, 'out', 'output folder');
+  return withFolderLock(o.out, 'activations', undefined, () => writeActivationsFiles(o));
+}
+
+async function writeActivationsFiles(o: ActivationsFilesOptions): Promise<ActivationsFilesResult> {
   const { out, ...options } = o;
   const result = await extractActivations(options);
   const files: string[] = [];

@@ -15,6 +15,8 @@
  * - Bad images (corrupt, truncated, unreadable) stop the run with an error naming the file, or, with
  *   `skipBadImages`, are left out of the outputs and listed in `skipped`; rows stay in probe order.
  */
+import { checkThreads } from '../compute/_onnx.js';
+import { checkMemoryBudget } from '../compute/similarity-engine.js';
 import { IMAGENET_PREPROCESS, type PreprocessConfig, preprocessShape } from '../data/preprocess.js';
 import {
   openProbeDataset,
@@ -37,8 +39,10 @@ import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/error
 import type { Matrix } from '../numeric/matrix.js';
 import type { ProgressCallback } from '../progress.js';
 import {
+  checkWorkers,
   defaultWorkers,
   earlyPrefetch,
+  imagePixelLimit,
   Prefetcher,
   type PrepareOutcome,
   writeInput,
@@ -84,6 +88,11 @@ export interface ExtractActivationsOptions {
    * 0: the main thread preprocesses between batches.
    */
   workers?: number;
+  /**
+   * Bound, in bytes, on the images being decoded at once (one per worker): larger images are refused, or
+   * skipped with `skipBadImages` (see decodeImageRGB's `maxPixels`). Default 768 MiB.
+   */
+  memoryBudget?: number;
   /** Cache of built-in probe sets (default ~/.cache/clip-dissect). */
   cacheDir?: string;
   /** Never download a built-in probe set or a hub target's files. */
@@ -167,8 +176,9 @@ function checkOptions(o: ExtractActivationsOptions): void {
   if (o.batchSize !== undefined && (!Number.isInteger(o.batchSize) || o.batchSize < 1))
     throw new ArgumentError(`'batchSize' must be a positive integer but got ${o.batchSize}`);
   checkRunBatchSize(o.runBatchSize);
-  if (o.workers !== undefined && (!Number.isInteger(o.workers) || o.workers < 0))
-    throw new ArgumentError(`'workers' must be an integer >= 0 but got ${o.workers}`);
+  checkWorkers(o.workers);
+  checkThreads(o.threads);
+  checkMemoryBudget(o.memoryBudget);
   if (o.layers === undefined)
     throw new ArgumentError(`'layers' is required: a comma-separated string, a list of names or a predicate`);
   if (o.probe === undefined)
@@ -209,10 +219,13 @@ function describePreprocess(p: { config: PreprocessConfig; source: string }): st
   return `${what} crops to ${crop}`;
 }
 
-/** Opens the model at the preprocessing's crop size; a mismatch with a fixed input size names both. */
-async function openModel(
+/**
+ * Opens the model at the preprocessing's crop size; a mismatch with a fixed input size names both (and the
+ * --preprocess flag, not the model's 'imageSize' option). Internal: shared with dissect.
+ */
+export async function openModel(
   path: string,
-  o: ExtractActivationsOptions,
+  o: Pick<ExtractActivationsOptions, 'device' | 'threads' | 'runBatchSize' | 'channelsLast' | 'token'>,
   pre: { config: PreprocessConfig; source: string },
 ): Promise<OnnxTargetModel> {
   const [, cropH, cropW] = preprocessShape(pre.config);
@@ -296,7 +309,7 @@ export async function extractActivations(o: ExtractActivationsOptions): Promise<
     const tProbe = performance.now();
     const bs = Math.min(alignToRuns(o.batchSize ?? DEFAULT_BATCH, runBatchFor(o.device, o.runBatchSize)), N);
 
-    const pf = new Prefetcher(dataset, nWorkers);
+    const pf = new Prefetcher(dataset, nWorkers, imagePixelLimit(o.memoryBudget, nWorkers));
     prefetcher = pf;
     await pf.use([pre.config]);
     const batchOf = (b: number): Promise<PrepareOutcome>[] => {

@@ -25,12 +25,14 @@
  */
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { computeSimilarity, type SimilarityResult } from '../compute/similarity-engine.js';
+import { checkThreads } from '../compute/_onnx.js';
+import { checkMemoryBudget, computeSimilarity, type SimilarityResult } from '../compute/similarity-engine.js';
 import { BUILTIN_CONCEPT_SETS, defaultCacheDir, loadConceptSet } from '../data/builtin-concepts.js';
 import { type ConceptSet, duplicateWarnings } from '../data/concepts.js';
 import { type PreprocessConfig, preprocessorConfigFromHF, preprocessShape } from '../data/preprocess.js';
 import { openProbeDataset, type ProbeDataset, type ProbeImage } from '../data/probe-dataset.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { checkWritableFolder, withFolderLock } from '../io/folders.js';
 import { matrixToNpy, writeNpy } from '../io/npy.js';
 import { resolveModelFiles } from '../models/_hub.js';
 import { alignToRuns, checkRunBatchSize, runBatchFor } from '../models/_run-batch.js';
@@ -45,7 +47,7 @@ import {
   DEFAULT_CLIP_MODEL,
   readJson,
 } from '../models/onnx-clip-encoder.js';
-import { createOnnxTargetModel, type OnnxTargetModel } from '../models/onnx-target-model.js';
+import type { OnnxTargetModel } from '../models/onnx-target-model.js';
 import { readId2Label, resolveTargetSource, type TargetDtype } from '../models/target-files.js';
 import {
   type LayerInfo,
@@ -57,18 +59,24 @@ import {
 } from '../models/target-model.js';
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
-import { checkSimilarityName, type SimilarityName } from '../numeric/similarity-options.js';
+import {
+  checkSimilarityName,
+  resolveSimilarityOptions,
+  type SimilarityName,
+} from '../numeric/similarity-options.js';
 import type { ProgressCallback } from '../progress.js';
 import { descriptionsCsv, type LayerResult, neuronsJson } from '../report/descriptions.js';
 import { VERSION } from '../version.js';
 import {
+  checkWorkers,
   defaultWorkers,
   earlyPrefetch,
+  imagePixelLimit,
   Prefetcher,
   type PrepareOutcome,
   writeInput,
 } from './_preprocess-pool.js';
-import { resolvePreprocess, type SkippedImage } from './activations.js';
+import { openModel, resolvePreprocess, type SkippedImage } from './activations.js';
 import { layerFileNames, runHeader } from './activations-files.js';
 import { type CacheStats, cacheKey, FeatureCache, fileSha256s, modelSha256s, sha256Hex } from './cache.js';
 import { addLayerTrust, type DissectTrustOptions, resolveTrustOptions } from './trust.js';
@@ -135,6 +143,10 @@ export interface DissectOptions {
   textChunkSize?: number;
   device?: 'cpu' | 'cuda';
   threads?: number;
+  /**
+   * Bound, in bytes, on the similarity engine's buffers, and on the probe images being decoded at once (one per
+   * worker; larger images are refused, or skipped with `skipBadImages`). Default 768 MiB.
+   */
   memoryBudget?: number;
   /**
    * Worker threads that decode and preprocess images while onnxruntime runs. Default: 1 on 'cpu', `cores - 1`
@@ -240,8 +252,9 @@ function checkOptions(o: DissectOptions): void {
   clipCropRounding(o.clipPreprocess);
   positiveInt('batchSize', o.batchSize);
   checkRunBatchSize(o.runBatchSize);
-  if (o.workers !== undefined && !(Number.isInteger(o.workers) && o.workers >= 0))
-    throw new ArgumentError(`'workers' must be an integer >= 0 but got ${o.workers}`);
+  checkWorkers(o.workers);
+  checkThreads(o.threads);
+  checkMemoryBudget(o.memoryBudget);
   positiveInt('chunkSize', o.chunkSize);
   positiveInt('textChunkSize', o.textChunkSize);
   if (o.trust !== undefined && typeof o.trust !== 'boolean') resolveTrustOptions(o.trust);
@@ -271,6 +284,27 @@ function chunkConfigs(
  */
 export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Promise<DissectResult> {
   checkOptions(o);
+  // cheap checks before anything is downloaded, opened or computed: the folders written (the target's files
+  // come first in dissectIn, before CLIP's)
+  if (o.out !== undefined) await checkWritableFolder(o.out, 'out', 'results folder');
+  if (o.cacheDir !== undefined || o.cache !== false)
+    await checkWritableFolder(o.cacheDir ?? defaultCacheDir(), 'cacheDir', 'cache');
+  if (o.out === undefined) return dissectIn(o, hooks);
+  // one run at a time per results folder: a second one fails at once, naming the first
+  return withFolderLock(o.out, 'dissect', hooks.onWarning, () => dissectIn(o, hooks));
+}
+
+/** A topK larger than the usable images: the message says how to lower it. */
+function explainTopK(e: unknown, rows: number): unknown {
+  if (e instanceof ArgumentError && /must be <= nImages/.test(e.message))
+    return new ArgumentError(
+      `${e.message}: the probe set has only ${rows} usable images (lower 'topK', e.g. to ${Math.max(1, Math.floor(rows / 2))})`,
+      { option: e.option, cause: e },
+    );
+  return e;
+}
+
+async function dissectIn(o: DissectOptions, hooks: DissectHooks): Promise<DissectResult> {
   const t0 = performance.now();
   const timings: Record<string, number> = {};
   const time = (stage: string, ms: number) => {
@@ -412,12 +446,18 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
     for (const w of dataset.warnings) warn(w);
     const N = dataset.images.length;
     if (N === 0) throw new ArgumentError(`the probe set ${JSON.stringify(probe)} holds no images`);
+    // the similarity's options (topK <= N …) before any feature is computed
+    try {
+      resolveSimilarityOptions(similarity, o.options as never, N);
+    } catch (e) {
+      throw explainTopK(e, N);
+    }
     const manifestSha = sha256Hex(dataset.manifest());
     const tPre = pre.config;
     const base = { manifest: manifestSha, chunkSize, version: VERSION };
     const keptParts = (c: number) => ({ what: 'kept-images', ...base, chunk: c });
     const nWorkers = o.workers ?? defaultWorkers(device);
-    const pf = new Prefetcher(dataset, nWorkers);
+    const pf = new Prefetcher(dataset, nWorkers, imagePixelLimit(o.memoryBudget, nWorkers));
     prefetcher = pf;
     const nChunks = Math.ceil(N / chunkSize);
     // chunks never computed (no kept list) need everything: the target's and CLIP's inputs of every image
@@ -442,14 +482,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
 
     // --- the target model and its layers
     t = performance.now();
-    target = await createOnnxTargetModel(resolved.model, {
-      device,
-      threads: o.threads,
-      runBatchSize: o.runBatchSize,
-      channelsLast: o.channelsLast,
-      token,
-      imageSize: [cropH, cropW],
-    });
+    target = await openModel(resolved.model, { ...o, device, token }, pre);
     let layerSelection = o.layers;
     if (layerSelection === undefined) {
       const blocks = topLevelBlocks(target.layers());
@@ -669,6 +702,10 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
       version: VERSION,
     });
     const textChunks: Matrix[] = [];
+    const truncated: { count: number; first?: string; contextLength: number } = {
+      count: 0,
+      contextLength: 0,
+    };
     progress?.({ stage: 'text features', done: 0, total: texts.length, unit: 'concepts' });
     for (let c = 0; c < nTextChunks; c++) {
       signal?.throwIfAborted();
@@ -688,10 +725,10 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
           } finally {
             pf.resume();
           }
-          if (e.truncated.length)
-            warn(
-              `${e.truncated.length} concept text${e.truncated.length === 1 ? ' was' : 's were'} longer than CLIP's ${enc.contextLength} tokens and cut (first: ${JSON.stringify(chunk[e.truncated[0]])})`,
-            );
+          // counted over the chunks: one warning for the run, after the last chunk
+          truncated.count += e.truncated.length;
+          if (e.truncated.length && truncated.first === undefined) truncated.first = chunk[e.truncated[0]];
+          truncated.contextLength = enc.contextLength;
           return { rows: e.rows, cols: e.cols, data: e.data };
         },
         parts,
@@ -705,6 +742,10 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
         unit: 'concepts',
       });
     }
+    if (truncated.count)
+      warn(
+        `${truncated.count} concept text${truncated.count === 1 ? ' was' : 's were'} longer than CLIP's ${truncated.contextLength} tokens and cut (first: ${JSON.stringify(truncated.first)})`,
+      );
     const textFeatures: Matrix = { rows: texts.length, cols: d, data: new Float32Array(texts.length * d) };
     {
       let off = 0;
@@ -846,11 +887,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
           },
         );
       } catch (e) {
-        if (e instanceof ArgumentError && /must be <= nImages/.test(e.message))
-          throw new ArgumentError(
-            `${e.message}: the probe set has only ${row} usable images (lower it, e.g. options { topK: ${Math.max(1, Math.floor(row / 2))} } / --top-k)`,
-          );
-        throw e;
+        throw explainTopK(e, row);
       }
       layers.push({ layer: info.name, result, concepts: set.concepts });
     }

@@ -3,6 +3,7 @@
  * CLIP text features and target activations as .npy files plus a concept set — and write the result
  * files. The library entry point behind the CLI command.
  */
+
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { computeSimilarity, type SimilarityResult } from '../compute/similarity-
 import { loadConceptSet } from '../data/builtin-concepts.js';
 import { type ConceptSet, duplicateWarnings } from '../data/concepts.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { checkWritableFolder, withFolderLock } from '../io/folders.js';
 import { matrixToNpy, npyToMatrix, parseNpy, writeNpy } from '../io/npy.js';
 import { ArgumentError, ShapeError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
@@ -95,7 +97,16 @@ function alignText(T: LoadedMatrix, set: ConceptSet): Matrix {
   );
 }
 
+/**
+ * Labels one layer from saved features and writes the results into `o.out`, holding the folder's lock (see
+ * lockFolder: a second run on the same folder fails at once).
+ */
 export async function runSimilarityFiles(o: SimilarityFilesOptions): Promise<SimilarityFilesResult> {
+  await checkWritableFolder(o?.out, 'out', 'output folder');
+  return withFolderLock(o.out, 'similarity', o.onWarning, () => similarityFiles(o));
+}
+
+async function similarityFiles(o: SimilarityFilesOptions): Promise<SimilarityFilesResult> {
   const similarity = checkSimilarityName(o.similarity ?? 'soft_wpmi');
   const [I, T, A] = [
     await loadMatrix(o.imageFeatures, 'image features'),

@@ -25,7 +25,8 @@ import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { loadProbeSource } from '../data/probe-dataset.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { isTempName, writeFileAtomic } from '../io/atomic.js';
+import { checkWritableFolder, withFolderLock } from '../io/folders.js';
 import { npyToMatrix, readNpy } from '../io/npy.js';
 import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
@@ -206,6 +207,13 @@ const r4 = (x: number | null) => (x === null ? null : Math.round(x * 1e4) / 1e4)
  * malformed; ArgumentError for bad options.
  */
 export async function buildReport(o: ReportOptions): Promise<ReportResult> {
+  // a run writing the folder (dissect, another report) holds its lock: building meanwhile is refused
+  const dir = typeof o?.dir === 'string' && o.dir !== '' ? resolve(o.dir) : '';
+  if (dir === '' || !(await stat(dir).catch(() => null))?.isDirectory()) return buildReportUnlocked(o);
+  return withFolderLock(dir, 'report', o.onWarning, () => buildReportUnlocked(o));
+}
+
+async function buildReportUnlocked(o: ReportOptions): Promise<ReportResult> {
   const t0 = performance.now();
   if (typeof o !== 'object' || o === null || typeof o.dir !== 'string' || o.dir === '')
     throw new ArgumentError(
@@ -233,6 +241,8 @@ export async function buildReport(o: ReportOptions): Promise<ReportResult> {
       'ERR_REPORT_INPUT',
       `${dir}: no such results folder (expected the --out folder of clip-dissect dissect)`,
     );
+  const out = resolve(o.out ?? join(dir, 'report'));
+  await checkWritableFolder(out, o.out === undefined ? undefined : 'out', 'report');
   const neuronsPath = join(dir, 'neurons.json');
   if (!(await isFile(neuronsPath)))
     throw new ClipDissectError(
@@ -410,7 +420,6 @@ export async function buildReport(o: ReportOptions): Promise<ReportResult> {
   }
 
   // --- thumbnails: one per probe image shown anywhere
-  const out = resolve(o.out ?? join(dir, 'report'));
   const thumbsDir = join(out, 'thumbs');
   const wanted = [...used].filter((r) => r < sources.length).sort((a, b) => a - b);
   const thumbs = await writeThumbnails(
@@ -584,7 +593,8 @@ async function folderBytes(path: string): Promise<number> {
   for (const e of await readdir(path, { withFileTypes: true })) {
     const p = join(path, e.name);
     if (e.isDirectory()) total += await folderBytes(p);
-    else if (e.isFile()) total += (await stat(p)).size;
+    // another writer's temporary file may be renamed away between the listing and the stat
+    else if (e.isFile() && !isTempName(e.name)) total += (await stat(p).catch(() => ({ size: 0 }))).size;
   }
   return total;
 }

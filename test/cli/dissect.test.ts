@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { cli, tempDir } from '../helpers/cli.js';
-import { assembleModelDir, NEEDS_SHARED } from '../models/clip-helpers.js';
+import { NEEDS_SHARED, tinyClipForSuite } from '../models/clip-helpers.js';
 import { FOLDED, PREPROCESS_JSON, probeFolder } from '../pipeline/helpers.js';
 
 const CONCEPTS = ['dog', 'cat', 'bird', 'car', 'tree', 'water', 'sky', 'grass', 'road', 'person'];
@@ -52,14 +52,7 @@ describe('clip-dissect dissect', () => {
   });
 
   describe('with the tiny CLIP', { skip: NEEDS_SHARED }, () => {
-    let clipDir = '';
-    let cleanup: () => Promise<void> = async () => undefined;
-    before(async () => {
-      const m = await assembleModelDir();
-      clipDir = m.dir;
-      cleanup = m.cleanup;
-    });
-    after(() => cleanup());
+    const clip = tinyClipForSuite();
     const probe = probeFolder();
     const concepts = join(tempDir(), 'concepts.txt');
     writeFileSync(concepts, CONCEPTS.join('\n'));
@@ -67,7 +60,7 @@ describe('clip-dissect dissect', () => {
     const args = (out: string, extra: string[] = []) => [
       'dissect',
       ...['--target', FOLDED, '--layers', 'conv1,layer4', '--probe', probe, '--concepts', concepts],
-      ...['--clip', clipDir, '--preprocess', PREPROCESS_JSON, '--top-k', '5', '--batch-size', '8'],
+      ...['--clip', clip.dir(), '--preprocess', PREPROCESS_JSON, '--top-k', '5', '--batch-size', '8'],
       ...['--threads', '1', '--cache-dir', cacheDir, '--out', out],
       ...extra,
     ];
@@ -110,7 +103,7 @@ describe('clip-dissect dissect', () => {
 
     it('--offline with an uncached hub id exits 1 and names the missing file', async () => {
       const r = await cli([
-        ...args(tempDir()).map((a) => (a === clipDir ? 'nobody/uncached-clip' : a)),
+        ...args(tempDir()).map((a) => (a === clip.dir() ? 'nobody/uncached-clip' : a)),
         '--offline',
         '--cache-dir',
         tempDir(),

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { inflateSync } from 'node:zlib';
+import { crc32, deflateSync, inflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { decodeImageRGB, supportedImageFormats } from '../../src/data/decode.js';
 import { ClipDissectError } from '../../src/numeric/errors.js';
@@ -151,7 +151,46 @@ describe('decodeImageRGB: PIL semantics', () => {
   });
 });
 
+/** A PNG whose IHDR declares width×height RGB but whose IDAT holds one row: a few hundred bytes. */
+function headerOnlyPng(width: number, height: number): Uint8Array {
+  const chunk = (type: string, data: Buffer) => {
+    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    td.copy(out, 4);
+    out.writeUInt32BE(crc32(td), 8 + data.length);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(Buffer.alloc(1 + 3 * width))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
 describe('decodeImageRGB: errors', () => {
+  it('an image above maxPixels is refused from its header, naming its size and the limit', async () => {
+    // wide300x20.png: 6000 pixels
+    await rejectsWith(decodeImageRGB(`${DIR}wide300x20.png`, { maxPixels: 5999 }), 'ERR_IMAGE', [
+      `${DIR}wide300x20.png: 300×20 pixels`,
+      'larger than the limit of 5999 pixels',
+      '--memory-budget',
+    ]);
+    assert.equal((await decodeImageRGB(`${DIR}wide300x20.png`, { maxPixels: 6000 })).width, 300);
+    // a 16000×16000 header with one row of pixels: refused for its size before any decoding is tried
+    const big = headerOnlyPng(16000, 16000);
+    assert.ok(big.length < 1000);
+    await rejectsWith(decodeImageRGB(big, { maxPixels: 100e6 }), 'ERR_IMAGE', [
+      '16000×16000 pixels (about 1953 MiB to decode)',
+      'limit of 100000000 pixels (763 MiB)',
+    ]);
+  });
+
   it('empty file', async () => {
     assert.ok(EXPECTED.errors['empty.png'].pil);
     await rejectsWith(decodeImageRGB(`${DIR}empty.png`), 'ERR_IMAGE', [

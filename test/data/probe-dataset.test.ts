@@ -24,6 +24,7 @@ import {
   type OpenProbeDatasetOptions,
   openProbeDataset,
   type ProbeDataset,
+  ProbeDatasetError,
   readTar,
 } from '../../src/data/probe-dataset.js';
 import { verifyCache } from '../../src/pipeline/cache-admin.js';
@@ -253,6 +254,31 @@ describe('image folders', () => {
     assert.equal(ds.images[0].label, undefined);
     assert.deepEqual(Array.from((await ds.load(3)).data.subarray(0, 3)), [1, 2, 3]);
     assert.deepEqual(ds.warnings, []);
+  });
+
+  it('a file name that is not UTF-8 (byte 0xff): an image is refused naming it, another file is ignored', async () => {
+    const dir = join(base, 'latin1');
+    put(dir, 'a.png', await png(1, 2, 3));
+    writeFileSync(
+      Buffer.concat([Buffer.from(`${dir}/notes`), Buffer.from([0xff]), Buffer.from('.txt')]),
+      'x',
+    );
+    assert.equal((await openProbeDataset(dir)).images.length, 1);
+    writeFileSync(
+      Buffer.concat([Buffer.from(`${dir}/caf`), Buffer.from([0xe9, 0xff]), Buffer.from('.png')]),
+      await png(4, 5, 6),
+    );
+    await assert.rejects(
+      openProbeDataset(dir),
+      (e: unknown) =>
+        e instanceof ProbeDatasetError &&
+        e.message.includes(`the image file name 'caf\\xe9\\xff.png' in ${dir} is not valid UTF-8; rename it`),
+    );
+    // the same in a class folder of an ImageFolder tree, and a class folder of such a name
+    const tree = join(base, 'latin1-tree');
+    put(tree, 'cats/a.png', await png(1, 2, 3));
+    mkdirSync(Buffer.concat([Buffer.from(`${tree}/d`), Buffer.from([0xff])]));
+    await assert.rejects(openProbeDataset(tree), /the folder name 'd\\xff' in .* is not valid UTF-8/);
   });
 
   it('manifest: stable, path + size + mtime per file, changes when a file is touched', async () => {

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { writeFileAtomic } from '../../src/io/atomic.js';
+import { isTempName, writeFileAtomic } from '../../src/io/atomic.js';
 
 describe('writeFileAtomic', () => {
   let dir = '';
@@ -111,7 +111,7 @@ describe('writeFileAtomic', () => {
     assert.deepEqual(await readdir(dir), ['h.bin']);
   });
 
-  test('temporary file name is in the same directory: <path>.<pid>.<random>.tmp', async () => {
+  test('temporary file name is hidden, unique and in the same directory: .tmp-<pid>-<random>-<name>', async () => {
     const path = join(dir, 'i.txt');
     const seen: string[] = [];
     function* spy() {
@@ -121,7 +121,9 @@ describe('writeFileAtomic', () => {
     }
     await writeFileAtomic(path, spy());
     assert.equal(seen.length, 1);
-    assert.match(seen[0], new RegExp(`^i\\.txt\\.${process.pid}\\.[0-9a-f]+\\.tmp$`));
+    assert.match(seen[0], new RegExp(`^\\.tmp-${process.pid}-[0-9a-f]{12}-i\\.txt$`));
+    assert.ok(isTempName(seen[0]));
+    assert.ok(!isTempName('i.txt'));
     assert.equal(await readFile(path, 'utf8'), 'ab');
   });
 });

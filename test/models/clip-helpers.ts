@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { npyToMatrix, readNpy } from '../../src/io/npy.js';
 import type { Matrix } from '../../src/numeric/matrix.js';
@@ -52,6 +53,22 @@ export async function assembleModelDir(
   for (const f of MODEL_FILES) await copyFile(join(CLIP_FIXTURES, 'model', f), join(dir, rename[f] ?? f));
   for (const f of TOKENIZER_FILES) await copyFile(join(TOKENIZER_DIR, f), join(dir, f));
   return { root, dir, cleanup: () => rm(root, { recursive: true, force: true }) };
+}
+
+/**
+ * For a describe() block: the tiny CLIP's model folder, assembled before its tests and removed after them.
+ * Read `dir()` inside a test (it is empty before the suite's `before` hook has run).
+ */
+export function tinyClipForSuite(): { dir: () => string } {
+  let folder = '';
+  let cleanup: () => Promise<void> = async () => undefined;
+  before(async () => {
+    const m = await assembleModelDir();
+    folder = m.dir;
+    cleanup = m.cleanup;
+  });
+  after(() => cleanup());
+  return { dir: () => folder };
 }
 
 export async function goldenMatrix(name: string): Promise<Matrix> {

@@ -401,7 +401,7 @@ describe('layer selection', () => {
     );
     await assert.rejects(
       createOnnxTargetModel(VIT_TS, { threads: 0 }),
-      /'threads' must be a positive integer/,
+      /'threads' must be an integer from 1 to \d+ \(4 × the \d+ cores of this machine\) but got 0/,
     );
     await assert.rejects(createOnnxTargetModel(`${MODELS}nope.onnx`), (e: unknown) => {
       assert.ok(e instanceof ClipDissectError);

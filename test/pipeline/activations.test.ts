@@ -287,7 +287,16 @@ describe('extractActivations: layers and options', () => {
       extractActivations({ ...base, batchSize: 0 }),
       /'batchSize' must be a positive integer/,
     );
-    await assert.rejects(extractActivations({ ...base, workers: -1 }), /'workers' must be an integer >= 0/);
+    await assert.rejects(
+      extractActivations({ ...base, workers: -1 }),
+      /'workers' must be an integer from 0 to \d+ \(the cores of this machine, \d+, at least 4, at most 64\) but got -1/,
+    );
+    await assert.rejects(extractActivations({ ...base, workers: 200 }), /'workers' must be .* but got 200/);
+    await assert.rejects(extractActivations({ ...base, threads: 1000 }), /'threads' must be .* but got 1000/);
+    await assert.rejects(
+      extractActivations({ ...base, memoryBudget: 1000 }),
+      /'memoryBudget' must be at least 1 MiB \(1048576 bytes\) but got 1000/,
+    );
     await assert.rejects(
       extractActivations({ ...base, device: 'tpu' as never }),
       /'device' must be 'cpu' or 'cuda'/,

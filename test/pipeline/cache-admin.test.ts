@@ -104,6 +104,8 @@ describe('cache admin: list, clean and verify a real cache folder', () => {
 
   it('lists entries by kind with sizes and last use; a hub download is recorded', async () => {
     const { dir, keys } = await makeCache();
+    // an interrupted atomic write (writeFileAtomic's hidden temporary name)
+    writeFileSync(join(dir, 'features', 'kept', 'bb', `.tmp-123-0123456789ab-${'c'.repeat(64)}.npy`), 'z');
     const entries = await scanCache(dir);
     assert.deepEqual(
       ids(entries),
@@ -116,6 +118,7 @@ describe('cache admin: list, clean and verify a real cache folder', () => {
         'concepts:mini.txt',
         'models:tiny/model',
         `partial:features/kept/bb/${'b'.repeat(64)}.npy`,
+        `partial:features/kept/bb/.tmp-123-0123456789ab-${'c'.repeat(64)}.npy`,
         'partial:models/tiny/model/onnx/model.onnx.123.0123456789ab.download',
         'probes:cifar-100-binary',
       ].sort(),

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism, hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +10,7 @@ import { decodeImageRGB } from '../../src/data/decode.js';
 import { preprocessImage } from '../../src/data/preprocess.js';
 import { npyToMatrix, readNpy } from '../../src/io/npy.js';
 import { createOnnxClipEncoder } from '../../src/models/onnx-clip-encoder.js';
-import { ClipDissectError } from '../../src/numeric/errors.js';
+import { ArgumentError, ClipDissectError } from '../../src/numeric/errors.js';
 import type { Matrix } from '../../src/numeric/matrix.js';
 import { extractActivations } from '../../src/pipeline/activations.js';
 import { type DissectOptions, type DissectResult, dissect } from '../../src/pipeline/dissect.js';
@@ -199,7 +201,25 @@ describe('dissect (tiny CLIP, resnet_small, 22 fixture images)', { skip: NEEDS_S
     }
     await assert.rejects(
       dissect({ ...base(cacheDir), workers: -1 }),
-      /'workers' must be an integer >= 0 but got -1/,
+      /'workers' must be an integer from 0 to \d+ .* but got -1/,
+    );
+    // bounds from the machine, checked before anything is opened
+    const maxW = Math.min(64, Math.max(4, availableParallelism()));
+    await assert.rejects(
+      dissect({ ...base(cacheDir), workers: maxW + 1 }),
+      (e: unknown) =>
+        e instanceof ArgumentError &&
+        e.option === 'workers' &&
+        e.message.includes(`from 0 to ${maxW} (the cores of this machine, ${availableParallelism()}`),
+    );
+    await assert.rejects(
+      dissect({ ...base(cacheDir), threads: 4 * availableParallelism() + 1 }),
+      (e: unknown) =>
+        e instanceof ArgumentError &&
+        e.option === 'threads' &&
+        e.message.includes(
+          `from 1 to ${4 * availableParallelism()} (4 × the ${availableParallelism()} cores`,
+        ),
     );
   });
 
@@ -367,6 +387,98 @@ describe('dissect (tiny CLIP, resnet_small, 22 fixture images)', { skip: NEEDS_S
     );
     await assert.rejects(dissect({ ...base(cacheDir), layers: 'layer9' }), /unknown layer 'layer9'/);
     await assert.rejects(dissect({ ...base(cacheDir), options: {} }), /only 22 usable images/);
+  });
+
+  it('checks the cheap things first: a topK above the probe set, a missing target, a file as out or cache', async () => {
+    // a fresh cache: nothing may be computed or written before the errors
+    const dir = tempDir('clip-dissect-cache-');
+    await assert.rejects(
+      dissect({ ...base(dir), options: { topK: 23 } }),
+      (e: unknown) =>
+        e instanceof ArgumentError &&
+        e.option === 'topK' &&
+        /'topK' must be <= nImages \(22\) but got 23: .*lower 'topK', e\.g\. to 11/.test(e.message),
+    );
+    assert.deepEqual(walk(join(dir, 'features')), [], 'no feature computed before the topK check');
+    // a hub id that is not cached would be downloaded: the missing target fails first
+    const missing = join(dir, 'no-such-model.onnx');
+    await assert.rejects(
+      dissect({ ...base(dir), target: missing, clip: 'nobody/not-a-cached-clip', offline: true }),
+      (e: unknown) =>
+        e instanceof ClipDissectError && e.code !== 'ERR_OFFLINE' && e.message.includes(missing),
+    );
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    await assert.rejects(
+      dissect({ ...base(dir), out: file }),
+      (e: unknown) =>
+        e instanceof ArgumentError && e.option === 'out' && e.message.includes(`'out' ${file} is a file`),
+    );
+    await assert.rejects(
+      dissect({ ...base(file) }),
+      (e: unknown) => e instanceof ArgumentError && e.option === 'cacheDir' && e.message.includes(file),
+    );
+    await assert.rejects(
+      dissect({ ...base('/proc/clip-dissect-cache') }),
+      (e: unknown) =>
+        e instanceof ArgumentError && /under \/proc, a kernel pseudo file system/.test(e.message),
+    );
+  });
+
+  it('warns once per run about concepts longer than the context, with their total count', async () => {
+    // 12 long concepts over the 3 text chunks of 8
+    const long = Array.from({ length: 12 }, (_, i) => `${'very '.repeat(90)}long concept ${i}`);
+    const file = join(tempDir('clip-dissect-concepts-'), 'long.txt');
+    writeFileSync(file, [...CONCEPTS.slice(0, 10), ...long].join('\n'));
+    const warnings: string[] = [];
+    const r = await dissect({ ...base(cacheDir), concepts: file }, { onWarning: (w) => warnings.push(w) });
+    assert.equal(r.chunks.text.total, 3);
+    const cut = warnings.filter((w) => /longer than CLIP's/.test(w));
+    assert.equal(cut.length, 1, warnings.join('\n'));
+    assert.match(cut[0], /^12 concept texts were longer than CLIP's 77 tokens and cut \(first: "very very /);
+  });
+
+  it('refuses a results folder another live run holds; takes over the lock of a dead one', async () => {
+    const out = tempDir('clip-dissect-out-');
+    const lock = join(out, '.clip-dissect.lock');
+    // pid 1 is alive on every system; another host's lock is never taken over
+    writeFileSync(
+      lock,
+      JSON.stringify({ pid: 1, host: hostname(), started: '2026-01-01T00:00:00.000Z', command: 'dissect' }),
+    );
+    await assert.rejects(
+      dissect(base(cacheDir, out)),
+      (e: unknown) =>
+        e instanceof ClipDissectError &&
+        e.code === 'ERR_BUSY' &&
+        e.message ===
+          `results folder ${out} is in use by pid 1 (started 2026-01-01T00:00:00.000Z: dissect); wait for it or choose another --out`,
+    );
+    assert.ok(!existsSync(join(out, 'neurons.json')));
+    // a pid that has exited: its lock is stale
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid as number;
+    writeFileSync(
+      lock,
+      JSON.stringify({
+        pid: dead,
+        host: hostname(),
+        started: '2026-01-01T00:00:00.000Z',
+        command: 'dissect',
+      }),
+    );
+    const warnings: string[] = [];
+    const r = await dissect(base(cacheDir, out), { onWarning: (w) => warnings.push(w) });
+    assert.ok(r.files?.length);
+    assert.ok(
+      warnings.some((w) => w.includes(`locked by pid ${dead}`) && w.includes('lock taken over')),
+      warnings.join('\n'),
+    );
+    assert.ok(!existsSync(lock), 'the lock goes when the run ends');
+    assert.deepEqual(
+      readdirSync(out).filter((f) => f.startsWith('.')),
+      [],
+      'no temporary or lock file left',
+    );
   });
 
   it('applies the template to every concept (other text features, other cache entries)', async () => {

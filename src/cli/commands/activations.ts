@@ -6,7 +6,7 @@ import { resolveTargetSource, TARGET_DTYPES, type TargetDtype } from '../../mode
 import { POOL_MODES, type PoolMode, TOKEN_MODES, type TokenMode } from '../../models/target-model.js';
 import { runActivationsFiles } from '../../pipeline/activations-files.js';
 import { loadPreprocessConfig } from '../../pipeline/preprocess-config.js';
-import { CliError, type CliIO, choice, optionalInt, type ParsedValues } from '../_args.js';
+import { CliError, type CliIO, choice, optionalInt, optionalSize, type ParsedValues } from '../_args.js';
 import { startCommand } from '../_command.js';
 
 export const ACTIVATIONS_HELP = `Usage: clip-dissect activations --target MODEL --layers L1,L2,… --probe DIR|NAME --out DIR [options]
@@ -50,6 +50,8 @@ Resources:
   --threads N             onnxruntime threads (default: all cores)
   --workers N             threads that decode and preprocess images meanwhile (default 1 on cpu,
                           cores - 1 on cuda; 0: the main thread, between batches)
+  --memory-budget SIZE    bound on the images decoded at once, one per worker, e.g. 2G (default 768M):
+                          larger images are refused (or skipped with --skip-bad-images)
   --cache-dir DIR         cache for hub targets and built-in probe sets (default ~/.cache/clip-dissect)
   --offline               never download; a hub target and a built-in probe set must be cached already
   -q, --quiet             no progress on stderr
@@ -101,7 +103,7 @@ async function preprocessFromFlags(values: ParsedValues): Promise<PreprocessConf
 }
 
 export async function activationsCommand(args: string[], io: CliIO): Promise<number> {
-  const start = startCommand(
+  const start = await startCommand(
     {
       name: 'activations',
       help: ACTIVATIONS_HELP,
@@ -127,6 +129,7 @@ export async function activationsCommand(args: string[], io: CliIO): Promise<num
         threads: { type: 'string' },
         'run-batch-size': { type: 'string' },
         workers: { type: 'string' },
+        'memory-budget': { type: 'string' },
         'cache-dir': { type: 'string' },
         offline: { type: 'boolean' },
       },
@@ -159,6 +162,7 @@ export async function activationsCommand(args: string[], io: CliIO): Promise<num
     runBatchSize: optionalInt('run-batch-size', values['run-batch-size'], 1),
     threads: optionalInt('threads', values.threads, 1),
     workers: optionalInt('workers', values.workers, 0),
+    memoryBudget: optionalSize('memory-budget', values['memory-budget']),
     cacheDir: values['cache-dir'] as string | undefined,
     offline: values.offline === true,
     onProgress,

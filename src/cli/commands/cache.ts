@@ -124,7 +124,7 @@ function entryJson(e: CacheEntry) {
 }
 
 export async function cacheCommand(args: string[], io: CliIO): Promise<number> {
-  const start = startCommand(
+  const start = await startCommand(
     {
       name: 'cache',
       help: CACHE_HELP,
@@ -139,6 +139,8 @@ export async function cacheCommand(args: string[], io: CliIO): Promise<number> {
       },
       positionals: true,
       progress: true,
+      // list and verify read a cache that may be read-only; clean reports what it cannot delete
+      writesFolders: false,
     },
     args,
     io,

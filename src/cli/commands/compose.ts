@@ -28,7 +28,7 @@ Options:
 `;
 
 export async function composeCommand(args: string[], io: CliIO): Promise<number> {
-  const start = startCommand(
+  const start = await startCommand(
     {
       name: 'compose',
       help: COMPOSE_HELP,

@@ -1,5 +1,7 @@
 /** `clip-dissect dissect`: the whole method in one command (see src/pipeline/dissect.ts). */
 
+import { join } from 'node:path';
+import { checkWritableFolder } from '../../io/folders.js';
 import {
   CLIP_DTYPES,
   CLIP_PREPROCESS_CHOICES,
@@ -79,7 +81,9 @@ Resources:
   --workers N             threads that decode and preprocess images meanwhile (default 1 on cpu,
                           cores - 1 on cuda; 0: the main thread, between batches)
   --threads N             onnxruntime threads (default: all cores)
-  --memory-budget SIZE    bound on the similarity engine's buffers, e.g. 2G (default 768M)
+  --memory-budget SIZE    bound on the similarity engine's buffers and on the images decoded at once,
+                          one per worker, e.g. 2G (default 768M): larger images are refused (or skipped
+                          with --skip-bad-images)
   --cache-dir DIR         models, concept/probe sets and features (default ~/.cache/clip-dissect)
   --no-cache              neither read nor write cached features
   --offline               never download: the models and built-in sets must be cached
@@ -87,7 +91,7 @@ Resources:
 `;
 
 export async function dissectCommand(args: string[], io: CliIO): Promise<number> {
-  const start = startCommand(
+  const start = await startCommand(
     {
       name: 'dissect',
       help: DISSECT_HELP,
@@ -145,6 +149,12 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
     throw new CliError(
       `--template must contain {} where the concept goes (e.g. "a photo of {}") but got '${template}'`,
     );
+
+  // the report goes to DIR/report at the end: a file of that name fails now, not after the whole run
+  if (values['no-report'] !== true)
+    await checkWritableFolder(join(values.out as string, 'report'), undefined, 'report').catch((e: Error) => {
+      throw new CliError(`${e.message}; or pass --no-report`);
+    });
 
   const t0 = performance.now();
   const r = await dissect(

@@ -72,7 +72,7 @@ function formatEval(r: EvalResult): string {
 }
 
 export async function evalCommand(args: string[], io: CliIO): Promise<number> {
-  const start = startCommand(
+  const start = await startCommand(
     {
       name: 'eval',
       help: EVAL_HELP,

@@ -30,7 +30,7 @@ Options:
 `;
 
 export async function layersCommand(args: string[], io: CliIO): Promise<number> {
-  const start = startCommand(
+  const start = await startCommand(
     {
       name: 'layers',
       help: LAYERS_HELP,

@@ -32,7 +32,7 @@ export function reportSummary(r: ReportResult): string {
 }
 
 export async function reportCommand(args: string[], io: CliIO): Promise<number> {
-  const start = startCommand(
+  const start = await startCommand(
     {
       name: 'report',
       help: REPORT_HELP,

@@ -68,7 +68,7 @@ export function formatSanity(r: SanityResult): string {
 }
 
 export async function sanityCommand(args: string[], io: CliIO): Promise<number> {
-  const start = startCommand(
+  const start = await startCommand(
     {
       name: 'sanity',
       help: SANITY_HELP,

@@ -78,7 +78,7 @@ export function formatScore(r: ScoreResult): string {
 }
 
 export async function scoreCommand(args: string[], io: CliIO): Promise<number> {
-  const start = startCommand(
+  const start = await startCommand(
     {
       name: 'score',
       help: SCORE_HELP,

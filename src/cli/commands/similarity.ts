@@ -41,7 +41,7 @@ Resources:
 `;
 
 export async function similarityCommand(args: string[], io: CliIO): Promise<number> {
-  const start = startCommand(
+  const start = await startCommand(
     {
       name: 'similarity',
       help: SIMILARITY_HELP,

@@ -47,7 +47,7 @@ function formatCorrelation(c: PearsonResult): string {
 }
 
 export async function weightsCommand(args: string[], io: CliIO): Promise<number> {
-  const start = startCommand(
+  const start = await startCommand(
     {
       name: 'weights',
       help: WEIGHTS_HELP,
