@@ -27,6 +27,7 @@ import { promisify } from 'node:util';
 import { gunzip as gunzipCallback } from 'node:zlib';
 import { writeFileAtomic } from '../io/atomic.js';
 import { markUsed } from '../io/cache-files.js';
+import { fileTypeName, regularFileStat } from '../io/regular-file.js';
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 import type { ProgressCallback } from '../progress.js';
 import { defaultCacheDir } from './builtin-concepts.js';
@@ -538,8 +539,9 @@ async function openFolder(
   };
 }
 
-/** One manifest line per image file: JSON `["file", path, size, mtimeNs, ctimeNs]`, or `["file", path, errorCode]` for a
- * listed file that cannot be stat'ed (a broken link). */
+/** One manifest line per image file: JSON `["file", path, size, mtimeNs, ctimeNs]`, or `["file", path, why]` for a
+ * listed file that cannot be stat'ed (a broken link: the error code) or is not a regular file (a FIFO, socket or
+ * device: never opened, load(i) refuses it as an unreadable image). */
 async function fileManifest(paths: string[], options: OpenProbeDatasetOptions): Promise<string[]> {
   const lines = new Array<string>(paths.length);
   const BATCH = 64;
@@ -551,13 +553,9 @@ async function fileManifest(paths: string[], options: OpenProbeDatasetOptions): 
           const st = await stat(p, { bigint: true });
           // the change time too: a file replaced in place with its size and mtime kept (cp -p, rsync -t) still
           // gets a new one, which users cannot set
-          lines[b + k] = JSON.stringify([
-            'file',
-            p,
-            st.size.toString(),
-            st.mtimeNs.toString(),
-            st.ctimeNs.toString(),
-          ]);
+          lines[b + k] = st.isFile()
+            ? JSON.stringify(['file', p, st.size.toString(), st.mtimeNs.toString(), st.ctimeNs.toString()])
+            : JSON.stringify(['file', p, fileTypeName(st)]);
         } catch (err) {
           // listed but unreadable (a broken link, as torchvision lists too): load(i) will throw for it
           lines[b + k] = JSON.stringify(['file', p, describeFsError(err)]);
@@ -587,8 +585,9 @@ async function openCifarFile(
   const name = basename(path);
   let size: number;
   try {
-    size = (await stat(path)).size;
+    size = (await regularFileStat(path)).size;
   } catch (err) {
+    if (err instanceof ClipDissectError) throw new ProbeDatasetError(`CIFAR file ${err.message}`);
     throw new ProbeDatasetError(`${path}: cannot read CIFAR file (${describeFsError(err)})`, { cause: err });
   }
   if (size % recordSize !== 0) {

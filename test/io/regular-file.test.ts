@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { readNpy } from '../../src/io/npy.js';
+import { NotRegularFileError, readRegularFile, regularFileStat } from '../../src/io/regular-file.js';
+import { tempDir } from '../helpers/cli.js';
+import { makeFifo } from '../helpers/data.js';
+
+// a hang (a blocking open of a FIFO, an endless read of /dev/zero) fails the test instead of stalling the run
+const T = { timeout: 10_000 };
+
+describe('readRegularFile', () => {
+  it('reads a regular file, through a symbolic link too', T, async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'a.txt'), 'hello');
+    assert.equal((await readRegularFile(join(dir, 'a.txt'))).toString(), 'hello');
+    assert.equal((await readRegularFile(join(dir, 'a.txt'))).length, 5);
+    assert.equal((await regularFileStat(join(dir, 'a.txt'))).size, 5);
+  });
+  it('refuses a FIFO without opening it (an open would wait for a writer)', T, async () => {
+    const fifo = makeFifo(join(tempDir(), 'pipe.npy'));
+    await assert.rejects(readRegularFile(fifo), (e: unknown) => {
+      assert.ok(e instanceof NotRegularFileError);
+      assert.equal(e.code, 'ERR_NOT_REGULAR_FILE');
+      assert.match(e.message, /pipe\.npy is a FIFO \(named pipe\), not a regular file/);
+      return true;
+    });
+  });
+  it('refuses /dev/zero (a read would never end) and a socket', T, async () => {
+    await assert.rejects(
+      readRegularFile('/dev/zero'),
+      /\/dev\/zero is a character device, not a regular file/,
+    );
+    const sock = join(tempDir(), 's.sock');
+    const server = createServer();
+    await new Promise<void>((res) => server.listen(sock, res));
+    try {
+      await assert.rejects(readRegularFile(sock), /s\.sock is a socket, not a regular file/);
+    } finally {
+      server.close();
+    }
+  });
+  it("keeps readFile's errors for a missing file and a folder", T, async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'd'));
+    await assert.rejects(readRegularFile(join(dir, 'nope')), { code: 'ENOENT' });
+    await assert.rejects(readRegularFile(join(dir, 'd')), { code: 'EISDIR' });
+  });
+  it('readNpy refuses a FIFO and /dev/zero, naming them', T, async () => {
+    const fifo = makeFifo(join(tempDir(), 'A.npy'));
+    await assert.rejects(readNpy(fifo), /A\.npy is a FIFO \(named pipe\), not a regular file/);
+    await assert.rejects(readNpy('/dev/zero'), NotRegularFileError);
+  });
+});
