@@ -26,7 +26,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { loadProbeSource } from '../data/probe-dataset.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { npyToMatrix, readNpy } from '../io/npy.js';
+import { readResultsMatrix, resultsFilePath } from '../io/results-folder.js';
 import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import { mulberry32 } from '../numeric/random.js';
@@ -338,11 +338,13 @@ export async function buildReport(o: ReportOptions): Promise<ReportResult> {
       L.trust = T;
     }
     const file = args.layers?.find((l) => l.name === meta.layer)?.file;
-    const npyPath = file ? join(dir, file) : undefined;
+    const npyPath = file
+      ? await resultsFilePath(dir, file, `the activations file of layer '${meta.layer}'`, argsPath)
+      : undefined;
     let A: Matrix | undefined = o.activations?.get(meta.layer);
     let from = `the activations of ${meta.layer}`;
     if (!A && npyPath && (await isFile(npyPath))) {
-      A = npyToMatrix(await readNpy(npyPath), npyPath);
+      A = await readResultsMatrix(dir, file as string);
       from = npyPath;
     }
     if (A) {
