@@ -27,6 +27,7 @@ import { promisify } from 'node:util';
 import { gunzip as gunzipCallback } from 'node:zlib';
 import { writeFileAtomic } from '../io/atomic.js';
 import { markUsed } from '../io/cache-files.js';
+import { isInsideFolder } from '../io/paths.js';
 import { fileTypeName, regularFileStat } from '../io/regular-file.js';
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 import type { ProgressCallback } from '../progress.js';
@@ -304,6 +305,35 @@ export async function openProbeDataset(
       return segments[lo].load(i - segments[lo].start);
     },
   };
+}
+
+/** A folder that a run writes into (its output folder, its cache), named for messages. */
+export interface RunOutputFolder {
+  /** e.g. "the output folder ('out' / --out)". */
+  what: string;
+  path: string;
+}
+
+/**
+ * Refuses folders that a run writes into (`outputs`) when they lie inside a probe folder of `spec` (real paths
+ * compared, links resolved; equal counts as inside): the next run would scan its own outputs (report
+ * thumbnails, images.txt…) as probe images. Cheap (no folder walk): call it before any expensive work.
+ */
+export async function checkOutputsOutsideProbe(
+  spec: string | readonly string[],
+  outputs: readonly (RunOutputFolder | undefined)[],
+): Promise<void> {
+  for (const part of await splitSpec(spec)) {
+    const isDir = (await stat(part).catch(() => null))?.isDirectory() === true;
+    if (!isDir) continue;
+    for (const o of outputs) {
+      if (o === undefined || typeof o.path !== 'string' || o.path === '') continue;
+      if (await isInsideFolder(part, o.path))
+        throw new ProbeDatasetError(
+          `${o.what} '${o.path}' is inside the probe folder '${part}': a later run would read what this one writes there as probe images; choose a folder outside the probe folder`,
+        );
+    }
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

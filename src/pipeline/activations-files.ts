@@ -14,6 +14,7 @@
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
+import { checkOutputsOutsideProbe } from '../data/probe-dataset.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { matrixToNpy, writeNpy } from '../io/npy.js';
 import { ArgumentError } from '../numeric/errors.js';
@@ -65,6 +66,12 @@ export async function runActivationsFiles(o: ActivationsFilesOptions): Promise<A
   if (typeof o?.out !== 'string' || o.out === '')
     throw new ArgumentError(`'out' must be the output folder but got ${JSON.stringify(o?.out)}`);
   const { out, ...options } = o;
+  await checkOutputsOutsideProbe(o.probe, [
+    { what: "the output folder ('out' / --out)", path: out },
+    o.cacheDir === undefined
+      ? undefined
+      : { what: "the cache folder ('cacheDir' / --cache-dir)", path: o.cacheDir },
+  ]);
   const result = await extractActivations(options);
   const files: string[] = [];
   const layerFiles = layerFileNames(result.layers.map((l) => l.name));

@@ -51,6 +51,24 @@ describe('clip-dissect dissect', () => {
     assert.match(pre.stderr, /--clip-preprocess must be 'openai' or 'hf' but got 'torchvision'/);
   });
 
+  it('--out or --cache-dir inside the probe folder: exit 1 before any model is opened, nothing written', async () => {
+    const probe = probeFolder();
+    const base = ['dissect', '--target', FOLDED, '--layers', 'conv1', '--probe', probe, '--concepts', 'y'];
+    const r = await cli([...base, '--clip', join(tempDir(), 'no-clip'), '--out', join(probe, 'results')]);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /the output folder \('out' \/ --out\) '.*results' is inside the probe folder '.*': a later run would read what this one writes there as probe images; choose a folder outside the probe folder/,
+    );
+    const c = await cli([...base, '--out', tempDir(), '--cache-dir', join(probe, 'sub', 'cache')]);
+    assert.equal(c.code, 1);
+    assert.match(
+      c.stderr,
+      /the cache folder \('cacheDir' \/ --cache-dir\) '.*cache' is inside the probe folder/,
+    );
+    assert.ok(!existsSync(join(probe, 'results')) && !existsSync(join(probe, 'sub')), 'nothing written');
+  });
+
   describe('with the tiny CLIP', { skip: NEEDS_SHARED }, () => {
     let clipDir = '';
     let cleanup: () => Promise<void> = async () => undefined;
