@@ -6,6 +6,7 @@
                                                              # exported with both exporters into DIR (not committed)
     python3 scripts/export_target_models.py --resnet50 DIR     # full-size torchvision resnet50 (random weights),
                                                              # TorchScript export DIR/resnet50.onnx, for benchmarks
+    python3 scripts/export_target_models.py --nan-tiny        # only test/fixtures/models/nan_tiny_ts.onnx
 
 Every model has RANDOM weights (torch.manual_seed(0)); BatchNorm running statistics and affine parameters are
 randomised too, so that folding a BatchNorm into its Conv changes the Conv's output. Each model is exported with
@@ -298,12 +299,46 @@ def export_resnet50(out_dir):
     print(f'wrote {path} ({os.path.getsize(path) / 1e6:.0f} MB)')
 
 
+class NanLayer(nn.Module):
+    """sqrt(-x^2 - 1): NaN for every input, as a broken network's layer would give."""
+
+    def forward(self, x):
+        return torch.sqrt(-(x * x) - 1)
+
+
+class NanTiny(nn.Module):
+    """A conv layer with finite outputs ('conv1') and a layer whose outputs are all NaN ('bad')."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 3, stride=2)
+        self.bad = NanLayer()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        y = self.conv1(x)
+        return self.fc(self.bad(y).mean((2, 3)))
+
+
+def export_nan_tiny():
+    """test/fixtures/models/nan_tiny_ts.onnx: a target whose layer 'bad' outputs NaN (dissect must refuse it)."""
+    torch.manual_seed(0)
+    model = NanTiny().eval()
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    path = os.path.join(OUT, 'nan_tiny_ts.onnx')
+    export(model, x, path, dynamo=False)
+    print(f'wrote {path} ({os.path.getsize(path)} bytes)')
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--verify-full', metavar='DIR', help='export full-size resnet18 into DIR instead')
     ap.add_argument('--resnet50', metavar='DIR', help='export full-size resnet50 (random weights) into DIR instead')
+    ap.add_argument('--nan-tiny', action='store_true', help='write only the NaN-producing fixture nan_tiny_ts.onnx')
     args = ap.parse_args()
-    if args.verify_full:
+    if args.nan_tiny:
+        export_nan_tiny()
+    elif args.verify_full:
         verify_full(args.verify_full)
     elif args.resnet50:
         export_resnet50(args.resnet50)

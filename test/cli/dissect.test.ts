@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cli, tempDir } from '../helpers/cli.js';
 import { assembleModelDir, NEEDS_SHARED } from '../models/clip-helpers.js';
-import { FOLDED, PREPROCESS_JSON, probeFolder } from '../pipeline/helpers.js';
+import { FOLDED, MODELS, PREPROCESS_JSON, probeFolder } from '../pipeline/helpers.js';
 
 const CONCEPTS = ['dog', 'cat', 'bird', 'car', 'tree', 'water', 'sky', 'grass', 'road', 'person'];
 
@@ -89,6 +89,20 @@ describe('clip-dissect dissect', () => {
       ...['--threads', '1', '--cache-dir', cacheDir, '--out', out],
       ...extra,
     ];
+
+    it('a target whose layer outputs NaN: exit 1 naming the layer, the probe image, the column and the count; no results', async () => {
+      const out = tempDir('clip-dissect-out-');
+      const nan = join(MODELS, 'nan_tiny_ts.onnx');
+      const r = await cli(
+        args(out, ['--quiet']).map((a) => (a === FOLDED ? nan : a === 'conv1,layer4' ? 'conv1,bad' : a)),
+      );
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stderr,
+        /activations of layer 'bad' computed by .*nan_tiny_ts\.onnx: 88 of 22×4 values are not finite \(NaN or ±Infinity\); the first, NaN, is at row 0 \(probe image .*\.(jpg|png|jpeg)\), column 0 \(0-based\)/,
+      );
+      assert.ok(!existsSync(join(out, 'neurons.json')), 'no results written');
+    });
 
     it('labels both layers: progress on stderr, a summary on stdout; a rerun is served from the cache', async () => {
       const out = tempDir('clip-dissect-out-');
