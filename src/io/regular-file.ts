@@ -5,7 +5,7 @@
  */
 import { type BigIntStats, constants, type Stats } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { ClipDissectError } from '../numeric/errors.js';
+import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
 
 /** An input path that exists but is not a regular file (code 'ERR_NOT_REGULAR_FILE'). */
 export class NotRegularFileError extends ClipDissectError {
@@ -73,5 +73,20 @@ export async function readRegularFile(path: string): Promise<Buffer> {
     return off === buf.length ? buf : buf.subarray(0, off);
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * A UTF-8 text input file (a list, a JSON file) named `what` in errors: an ArgumentError "`what` 'path' cannot be
+ * read (ENOENT)" (then `hint`, when given), or one naming a FIFO, socket or device, which is never opened.
+ */
+export async function readTextInput(path: string, what: string, hint = ''): Promise<string> {
+  try {
+    return (await readRegularFile(path)).toString('utf8');
+  } catch (e) {
+    if (e instanceof NotRegularFileError) throw new ArgumentError(`${what} ${e.message}`);
+    throw new ArgumentError(
+      `${what} '${path}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})${hint}`,
+    );
   }
 }

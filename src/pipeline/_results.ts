@@ -4,10 +4,11 @@
  * (each neuron's label and score) and the feature / activation .npy files. Used by the follow-up analyses
  * (`compose`, `weights`), which must reuse the run's CLIP model, template and similarity function.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { BUILTIN_CONCEPT_SETS, type LoadConceptsOptions, loadConceptSet } from '../data/builtin-concepts.js';
 import type { ConceptSet } from '../data/concepts.js';
+import { readTextInput } from '../io/regular-file.js';
 import { readResultsMatrix, resultsFilePath } from '../io/results-folder.js';
 import type { ClipEncoder } from '../models/clip-encoder.js';
 import { type ClipDtype, createOnnxClipEncoder } from '../models/onnx-clip-encoder.js';
@@ -57,14 +58,11 @@ export interface DissectRun {
 
 /** A JSON file of a results folder; a clear ArgumentError when it is missing or broken. */
 export async function readJsonFile(path: string, what: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new ArgumentError(
-      `${what} '${path}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); --results must be a folder written by 'clip-dissect dissect --out'`,
-    );
-  }
+  const text = await readTextInput(
+    path,
+    what,
+    "; --results must be a folder written by 'clip-dissect dissect --out'",
+  );
   try {
     return JSON.parse(text) as Record<string, unknown>;
   } catch (e) {

@@ -16,7 +16,6 @@
  * Other methods' labels (NetDissect, MILAN, plain CSV; see src/data/labels-files.ts) are scored against the same
  * ground truths with the same encoders, so the methods can be put side by side as in Table 1.
  */
-import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { computeSimilarity } from '../compute/similarity-engine.js';
 import { loadConceptSet } from '../data/builtin-concepts.js';
@@ -27,6 +26,7 @@ import {
   readMethodLabels,
 } from '../data/labels-files.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { NotRegularFileError, readRegularFile } from '../io/regular-file.js';
 import { readResultsMatrix, resultsFilePath } from '../io/results-folder.js';
 import { type ClipDtype, createOnnxClipEncoder, DEFAULT_CLIP_MODEL } from '../models/onnx-clip-encoder.js';
 import { createOnnxSentenceEncoder, DEFAULT_SENTENCE_MODEL } from '../models/onnx-sentence-encoder.js';
@@ -196,8 +196,9 @@ export async function evaluate(o: EvalOptions, hooks: EvalHooks = {}): Promise<E
   const descPath = join(o.results, 'descriptions.csv');
   let descText: string;
   try {
-    descText = await readFile(descPath, 'utf8');
+    descText = (await readRegularFile(descPath)).toString('utf8');
   } catch (e) {
+    if (e instanceof NotRegularFileError) throw e;
     throw new ClipDissectError('ERR_RESULTS', `${descPath} is missing from the results folder`, { cause: e });
   }
   const own = parseMethodLabels(descText, descPath, o.layer, K);

@@ -4,7 +4,13 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { readNpy } from '../../src/io/npy.js';
-import { NotRegularFileError, readRegularFile, regularFileStat } from '../../src/io/regular-file.js';
+import {
+  NotRegularFileError,
+  readRegularFile,
+  readTextInput,
+  regularFileStat,
+} from '../../src/io/regular-file.js';
+import { ArgumentError } from '../../src/numeric/errors.js';
 import { tempDir } from '../helpers/cli.js';
 import { makeFifo } from '../helpers/data.js';
 
@@ -52,5 +58,24 @@ describe('readRegularFile', () => {
     const fifo = makeFifo(join(tempDir(), 'A.npy'));
     await assert.rejects(readNpy(fifo), /A\.npy is a FIFO \(named pipe\), not a regular file/);
     await assert.rejects(readNpy('/dev/zero'), NotRegularFileError);
+  });
+  it('readTextInput: an ArgumentError naming the input, for a missing file and for a FIFO', T, async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'gt.txt'), 'dog\ncat\n');
+    assert.equal(await readTextInput(join(dir, 'gt.txt'), 'ground-truth file'), 'dog\ncat\n');
+    await assert.rejects(
+      readTextInput(join(dir, 'nope.txt'), 'ground-truth file', '; hint'),
+      (e: unknown) => {
+        assert.ok(e instanceof ArgumentError);
+        assert.match(e.message, /^ground-truth file '.*nope\.txt' cannot be read \(ENOENT\); hint$/);
+        return true;
+      },
+    );
+    const fifo = makeFifo(join(dir, 'labels.csv'));
+    await assert.rejects(readTextInput(fifo, 'labels file'), (e: unknown) => {
+      assert.ok(e instanceof ArgumentError);
+      assert.match(e.message, /^labels file .*labels\.csv is a FIFO \(named pipe\), not a regular file/);
+      return true;
+    });
   });
 });
