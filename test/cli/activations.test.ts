@@ -20,6 +20,19 @@ import {
 
 const readJson = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
 
+/** `activations` of layer2 of the unfolded fixture network over `probe`, with the fixture preprocessing. */
+const layer2Args = (probe: string) => [
+  'activations',
+  '--target',
+  NOFOLD,
+  '--layers',
+  'layer2',
+  '--probe',
+  probe,
+  '--preprocess',
+  PREPROCESS_JSON,
+];
+
 describe('clip-dissect activations', () => {
   const probe = probeFolder();
 
@@ -127,17 +140,7 @@ describe('clip-dissect activations', () => {
 
   it('a corrupt image: exit 1 naming the file; --skip-bad-images leaves it out and lists it', async () => {
     const bad = probeFolder({ 'm_truncated.jpg': 'truncated.jpg' });
-    const args = [
-      'activations',
-      '--target',
-      NOFOLD,
-      '--layers',
-      'layer2',
-      '--probe',
-      bad,
-      '--preprocess',
-      PREPROCESS_JSON,
-    ];
+    const args = layer2Args(bad);
     const out = tempDir('clip-dissect-out-');
     const r = await cli([...args, '--out', out]);
     assert.equal(r.code, 1);
@@ -168,17 +171,7 @@ describe('clip-dissect activations', () => {
   }, async () => {
     const probe = probeFolder();
     makeFifo(join(probe, 'n_pipe.jpg'));
-    const args = [
-      'activations',
-      '--target',
-      NOFOLD,
-      '--layers',
-      'layer2',
-      '--probe',
-      probe,
-      '--preprocess',
-      PREPROCESS_JSON,
-    ];
+    const args = layer2Args(probe);
     const out = tempDir('clip-dissect-out-');
     const r = await cli([...args, '--out', out]);
     assert.equal(r.code, 1);
@@ -196,17 +189,7 @@ describe('clip-dissect activations', () => {
     const probe = probeFolder();
     const link = join(tempDir(), 'probe-link');
     symlinkSync(probe, link);
-    const args = [
-      'activations',
-      '--target',
-      NOFOLD,
-      '--layers',
-      'layer2',
-      '--probe',
-      probe,
-      '--preprocess',
-      PREPROCESS_JSON,
-    ];
+    const args = layer2Args(probe);
     for (const [flags, re] of [
       [
         ['--out', join(probe, 'acts')],

@@ -37,6 +37,21 @@ async function run(extra: string[], concepts = names) {
   return { ...(await cli(args)), out, dir };
 }
 
+/** The planted inputs with the one of `flag` replaced by `path`; concepts written into `dir`. */
+function runWithInput(flag: string, path: string, dir: string, out: string) {
+  const inputs: Record<string, string> = {
+    '--image-features': planted('I.npy'),
+    '--text-features': planted('T.npy'),
+    '--activations': planted('A.npy'),
+    [flag]: path,
+  };
+  return cli([
+    'similarity',
+    ...Object.entries(inputs).flat(),
+    ...['--concepts', conceptFile(dir, names), '--out', out],
+  ]);
+}
+
 describe('clip-dissect similarity', () => {
   it('labels the planted neurons and writes descriptions.csv, neurons.json, args.json', async () => {
     const r = await run(['--layer', 'layer4', '--quiet']);
@@ -242,20 +257,7 @@ describe('clip-dissect similarity: errors name the input, the value and what was
       ['--activations', '/dev/zero', /activations: \/dev\/zero is a character device, not a regular file/],
       ['--image-features', '/dev/zero', /image features: \/dev\/zero is a character device/],
     ] as const) {
-      const inputs: Record<string, string> = {
-        '--image-features': planted('I.npy'),
-        '--text-features': planted('T.npy'),
-        '--activations': planted('A.npy'),
-        [flag]: path,
-      };
-      const r = await cli([
-        'similarity',
-        ...Object.entries(inputs).flat(),
-        '--concepts',
-        conceptFile(dir, names),
-        '--out',
-        join(dir, 'out'),
-      ]);
+      const r = await runWithInput(flag, path, dir, join(dir, 'out'));
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, re);
     }
@@ -275,21 +277,8 @@ describe('clip-dissect similarity: errors name the input, the value and what was
       data[9 * m.cols] = Number.NEGATIVE_INFINITY;
       const bad = join(dir, `bad-${file}`);
       await writeNpy(bad, matrixToNpy({ ...m, data }));
-      const inputs: Record<string, string> = {
-        '--image-features': planted('I.npy'),
-        '--text-features': planted('T.npy'),
-        '--activations': planted('A.npy'),
-        [flag]: bad,
-      };
       const out = join(dir, `out-${file}`);
-      const r = await cli([
-        'similarity',
-        ...Object.entries(inputs).flat(),
-        '--concepts',
-        conceptFile(dir, names),
-        '--out',
-        out,
-      ]);
+      const r = await runWithInput(flag, bad, dir, out);
       assert.equal(r.code, 1, r.stderr);
       assert.match(
         r.stderr,

@@ -9,8 +9,8 @@ import { NonFiniteError } from '../../src/numeric/errors.js';
 import { buildReport } from '../../src/report/html-report.js';
 import { cli, tempDir } from '../helpers/cli.js';
 import { writeSyntheticResults } from '../helpers/report-fixture.js';
-import { assembleModelDir, NEEDS_SHARED } from '../models/clip-helpers.js';
-import { RESULTS_CONCEPTS, tinyDissectArgs } from './helpers.js';
+import { NEEDS_SHARED } from '../models/clip-helpers.js';
+import { RESULTS_CONCEPTS, runTinyDissection } from './helpers.js';
 
 /** The parts of args.json that the tests edit. */
 interface Args {
@@ -126,17 +126,10 @@ describe('report: args.json paths and non-finite activations', () => {
 });
 
 describe('compose and eval on an edited results folder', { skip: NEEDS_SHARED }, () => {
-  let clipDir = '';
   let cleanup: () => Promise<void> = async () => undefined;
   const run = tempDir('clip-dissect-run-');
   before(async () => {
-    const m = await assembleModelDir();
-    clipDir = m.dir;
-    cleanup = m.cleanup;
-    const concepts = join(tempDir(), 'concepts.txt');
-    writeFileSync(concepts, RESULTS_CONCEPTS.join('\n'));
-    const r = await cli(tinyDissectArgs({ layers: 'layer4', concepts, clip: clipDir, out: run }));
-    assert.equal(r.code, 0, r.stderr);
+    cleanup = (await runTinyDissection(run, RESULTS_CONCEPTS)).cleanup;
   });
   after(() => cleanup());
   const copy = () => {
