@@ -291,12 +291,16 @@ def export_resnet50(out_dir):
     TorchScript exporter, dynamic batch axis, 3x224x224 input: out_dir/resnet50.onnx (about 100 MB, never
     committed). bench/activations.ts times `clip-dissect activations` on it."""
     os.makedirs(out_dir, exist_ok=True)
+    export_seeded(resnet50, 224, os.path.join(out_dir, 'resnet50.onnx'))
+
+
+def export_seeded(build, size, path):
+    """build() after torch.manual_seed(0), exported with the TorchScript exporter on a 2x3xSIZExSIZE input."""
     torch.manual_seed(0)
-    model = resnet50().eval()
-    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(5))
-    path = os.path.join(out_dir, 'resnet50.onnx')
+    model = build().eval()
+    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(5))
     export(model, x, path, dynamo=False)
-    print(f'wrote {path} ({os.path.getsize(path) / 1e6:.0f} MB)')
+    print(f'wrote {path} ({os.path.getsize(path) / 1e6:.3f} MB)')
 
 
 class NanLayer(nn.Module):
@@ -322,12 +326,7 @@ class NanTiny(nn.Module):
 
 def export_nan_tiny():
     """test/fixtures/models/nan_tiny_ts.onnx: a target whose layer 'bad' outputs NaN (dissect must refuse it)."""
-    torch.manual_seed(0)
-    model = NanTiny().eval()
-    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
-    path = os.path.join(OUT, 'nan_tiny_ts.onnx')
-    export(model, x, path, dynamo=False)
-    print(f'wrote {path} ({os.path.getsize(path)} bytes)')
+    export_seeded(NanTiny, 64, os.path.join(OUT, 'nan_tiny_ts.onnx'))
 
 
 def main():
