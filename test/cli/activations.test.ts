@@ -185,6 +185,13 @@ describe('clip-dissect activations', () => {
     assert.equal(readFileSync(join(out, 'images.txt'), 'utf8').trim().split('\n').length, 22);
   });
 
+  it('a FIFO as the target model: exit 1 naming it, never opened', { timeout: 20_000 }, async () => {
+    const fifo = makeFifo(join(tempDir(), 'model.onnx'));
+    const r = await cli([...layer2Args(probeFolder()), '--target', fifo, '--out', tempDir()]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /model\.onnx is a FIFO \(named pipe\), not a regular file/);
+  });
+
   it('--out or --cache-dir inside the probe folder (links resolved): exit 1 before any work, nothing written', async () => {
     const probe = probeFolder();
     const link = join(tempDir(), 'probe-link');
