@@ -26,6 +26,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { loadProbeSource } from '../data/probe-dataset.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { readRegularFile } from '../io/regular-file.js';
 import { readResultsMatrix, resultsFilePath } from '../io/results-folder.js';
 import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
@@ -499,7 +500,7 @@ async function forEachLimit<T>(items: readonly T[], concurrency: number, fn: (it
 async function sourceSha256(source: string): Promise<string | undefined> {
   try {
     if (source.startsWith('cifar:')) return sha256Hex((await loadProbeSource(source)).data);
-    return sha256Hex(await readFile(source));
+    return sha256Hex(await readRegularFile(source));
   } catch {
     return undefined;
   }
