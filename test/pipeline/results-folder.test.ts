@@ -173,18 +173,19 @@ describe('compose and eval on an edited results folder', { skip: NEEDS_SHARED },
       }
     }
   });
-  it('NaN in the saved image features, text features or activations: compose exits 1 naming the file', async () => {
+  it('NaN in the saved image features, text features or activations: compose and score exit 1 naming the file', async () => {
     for (const file of ['image_features.npy', 'text_features.npy', 'layer4.npy']) {
       const d = copy();
       await poison(join(d, file), 1, 0);
+      const re = new RegExp(
+        `${file.replace('.', '\\.')}: 2 of \\d+×\\d+ values are not finite .* the first, NaN, is at row 1, column 0`,
+      );
       const r = await compose(d);
       assert.equal(r.code, 1);
-      assert.match(
-        r.stderr,
-        new RegExp(
-          `${file.replace('.', '\\.')}: 2 of \\d+×\\d+ values are not finite .* the first, NaN, is at row 1, column 0`,
-        ),
-      );
+      assert.match(r.stderr, re);
+      const s = await cli(['score', '--results', d, '--layer', 'layer4', '--quiet']);
+      assert.equal(s.code, 1, s.stderr);
+      assert.match(s.stderr, re);
     }
   });
 });
