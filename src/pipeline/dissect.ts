@@ -302,7 +302,7 @@ export async function dissect(o: DissectOptions, hooks: DissectHooks = {}): Prom
   const conceptsName = o.concepts ?? DEFAULT_CONCEPTS;
   const probe = o.probe ?? DEFAULT_PROBE;
   const cacheDir = o.cacheDir ?? defaultCacheDir();
-  await checkOutputsOutsideProbe(o.probe, [
+  await checkOutputsOutsideProbe(probe, [
     o.out === undefined ? undefined : { what: "the output folder ('out' / --out)", path: o.out },
     {
       what: `the cache folder ('cacheDir' / --cache-dir${o.cacheDir === undefined ? ', default' : ''})`,
