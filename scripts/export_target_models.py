@@ -6,6 +6,7 @@
                                                              # exported with both exporters into DIR (not committed)
     python3 scripts/export_target_models.py --resnet50 DIR     # full-size torchvision resnet50 (random weights),
                                                              # TorchScript export DIR/resnet50.onnx, for benchmarks
+    python3 scripts/export_target_models.py --nan-tiny        # only test/fixtures/models/nan_tiny_ts.onnx
 
 Every model has RANDOM weights (torch.manual_seed(0)); BatchNorm running statistics and affine parameters are
 randomised too, so that folding a BatchNorm into its Conv changes the Conv's output. Each model is exported with
@@ -290,20 +291,53 @@ def export_resnet50(out_dir):
     TorchScript exporter, dynamic batch axis, 3x224x224 input: out_dir/resnet50.onnx (about 100 MB, never
     committed). bench/activations.ts times `clip-dissect activations` on it."""
     os.makedirs(out_dir, exist_ok=True)
+    export_seeded(resnet50, 224, os.path.join(out_dir, 'resnet50.onnx'))
+
+
+def export_seeded(build, size, path):
+    """build() after torch.manual_seed(0), exported with the TorchScript exporter on a 2x3xSIZExSIZE input."""
     torch.manual_seed(0)
-    model = resnet50().eval()
-    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(5))
-    path = os.path.join(out_dir, 'resnet50.onnx')
+    model = build().eval()
+    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(5))
     export(model, x, path, dynamo=False)
-    print(f'wrote {path} ({os.path.getsize(path) / 1e6:.0f} MB)')
+    print(f'wrote {path} ({os.path.getsize(path) / 1e6:.3f} MB)')
+
+
+class NanLayer(nn.Module):
+    """sqrt(-x^2 - 1): NaN for every input, as a broken network's layer would give."""
+
+    def forward(self, x):
+        return torch.sqrt(-(x * x) - 1)
+
+
+class NanTiny(nn.Module):
+    """A conv layer with finite outputs ('conv1') and a layer whose outputs are all NaN ('bad')."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 3, stride=2)
+        self.bad = NanLayer()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        y = self.conv1(x)
+        return self.fc(self.bad(y).mean((2, 3)))
+
+
+def export_nan_tiny():
+    """test/fixtures/models/nan_tiny_ts.onnx: a target whose layer 'bad' outputs NaN (dissect must refuse it)."""
+    export_seeded(NanTiny, 64, os.path.join(OUT, 'nan_tiny_ts.onnx'))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--verify-full', metavar='DIR', help='export full-size resnet18 into DIR instead')
     ap.add_argument('--resnet50', metavar='DIR', help='export full-size resnet50 (random weights) into DIR instead')
+    ap.add_argument('--nan-tiny', action='store_true', help='write only the NaN-producing fixture nan_tiny_ts.onnx')
     args = ap.parse_args()
-    if args.verify_full:
+    if args.nan_tiny:
+        export_nan_tiny()
+    elif args.verify_full:
         verify_full(args.verify_full)
     elif args.resnet50:
         export_resnet50(args.resnet50)

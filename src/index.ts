@@ -110,7 +110,7 @@ export {
   type TokenMode,
   topLevelBlocks,
 } from './models/target-model.js';
-export { ArgumentError, ClipDissectError, ShapeError } from './numeric/errors.js';
+export { ArgumentError, ClipDissectError, NonFiniteError, ShapeError } from './numeric/errors.js';
 export {
   mean,
   rankOf,

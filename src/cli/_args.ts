@@ -150,5 +150,7 @@ export function cliArgumentMessage(e: ArgumentError, help: string): string {
   let flag: string | undefined;
   if (new RegExp(`--${kebab}(?![\\w-])`).test(help)) flag = `--${kebab}`;
   else if (PARAM_NAMES.has(e.option) && help.includes('--param')) flag = `--param ${e.option}`;
-  return flag === undefined ? e.message : e.message.replaceAll(`'${e.option}'`, flag);
+  if (flag === undefined) return e.message;
+  // the library's own hint for CLI users is redundant once the flag is named
+  return e.message.replace(` (CLI: --param ${e.option}=…)`, '').replaceAll(`'${e.option}'`, flag);
 }

@@ -15,7 +15,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { ArgumentError } from '../numeric/errors.js';
-import { createMatrix, gatherRows, type Matrix } from '../numeric/matrix.js';
+import { checkFinite, createMatrix, gatherRows, type Matrix } from '../numeric/matrix.js';
 import { normalizeRows } from '../numeric/reductions.js';
 import {
   type CosSimilarityCubedOptions,
@@ -733,7 +733,8 @@ export function checkMemoryBudget(memoryBudget: number | undefined): void {
 /**
  * Scores every neuron of one layer against every concept with the named similarity function and
  * returns each neuron's best concepts. Labels equal the reference implementation's for every
- * non-degenerate neuron; see README for the measured agreement.
+ * non-degenerate neuron; see README for the measured agreement. Inputs holding NaN or ±Infinity are refused
+ * (NonFiniteError naming the matrix, the first bad row and column, and the count).
  */
 export async function computeSimilarity<F extends SimilarityName>(
   similarity: F,
@@ -743,6 +744,9 @@ export async function computeSimilarity<F extends SimilarityName>(
   const name = checkSimilarityName(similarity) as F;
   const { n, m, d, k } = checkInputShapes(inputs);
   const options = resolveSimilarityOptions(name, run.options, n);
+  checkFinite(inputs.imageFeatures, 'image features');
+  checkFinite(inputs.textFeatures, 'text features');
+  checkFinite(inputs.activations, 'activations');
   const top = Math.min(run.top ?? 5, m);
   if (!Number.isInteger(top) || top < 1)
     throw new ArgumentError(`'top' must be a positive integer but got ${run.top}`);

@@ -4,11 +4,12 @@
  * downloaded when `offline` is set.
  */
 import { createHash } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { markUsed } from '../io/cache-files.js';
+import { NotRegularFileError, readRegularFile } from '../io/regular-file.js';
 import { formatChoices } from '../numeric/errors.js';
 import type { ProgressCallback } from '../progress.js';
 import { type ConceptSet, ConceptSetError, parseConcepts } from './concepts.js';
@@ -81,7 +82,7 @@ function sha256(bytes: Uint8Array): string {
 
 async function tryRead(path: string): Promise<Uint8Array | undefined> {
   try {
-    return await readFile(path);
+    return await readRegularFile(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
@@ -94,6 +95,7 @@ async function tryRead(path: string): Promise<Uint8Array | undefined> {
  */
 export async function loadConceptSet(spec: string, options: LoadConceptsOptions = {}): Promise<ConceptSet> {
   const asFile = await tryRead(spec).catch((e: NodeJS.ErrnoException) => {
+    if (e instanceof NotRegularFileError) throw new ConceptSetError(`concept file ${e.message}`);
     throw new ConceptSetError(`${spec}: cannot read the concept file (${e.code ?? e.message})`);
   });
   if (asFile) return parseConcepts(new TextDecoder('utf-8').decode(asFile), spec);

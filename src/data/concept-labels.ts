@@ -9,8 +9,9 @@
  */
 import { extname } from 'node:path';
 import { float16ToFloat32, readNpy } from '../io/npy.js';
+import { readTextInput } from '../io/regular-file.js';
 import { ShapeError } from '../numeric/errors.js';
-import { LabelsFileError, parseCsv, readText } from './labels-files.js';
+import { LabelsFileError, parseCsv } from './labels-files.js';
 
 export type ConceptPresence = Map<string, Uint8Array>;
 
@@ -61,7 +62,7 @@ export async function readConceptLabels(
   concepts: readonly string[],
 ): Promise<ConceptPresence> {
   if (extname(path).toLowerCase() !== '.npy')
-    return parseConceptLabelsCsv(await readText(path, 'concept labels file'), path, images);
+    return parseConceptLabelsCsv(await readTextInput(path, 'concept labels file'), path, images);
   const arr = await readNpy(path);
   const [rows, cols] = arr.shape;
   if (arr.shape.length !== 2 || rows !== images || cols !== concepts.length)

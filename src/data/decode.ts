@@ -22,8 +22,8 @@
  * that says so); GIF / WebP frames with transparency (libvips composites frames to RGBA, PIL keeps the palette
  * colour of transparent pixels); 16-bit grayscale PNG with a tRNS chunk (treated as gray+alpha: high byte).
  */
-import { readFile } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
+import { readRegularFile } from '../io/regular-file.js';
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 
 /** An 8-bit RGB image: `data[(y * width + x) * 3 + c]` (HWC, row-major). */
@@ -70,7 +70,7 @@ export async function decodeImageRGB(
   if (typeof pathOrBytes === 'string') {
     source = pathOrBytes;
     try {
-      bytes = await readFile(pathOrBytes);
+      bytes = await readRegularFile(pathOrBytes);
     } catch (err) {
       throw new ClipDissectError(
         'ERR_IMAGE_READ',

@@ -13,8 +13,8 @@
  *     evaluated layer only, sorted by unit (as the notebook filters and sorts MILAN's file).
  *   Either way each unit 0…K−1 must appear exactly once.
  */
-import { readFile } from 'node:fs/promises';
-import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
+import { readTextInput } from '../io/regular-file.js';
+import { ClipDissectError } from '../numeric/errors.js';
 
 export type LabelsLayout = 'netdissect' | 'layer-unit-description';
 
@@ -106,17 +106,6 @@ export function parseCsv(text: string, source = 'CSV'): string[][] {
   return rows;
 }
 
-/** A text file, or an ArgumentError naming it and why it cannot be read. */
-export async function readText(path: string, what: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (e) {
-    throw new ArgumentError(
-      `${what} '${path}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
-    );
-  }
-}
-
 /** Class names, one a line (see the module comment). */
 export function parseClassNames(text: string, source: string): string[] {
   const lines = text.replace(/^\uFEFF/, '').split('\n');
@@ -133,7 +122,7 @@ export function parseClassNames(text: string, source: string): string[] {
 }
 
 export async function readClassNames(path: string): Promise<string[]> {
-  return parseClassNames(await readText(path, 'ground-truth file'), path);
+  return parseClassNames(await readTextInput(path, 'ground-truth file'), path);
 }
 
 /**
@@ -195,5 +184,5 @@ export function parseMethodLabels(text: string, source: string, layer: string, u
 }
 
 export async function readMethodLabels(path: string, layer: string, units: number): Promise<MethodLabels> {
-  return parseMethodLabels(await readText(path, 'labels file'), path, layer, units);
+  return parseMethodLabels(await readTextInput(path, 'labels file'), path, layer, units);
 }

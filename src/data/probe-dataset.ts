@@ -27,6 +27,8 @@ import { promisify } from 'node:util';
 import { gunzip as gunzipCallback } from 'node:zlib';
 import { writeFileAtomic } from '../io/atomic.js';
 import { markUsed } from '../io/cache-files.js';
+import { isInsideFolder } from '../io/paths.js';
+import { fileTypeName, regularFileStat } from '../io/regular-file.js';
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 import type { ProgressCallback } from '../progress.js';
 import { defaultCacheDir } from './builtin-concepts.js';
@@ -305,6 +307,35 @@ export async function openProbeDataset(
   };
 }
 
+/** A folder that a run writes into (its output folder, its cache), named for messages. */
+export interface RunOutputFolder {
+  /** e.g. "the output folder ('out' / --out)". */
+  what: string;
+  path: string;
+}
+
+/**
+ * Refuses folders that a run writes into (`outputs`) when they lie inside a probe folder of `spec` (real paths
+ * compared, links resolved; equal counts as inside): the next run would scan its own outputs (report
+ * thumbnails, images.txt…) as probe images. Cheap (no folder walk): call it before any expensive work.
+ */
+export async function checkOutputsOutsideProbe(
+  spec: string | readonly string[],
+  outputs: readonly (RunOutputFolder | undefined)[],
+): Promise<void> {
+  for (const part of await splitSpec(spec)) {
+    const isDir = (await stat(part).catch(() => null))?.isDirectory() === true;
+    if (!isDir) continue;
+    for (const o of outputs) {
+      if (o === undefined || typeof o.path !== 'string' || o.path === '') continue;
+      if (await isInsideFolder(part, o.path))
+        throw new ProbeDatasetError(
+          `${o.what} '${o.path}' is inside the probe folder '${part}': a later run would read what this one writes there as probe images; choose a folder outside the probe folder`,
+        );
+    }
+  }
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
@@ -557,8 +588,9 @@ async function openFolder(
   };
 }
 
-/** One manifest line per image file: JSON `["file", path, size, mtimeNs, ctimeNs]`, or `["file", path, errorCode]` for a
- * listed file that cannot be stat'ed (a broken link). */
+/** One manifest line per image file: JSON `["file", path, size, mtimeNs, ctimeNs]`, or `["file", path, why]` for a
+ * listed file that cannot be stat'ed (a broken link: the error code) or is not a regular file (a FIFO, socket or
+ * device: never opened, load(i) refuses it as an unreadable image). */
 async function fileManifest(paths: string[], options: OpenProbeDatasetOptions): Promise<string[]> {
   const lines = new Array<string>(paths.length);
   const BATCH = 64;
@@ -570,13 +602,9 @@ async function fileManifest(paths: string[], options: OpenProbeDatasetOptions): 
           const st = await stat(p, { bigint: true });
           // the change time too: a file replaced in place with its size and mtime kept (cp -p, rsync -t) still
           // gets a new one, which users cannot set
-          lines[b + k] = JSON.stringify([
-            'file',
-            p,
-            st.size.toString(),
-            st.mtimeNs.toString(),
-            st.ctimeNs.toString(),
-          ]);
+          lines[b + k] = st.isFile()
+            ? JSON.stringify(['file', p, st.size.toString(), st.mtimeNs.toString(), st.ctimeNs.toString()])
+            : JSON.stringify(['file', p, fileTypeName(st)]);
         } catch (err) {
           // listed but unreadable (a broken link, as torchvision lists too): load(i) will throw for it
           lines[b + k] = JSON.stringify(['file', p, describeFsError(err)]);
@@ -606,8 +634,9 @@ async function openCifarFile(
   const name = basename(path);
   let size: number;
   try {
-    size = (await stat(path)).size;
+    size = (await regularFileStat(path)).size;
   } catch (err) {
+    if (err instanceof ClipDissectError) throw new ProbeDatasetError(`CIFAR file ${err.message}`);
     throw new ProbeDatasetError(`${path}: cannot read CIFAR file (${describeFsError(err)})`, { cause: err });
   }
   if (size % recordSize !== 0) {

@@ -4,9 +4,10 @@
  * `models/<owner>/<name>/.clip-dissect/<file>.json`), when a cached entry was last used (a file's
  * modification time, set on use), and the names of the temporary files an interrupted write leaves.
  */
-import { readFile, utimes } from 'node:fs/promises';
+import { utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TEMP_NAME, writeFileAtomic } from './atomic.js';
+import { readRegularFile } from './regular-file.js';
 
 /** The folder inside a cached model's folder that holds the download records and the last-use stamp. */
 export const RECORD_DIR = '.clip-dissect';
@@ -50,7 +51,9 @@ export async function readDownloadRecord(
   file: string,
 ): Promise<DownloadRecord | undefined> {
   try {
-    const r = JSON.parse(await readFile(downloadRecordPath(modelDir, file), 'utf8')) as DownloadRecord;
+    const r = JSON.parse(
+      (await readRegularFile(downloadRecordPath(modelDir, file))).toString('utf8'),
+    ) as DownloadRecord;
     return r?.version === 1 &&
       r.file === file &&
       typeof r.size === 'number' &&

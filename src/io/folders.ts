@@ -5,7 +5,19 @@
 
 import { randomBytes } from 'node:crypto';
 import { constants, unlinkSync } from 'node:fs';
-import { access, link, mkdir, open, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  access,
+  link,
+  mkdir,
+  open,
+  readFile,
+  realpath,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
@@ -139,7 +151,9 @@ export async function lockFolder(
   command: string,
   onWarning?: (message: string) => void,
 ): Promise<FolderLock> {
-  await mkdir(dir, { recursive: true });
+  // the first folder this call creates (undefined when `dir` existed): removed again on release if the run
+  // left it empty, so that a run refused before writing anything leaves nothing behind
+  const created = await mkdir(dir, { recursive: true });
   const path = join(dir, LOCK_FILE);
   const me: LockInfo = { pid: process.pid, host: hostname(), started: new Date().toISOString(), command };
   for (let attempt = 0; ; attempt++) {
@@ -203,8 +217,23 @@ export async function lockFolder(
       released = true;
       held.delete(path);
       await rm(path, { force: true });
+      if (created !== undefined) await removeEmptyFolders(resolve(dir), resolve(created));
     },
   };
+}
+
+/** rmdir `dir` and its parents up to and including `top`, stopping at the first that is not empty. */
+async function removeEmptyFolders(dir: string, top: string): Promise<void> {
+  for (let d = dir; ; d = dirname(d)) {
+    if (
+      !(await rmdir(d).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return;
+    if (d === top || dirname(d) === d) return;
+  }
 }
 
 /**

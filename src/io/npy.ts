@@ -7,10 +7,10 @@
  * padded with spaces and ending in '\n' so the data starts at a multiple of 64), then the raw data in
  * C order.
  */
-import { readFile } from 'node:fs/promises';
 import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import { writeFileAtomic } from './atomic.js';
+import { readRegularFile } from './regular-file.js';
 
 /** An element type that clip-dissect reads and writes. */
 export type NpyDType = 'float32' | 'float16' | 'float64' | 'int64' | 'int32';
@@ -135,12 +135,16 @@ export function parseNpy(bytes: Uint8Array, source = '<buffer>'): NpyArray {
   return { dtype, shape, data: extractData(bytes, dataOffset, count, info, swap) };
 }
 
-/** Reads and parses a `.npy` file. Unreadable files throw a ClipDissectError with code 'ERR_NPY_READ'. */
+/**
+ * Reads and parses a `.npy` file. Unreadable files throw a ClipDissectError with code 'ERR_NPY_READ'; a FIFO,
+ * socket or device is refused unopened (NotRegularFileError, see readRegularFile).
+ */
 export async function readNpy(path: string): Promise<NpyArray> {
   let bytes: Uint8Array;
   try {
-    bytes = await readFile(path);
+    bytes = await readRegularFile(path);
   } catch (err) {
+    if (err instanceof ClipDissectError) throw err;
     throw new ClipDissectError('ERR_NPY_READ', `${path}: cannot read .npy file: ${describeFsError(err)}`, {
       cause: err,
     });

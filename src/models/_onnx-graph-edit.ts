@@ -10,7 +10,6 @@
  * the protobuf and models over 2 GB keep working.
  */
 
-import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { create, toBinary } from '@bufbuild/protobuf';
@@ -18,6 +17,7 @@ import * as onnx from 'onnx-buf';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../compute/_onnx.js';
 import { assembleOnnxModel } from '../io/_onnx-serialize.js';
+import { readRegularFile } from '../io/regular-file.js';
 import { ClipDissectError } from '../numeric/errors.js';
 import type { GraphNode, GraphView } from './_module-tree.js';
 import { externalDataFiles, parseOnnxModel } from './_onnx-external-data.js';
@@ -49,7 +49,7 @@ const INLINE_WEIGHTS = '__clip_dissect_model_file__';
 export async function loadOnnxModel(path: string): Promise<LoadedModel> {
   let bytes: Uint8Array;
   try {
-    bytes = await readFile(path);
+    bytes = await readRegularFile(path);
   } catch (e) {
     throw new ClipDissectError(
       'ERR_MODEL_NOT_FOUND',
@@ -86,7 +86,7 @@ export async function readExternalData(loaded: LoadedModel): Promise<{ path: str
   return Promise.all(
     loaded.externalLocations.map(async (location) => ({
       path: location,
-      data: await readFile(join(dir, location)),
+      data: await readRegularFile(join(dir, location)),
     })),
   );
 }

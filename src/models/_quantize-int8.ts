@@ -15,9 +15,9 @@
  * output feeds nothing else.
  */
 
-import { readFile } from 'node:fs/promises';
 import { create, fromBinary } from '@bufbuild/protobuf';
 import * as onnx from 'onnx-buf';
+import { readRegularFile } from '../io/regular-file.js';
 import { ClipDissectError } from '../numeric/errors.js';
 import { serializeModel } from './_onnx-graph-edit.js';
 
@@ -205,7 +205,7 @@ export async function int8TowerBytes(
 ): Promise<{ bytes: Uint8Array; rewritten: number }> {
   let raw: Uint8Array;
   try {
-    raw = await readFile(path);
+    raw = await readRegularFile(path);
   } catch (e) {
     throw new ClipDissectError('ERR_MODEL_FILES', `cannot read ${path}: ${(e as Error).message}`, {
       cause: e,

@@ -17,12 +17,12 @@
  * configuration logic, not on a real SigLIP export.
  */
 
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { int8WeightMax } from '../compute/_cpu-features.js';
 import { checkThreads } from '../compute/_onnx.js';
 import { type PreprocessConfig, preprocessorConfigFromHF, preprocessShape } from '../data/preprocess.js';
+import { readRegularFile } from '../io/regular-file.js';
 import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import { ClipTokenizer, type ClipTokenizerSpec, tokenizerSpec } from './_clip-tokenizer.js';
@@ -123,7 +123,7 @@ export function clipModelFiles(dtype: ClipDtype = 'fp32'): string[] {
 export async function readJson(path: string): Promise<Record<string, unknown>> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = (await readRegularFile(path)).toString('utf8');
   } catch (e) {
     throw new ClipDissectError('ERR_MODEL_FILES', `cannot read ${path}: ${(e as Error).message}`, {
       cause: e,

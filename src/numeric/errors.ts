@@ -33,6 +33,22 @@ export class ShapeError extends ClipDissectError {
   }
 }
 
+/**
+ * A matrix (features or activations) holding NaN or ±Infinity (code 'ERR_NON_FINITE'). `count`, `firstRow`
+ * and `firstCol` (0-based) say where.
+ */
+export class NonFiniteError extends ClipDissectError {
+  readonly count: number;
+  readonly firstRow: number;
+  readonly firstCol: number;
+  constructor(message: string, where: { count: number; firstRow: number; firstCol: number }) {
+    super('ERR_NON_FINITE', message);
+    this.count = where.count;
+    this.firstRow = where.firstRow;
+    this.firstCol = where.firstCol;
+  }
+}
+
 /** Formats a list of valid choices for an error message: `'a', 'b' or 'c'`. */
 export function formatChoices(choices: readonly string[]): string {
   const quoted = choices.map((c) => `'${c}'`);

@@ -1,4 +1,4 @@
-import { ArgumentError, ShapeError } from './errors.js';
+import { ArgumentError, NonFiniteError, ShapeError } from './errors.js';
 
 /**
  * A dense row-major float32 matrix: element (i, j) is `data[i * cols + j]`, `data.length === rows * cols`.
@@ -65,4 +65,44 @@ export function gatherRows(m: Matrix, rows: ArrayLike<number>): Matrix {
   for (let i = 0; i < rows.length; i++)
     out.set(m.data.subarray(rows[i] * m.cols, (rows[i] + 1) * m.cols), i * m.cols);
   return { rows: rows.length, cols: m.cols, data: out };
+}
+
+/** Where a matrix holds NaN or ±Infinity: how many such values, and the first in row-major order. */
+export interface NonFiniteSummary {
+  count: number;
+  firstRow: number;
+  firstCol: number;
+  /** The first non-finite value (NaN, Infinity or -Infinity). */
+  first: number;
+}
+
+/** The NaN / ±Infinity values of `m`, or null when every value is finite. */
+export function findNonFinite(m: Matrix): NonFiniteSummary | null {
+  const { cols, data } = m;
+  let count = 0;
+  let first = -1;
+  for (let i = 0; i < data.length; i++) {
+    // v - v is 0 for a finite v and NaN for NaN and ±Infinity
+    const v = data[i];
+    if (v - v !== 0) {
+      if (count === 0) first = i;
+      count++;
+    }
+  }
+  if (count === 0) return null;
+  return { count, firstRow: Math.floor(first / cols), firstCol: first % cols, first: data[first] };
+}
+
+/**
+ * Throws a NonFiniteError unless every value of `m` is finite. `what` names the matrix (a file path, or its
+ * role and origin) and starts the message; `rowName` names a row (e.g. its probe image) when the caller knows.
+ */
+export function checkFinite(m: Matrix, what: string, rowName?: (row: number) => string): void {
+  const bad = findNonFinite(m);
+  if (bad === null) return;
+  const row = rowName ? `row ${bad.firstRow} (${rowName(bad.firstRow)})` : `row ${bad.firstRow}`;
+  throw new NonFiniteError(
+    `${what}: ${bad.count} of ${m.rows}×${m.cols} values are not finite (NaN or ±Infinity); the first, ${bad.first}, is at ${row}, column ${bad.firstCol} (0-based); labels computed from them would be meaningless`,
+    bad,
+  );
 }

@@ -81,9 +81,14 @@ export function checkSimilarityName(name: string): SimilarityName {
   throw new ArgumentError(`'similarity' must be ${formatChoices(SIMILARITY_NAMES)} but got '${name}'`);
 }
 
+/** Where a CLI user sets the option: every hyperparameter is a `--param KEY=VALUE` flag. */
+const cliHint = (key: string) => ` (CLI: --param ${key}=…)`;
+
 function checkNumber(fn: string, key: string, v: unknown, ok: (x: number) => boolean, what: string): void {
   if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) {
-    throw new ArgumentError(`${fn}: '${key}' must be ${what} but got ${String(v)}`, { option: key });
+    throw new ArgumentError(`${fn}: '${key}' must be ${what} but got ${String(v)}${cliHint(key)}`, {
+      option: key,
+    });
   }
 }
 
@@ -115,20 +120,28 @@ export function resolveSimilarityOptions<F extends SimilarityName>(
           option: 'topK',
         });
       }
-      checkNumber(name, 'a', o.a, () => true, 'a finite number');
-      checkNumber(name, 'lambda', o.lambda, () => true, 'a finite number');
+      // a is the softmax temperature: 0 makes p(t|x) uniform (every concept ties), a negative one inverts it
+      checkNumber(name, 'a', o.a, (x) => x > 0, 'a positive number (the softmax temperature)');
+      // lambda weighs the prior that is subtracted (paper eq. 2-3); a negative one rewards common concepts
+      checkNumber(name, 'lambda', o.lambda, (x) => x >= 0, '>= 0 (the weight of the subtracted prior)');
       checkNumber(name, 'minProb', o.minProb, (x) => x >= 0 && x < 1, 'in [0, 1)');
       if (name === 'soft_wpmi') {
-        checkNumber(name, 'pStart', o.pStart, (x) => x >= 0 && x <= 1, 'in [0, 1]');
-        checkNumber(name, 'pEnd', o.pEnd, (x) => x >= 0 && x <= 1, 'in [0, 1]');
+        checkNumber(name, 'pStart', o.pStart, (x) => x > 0 && x <= 1, 'a probability in (0, 1]');
+        checkNumber(name, 'pEnd', o.pEnd, (x) => x > 0 && x <= 1, 'a probability in (0, 1]');
+        // the paper (Appendix A.1): p(x ∈ B_k) decreases linearly from the most activating image to rank topK
+        if (o.pEnd > o.pStart) {
+          throw new ArgumentError(
+            `${name}: 'pEnd' must be <= 'pStart' (${o.pStart}) but got ${o.pEnd}: p(x ∈ B_k) decreases from pStart (the most activating image) to pEnd (rank topK)${cliHint('pEnd')}`,
+          );
+        }
         if (o.minProb === 0 && Math.max(o.pStart, o.pEnd) === 1) {
           throw new ArgumentError(
-            `${name}: 'minProb' must be > 0 when a rank probability reaches 1 (pStart ${o.pStart}, pEnd ${o.pEnd}): log(0) is -Infinity`,
+            `${name}: 'minProb' must be > 0 when a rank probability reaches 1 (pStart ${o.pStart}, pEnd ${o.pEnd}): log(0) is -Infinity${cliHint('minProb')}`,
           );
         }
       } else if (o.minProb === 0) {
         throw new ArgumentError(
-          `${name}: 'minProb' must be > 0 (log of a zero probability is -Infinity) but got 0`,
+          `${name}: 'minProb' must be > 0 (log of a zero probability is -Infinity) but got 0${cliHint('minProb')}`,
         );
       }
       break;

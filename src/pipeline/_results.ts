@@ -4,11 +4,12 @@
  * (each neuron's label and score) and the feature / activation .npy files. Used by the follow-up analyses
  * (`compose`, `weights`), which must reuse the run's CLIP model, template and similarity function.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { BUILTIN_CONCEPT_SETS, type LoadConceptsOptions, loadConceptSet } from '../data/builtin-concepts.js';
 import type { ConceptSet } from '../data/concepts.js';
-import { npyToMatrix, readNpy } from '../io/npy.js';
+import { readTextInput } from '../io/regular-file.js';
+import { readResultsMatrix, resultsFilePath } from '../io/results-folder.js';
 import type { ClipEncoder } from '../models/clip-encoder.js';
 import { type ClipDtype, createOnnxClipEncoder } from '../models/onnx-clip-encoder.js';
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
@@ -57,14 +58,11 @@ export interface DissectRun {
 
 /** A JSON file of a results folder; a clear ArgumentError when it is missing or broken. */
 export async function readJsonFile(path: string, what: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new ArgumentError(
-      `${what} '${path}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); --results must be a folder written by 'clip-dissect dissect --out'`,
-    );
-  }
+  const text = await readTextInput(
+    path,
+    what,
+    "; --results must be a folder written by 'clip-dissect dissect --out'",
+  );
   try {
     return JSON.parse(text) as Record<string, unknown>;
   } catch (e) {
@@ -129,6 +127,11 @@ export async function loadDissectRun(dir: string): Promise<DissectRun> {
     );
   const inputs = args.inputs as Record<string, Record<string, unknown>>;
   const files = args.files as Record<string, { file: string }>;
+  const argsPath = join(dir, 'args.json');
+  for (const l of (args.layers ?? []) as RunLayer[])
+    await resultsFilePath(dir, l.file, `the activations file of layer '${l.name}'`, argsPath);
+  await resultsFilePath(dir, files.imageFeatures.file, 'the image features file', argsPath);
+  await resultsFilePath(dir, files.textFeatures.file, 'the text features file', argsPath);
   const neuronsJson = await readJsonFile(join(dir, 'neurons.json'), 'neurons.json');
   const neurons = new Map<string, RunNeuron[]>();
   for (const n of neuronsJson.neurons as (RunNeuron & { layer: string })[]) {
@@ -177,14 +180,7 @@ export function runLayer(run: DissectRun, name: string, flag = 'layer'): RunLaye
 }
 
 export async function readRunMatrix(run: DissectRun, file: string): Promise<Matrix> {
-  const path = join(run.dir, file);
-  try {
-    return npyToMatrix(await readNpy(path), path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new ClipDissectError('ERR_RESULTS', `'${path}' is missing from the results folder`);
-    throw e;
-  }
+  return readResultsMatrix(run.dir, file);
 }
 
 /** The run's CLIP model (from the folder it was loaded from, never downloading). */

@@ -15,6 +15,7 @@
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
+import { checkOutputsOutsideProbe } from '../data/probe-dataset.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { checkWritableFolder, withFolderLock } from '../io/folders.js';
 import { matrixToNpy, writeNpy } from '../io/npy.js';
@@ -75,6 +76,12 @@ export async function runActivationsFiles(o: ActivationsFilesOptions): Promise<A
 
 async function writeActivationsFiles(o: ActivationsFilesOptions): Promise<ActivationsFilesResult> {
   const { out, ...options } = o;
+  await checkOutputsOutsideProbe(o.probe, [
+    { what: "the output folder ('out' / --out)", path: out },
+    o.cacheDir === undefined
+      ? undefined
+      : { what: "the cache folder ('cacheDir' / --cache-dir)", path: o.cacheDir },
+  ]);
   const result = await extractActivations(options);
   const files: string[] = [];
   const layerFiles = layerFileNames(result.layers.map((l) => l.name));

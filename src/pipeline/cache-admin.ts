@@ -14,9 +14,10 @@
  * record (sidecar, last-used stamp, cached file). Files of other shapes are left alone and not listed.
  */
 import type { Dirent } from 'node:fs';
-import { readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
+import { readdir, rm, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { RECORD_DIR, readDownloadRecord, TEMP_FILE } from '../io/cache-files.js';
+import { readRegularFile } from '../io/regular-file.js';
 import { ArgumentError } from '../numeric/errors.js';
 import type { ProgressCallback } from '../progress.js';
 import { FeatureCache, fileSha256, modelSha256s } from './cache.js';
@@ -273,7 +274,7 @@ export async function cleanCache(
       if (e.kind !== 'features') continue;
       let parts: unknown;
       try {
-        parts = JSON.parse(await readFile(e.paths[0], 'utf8'))?.parts;
+        parts = JSON.parse((await readRegularFile(e.paths[0])).toString('utf8'))?.parts;
       } catch {
         continue; // verify reports it; a read recomputes it
       }
@@ -401,7 +402,7 @@ export async function verifyCache(cacheDir: string, options: VerifyOptions = {})
 
 async function readJson(path: string): Promise<unknown> {
   try {
-    return JSON.parse(await readFile(path, 'utf8'));
+    return JSON.parse((await readRegularFile(path)).toString('utf8'));
   } catch {
     return undefined;
   }

@@ -19,12 +19,13 @@
 import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { createReadStream } from 'node:fs';
-import { access, readFile, rm, stat } from 'node:fs/promises';
+import { access, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { writeFileAtomic } from '../io/atomic.js';
 import { markUsed } from '../io/cache-files.js';
 import { encodeNpyChunks, matrixToNpy, npyToMatrix, parseNpy } from '../io/npy.js';
+import { NotRegularFileError, readRegularFile, regularFileStat } from '../io/regular-file.js';
 import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 
@@ -66,7 +67,7 @@ const modelExternals = new Map<string, { stat: string; files: string[] }>();
 /** SHA-256 (hex) of a file's bytes, streamed; memoised per process by absolute path, size, times and inode. */
 export async function fileSha256(path: string): Promise<string> {
   const abs = resolve(path);
-  const st = await stat(abs);
+  const st = await regularFileStat(abs);
   const memo = fileHashes.get(abs);
   if (memo?.stat === statKey(st)) return memo.sha256;
   const hash = createHash('sha256');
@@ -95,7 +96,7 @@ interface HashReply {
  * external-data files are listed too) and memoises the results.
  */
 async function hashOnWorker(abs: readonly string[], onnx: boolean): Promise<void> {
-  const stats = await Promise.all(abs.map((p) => stat(p)));
+  const stats = await Promise.all(abs.map((p) => regularFileStat(p)));
   const todo: string[] = [];
   const keys: string[] = [];
   abs.forEach((p, i) => {
@@ -279,9 +280,10 @@ export class FeatureCache {
     const jsonPath = npyPath.replace(/\.npy$/, '.json');
     let sideText: string;
     try {
-      sideText = await readFile(jsonPath, 'utf8');
-    } catch {
-      return undefined;
+      sideText = (await readRegularFile(jsonPath)).toString('utf8');
+    } catch (e) {
+      if (e instanceof NotRegularFileError) return { why: e.message };
+      return undefined; // no sidecar: never completed
     }
     let side: Sidecar;
     try {
@@ -293,9 +295,13 @@ export class FeatureCache {
       return { why: 'its sidecar does not describe this key' };
     let bytes: Uint8Array;
     try {
-      bytes = await readFile(npyPath);
+      bytes = await readRegularFile(npyPath);
     } catch (e) {
-      return { why: `the .npy cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+      const why =
+        e instanceof NotRegularFileError
+          ? e.message
+          : ((e as NodeJS.ErrnoException).code ?? (e as Error).message);
+      return { why: `the .npy cannot be read: ${why}` };
     }
     const got = sha256Hex(bytes);
     if (got !== side.sha256)

@@ -30,7 +30,12 @@ import { checkMemoryBudget, computeSimilarity, type SimilarityResult } from '../
 import { BUILTIN_CONCEPT_SETS, defaultCacheDir, loadConceptSet } from '../data/builtin-concepts.js';
 import { type ConceptSet, duplicateWarnings } from '../data/concepts.js';
 import { type PreprocessConfig, preprocessorConfigFromHF, preprocessShape } from '../data/preprocess.js';
-import { openProbeDataset, type ProbeDataset, type ProbeImage } from '../data/probe-dataset.js';
+import {
+  checkOutputsOutsideProbe,
+  openProbeDataset,
+  type ProbeDataset,
+  type ProbeImage,
+} from '../data/probe-dataset.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { checkWritableFolder, withFolderLock } from '../io/folders.js';
 import { matrixToNpy, writeNpy } from '../io/npy.js';
@@ -58,7 +63,7 @@ import {
   topLevelBlocks,
 } from '../models/target-model.js';
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
-import type { Matrix } from '../numeric/matrix.js';
+import { checkFinite, type Matrix } from '../numeric/matrix.js';
 import {
   checkSimilarityName,
   resolveSimilarityOptions,
@@ -331,6 +336,13 @@ async function dissectIn(o: DissectOptions, hooks: DissectHooks): Promise<Dissec
   const conceptsName = o.concepts ?? DEFAULT_CONCEPTS;
   const probe = o.probe ?? DEFAULT_PROBE;
   const cacheDir = o.cacheDir ?? defaultCacheDir();
+  await checkOutputsOutsideProbe(probe, [
+    o.out === undefined ? undefined : { what: "the output folder ('out' / --out)", path: o.out },
+    {
+      what: `the cache folder ('cacheDir' / --cache-dir${o.cacheDir === undefined ? ', default' : ''})`,
+      path: cacheDir,
+    },
+  ]);
   const chunkSize = o.chunkSize ?? DEFAULT_CHUNK;
   const textChunkSize = o.textChunkSize ?? DEFAULT_TEXT_CHUNK;
   const cache = new FeatureCache(cacheDir, {
@@ -755,6 +767,11 @@ async function dissectIn(o: DissectOptions, hooks: DissectHooks): Promise<Dissec
       }
     }
     textChunks.length = 0;
+    checkFinite(
+      textFeatures,
+      `CLIP text features computed by ${clipId}`,
+      (r) => `concept ${JSON.stringify(texts[r])}`,
+    );
     if (clipTowers === 'text') {
       await (clip as ClipEncoder | null)?.release();
       clip = null;
@@ -857,13 +874,13 @@ async function dissectIn(o: DissectOptions, hooks: DissectHooks): Promise<Dissec
     }
 
     const I: Matrix = { rows: row, cols: d, data: imageFeatures.subarray(0, row * d) };
+    const imageOf = (r: number) => `probe image ${kept[r].source}`;
+    checkFinite(I, `CLIP image features computed by ${clipId}`, imageOf);
     const activations = new Map<string, Matrix>();
     infos.forEach((info, k) => {
-      activations.set(info.name, {
-        rows: row,
-        cols: info.neurons,
-        data: acts[k].subarray(0, row * info.neurons),
-      });
+      const A = { rows: row, cols: info.neurons, data: acts[k].subarray(0, row * info.neurons) };
+      checkFinite(A, `activations of layer '${info.name}' computed by ${o.target}`, imageOf);
+      activations.set(info.name, A);
     });
 
     // --- similarity per layer

@@ -16,7 +16,6 @@
  * Other methods' labels (NetDissect, MILAN, plain CSV; see src/data/labels-files.ts) are scored against the same
  * ground truths with the same encoders, so the methods can be put side by side as in Table 1.
  */
-import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { computeSimilarity } from '../compute/similarity-engine.js';
 import { loadConceptSet } from '../data/builtin-concepts.js';
@@ -27,7 +26,8 @@ import {
   readMethodLabels,
 } from '../data/labels-files.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { npyToMatrix, readNpy } from '../io/npy.js';
+import { NotRegularFileError, readRegularFile } from '../io/regular-file.js';
+import { readResultsMatrix, resultsFilePath } from '../io/results-folder.js';
 import { type ClipDtype, createOnnxClipEncoder, DEFAULT_CLIP_MODEL } from '../models/onnx-clip-encoder.js';
 import { createOnnxSentenceEncoder, DEFAULT_SENTENCE_MODEL } from '../models/onnx-sentence-encoder.js';
 import { ArgumentError, ClipDissectError, ShapeError } from '../numeric/errors.js';
@@ -125,16 +125,6 @@ interface LayerEntry {
   neurons: number;
 }
 
-async function loadMatrix(path: string): Promise<Matrix> {
-  try {
-    return npyToMatrix(await readNpy(path), path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new ClipDissectError('ERR_RESULTS', `${path} is missing from the results folder`, { cause: e });
-    throw e;
-  }
-}
-
 /**
  * Evaluates one layer of a dissection against ground-truth class names (and other methods' labels on the same
  * ground truths). Writes eval.json to `out` (default: the results folder).
@@ -168,6 +158,7 @@ export async function evaluate(o: EvalOptions, hooks: EvalHooks = {}): Promise<E
     throw new ArgumentError(
       `layer '${o.layer}' is not in the run ${o.results}; its layers are ${layers.map((l) => `'${l.name}'`).join(', ')}`,
     );
+  await resultsFilePath(o.results, entry.file, `the activations file of layer '${o.layer}'`, argsPath);
   const K = entry.neurons;
   const inputs = (args['inputs'] ?? {}) as Record<string, Record<string, unknown>>;
   const clipInfo = inputs['clip'] ?? {};
@@ -205,8 +196,9 @@ export async function evaluate(o: EvalOptions, hooks: EvalHooks = {}): Promise<E
   const descPath = join(o.results, 'descriptions.csv');
   let descText: string;
   try {
-    descText = await readFile(descPath, 'utf8');
+    descText = (await readRegularFile(descPath)).toString('utf8');
   } catch (e) {
+    if (e instanceof NotRegularFileError) throw e;
     throw new ClipDissectError('ERR_RESULTS', `${descPath} is missing from the results folder`, { cause: e });
   }
   const own = parseMethodLabels(descText, descPath, o.layer, K);
@@ -253,9 +245,9 @@ export async function evaluate(o: EvalOptions, hooks: EvalHooks = {}): Promise<E
       accuracyNote = `no accuracy: ${missing.length} of the ${K} ground-truth classes are not concepts of the run (first: ${JSON.stringify(missing[0])}); top-k accuracy and ranks need a concept set holding every class name`;
     } else {
       const [I, T, A] = [
-        await loadMatrix(join(o.results, 'image_features.npy')),
-        await loadMatrix(join(o.results, 'text_features.npy')),
-        await loadMatrix(join(o.results, entry.file)),
+        await readResultsMatrix(o.results, 'image_features.npy'),
+        await readResultsMatrix(o.results, 'text_features.npy'),
+        await readResultsMatrix(o.results, entry.file),
       ];
       if (T.rows !== concepts.length)
         throw new ShapeError(

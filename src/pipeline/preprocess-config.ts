@@ -3,13 +3,13 @@
  * (`{"resize": 256, "crop": 224, "interpolation": "bilinear", "mean": [...], "std": [...]}`) or a Hugging Face
  * `preprocessor_config.json` (read by preprocessorConfigFromHF).
  */
-import { readFile } from 'node:fs/promises';
 import {
   IMAGENET_PREPROCESS,
   type PreprocessConfig,
   preprocessorConfigFromHF,
   preprocessShape,
 } from '../data/preprocess.js';
+import { readTextInput } from '../io/regular-file.js';
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 
 /** The keys of a PreprocessConfig file; `resize` and `crop` are required, the others default to ImageNet's. */
@@ -38,14 +38,7 @@ const HF_KEYS = [
  * Errors (ClipDissectError 'ERR_PREPROCESSOR_CONFIG' or ArgumentError) start with the path.
  */
 export async function loadPreprocessConfig(path: string): Promise<PreprocessConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new ArgumentError(
-      `preprocessing file '${path}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
-    );
-  }
+  const text = await readTextInput(path, 'preprocessing file');
   let json: unknown;
   try {
     json = JSON.parse(text);

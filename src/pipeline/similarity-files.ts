@@ -5,7 +5,6 @@
  */
 
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { computeSimilarity, type SimilarityResult } from '../compute/similarity-engine.js';
@@ -14,8 +13,9 @@ import { type ConceptSet, duplicateWarnings } from '../data/concepts.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { checkWritableFolder, withFolderLock } from '../io/folders.js';
 import { matrixToNpy, npyToMatrix, parseNpy, writeNpy } from '../io/npy.js';
-import { ArgumentError, ShapeError } from '../numeric/errors.js';
-import type { Matrix } from '../numeric/matrix.js';
+import { readRegularFile } from '../io/regular-file.js';
+import { ArgumentError, ClipDissectError, ShapeError } from '../numeric/errors.js';
+import { checkFinite, type Matrix } from '../numeric/matrix.js';
 import { checkSimilarityName, type SimilarityName } from '../numeric/similarity-options.js';
 import type { ProgressCallback } from '../progress.js';
 import { descriptionsCsv, type LayerResult, neuronsJson } from '../report/descriptions.js';
@@ -64,14 +64,16 @@ interface LoadedMatrix {
 async function loadMatrix(path: string, what: string): Promise<LoadedMatrix> {
   let bytes: Uint8Array;
   try {
-    bytes = await readFile(path);
+    bytes = await readRegularFile(path);
   } catch (e) {
+    if (e instanceof ClipDissectError) throw new ArgumentError(`${what}: ${e.message}`);
     throw new ArgumentError(
       `${what} '${path}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
     );
   }
-  const arr = parseNpy(bytes, path);
-  return { matrix: npyToMatrix(arr, path), sha256: createHash('sha256').update(bytes).digest('hex'), path };
+  const matrix = npyToMatrix(parseNpy(bytes, path), path);
+  checkFinite(matrix, `${what} ${path}`);
+  return { matrix, sha256: createHash('sha256').update(bytes).digest('hex'), path };
 }
 
 const shape = (m: Matrix) => `${m.rows}×${m.cols}`;

@@ -16,9 +16,9 @@
  *   weights (Figure 6b), as weights.svg;
  * - Pearson r between each `from` neuron's winning score and its largest outgoing weight.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
+import { readTextInput } from '../io/regular-file.js';
 import { linearWeightsBetween } from '../models/_onnx-weights.js';
 import { createOnnxSentenceEncoder, DEFAULT_SENTENCE_MODEL } from '../models/onnx-sentence-encoder.js';
 import { ArgumentError, formatChoices } from '../numeric/errors.js';
@@ -110,14 +110,7 @@ export interface WeightsResult {
 async function readGroundTruth(gt: string | readonly string[], n: number, to: string): Promise<string[]> {
   let names: string[];
   if (typeof gt === 'string') {
-    let text: string;
-    try {
-      text = await readFile(gt, 'utf8');
-    } catch (e) {
-      throw new ArgumentError(
-        `ground-truth file '${gt}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
-      );
-    }
+    const text = await readTextInput(gt, 'ground-truth file');
     names = text.replace(/\r\n/g, '\n').split('\n');
     if (names.length > 0 && names[names.length - 1] === '') names.pop();
   } else names = [...gt];

@@ -27,7 +27,8 @@ import sharp from 'sharp';
 import { loadProbeSource } from '../data/probe-dataset.js';
 import { isTempName, writeFileAtomic } from '../io/atomic.js';
 import { checkWritableFolder, withFolderLock } from '../io/folders.js';
-import { npyToMatrix, readNpy } from '../io/npy.js';
+import { readRegularFile } from '../io/regular-file.js';
+import { readResultsMatrix, resultsFilePath } from '../io/results-folder.js';
 import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import { mulberry32 } from '../numeric/random.js';
@@ -348,11 +349,13 @@ async function buildReportUnlocked(o: ReportOptions): Promise<ReportResult> {
       L.trust = T;
     }
     const file = args.layers?.find((l) => l.name === meta.layer)?.file;
-    const npyPath = file ? join(dir, file) : undefined;
+    const npyPath = file
+      ? await resultsFilePath(dir, file, `the activations file of layer '${meta.layer}'`, argsPath)
+      : undefined;
     let A: Matrix | undefined = o.activations?.get(meta.layer);
     let from = `the activations of ${meta.layer}`;
     if (!A && npyPath && (await isFile(npyPath))) {
-      A = npyToMatrix(await readNpy(npyPath), npyPath);
+      A = await readResultsMatrix(dir, file as string);
       from = npyPath;
     }
     if (A) {
@@ -506,7 +509,7 @@ async function forEachLimit<T>(items: readonly T[], concurrency: number, fn: (it
 async function sourceSha256(source: string): Promise<string | undefined> {
   try {
     if (source.startsWith('cifar:')) return sha256Hex((await loadProbeSource(source)).data);
-    return sha256Hex(await readFile(source));
+    return sha256Hex(await readRegularFile(source));
   } catch {
     return undefined;
   }

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { npyToMatrix, readNpy } from '../../src/io/npy.js';
 import { layerFileNames } from '../../src/pipeline/activations-files.js';
 import { cli, tempDir } from '../helpers/cli.js';
+import { makeFifo } from '../helpers/data.js';
 import { saveWithExternalData } from '../helpers/external-data.js';
 import { assertClose } from '../models/helpers.js';
 import {
@@ -18,6 +19,19 @@ import {
 } from '../pipeline/helpers.js';
 
 const readJson = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
+
+/** `activations` of layer2 of the unfolded fixture network over `probe`, with the fixture preprocessing. */
+const layer2Args = (probe: string) => [
+  'activations',
+  '--target',
+  NOFOLD,
+  '--layers',
+  'layer2',
+  '--probe',
+  probe,
+  '--preprocess',
+  PREPROCESS_JSON,
+];
 
 describe('clip-dissect activations', () => {
   const probe = probeFolder();
@@ -126,17 +140,7 @@ describe('clip-dissect activations', () => {
 
   it('a corrupt image: exit 1 naming the file; --skip-bad-images leaves it out and lists it', async () => {
     const bad = probeFolder({ 'm_truncated.jpg': 'truncated.jpg' });
-    const args = [
-      'activations',
-      '--target',
-      NOFOLD,
-      '--layers',
-      'layer2',
-      '--probe',
-      bad,
-      '--preprocess',
-      PREPROCESS_JSON,
-    ];
+    const args = layer2Args(bad);
     const out = tempDir('clip-dissect-out-');
     const r = await cli([...args, '--out', out]);
     assert.equal(r.code, 1);
@@ -160,6 +164,59 @@ describe('clip-dissect activations', () => {
       await golden('layer2', 'avg'),
       'layer2',
     );
+  });
+
+  it('a FIFO named like an image in the probe folder: exit 1 naming it; --skip-bad-images skips it (never waits on it)', {
+    timeout: 60_000,
+  }, async () => {
+    const probe = probeFolder();
+    makeFifo(join(probe, 'n_pipe.jpg'));
+    const args = layer2Args(probe);
+    const out = tempDir('clip-dissect-out-');
+    const r = await cli([...args, '--out', out]);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /n_pipe\.jpg: cannot read image file: .*n_pipe\.jpg is a FIFO \(named pipe\), not a regular file/,
+    );
+    const r2 = await cli([...args, '--skip-bad-images', '--out', out]);
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.match(r2.stdout, /1 unreadable image skipped/);
+    assert.equal(readFileSync(join(out, 'images.txt'), 'utf8').trim().split('\n').length, 22);
+  });
+
+  it('a FIFO as the target model: exit 1 naming it, never opened', { timeout: 20_000 }, async () => {
+    const fifo = makeFifo(join(tempDir(), 'model.onnx'));
+    const r = await cli([...layer2Args(probeFolder()), '--target', fifo, '--out', tempDir()]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /model\.onnx is a FIFO \(named pipe\), not a regular file/);
+  });
+
+  it('--out or --cache-dir inside the probe folder (links resolved): exit 1 before any work, nothing written', async () => {
+    const probe = probeFolder();
+    const link = join(tempDir(), 'probe-link');
+    symlinkSync(probe, link);
+    const args = layer2Args(probe);
+    for (const [flags, re] of [
+      [
+        ['--out', join(probe, 'acts')],
+        /the output folder \('out' \/ --out\) '.*acts' is inside the probe folder '.*': a later run would read what this one writes there as probe images/,
+      ],
+      [['--out', probe], /the output folder .* is inside the probe folder/],
+      [
+        ['--out', join(link, 'x', 'y')],
+        /the output folder \('out' \/ --out\) '.*probe-link\/x\/y' is inside the probe folder/,
+      ],
+      [
+        ['--out', tempDir(), '--cache-dir', join(probe, 'cache')],
+        /the cache folder \('cacheDir' \/ --cache-dir\) '.*cache' is inside the probe folder/,
+      ],
+    ] as const) {
+      const r = await cli([...args, ...flags]);
+      assert.equal(r.code, 1, flags.join(' '));
+      assert.match(r.stderr, re);
+    }
+    assert.ok(!existsSync(join(probe, 'acts')) && !existsSync(join(probe, 'images.txt')), 'nothing written');
   });
 
   it('an empty probe folder: exit 1', async () => {

@@ -7,8 +7,8 @@ import { createOnnxClipEncoder } from '../../src/models/onnx-clip-encoder.js';
 import { similarityReference } from '../../src/numeric/similarity-reference.js';
 import { composeCandidates } from '../../src/pipeline/compose.js';
 import { cli, tempDir } from '../helpers/cli.js';
-import { assembleModelDir, NEEDS_SHARED } from '../models/clip-helpers.js';
-import { RESULTS_CONCEPTS, tinyDissectArgs } from '../pipeline/helpers.js';
+import { NEEDS_SHARED } from '../models/clip-helpers.js';
+import { RESULTS_CONCEPTS, runTinyDissection, tinyDissectArgs } from '../pipeline/helpers.js';
 
 const CONCEPTS = RESULTS_CONCEPTS;
 
@@ -48,21 +48,7 @@ describe('clip-dissect compose', () => {
     let cleanup: () => Promise<void> = async () => undefined;
     const run = tempDir('clip-dissect-run-');
     before(async () => {
-      const m = await assembleModelDir();
-      clipDir = m.dir;
-      cleanup = m.cleanup;
-      const concepts = join(tempDir(), 'concepts.txt');
-      writeFileSync(concepts, CONCEPTS.join('\n'));
-      const r = await cli(
-        tinyDissectArgs({
-          layers: 'layer4',
-          concepts,
-          clip: clipDir,
-          out: run,
-          extra: ['--template', 'a photo of {}'],
-        }),
-      );
-      assert.equal(r.code, 0, r.stderr);
+      ({ clipDir, cleanup } = await runTinyDissection(run, CONCEPTS, ['--template', 'a photo of {}']));
     });
     after(() => cleanup());
 

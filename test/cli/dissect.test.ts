@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { cli, tempDir } from '../helpers/cli.js';
 import { NEEDS_SHARED, tinyClipForSuite } from '../models/clip-helpers.js';
-import { FOLDED, PREPROCESS_JSON, probeFolder } from '../pipeline/helpers.js';
+import { FOLDED, MODELS, PREPROCESS_JSON, probeFolder } from '../pipeline/helpers.js';
 
 const CONCEPTS = ['dog', 'cat', 'bird', 'car', 'tree', 'water', 'sky', 'grass', 'road', 'person'];
 
@@ -51,6 +51,24 @@ describe('clip-dissect dissect', () => {
     assert.match(pre.stderr, /--clip-preprocess must be 'openai' or 'hf' but got 'torchvision'/);
   });
 
+  it('--out or --cache-dir inside the probe folder: exit 1 before any model is opened, nothing written', async () => {
+    const probe = probeFolder();
+    const base = ['dissect', '--target', FOLDED, '--layers', 'conv1', '--probe', probe, '--concepts', 'y'];
+    const r = await cli([...base, '--clip', join(tempDir(), 'no-clip'), '--out', join(probe, 'results')]);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /the output folder \('out' \/ --out\) '.*results' is inside the probe folder '.*': a later run would read what this one writes there as probe images; choose a folder outside the probe folder/,
+    );
+    const c = await cli([...base, '--out', tempDir(), '--cache-dir', join(probe, 'sub', 'cache')]);
+    assert.equal(c.code, 1);
+    assert.match(
+      c.stderr,
+      /the cache folder \('cacheDir' \/ --cache-dir\) '.*cache' is inside the probe folder/,
+    );
+    assert.ok(!existsSync(join(probe, 'results')) && !existsSync(join(probe, 'sub')), 'nothing written');
+  });
+
   describe('with the tiny CLIP', { skip: NEEDS_SHARED }, () => {
     const clip = tinyClipForSuite();
     const probe = probeFolder();
@@ -64,6 +82,24 @@ describe('clip-dissect dissect', () => {
       ...['--threads', '1', '--cache-dir', cacheDir, '--out', out],
       ...extra,
     ];
+
+    it('a target whose layer outputs NaN: exit 1 naming the layer, the probe image, the column and the count; no results', async () => {
+      const out = tempDir('clip-dissect-out-');
+      const nan = join(MODELS, 'nan_tiny_ts.onnx');
+      // its own cache: the tests below count the chunks they compute in the shared one
+      const swap: Record<string, string> = {
+        [FOLDED]: nan,
+        'conv1,layer4': 'conv1,bad',
+        [cacheDir]: tempDir(),
+      };
+      const r = await cli(args(out, ['--quiet']).map((a) => swap[a] ?? a));
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stderr,
+        /activations of layer 'bad' computed by .*nan_tiny_ts\.onnx: 88 of 22×4 values are not finite \(NaN or ±Infinity\); the first, NaN, is at row 0 \(probe image .*\.(jpg|png|jpeg)\), column 0 \(0-based\)/,
+      );
+      assert.ok(!existsSync(join(out, 'neurons.json')), 'no results written');
+    });
 
     it('labels both layers: progress on stderr, a summary on stdout; a rerun is served from the cache', async () => {
       const out = tempDir('clip-dissect-out-');

@@ -123,9 +123,11 @@ describe('clean errors before any work', () => {
 
   it('a missing --target fails before CLIP is looked for', async () => {
     const missing = join(dir, 'no-model.onnx');
+    const probe = join(dir, 'probe-t');
+    mkdirSync(probe, { recursive: true });
     const r = await cli([
       'dissect',
-      ...['--target', missing, '--layers', 'conv1', '--probe', dir, '--concepts', 'c'],
+      ...['--target', missing, '--layers', 'conv1', '--probe', probe, '--concepts', 'c'],
       ...['--clip', 'nobody/not-a-cached-clip', '--offline', '--out', join(dir, 'o2')],
     ]);
     clean(r, new RegExp(missing));

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { matrixToNpy, npyToMatrix, readNpy, writeNpy } from '../../src/io/npy.js';
 import { cli, tempDir } from '../helpers/cli.js';
+import { makeFifo } from '../helpers/data.js';
 import { GOLDEN_DIR } from '../helpers/golden.js';
 
 const planted = (f: string) => join(GOLDEN_DIR, 'planted', f);
@@ -34,6 +35,21 @@ async function run(extra: string[], concepts = names) {
     ...extra,
   ];
   return { ...(await cli(args)), out, dir };
+}
+
+/** The planted inputs with the one of `flag` replaced by `path`; concepts written into `dir`. */
+function runWithInput(flag: string, path: string, dir: string, out: string) {
+  const inputs: Record<string, string> = {
+    '--image-features': planted('I.npy'),
+    '--text-features': planted('T.npy'),
+    '--activations': planted('A.npy'),
+    [flag]: path,
+  };
+  return cli([
+    'similarity',
+    ...Object.entries(inputs).flat(),
+    ...['--concepts', conceptFile(dir, names), '--out', out],
+  ]);
 }
 
 describe('clip-dissect similarity', () => {
@@ -230,6 +246,68 @@ describe('clip-dissect similarity: errors name the input, the value and what was
     ]);
     assert.equal(r2.code, 1);
     assert.match(r2.stderr, /image features '.*missing.npy' cannot be read \(ENOENT\)/);
+  });
+  it('a FIFO or /dev/zero given as an .npy input is refused without being read', {
+    timeout: 20_000,
+  }, async () => {
+    const dir = tempDir();
+    const fifo = makeFifo(join(dir, 'A.npy'));
+    for (const [flag, path, re] of [
+      ['--activations', fifo, /activations: .*A\.npy is a FIFO \(named pipe\), not a regular file/],
+      ['--activations', '/dev/zero', /activations: \/dev\/zero is a character device, not a regular file/],
+      ['--image-features', '/dev/zero', /image features: \/dev\/zero is a character device/],
+    ] as const) {
+      const r = await runWithInput(flag, path, dir, join(dir, 'out'));
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, re);
+    }
+    assert.ok(!existsSync(join(dir, 'out')), 'nothing written');
+  });
+  it('NaN or ±Infinity in any input .npy: exit 1 naming the file, the first bad row and column and the count', async () => {
+    const dir = tempDir();
+    for (const [flag, file, role] of [
+      ['--image-features', 'I.npy', 'image features'],
+      ['--text-features', 'T.npy', 'text features'],
+      ['--activations', 'A.npy', 'activations'],
+    ] as const) {
+      const m = npyToMatrix(await readNpy(planted(file)), file);
+      const data = m.data.slice();
+      data[3 * m.cols + 5] = Number.NaN;
+      data[7 * m.cols + 1] = Number.POSITIVE_INFINITY;
+      data[9 * m.cols] = Number.NEGATIVE_INFINITY;
+      const bad = join(dir, `bad-${file}`);
+      await writeNpy(bad, matrixToNpy({ ...m, data }));
+      const out = join(dir, `out-${file}`);
+      const r = await runWithInput(flag, bad, dir, out);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `${role} .*bad-${file.replace('.', '\\.')}: 3 of ${m.rows}×${m.cols} values are not finite \\(NaN or ±Infinity\\); the first, NaN, is at row 3, column 5 \\(0-based\\)`,
+        ),
+      );
+      assert.ok(!existsSync(out), 'nothing written');
+    }
+  });
+  it('hyperparameters that make the method degenerate, naming the --param flag and the valid range', async () => {
+    for (const [param, re] of [
+      [
+        'a=0',
+        /soft_wpmi: --param a must be a positive number \(the softmax temperature\) but got 0$/m,
+      ],
+      ['lam=-1', /--param lambda must be >= 0 .* but got -1$/m],
+      ['p_end=0.999', /'pEnd' must be <= 'pStart' \(0\.998\) but got 0\.999/],
+      ['pStart=0', /--param pStart must be a probability in \(0, 1\] but got 0/],
+      ['topK=0', /--top-k must be a positive integer but got 0/],
+    ] as const) {
+      const r = await run(['--param', param]);
+      assert.equal(r.code, 1, param);
+      assert.match(r.stderr, re);
+      assert.ok(!existsSync(r.out), 'nothing written');
+    }
+    const r = await run(['--similarity', 'rank_reorder', '--param', 'topFraction=0']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /--param topFraction must be in \(0, 1\] but got 0$/m);
   });
   it('an empty concept set', async () => {
     const r = await run([], ['', '  ']);

@@ -8,8 +8,8 @@ import { createOnnxClipEncoder } from '../../src/models/onnx-clip-encoder.js';
 import { createOnnxSentenceEncoder } from '../../src/models/onnx-sentence-encoder.js';
 import { pearsonPValue } from '../../src/numeric/stats.js';
 import { cli, tempDir } from '../helpers/cli.js';
-import { assembleModelDir, NEEDS_SHARED } from '../models/clip-helpers.js';
-import { FOLDED, RESULTS_CONCEPTS, tinyDissectArgs } from '../pipeline/helpers.js';
+import { NEEDS_SHARED } from '../models/clip-helpers.js';
+import { FOLDED, RESULTS_CONCEPTS, runTinyDissection } from '../pipeline/helpers.js';
 
 const MPNET = fileURLToPath(new URL('../../../test/fixtures/mpnet/model', import.meta.url));
 
@@ -77,13 +77,7 @@ describe('clip-dissect weights', () => {
     const gt = join(tempDir(), 'classes.txt');
     writeFileSync(gt, `${CLASSES.join('\n')}\n`);
     before(async () => {
-      const m = await assembleModelDir();
-      clipDir = m.dir;
-      cleanup = m.cleanup;
-      const concepts = join(tempDir(), 'concepts.txt');
-      writeFileSync(concepts, CONCEPTS.join('\n'));
-      const r = await cli(tinyDissectArgs({ layers: 'layer4', concepts, clip: clipDir, out: run }));
-      assert.equal(r.code, 0, r.stderr);
+      ({ clipDir, cleanup } = await runTinyDissection(run, CONCEPTS));
     });
     after(() => cleanup());
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { computeSimilarity } from '../../src/compute/similarity-engine.js';
-import { ArgumentError } from '../../src/numeric/errors.js';
+import { ArgumentError, NonFiniteError } from '../../src/numeric/errors.js';
 import { SIMILARITY_NAMES, type SimilarityName } from '../../src/numeric/similarity-options.js';
 import { similarityReference } from '../../src/numeric/similarity-reference.js';
 import { rowTopK } from '../../src/numeric/topk.js';
@@ -141,6 +141,35 @@ describe('similarity engine: results', () => {
       for (let t = 0; t < 10; t++)
         assert.ok(Number.isFinite(r.matrix!.data[2 * 10 + t]), `${fn}: dead row is finite`);
       assert.ok(Number.isFinite(r.scores[2]));
+    }
+  });
+
+  it('refuses NaN or ±Infinity in any input, naming the matrix, the first row and column and the count', async () => {
+    for (const [key, role] of [
+      ['imageFeatures', 'image features'],
+      ['textFeatures', 'text features'],
+      ['activations', 'activations'],
+    ] as const) {
+      for (const fn of SIMILARITY_NAMES) {
+        const data = handCase(2);
+        const m = data[key];
+        const bad = { ...m, data: m.data.slice() };
+        bad.data[m.cols + 1] = Number.NaN;
+        bad.data[0] = 0;
+        bad.data[bad.data.length - 1] = Number.NEGATIVE_INFINITY;
+        const count = bad.data.length - 1 === m.cols + 1 ? 1 : 2;
+        const options = fn === 'rank_reorder' ? { topFraction: 1 } : fn.endsWith('wpmi') ? { topK: 2 } : {};
+        await assert.rejects(computeSimilarity(fn, { ...data, [key]: bad }, { options }), (e: unknown) => {
+          assert.ok(e instanceof NonFiniteError, `${fn} ${key}`);
+          assert.match(
+            e.message,
+            new RegExp(
+              `^${role}: ${count} of ${m.rows}×${m.cols} values are not finite .* the first, (NaN|-Infinity), is at row 1, column 1 `,
+            ),
+          );
+          return true;
+        });
+      }
     }
   });
 

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { BUILTIN_CONCEPT_SETS, loadConceptSet } from '../../src/data/builtin-concepts.js';
 import { duplicateWarnings, parseConcepts } from '../../src/data/concepts.js';
 import { tempDir } from '../helpers/cli.js';
+import { makeFifo } from '../helpers/data.js';
 
 const SHARED = new URL('../../../../shared/data/concepts/', import.meta.url);
 
@@ -40,6 +41,18 @@ describe('parseConcepts', () => {
     assert.throws(
       () => parseConcepts('\n \n', 'empty.txt'),
       /empty.txt: the concept set is empty \(no non-blank lines\)/,
+    );
+  });
+  it('refuses a FIFO or a device as the concept file, never opening it', { timeout: 10_000 }, async () => {
+    const fifo = makeFifo(join(tempDir(), 'concepts.txt'));
+    await assert.rejects(loadConceptSet(fifo), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'ERR_CONCEPTS');
+      assert.match(e.message, /concept file .*concepts\.txt is a FIFO \(named pipe\), not a regular file/);
+      return true;
+    });
+    await assert.rejects(
+      loadConceptSet('/dev/zero'),
+      /\/dev\/zero is a character device, not a regular file/,
     );
   });
   it('matches the counts of the paper concept sets', {

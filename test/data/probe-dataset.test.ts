@@ -30,6 +30,7 @@ import {
 import { verifyCache } from '../../src/pipeline/cache-admin.js';
 import type { ProgressEvent } from '../../src/progress.js';
 import { tempDir } from '../helpers/cli.js';
+import { makeFifo } from '../helpers/data.js';
 
 const png = (r: number, g: number, b: number, width = 2, height = 3) =>
   sharp({ create: { width, height, channels: 3, background: { r, g, b } } })
@@ -520,6 +521,36 @@ describe('probe source errors', () => {
       );
       assert.match(e.message, /offline mode forbids downloading it/);
       assert.match(e.message, /cifar-100-binary\/test\.bin/);
+      return true;
+    });
+  });
+  it('a FIFO, socket or device named like an image is listed (as torchvision lists it) but never opened: load refuses it as unreadable', {
+    timeout: 10_000,
+  }, async () => {
+    put(dir, 'fifo/a.png', await png(1, 2, 3));
+    makeFifo(join(dir, 'fifo', 'b.jpg'));
+    symlinkSync('/dev/zero', join(dir, 'fifo', 'c.png'));
+    const ds = await openProbeDataset(join(dir, 'fifo'));
+    assert.equal(ds.images.length, 3);
+    assert.match(ds.manifest(), /b\.jpg","a FIFO \(named pipe\)"\]/);
+    assert.match(ds.manifest(), /c\.png","a character device"\]/);
+    assert.equal((await ds.load(0)).width, 2);
+    await assert.rejects(ds.load(1), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'ERR_IMAGE_READ'); // what skipBadImages / --skip-bad-images leaves out
+      assert.match(
+        e.message,
+        /b\.jpg: cannot read image file: .*b\.jpg is a FIFO \(named pipe\), not a regular file/,
+      );
+      return true;
+    });
+    await assert.rejects(ds.load(2), /c\.png is a character device, not a regular file/);
+  });
+  it('a FIFO named like a CIFAR file is refused at open', { timeout: 10_000 }, async () => {
+    mkdirSync(join(dir, 'cififo'));
+    makeFifo(join(dir, 'cififo', 'data_batch_1.bin'));
+    await assert.rejects(openProbeDataset(join(dir, 'cififo')), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'ERR_PROBE_DATASET');
+      assert.match(e.message, /data_batch_1\.bin is a FIFO \(named pipe\), not a regular file/);
       return true;
     });
   });

@@ -1,4 +1,6 @@
 /** Synthetic data for tests: seeded, so every run sees the same numbers. */
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import type { Matrix } from '../../src/numeric/matrix.js';
 import { gaussianSampler, mulberry32 } from '../../src/numeric/random.js';
 
@@ -59,4 +61,14 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
     } else if (d > m) m = d;
   }
   return m;
+}
+
+/**
+ * A real FIFO (named pipe) at `path`, made with mkfifo(1): opening it for reading waits for a writer.
+ * `replace` removes a file already there first.
+ */
+export function makeFifo(path: string, replace = false): string {
+  if (replace) rmSync(path, { force: true });
+  execFileSync('mkfifo', [path]);
+  return path;
 }

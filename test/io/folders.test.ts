@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -53,9 +53,12 @@ describe('lockFolder', () => {
     );
     await lock.release();
     await lock.release(); // idempotent
-    assert.deepEqual(readdirSync(dir), []);
+    // the lock created the folder and nothing else was written there: it goes with the lock
+    assert.ok(!existsSync(dir), 'the empty folder the lock created is removed');
+    mkdirSync(dir);
     const again = await lockFolder(dir, 'report');
     await again.release();
+    assert.deepEqual(readdirSync(dir), [], 'a folder that existed before stays');
   });
 
   test('a stale lock (a pid that has exited) is taken over by exactly one of several runs at once', async () => {

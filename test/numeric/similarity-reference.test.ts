@@ -76,13 +76,57 @@ describe('similarity reference: validation', () => {
     );
     assert.throws(
       () => similarityReference('wpmi', data, { topK: 2, a: Number.NaN }),
-      /'a' must be a finite number but got NaN/,
+      /'a' must be a positive number \(the softmax temperature\) but got NaN \(CLI: --param a=…\)/,
     );
     assert.throws(
       () => similarityReference('soft_wpmi', data, { topK: 2, pEnd: 1.5 }),
-      /'pEnd' must be in \[0, 1\] but got 1.5/,
+      /'pEnd' must be a probability in \(0, 1\] but got 1.5 \(CLI: --param pEnd=…\)/,
     );
     assert.throws(() => similarityReference('rank_reorder', data), /floor\(3 × 0.05\) = 0/);
+  });
+  it('rejects hyperparameters that make the method degenerate, with the valid range', () => {
+    const cases: [string, Record<string, number>, RegExp][] = [
+      [
+        'soft_wpmi',
+        { topK: 2, a: 0 },
+        /soft_wpmi: 'a' must be a positive number .* but got 0 \(CLI: --param a=…\)/,
+      ],
+      ['wpmi', { topK: 2, a: -2 }, /wpmi: 'a' must be a positive number .* but got -2/],
+      [
+        'soft_wpmi',
+        { topK: 2, lambda: -0.5 },
+        /'lambda' must be >= 0 .* but got -0.5 \(CLI: --param lambda=…\)/,
+      ],
+      ['wpmi', { topK: 2, lambda: -1 }, /wpmi: 'lambda' must be >= 0/],
+      ['soft_wpmi', { topK: 2, pStart: 0 }, /'pStart' must be a probability in \(0, 1\] but got 0/],
+      ['soft_wpmi', { topK: 2, pEnd: 0 }, /'pEnd' must be a probability in \(0, 1\] but got 0/],
+      ['soft_wpmi', { topK: 2, pStart: 1.01 }, /'pStart' must be a probability in \(0, 1\] but got 1.01/],
+      [
+        'soft_wpmi',
+        { topK: 2, pStart: 0.5, pEnd: 0.9 },
+        /'pEnd' must be <= 'pStart' \(0.5\) but got 0.9: .* \(CLI: --param pEnd=…\)/,
+      ],
+      ['soft_wpmi', { topK: 0 }, /'topK' must be a positive integer but got 0 \(CLI: --param topK=…\)/],
+      ['wpmi', { topK: 1.5 }, /'topK' must be a positive integer but got 1.5/],
+      [
+        'rank_reorder',
+        { topFraction: 0 },
+        /'topFraction' must be in \(0, 1\] but got 0 \(CLI: --param topFraction=…\)/,
+      ],
+      ['rank_reorder', { topFraction: 1.5 }, /'topFraction' must be in \(0, 1\] but got 1.5/],
+    ];
+    for (const [fn, options, re] of cases)
+      assert.throws(
+        () => similarityReference(fn as 'soft_wpmi', data, options),
+        re,
+        `${fn} ${JSON.stringify(options)}`,
+      );
+    // the edges of the valid ranges are accepted: lambda 0, pStart = pEnd, p = 1, topFraction 1
+    assert.doesNotThrow(() =>
+      similarityReference('soft_wpmi', data, { topK: 2, lambda: 0, pStart: 0.9, pEnd: 0.9 }),
+    );
+    assert.doesNotThrow(() => similarityReference('soft_wpmi', data, { topK: 2, pStart: 1, pEnd: 1 }));
+    assert.doesNotThrow(() => similarityReference('rank_reorder', data, { topFraction: 1 }));
   });
   it('lists the valid options for an unknown one', () => {
     assert.throws(

@@ -21,6 +21,7 @@ import type { Matrix } from '../../src/numeric/matrix.js';
 import { cacheKey, FeatureCache, fileSha256, modelSha256s } from '../../src/pipeline/cache.js';
 import { type CacheEntry, cleanCache, scanCache, verifyCache } from '../../src/pipeline/cache-admin.js';
 import { tempDir } from '../helpers/cli.js';
+import { makeFifo } from '../helpers/data.js';
 import { FOLDED, MODELS } from './helpers.js';
 
 const ID = 'tiny/model';
@@ -203,6 +204,23 @@ describe('cache admin: list, clean and verify a real cache folder', () => {
     const r = await cleanCache(dir, { all: true });
     assert.equal(r.removed.length, 10);
     assert.deepEqual(await scanCache(dir), []);
+  });
+
+  it('verify and list never open a FIFO in the cache (a features entry, a download record)', {
+    timeout: 20_000,
+  }, async () => {
+    const { dir, keys } = await makeCache();
+    const fc = new FeatureCache(dir, { fsync: false });
+    makeFifo(fc.path(keys.acts, 'activations'), true);
+    makeFifo(downloadRecordPath(join(dir, 'models', 'tiny', 'model'), 'config.json'), true);
+    assert.ok((await scanCache(dir)).length > 0);
+    const by = Object.fromEntries((await verifyCache(dir)).map((r) => [`${r.entry.kind}:${r.entry.id}`, r]));
+    assert.equal(by[`features:activations/${keys.acts}`].status, 'corrupt');
+    assert.match(
+      by[`features:activations/${keys.acts}`].detail,
+      /is a FIFO \(named pipe\), not a regular file/,
+    );
+    assert.notEqual(by['models:tiny/model'].status, 'ok');
   });
 
   it('verify: ok, unverified without a record, corrupt after a byte flips; --delete makes the next use fetch again', async () => {

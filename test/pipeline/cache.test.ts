@@ -17,6 +17,7 @@ import {
   sha256Hex,
 } from '../../src/pipeline/cache.js';
 import { tempDir } from '../helpers/cli.js';
+import { makeFifo } from '../helpers/data.js';
 import { rewriteWeights, saveWithExternalData } from '../helpers/external-data.js';
 import { FOLDED } from './helpers.js';
 
@@ -262,6 +263,9 @@ describe('FeatureCache', () => {
     ['a truncated .npy', (npy) => writeFileSync(npy, readFileSync(npy).subarray(0, 40))],
     ['a missing .npy', (npy) => writeFileSync(npy, '')],
     ['a sidecar that is not JSON', (_npy, json) => writeFileSync(json, '{')],
+    // never opened: a read would wait for a writer
+    ['a FIFO in place of the .npy', (npy) => makeFifo(npy, true)],
+    ['a FIFO in place of the sidecar', (_npy, json) => makeFifo(json, true)],
     [
       'a sidecar with another shape',
       (_npy, json) => {
@@ -280,7 +284,7 @@ describe('FeatureCache', () => {
     ],
   ];
   for (const [what, corrupt] of corruptions) {
-    it(`recomputes an entry with ${what} (never returns it)`, async () => {
+    it(`recomputes an entry with ${what} (never returns it)`, { timeout: 10_000 }, async () => {
       const warnings: string[] = [];
       const cache = new FeatureCache(tempDir(), { fsync: false, onWarning: (w) => warnings.push(w) });
       const key = cacheKey({ what });

@@ -1,10 +1,12 @@
 /** Fixtures of test/fixtures/activations (written by scripts/make_activation_golden.py). */
-import { copyFileSync, readFileSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { npyToMatrix, readNpy } from '../../src/io/npy.js';
 import type { Matrix } from '../../src/numeric/matrix.js';
-import { tempDir } from '../helpers/cli.js';
+import { cli, tempDir } from '../helpers/cli.js';
+import { assembleModelDir } from '../models/clip-helpers.js';
 
 export const ACTIVATIONS = fileURLToPath(new URL('../../../test/fixtures/activations/', import.meta.url));
 export const IMAGES = fileURLToPath(new URL('../../../test/fixtures/images/', import.meta.url));
@@ -74,4 +76,21 @@ export function tinyDissectArgs(o: {
     ...(o.trust ? [] : ['--no-trust']),
     ...(o.extra ?? []),
   ];
+}
+
+/**
+ * Runs a tiny dissection of 'layer4' (tinyDissectArgs) into `out` with the tiny CLIP over `concepts`; returns the
+ * CLIP folder and its cleanup. For the tests that read a results folder back (compose, weights, results-folder).
+ */
+export async function runTinyDissection(
+  out: string,
+  concepts: readonly string[],
+  extra: string[] = [],
+): Promise<{ clipDir: string; cleanup: () => Promise<void> }> {
+  const m = await assembleModelDir();
+  const file = join(tempDir(), 'concepts.txt');
+  writeFileSync(file, concepts.join('\n'));
+  const r = await cli(tinyDissectArgs({ layers: 'layer4', concepts: file, clip: m.dir, out, extra }));
+  assert.equal(r.code, 0, r.stderr);
+  return { clipDir: m.dir, cleanup: m.cleanup };
 }
