@@ -291,10 +291,7 @@ describe('clip-dissect similarity: errors name the input, the value and what was
   });
   it('hyperparameters that make the method degenerate, naming the --param flag and the valid range', async () => {
     for (const [param, re] of [
-      [
-        'a=0',
-        /soft_wpmi: --param a must be a positive number \(the softmax temperature\) but got 0$/m,
-      ],
+      ['a=0', /soft_wpmi: --param a must be a positive number \(the softmax temperature\) but got 0$/m],
       ['lam=-1', /--param lambda must be >= 0 .* but got -1$/m],
       ['p_end=0.999', /'pEnd' must be <= 'pStart' \(0\.998\) but got 0\.999/],
       ['pStart=0', /--param pStart must be a probability in \(0, 1\] but got 0/],
