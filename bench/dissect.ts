@@ -9,7 +9,8 @@
  * Prints each stage's seconds, the peak RSS, and the run's time over the onnxruntime inference it contains
  * (text tower + vision tower + target network, as timed inside the run).
  *
- * `--dtype q8` runs the hub's 8-bit CLIP (the `*_quantized.onnx` files; scripts/quantize_clip.py makes them for
+ * `--trust` adds the per-neuron trust figures (src/pipeline/trust.ts; off here so that the ratio measures what it
+ * always measured, bench/trust.ts times them). `--dtype q8` runs the hub's 8-bit CLIP (the `*_quantized.onnx` files; scripts/quantize_clip.py makes them for
  * the random CLIP), `--dtype int8` the fp32 files with their MatMul weights quantized to int8 at load time, `--keep DIR` keeps the results folder, and `--compare DIR` prints how many labels equal
  * those of an earlier run kept with `--keep` (all neurons, and those whose top-2 margin there is above 1e-4).
  *
@@ -50,6 +51,7 @@ const { values } = parseArgs({
     compare: { type: 'string' },
     'skip-pure': { type: 'boolean', default: false },
     'pure-only': { type: 'boolean', default: false },
+    trust: { type: 'boolean', default: false },
   },
 });
 
@@ -110,6 +112,9 @@ try {
     ...(values['chunk-size'] ? { chunkSize: Number(values['chunk-size']) } : {}),
     ...(values.workers ? { workers: Number(values.workers) } : {}),
     dtype: values.dtype as ClipDtype,
+    // the trust figures (B + R similarity reruns per layer) are timed by bench/trust.ts; without them this run
+    // times what earlier versions' dissect did, against the same pure inference
+    trust: values.trust ? {} : false,
     cacheDir,
     out,
   });
@@ -119,7 +124,7 @@ try {
   const textInference = (t.textFeatures ?? 0) - (t.openClipText ?? 0);
   const inference = textInference + (t.clipInference ?? 0) + (t.targetInference ?? 0);
   console.log(
-    `dissect: ${r.images.length} images, ${r.layers.length} layers, ${r.layers[0]?.concepts.length ?? 0} concepts, cold cache`,
+    `dissect: ${r.images.length} images, ${r.layers.length} layers, ${r.layers[0]?.concepts.length ?? 0} concepts, cold cache, trust figures ${values.trust ? `on (${(t.trust ?? 0).toFixed(1)} s)` : 'off (bench/trust.ts times them; --trust includes them)'}`,
   );
   console.log(
     `total ${total.toFixed(1)} s, peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB`,
