@@ -24,6 +24,11 @@ export const TRUST_HELP = `  --bootstraps B          bootstrap resamples of the 
 const fraction = (flag: string, v: unknown) =>
   v === undefined ? undefined : parseNumber(flag, String(v), { min: Number.MIN_VALUE });
 
+/** Whether any trust flag was given (then too few probe images is an error rather than a skip). */
+export function trustFlagsGiven(values: Record<string, unknown>): boolean {
+  return Object.keys(TRUST_FLAGS).some((k) => values[k] !== undefined);
+}
+
 /** The trust options from parsed flags (undefined where a flag is absent: the library's defaults). */
 export function trustOptions(values: Record<string, unknown>): DissectTrustOptions {
   return {

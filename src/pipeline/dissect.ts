@@ -84,7 +84,7 @@ import {
 import { openModel, resolvePreprocess, type SkippedImage } from './activations.js';
 import { layerFileNames, runHeader } from './activations-files.js';
 import { type CacheStats, cacheKey, FeatureCache, fileSha256s, modelSha256s, sha256Hex } from './cache.js';
-import { addLayerTrust, type DissectTrustOptions, resolveTrustOptions } from './trust.js';
+import { addLayerTrust, type DissectTrustOptions, resolveTrustOptions, TRUST_MIN_IMAGES } from './trust.js';
 
 export interface DissectOptions {
   /**
@@ -458,6 +458,16 @@ async function dissectIn(o: DissectOptions, hooks: DissectHooks): Promise<Dissec
     for (const w of dataset.warnings) warn(w);
     const N = dataset.images.length;
     if (N === 0) throw new ArgumentError(`the probe set ${JSON.stringify(probe)} holds no images`);
+    // trust figures need two halves of probe images: asked for, too few is an error now; by default, a warning
+    let trustOn = o.trust !== false;
+    const tooFewForTrust = (n: number) =>
+      `the trust figures need at least ${TRUST_MIN_IMAGES} probe images (a fit and a held-out half) but the probe set has ${n}`;
+    const skipTrust = (n: number) => {
+      if (o.trust !== undefined) throw new ArgumentError(tooFewForTrust(n), { option: 'trust' });
+      warn(`${tooFewForTrust(n)}: trust figures skipped (trust: false / --no-trust silences this)`);
+      trustOn = false;
+    };
+    if (trustOn && N < TRUST_MIN_IMAGES) skipTrust(N);
     // the similarity's options (topK <= N …) before any feature is computed
     try {
       resolveSimilarityOptions(similarity, o.options as never, N);
@@ -909,7 +919,9 @@ async function dissectIn(o: DissectOptions, hooks: DissectHooks): Promise<Dissec
       layers.push({ layer: info.name, result, concepts: set.concepts });
     }
     time('similarity', performance.now() - t);
-    if (o.trust !== false) {
+    // skipped unreadable images can leave fewer than the scan found
+    if (trustOn && I.rows < TRUST_MIN_IMAGES) skipTrust(I.rows);
+    if (trustOn) {
       t = performance.now();
       await addLayerTrust(layers, { imageFeatures: I, textFeatures, activations }, similarity, {
         ...(o.trust === true || o.trust === undefined ? {} : o.trust),

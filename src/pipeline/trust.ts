@@ -55,6 +55,9 @@ import {
 import type { ProgressCallback } from '../progress.js';
 import type { LayerResult } from '../report/descriptions.js';
 
+/** The fewest probe images the trust figures take: a fit half and a held-out half of at least 4 each. */
+export const TRUST_MIN_IMAGES = 8;
+
 export interface TrustOptions {
   /** Bootstrap resamples for stability. Default 20. */
   bootstraps?: number;
@@ -258,9 +261,9 @@ export async function computeLayerTrust(inp: TrustInputs, opts: TrustOptions = {
     );
   if (inp.labels.length !== K)
     throw new ShapeError(`${inp.labels.length} labels for layer '${inp.layer}' of ${K} neurons`);
-  if (N < 8)
+  if (N < TRUST_MIN_IMAGES)
     throw new ArgumentError(
-      `trust figures need at least 8 probe images (two halves of 4) but layer '${inp.layer}' has ${N}`,
+      `trust figures need at least ${TRUST_MIN_IMAGES} probe images (two halves of ${TRUST_MIN_IMAGES / 2}) but layer '${inp.layer}' has ${N}`,
     );
   for (let k = 0; k < K; k++)
     if (!(inp.labels[k] >= 0 && inp.labels[k] < T.rows))

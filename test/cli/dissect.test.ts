@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { cli, tempDir } from '../helpers/cli.js';
@@ -99,6 +99,28 @@ describe('clip-dissect dissect', () => {
         /activations of layer 'bad' computed by .*nan_tiny_ts\.onnx: 88 of 22×4 values are not finite \(NaN or ±Infinity\); the first, NaN, is at row 0 \(probe image .*\.(jpg|png|jpeg)\), column 0 \(0-based\)/,
       );
       assert.ok(!existsSync(join(out, 'neurons.json')), 'no results written');
+    });
+
+    it('fewer than 8 probe images: trust figures skipped with a warning by default, an error when asked for', async () => {
+      const small = tempDir('clip-dissect-probe-');
+      for (const f of readdirSync(probe).slice(0, 6)) copyFileSync(join(probe, f), join(small, f));
+      const swap = (a: string) => (a === probe ? small : a);
+      const out = tempDir('clip-dissect-out-');
+      const r = await cli(args(out, ['--no-report']).map(swap));
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(
+        r.stderr,
+        /warning: the trust figures need at least 8 probe images \(a fit and a held-out half\) but the probe set has 6: trust figures skipped/,
+      );
+      const neurons = JSON.parse(readFileSync(join(out, 'neurons.json'), 'utf8'));
+      assert.ok(
+        JSON.stringify(neurons).includes('"label"') && !JSON.stringify(neurons).includes('"stability"'),
+      );
+      const asked = tempDir('clip-dissect-out-');
+      const e = await cli(args(asked, ['--bootstraps', '5']).map(swap));
+      assert.equal(e.code, 1);
+      assert.match(e.stderr, /the trust figures need at least 8 probe images .* has 6$/m);
+      assert.doesNotMatch(e.stderr, /text features:/, 'refused before any feature is computed');
     });
 
     it('labels both layers: progress on stderr, a summary on stdout; a rerun is served from the cache', async () => {

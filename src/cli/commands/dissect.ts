@@ -17,7 +17,7 @@ import { formatFloat32 } from '../../report/descriptions.js';
 import { buildReport } from '../../report/html-report.js';
 import { CliError, type CliIO, choice, optionalInt, optionalSize, parseParams } from '../_args.js';
 import { startCommand } from '../_command.js';
-import { TRUST_FLAGS, TRUST_HELP, trustLine, trustOptions } from '../_trust.js';
+import { TRUST_FLAGS, TRUST_HELP, trustFlagsGiven, trustLine, trustOptions } from '../_trust.js';
 import { reportSummary } from './report.js';
 
 export const DISSECT_HELP = `Usage: clip-dissect dissect --target MODEL --out DIR [--layers L1,L2,…] [--probe DIR|NAME]
@@ -191,7 +191,7 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
       cacheDir: values['cache-dir'] as string | undefined,
       cache: values['no-cache'] !== true,
       offline: values.offline === true,
-      trust: values['no-trust'] === true ? false : trustOptions(values),
+      trust: values['no-trust'] === true ? false : trustFlagsGiven(values) ? trustOptions(values) : undefined,
     },
     {
       onChoice: (c) => {
