@@ -4,7 +4,8 @@
  * layer's activations .npy).
  *
  * What the folder holds:
- * - `index.html`: the page (HTML, CSS and vanilla JS, no framework, nothing fetched from a network);
+ * - `index.html`: the page (HTML, CSS and vanilla JS inlined from src/report/page/, no framework, nothing
+ *   fetched from a network);
  * - `data.js`: the data as a script that sets `window.CLIP_DISSECT_REPORT` (a file:// page cannot fetch()
  *   JSON in Chromium but can load a <script src>), and `data.json`, the same object for other tools;
  * - `thumbs/<row>.webp`: one thumbnail per probe image that the page shows anywhere (row = the image's row in
@@ -37,7 +38,7 @@ import { sha256Hex } from '../pipeline/cache.js';
 import type { LayerTrust, TrustBadge } from '../pipeline/trust.js';
 import type { ProgressCallback } from '../progress.js';
 import { VERSION } from '../version.js';
-import { REPORT_PAGE_HTML } from './_report-page.js';
+import { reportPageHtml } from './_report-page.js';
 import type { NeuronRecord } from './descriptions.js';
 
 export interface ReportOptions {
@@ -205,7 +206,8 @@ const r4 = (x: number | null) => (x === null ? null : Math.round(x * 1e4) / 1e4)
 /**
  * Builds (or rebuilds) the HTML report of a dissection results folder. Errors: ClipDissectError
  * 'ERR_REPORT_INPUT' naming the file when the folder, neurons.json or an activations file is missing or
- * malformed; ArgumentError for bad options.
+ * malformed; 'ERR_REPORT_PAGE' when the page's own files are missing from the installation; ArgumentError
+ * for bad options.
  */
 export async function buildReport(o: ReportOptions): Promise<ReportResult> {
   // a run writing the folder (dissect, another report) holds its lock: building meanwhile is refused
@@ -235,6 +237,8 @@ async function buildReportUnlocked(o: ReportOptions): Promise<ReportResult> {
     o.onWarning?.(w);
   };
 
+  // the page's own files first: a broken installation fails before any work
+  const pageHtml = await reportPageHtml();
   const dir = resolve(o.dir);
   const st = await stat(dir).catch(() => null);
   if (!st?.isDirectory())
@@ -470,7 +474,7 @@ async function buildReportUnlocked(o: ReportOptions): Promise<ReportResult> {
   // U+2028/2029 are legal in JSON strings and in modern JS, but escape them for older parsers
   const js = json.replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
   await writeFileAtomic(join(out, 'data.js'), `window.CLIP_DISSECT_REPORT = ${js};\n`, { fsync: false });
-  await writeFileAtomic(join(out, 'index.html'), REPORT_PAGE_HTML, { fsync: false });
+  await writeFileAtomic(join(out, 'index.html'), pageHtml, { fsync: false });
 
   return {
     dir: out,
