@@ -26,7 +26,7 @@ import {
 import { ClipDissectError } from '../numeric/errors.js';
 import type { ProgressCallback } from '../progress.js';
 
-export const HUB_URL = 'https://huggingface.co';
+const HUB_URL = 'https://huggingface.co';
 
 export interface HubOptions {
   /** Where hub models are cached (in `models/<id>/`). Default: defaultCacheDir(). */
@@ -66,7 +66,7 @@ function absentMarker(dir: string, file: string): string {
 }
 
 /** The endpoint hub files come from: `baseUrl`, else HF_ENDPOINT, else https://huggingface.co. */
-export function hubEndpoint(baseUrl?: string): string {
+function hubEndpoint(baseUrl?: string): string {
   const env = process.env['HF_ENDPOINT'];
   return (baseUrl ?? (env !== undefined && env !== '' ? env : HUB_URL)).replace(/\/+$/, '');
 }
