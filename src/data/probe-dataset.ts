@@ -27,6 +27,7 @@ import { promisify } from 'node:util';
 import { gunzip as gunzipCallback } from 'node:zlib';
 import { writeFileAtomic } from '../io/atomic.js';
 import { markUsed } from '../io/cache-files.js';
+import { describeFsError } from '../io/files.js';
 import { isInsideFolder } from '../io/paths.js';
 import { fileTypeName, regularFileStat } from '../io/regular-file.js';
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
@@ -367,11 +368,6 @@ async function splitSpec(spec: string | readonly string[]): Promise<string[]> {
   return parts;
 }
 
-function describeFsError(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  return e.code ?? e.message ?? String(err);
-}
-
 async function openSource(spec: string, options: OpenProbeDatasetOptions): Promise<OpenedSource> {
   const path = resolve(spec);
   let st: Awaited<ReturnType<typeof stat>>;
@@ -607,7 +603,11 @@ async function fileManifest(paths: string[], options: OpenProbeDatasetOptions): 
             : JSON.stringify(['file', p, fileTypeName(st)]);
         } catch (err) {
           // listed but unreadable (a broken link, as torchvision lists too): load(i) will throw for it
-          lines[b + k] = JSON.stringify(['file', p, describeFsError(err)]);
+          lines[b + k] = JSON.stringify([
+            'file',
+            p,
+            (err as NodeJS.ErrnoException).code ?? (err as Error).message ?? String(err),
+          ]);
         }
       }),
     );

@@ -23,6 +23,7 @@ import {
   RECORD_DIR,
   writeDownloadRecord,
 } from '../io/cache-files.js';
+import { isFile } from '../io/files.js';
 import { ClipDissectError } from '../numeric/errors.js';
 import type { ProgressCallback } from '../progress.js';
 
@@ -108,14 +109,6 @@ const HUB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
 /** Whether `s` has the form of a hub model id (`owner/name`). */
 export function isHubId(s: string): boolean {
   return HUB_ID.test(s) && !s.split('/').some((p) => p === '.' || p === '..' || p.endsWith('.git'));
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
 }
 
 async function isDir(path: string): Promise<boolean> {

@@ -27,6 +27,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { loadProbeSource } from '../data/probe-dataset.js';
 import { isTempName, writeFileAtomic } from '../io/atomic.js';
+import { isFile, readJson } from '../io/files.js';
 import { checkWritableFolder, withFolderLock } from '../io/folders.js';
 import { readRegularFile } from '../io/regular-file.js';
 import { readResultsMatrix, resultsFilePath } from '../io/results-folder.js';
@@ -118,30 +119,14 @@ function positiveInt(name: string, v: number | undefined, max = Number.MAX_SAFE_
     throw new ArgumentError(`'${name}' must be an integer from 1 to ${max} but got ${v}`);
 }
 
-async function isFile(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => null))?.isFile() === true;
-}
-
-async function readJson<T>(path: string, what: string): Promise<T> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new ClipDissectError('ERR_REPORT_INPUT', `${path}: cannot read ${what} (${(e as Error).message})`, {
-      cause: e,
-    });
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch (e) {
-    throw new ClipDissectError(
+/** readJson's errors for a file of the results folder: ClipDissectError 'ERR_REPORT_INPUT' naming it. */
+function inputError(path: string, what: string) {
+  return (kind: 'read' | 'parse', e: Error) =>
+    new ClipDissectError(
       'ERR_REPORT_INPUT',
-      `${path}: ${what} is not valid JSON (${(e as Error).message})`,
-      {
-        cause: e,
-      },
+      `${path}: ${kind === 'read' ? `cannot read ${what}` : `${what} is not valid JSON`} (${e.message})`,
+      { cause: e },
     );
-  }
 }
 
 /** Activation value rounded to 4 significant digits (what the page prints). */
@@ -254,11 +239,13 @@ async function buildReportUnlocked(o: ReportOptions): Promise<ReportResult> {
       'ERR_REPORT_INPUT',
       `${neuronsPath}: not found; the report is built from a clip-dissect dissect results folder (neurons.json, args.json, images.txt, <layer>.npy)`,
     );
-  const nj = await readJson<NeuronsFile>(neuronsPath, 'neurons.json');
+  const nj = await readJson<NeuronsFile>(neuronsPath, inputError(neuronsPath, 'neurons.json'));
   if (!Array.isArray(nj.layers) || !Array.isArray(nj.neurons))
     throw new ClipDissectError('ERR_REPORT_INPUT', `${neuronsPath}: expected 'layers' and 'neurons' arrays`);
   const argsPath = join(dir, 'args.json');
-  const args: ArgsFile = (await isFile(argsPath)) ? await readJson<ArgsFile>(argsPath, 'args.json') : {};
+  const args: ArgsFile = (await isFile(argsPath))
+    ? await readJson<ArgsFile>(argsPath, inputError(argsPath, 'args.json'))
+    : {};
   if (!args.layers) warn(`${argsPath}: not found; the report shows no activation values`);
 
   const imagesPath = join(dir, 'images.txt');
@@ -530,8 +517,7 @@ async function writeThumbnails(
 ): Promise<{ written: number; reused: number; failedRows: number[] }> {
   const indexPath = join(thumbsDir, 'index.json');
   let prev: ThumbIndex | undefined;
-  if (await isFile(indexPath))
-    prev = await readJson<ThumbIndex>(indexPath, 'thumbs/index.json').catch(() => undefined);
+  if (await isFile(indexPath)) prev = await readJson<ThumbIndex>(indexPath).catch(() => undefined);
   const present = new Set<string>(await readdir(thumbsDir).catch(() => [] as string[]));
   const sameSettings = prev?.size === size && prev.quality === THUMB_QUALITY && prev.sha256 !== undefined;
   const wanted = new Set(rows.map((r) => `${r}.webp`));
