@@ -8,6 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { describeFsError } from '../io/files.js';
 import { ClipDissectError } from '../numeric/errors.js';
 
 /** src/report/page/ of the package, from this module (dist/src/report/). */
@@ -20,7 +21,7 @@ async function pageFile(name: string): Promise<string> {
   const text = await readFile(path, 'utf8').catch((e: Error) => {
     throw new ClipDissectError(
       'ERR_REPORT_PAGE',
-      `${path}: cannot read the report page's ${name} (${e.message}); the clip-dissect installation is incomplete: reinstall it`,
+      `${path}: cannot read the report page's ${name} (${describeFsError(e)}); the clip-dissect installation is incomplete: reinstall it`,
       { cause: e },
     );
   });
