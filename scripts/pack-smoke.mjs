@@ -3,8 +3,8 @@
  * Smoke test of the published package (run by .ci/run after `npm test`; `npm run pack:smoke` by hand):
  *
  * 1. `npm pack` (its `prepack` cleans dist/ and builds) into a temporary folder, and checks the file list:
- *    bin, dist/src with the WebAssembly kernels, LICENSE, CHANGELOG.md and README.md; no dist/test, dist/bench,
- *    src, test or scripts.
+ *    bin, dist/src with the WebAssembly kernels, the report page's src/report/page/report.{js,css}, LICENSE,
+ *    CHANGELOG.md and README.md; no dist/test, dist/bench, other src, test or scripts.
  * 2. Installs the tarball into an empty project without network: `npm ci --offline` from a lockfile written
  *    from this repository's (the dependencies CI just installed, so their tarballs are in npm's cache), with
  *    the registry pointed at a closed port of 127.0.0.1 and onnxruntime-node's install script denied
@@ -86,10 +86,18 @@ for (const need of [
   'dist/src/index.d.ts',
   'dist/src/cli/main.js',
   'dist/src/compute/kernels.wasm',
+  'src/report/page/report.js',
+  'src/report/page/report.css',
 ]) {
   if (!files.includes(need)) fail(`the package lacks ${need}`);
 }
-const stray = files.filter((f) => /^(dist\/(test|bench)|src|test|scripts|assembly|bench)\//.test(f));
+// of src/ only the report page's script and stylesheet, which index.html inlines
+const stray = files.filter(
+  (f) =>
+    /^(dist\/(test|bench)|src|test|scripts|assembly|bench)\//.test(f) &&
+    f !== 'src/report/page/report.js' &&
+    f !== 'src/report/page/report.css',
+);
 if (stray.length > 0) fail(`the package holds files it must not: ${stray.slice(0, 5).join(', ')}`);
 console.log(
   `pack-smoke: ${packed.filename}: ${files.length} files, ${(packed.size / 1e6).toFixed(2)} MB packed, ${(packed.unpackedSize / 1e6).toFixed(2)} MB unpacked`,

@@ -38,7 +38,7 @@ export function parseNumber(
 }
 
 /** '512M', '2G', '1.5g', '1048576' → bytes. */
-export function parseSize(flag: string, value: string): number {
+function parseSize(flag: string, value: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]i?[bB]?)?\s*$/.exec(value);
   if (!m) throw new CliError(`--${flag} must be a size such as 512M or 2G but got '${value}'`);
   const mult: Record<string, number> = { k: 2 ** 10, m: 2 ** 20, g: 2 ** 30 };

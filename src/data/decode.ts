@@ -23,6 +23,7 @@
  * colour of transparent pixels); 16-bit grayscale PNG with a tRNS chunk (treated as gray+alpha: high byte).
  */
 import sharp, { type Metadata } from 'sharp';
+import { describeFsError } from '../io/files.js';
 import { readRegularFile } from '../io/regular-file.js';
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 
@@ -236,14 +237,6 @@ function imageError(source: string, bytes: Uint8Array, err: unknown): ClipDissec
   return new ClipDissectError('ERR_IMAGE', `${source}: corrupt or truncated image (${own})`, {
     cause: err,
   });
-}
-
-function describeFsError(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException)?.code;
-  if (code === 'ENOENT') return 'no such file (ENOENT)';
-  if (code === 'EISDIR') return 'it is a directory (EISDIR)';
-  if (code === 'EACCES' || code === 'EPERM') return `permission denied (${code})`;
-  return err instanceof Error ? err.message : String(err);
 }
 
 function describeValue(v: unknown): string {

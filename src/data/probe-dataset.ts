@@ -27,6 +27,7 @@ import { promisify } from 'node:util';
 import { gunzip as gunzipCallback } from 'node:zlib';
 import { writeFileAtomic } from '../io/atomic.js';
 import { markUsed } from '../io/cache-files.js';
+import { describeFsError } from '../io/files.js';
 import { isInsideFolder } from '../io/paths.js';
 import { fileTypeName, regularFileStat } from '../io/regular-file.js';
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
@@ -112,7 +113,7 @@ export class ProbeDatasetError extends ClipDissectError {
 }
 
 /** torchvision's `IMG_EXTENSIONS`, matched against the lower-cased file name. */
-export const PROBE_IMAGE_EXTENSIONS: readonly string[] = [
+const PROBE_IMAGE_EXTENSIONS: readonly string[] = [
   '.jpg',
   '.jpeg',
   '.png',
@@ -178,7 +179,7 @@ function cifarFormatOf(name: string): CifarFormat | undefined {
 }
 
 /** The archive of the built-in datasets, as published by its authors. */
-export const CIFAR100_ARCHIVE = {
+const CIFAR100_ARCHIVE = {
   file: 'cifar-100-binary.tar.gz',
   url: 'https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz',
   /** The MD5 published with the archive on https://www.cs.toronto.edu/~kriz/cifar.html. No SHA-256 is
@@ -194,7 +195,7 @@ export const BUILTIN_PROBE_DATASETS: Readonly<Record<string, { member: string; d
   cifar100_val: { member: 'test.bin', description: 'CIFAR-100 test split (10,000 images, 32×32)' },
 };
 
-export const BUILTIN_PROBE_NAMES = Object.keys(BUILTIN_PROBE_DATASETS);
+const BUILTIN_PROBE_NAMES = Object.keys(BUILTIN_PROBE_DATASETS);
 
 const EXPECTED = `a folder of images, a folder of class folders (torchvision ImageFolder layout), CIFAR binary files (${formatChoices([...CIFAR10_FILES, ...CIFAR100_FILES])}) or a folder holding them, or one of the built-in names ${formatChoices(BUILTIN_PROBE_NAMES)}`;
 
@@ -365,11 +366,6 @@ async function splitSpec(spec: string | readonly string[]): Promise<string[]> {
     }
   }
   return parts;
-}
-
-function describeFsError(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  return e.code ?? e.message ?? String(err);
 }
 
 async function openSource(spec: string, options: OpenProbeDatasetOptions): Promise<OpenedSource> {
@@ -607,7 +603,11 @@ async function fileManifest(paths: string[], options: OpenProbeDatasetOptions): 
             : JSON.stringify(['file', p, fileTypeName(st)]);
         } catch (err) {
           // listed but unreadable (a broken link, as torchvision lists too): load(i) will throw for it
-          lines[b + k] = JSON.stringify(['file', p, describeFsError(err)]);
+          lines[b + k] = JSON.stringify([
+            'file',
+            p,
+            (err as NodeJS.ErrnoException).code ?? (err as Error).message ?? String(err),
+          ]);
         }
       }),
     );

@@ -10,6 +10,7 @@
 import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import { writeFileAtomic } from './atomic.js';
+import { describeFsError } from './files.js';
 import { readRegularFile } from './regular-file.js';
 
 /** An element type that clip-dissect reads and writes. */
@@ -150,14 +151,6 @@ export async function readNpy(path: string): Promise<NpyArray> {
     });
   }
   return parseNpy(bytes, path);
-}
-
-function describeFsError(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException)?.code;
-  if (code === 'ENOENT') return 'no such file (ENOENT)';
-  if (code === 'EISDIR') return 'it is a directory (EISDIR)';
-  if (code === 'EACCES' || code === 'EPERM') return `permission denied (${code})`;
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** Copies or views the data region as a typed array of the dtype, swapping bytes when needed. */

@@ -23,10 +23,11 @@ import {
   RECORD_DIR,
   writeDownloadRecord,
 } from '../io/cache-files.js';
+import { isFile } from '../io/files.js';
 import { ClipDissectError } from '../numeric/errors.js';
 import type { ProgressCallback } from '../progress.js';
 
-export const HUB_URL = 'https://huggingface.co';
+const HUB_URL = 'https://huggingface.co';
 
 export interface HubOptions {
   /** Where hub models are cached (in `models/<id>/`). Default: defaultCacheDir(). */
@@ -66,7 +67,7 @@ function absentMarker(dir: string, file: string): string {
 }
 
 /** The endpoint hub files come from: `baseUrl`, else HF_ENDPOINT, else https://huggingface.co. */
-export function hubEndpoint(baseUrl?: string): string {
+function hubEndpoint(baseUrl?: string): string {
   const env = process.env['HF_ENDPOINT'];
   return (baseUrl ?? (env !== undefined && env !== '' ? env : HUB_URL)).replace(/\/+$/, '');
 }
@@ -108,14 +109,6 @@ const HUB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
 /** Whether `s` has the form of a hub model id (`owner/name`). */
 export function isHubId(s: string): boolean {
   return HUB_ID.test(s) && !s.split('/').some((p) => p === '.' || p === '..' || p.endsWith('.git'));
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
 }
 
 async function isDir(path: string): Promise<boolean> {

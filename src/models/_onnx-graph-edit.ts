@@ -81,7 +81,7 @@ export async function loadOnnxModel(path: string): Promise<LoadedModel> {
 }
 
 /** The external data files, read for one session creation (onnxruntime copies what it needs). */
-export async function readExternalData(loaded: LoadedModel): Promise<{ path: string; data: Uint8Array }[]> {
+async function readExternalData(loaded: LoadedModel): Promise<{ path: string; data: Uint8Array }[]> {
   const dir = dirname(loaded.path);
   return Promise.all(
     loaded.externalLocations.map(async (location) => ({

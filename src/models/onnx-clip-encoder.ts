@@ -22,7 +22,7 @@ import * as ort from 'onnxruntime-node';
 import { int8WeightMax } from '../compute/_cpu-features.js';
 import { checkThreads } from '../compute/_onnx.js';
 import { type PreprocessConfig, preprocessorConfigFromHF, preprocessShape } from '../data/preprocess.js';
-import { readRegularFile } from '../io/regular-file.js';
+import { readJson } from '../io/files.js';
 import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import { ClipTokenizer, type ClipTokenizerSpec, tokenizerSpec } from './_clip-tokenizer.js';
@@ -120,23 +120,12 @@ export function clipModelFiles(dtype: ClipDtype = 'fp32'): string[] {
 }
 
 /** A model folder's JSON object file; ClipDissectErrors name the file. */
-export async function readJson(path: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = (await readRegularFile(path)).toString('utf8');
-  } catch (e) {
-    throw new ClipDissectError('ERR_MODEL_FILES', `cannot read ${path}: ${(e as Error).message}`, {
-      cause: e,
-    });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new ClipDissectError('ERR_MODEL_CONFIG', `${path} is not valid JSON: ${(e as Error).message}`, {
-      cause: e,
-    });
-  }
+export async function readModelJson(path: string): Promise<Record<string, unknown>> {
+  const json = await readJson(path, (kind, e) =>
+    kind === 'read'
+      ? new ClipDissectError('ERR_MODEL_FILES', `cannot read ${path}: ${e.message}`, { cause: e })
+      : new ClipDissectError('ERR_MODEL_CONFIG', `${path} is not valid JSON: ${e.message}`, { cause: e }),
+  );
   if (json === null || typeof json !== 'object' || Array.isArray(json))
     throw new ClipDissectError('ERR_MODEL_CONFIG', `${path}: expected a JSON object`);
   return json as Record<string, unknown>;
@@ -533,7 +522,7 @@ export async function createOnnxClipEncoder(
   const { dir, hubId } = await resolveModelFiles(idOrDir, files, options);
   const [configPath, tokPath, tokCfgPath, prePath, textPath, visionPath] = files.map((f) => join(dir, f));
 
-  const config = await readJson(configPath);
+  const config = await readModelJson(configPath);
   const rawType = config['model_type'];
   const modelType: ModelType | undefined =
     rawType === 'clip' ? 'clip' : rawType === 'siglip' ? 'siglip' : undefined;
@@ -543,12 +532,12 @@ export async function createOnnxClipEncoder(
       `${configPath}: model_type ${JSON.stringify(rawType)} is not supported; supported are 'clip' and 'siglip'`,
     );
   const preprocess = preprocessorConfigFromHF(
-    await readJson(prePath),
+    await readModelJson(prePath),
     prePath,
     clipCropRounding(options.clipPreprocess),
   );
-  const tokenizerJson = await readJson(tokPath);
-  const tokenizerConfig = await readJson(tokCfgPath);
+  const tokenizerJson = await readModelJson(tokPath);
+  const tokenizerConfig = await readModelJson(tokCfgPath);
   const tokenizer = new ClipTokenizer(
     tokenizerJson,
     tokenizerConfig,

@@ -6,7 +6,7 @@ import { ClipTokenizer } from './_clip-tokenizer.js';
 import { type HubOptions, resolveModelFiles } from './_hub.js';
 import { checkDevice, type Device, sessionOptions } from './_onnx-graph-edit.js';
 import { lengthOrder, tokenizeTexts } from './_text-batches.js';
-import { float16ToFloat32, readJson } from './onnx-clip-encoder.js';
+import { float16ToFloat32, readModelJson } from './onnx-clip-encoder.js';
 import type { EncodeSentencesOptions, SentenceEmbeddings, SentenceEncoder } from './sentence-encoder.js';
 
 /** The sentence encoder of the paper's evaluation, exported by Xenova for transformers.js. */
@@ -199,9 +199,9 @@ export async function createOnnxSentenceEncoder(
     ...options,
   });
   const [configPath, tokPath, tokCfgPath, modelPath] = files.map((f) => join(dir, f));
-  const config = await readJson(configPath);
-  const tokenizerConfig = await readJson(tokCfgPath);
-  const tokenizerJson = await readJson(tokPath);
+  const config = await readModelJson(configPath);
+  const tokenizerConfig = await readModelJson(tokCfgPath);
+  const tokenizerJson = await readModelJson(tokPath);
   // the model's own limit (tokenizer_config's model_max_length; transformers writes 1e30 for "none")
   const mml = tokenizerConfig['model_max_length'];
   const limit =

@@ -6,6 +6,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { isFile } from '../io/files.js';
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 import { type HubOptions, isHubId, resolveModelFiles } from './_hub.js';
 import { externalDataLocations } from './_onnx-external-data.js';
@@ -62,10 +63,6 @@ export interface TargetSource {
   /** The hub id and revision, for a hub target. */
   readonly hubId?: string;
   readonly revision?: string;
-}
-
-async function isFile(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => null))?.isFile() === true;
 }
 
 /**

@@ -26,11 +26,6 @@ export function createMatrix(rows: number, cols: number, data?: Float32Array): M
   return { rows, cols, data };
 }
 
-/** Element (i, j). For tests and small work; hot loops index `data` directly. */
-export function at(m: Matrix, i: number, j: number): number {
-  return m.data[i * m.cols + j];
-}
-
 /** The transpose, as a new matrix (cols×rows). Blocked for cache friendliness. */
 export function transpose(m: Matrix): Matrix {
   const { rows, cols, data } = m;
@@ -47,16 +42,6 @@ export function transpose(m: Matrix): Matrix {
     }
   }
   return { rows: cols, cols: rows, data: out };
-}
-
-/** A copy of rows [start, end) (a view would alias; callers that can alias use `data.subarray`). */
-export function sliceRows(m: Matrix, start: number, end: number): Matrix {
-  return { rows: end - start, cols: m.cols, data: m.data.slice(start * m.cols, end * m.cols) };
-}
-
-/** Row i as a view (no copy). */
-export function rowView(m: Matrix, i: number): Float32Array {
-  return m.data.subarray(i * m.cols, (i + 1) * m.cols);
 }
 
 /** Rows `rows` of `m` (any order, repeats allowed), stacked, as a new matrix. */

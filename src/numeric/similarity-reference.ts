@@ -108,7 +108,7 @@ function pmiScores(
   return out;
 }
 
-export function softWpmiReference(inp: SimilarityInputs, options?: Partial<SoftWpmiOptions>): Matrix {
+function softWpmiReference(inp: SimilarityInputs, options?: Partial<SoftWpmiOptions>): Matrix {
   const { n } = checkInputShapes(inp);
   const o = resolveSimilarityOptions('soft_wpmi', options, n);
   const p = rankProbabilities(o);
@@ -125,7 +125,7 @@ export function softWpmiReference(inp: SimilarityInputs, options?: Partial<SoftW
   );
 }
 
-export function wpmiReference(inp: SimilarityInputs, options?: Partial<WpmiOptions>): Matrix {
+function wpmiReference(inp: SimilarityInputs, options?: Partial<WpmiOptions>): Matrix {
   const { n } = checkInputShapes(inp);
   const o = resolveSimilarityOptions('wpmi', options, n);
   const p = new Float64Array(o.topK).fill(1);
@@ -161,7 +161,7 @@ export function rankReorderBaseline(vDesc: Float64Array, p: number, seed: number
   return sum / (5 * n);
 }
 
-export function rankReorderReference(inp: SimilarityInputs, options?: Partial<RankReorderOptions>): Matrix {
+function rankReorderReference(inp: SimilarityInputs, options?: Partial<RankReorderOptions>): Matrix {
   const { n, m, k } = checkInputShapes(inp);
   const o = resolveSimilarityOptions('rank_reorder', options, n);
   const topN = Math.floor(n * o.topFraction);
@@ -225,7 +225,7 @@ function matmulTransA(x: Matrix, y: Matrix): Matrix {
   return { rows: x.cols, cols: y.cols, data: Float32Array.from(out) };
 }
 
-export function cosSimilarityReference(inp: SimilarityInputs): Matrix {
+function cosSimilarityReference(inp: SimilarityInputs): Matrix {
   checkInputShapes(inp);
   const P = clipSimilarities(inp.imageFeatures, inp.textFeatures);
   return matmulTransA(normalizeColumns(inp.activations, 0), normalizeColumns(P, 0));
@@ -242,7 +242,7 @@ function centerCube(x: Matrix): Matrix {
   return { rows, cols, data: out };
 }
 
-export function cosSimilarityCubedReference(
+function cosSimilarityCubedReference(
   inp: SimilarityInputs,
   options?: Partial<CosSimilarityCubedOptions>,
 ): Matrix {

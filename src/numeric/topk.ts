@@ -142,15 +142,3 @@ export function columnTopK(m: Matrix, k: number): Int32Array {
   for (let j = 0; j < cols; j++) drain(hv, hi, j * k, k, out, j * k);
   return out;
 }
-
-/** For each row of `m` (rows×cols), its k largest entries: indices and values, rows×k each. */
-export function rowTopK(m: Matrix, k: number): { indices: Int32Array; values: Float32Array } {
-  if (k > m.cols) throw new ArgumentError(`'k' must be <= the number of columns (${m.cols}) but got ${k}`);
-  const indices = new Int32Array(m.rows * k);
-  const values = new Float32Array(m.rows * k);
-  for (let i = 0; i < m.rows; i++) {
-    topKStrided(m.data, m.cols, k, indices, i * k, i * m.cols, 1);
-    for (let r = 0; r < k; r++) values[i * k + r] = m.data[i * m.cols + indices[i * k + r]];
-  }
-  return { indices, values };
-}

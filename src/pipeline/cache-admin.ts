@@ -17,6 +17,7 @@ import type { Dirent } from 'node:fs';
 import { readdir, rm, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { RECORD_DIR, readDownloadRecord, TEMP_FILE } from '../io/cache-files.js';
+import { readJson } from '../io/files.js';
 import { readRegularFile } from '../io/regular-file.js';
 import { ArgumentError } from '../numeric/errors.js';
 import type { ProgressCallback } from '../progress.js';
@@ -342,7 +343,7 @@ export async function verifyCache(cacheDir: string, options: VerifyOptions = {})
       if (got !== want) bad.push(`SHA-256 ${got.slice(0, 12)}… instead of ${want.slice(0, 12)}…`);
     } else if (e.kind === 'probes') {
       const dir = e.paths[e.paths.length - 1];
-      const pin = e.paths.length > 1 ? await readJson(e.paths[0]) : undefined;
+      const pin = e.paths.length > 1 ? await readJson(e.paths[0]).catch(() => undefined) : undefined;
       const members = (pin as { members?: Record<string, { size: number; sha256: string }> })?.members;
       if (!members || typeof members !== 'object') unverified.push('no extraction record');
       else {
@@ -398,12 +399,4 @@ export async function verifyCache(cacheDir: string, options: VerifyOptions = {})
   }
   options.onProgress?.({ stage: 'verify', done: total, total, unit: 'bytes' });
   return results;
-}
-
-async function readJson(path: string): Promise<unknown> {
-  try {
-    return JSON.parse((await readRegularFile(path)).toString('utf8'));
-  } catch {
-    return undefined;
-  }
 }

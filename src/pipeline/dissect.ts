@@ -50,7 +50,7 @@ import {
   clipModelFiles,
   createOnnxClipEncoder,
   DEFAULT_CLIP_MODEL,
-  readJson,
+  readModelJson,
 } from '../models/onnx-clip-encoder.js';
 import type { OnnxTargetModel } from '../models/onnx-target-model.js';
 import { readId2Label, resolveTargetSource, type TargetDtype } from '../models/target-files.js';
@@ -486,7 +486,11 @@ async function dissectIn(o: DissectOptions, hooks: DissectHooks): Promise<Dissec
     const fresh: boolean[] = [];
     for (let c = 0; c < nChunks; c++) fresh.push(!(await cache.has(cacheKey(keptParts(c)), 'kept')));
     // CLIP's preprocessing, as its encoder will read it (the workers start before CLIP opens)
-    const clipPre = preprocessorConfigFromHF(await readJson(preF), preF, clipCropRounding(clipPreprocess));
+    const clipPre = preprocessorConfigFromHF(
+      await readModelJson(preF),
+      preF,
+      clipCropRounding(clipPreprocess),
+    );
     const allConfigs = chunkConfigs(tPre, clipPre, true);
     const bs = Math.min(alignToRuns(o.batchSize ?? DEFAULT_BATCH, runBatchFor(device, o.runBatchSize)), N);
     time('openProbe', performance.now() - t);

@@ -203,7 +203,7 @@ function summaryStat(values: number[]): SummaryStat {
   };
 }
 
-export function badgeOf(dead: boolean, stability: number, p: number): TrustBadge {
+function badgeOf(dead: boolean, stability: number, p: number): TrustBadge {
   if (dead) return 'dead';
   if (stability >= 0.8 && p <= 0.01) return 'high';
   if (stability < 0.5 || !(p <= 0.05)) return 'low';
@@ -211,7 +211,7 @@ export function badgeOf(dead: boolean, stability: number, p: number): TrustBadge
 }
 
 /** The layer summary of per-neuron trust records. */
-export function summarizeTrust(neurons: readonly NeuronTrust[]): LayerTrustSummary {
+function summarizeTrust(neurons: readonly NeuronTrust[]): LayerTrustSummary {
   const live = neurons.filter((n) => n.badge !== 'dead');
   const metrics = {} as Record<keyof LabelMetrics, SummaryStat>;
   for (const m of METRIC_NAMES) metrics[m] = summaryStat(live.map((n) => n.metrics[m] ?? Number.NaN));

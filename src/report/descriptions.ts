@@ -66,7 +66,7 @@ function trustRecord(t: NeuronTrust): Omit<NeuronTrust, 'unit' | 'label'> {
 }
 
 /** Per neuron: label, score, top concepts with scores, top-activating probe images, flags. */
-export function neuronRecords(layers: readonly LayerResult[]): NeuronRecord[] {
+function neuronRecords(layers: readonly LayerResult[]): NeuronRecord[] {
   const out: NeuronRecord[] = [];
   for (const { layer, result: r, concepts, trust } of layers) {
     for (let k = 0; k < r.nNeurons; k++) {

@@ -4,7 +4,8 @@
  * layer's activations .npy).
  *
  * What the folder holds:
- * - `index.html`: the page (HTML, CSS and vanilla JS, no framework, nothing fetched from a network);
+ * - `index.html`: the page (HTML, CSS and vanilla JS inlined from src/report/page/, no framework, nothing
+ *   fetched from a network);
  * - `data.js`: the data as a script that sets `window.CLIP_DISSECT_REPORT` (a file:// page cannot fetch()
  *   JSON in Chromium but can load a <script src>), and `data.json`, the same object for other tools;
  * - `thumbs/<row>.webp`: one thumbnail per probe image that the page shows anywhere (row = the image's row in
@@ -26,6 +27,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { loadProbeSource } from '../data/probe-dataset.js';
 import { isTempName, writeFileAtomic } from '../io/atomic.js';
+import { isFile, readJson } from '../io/files.js';
 import { checkWritableFolder, withFolderLock } from '../io/folders.js';
 import { readRegularFile } from '../io/regular-file.js';
 import { readResultsMatrix, resultsFilePath } from '../io/results-folder.js';
@@ -37,7 +39,7 @@ import { sha256Hex } from '../pipeline/cache.js';
 import type { LayerTrust, TrustBadge } from '../pipeline/trust.js';
 import type { ProgressCallback } from '../progress.js';
 import { VERSION } from '../version.js';
-import { REPORT_PAGE_HTML } from './_report-page.js';
+import { reportPageHtml } from './_report-page.js';
 import type { NeuronRecord } from './descriptions.js';
 
 export interface ReportOptions {
@@ -117,30 +119,14 @@ function positiveInt(name: string, v: number | undefined, max = Number.MAX_SAFE_
     throw new ArgumentError(`'${name}' must be an integer from 1 to ${max} but got ${v}`);
 }
 
-async function isFile(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => null))?.isFile() === true;
-}
-
-async function readJson<T>(path: string, what: string): Promise<T> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new ClipDissectError('ERR_REPORT_INPUT', `${path}: cannot read ${what} (${(e as Error).message})`, {
-      cause: e,
-    });
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch (e) {
-    throw new ClipDissectError(
+/** readJson's errors for a file of the results folder: ClipDissectError 'ERR_REPORT_INPUT' naming it. */
+function inputError(path: string, what: string) {
+  return (kind: 'read' | 'parse', e: Error) =>
+    new ClipDissectError(
       'ERR_REPORT_INPUT',
-      `${path}: ${what} is not valid JSON (${(e as Error).message})`,
-      {
-        cause: e,
-      },
+      `${path}: ${kind === 'read' ? `cannot read ${what}` : `${what} is not valid JSON`} (${e.message})`,
+      { cause: e },
     );
-  }
 }
 
 /** Activation value rounded to 4 significant digits (what the page prints). */
@@ -205,7 +191,8 @@ const r4 = (x: number | null) => (x === null ? null : Math.round(x * 1e4) / 1e4)
 /**
  * Builds (or rebuilds) the HTML report of a dissection results folder. Errors: ClipDissectError
  * 'ERR_REPORT_INPUT' naming the file when the folder, neurons.json or an activations file is missing or
- * malformed; ArgumentError for bad options.
+ * malformed; 'ERR_REPORT_PAGE' when the page's own files are missing from the installation; ArgumentError
+ * for bad options.
  */
 export async function buildReport(o: ReportOptions): Promise<ReportResult> {
   // a run writing the folder (dissect, another report) holds its lock: building meanwhile is refused
@@ -235,6 +222,8 @@ async function buildReportUnlocked(o: ReportOptions): Promise<ReportResult> {
     o.onWarning?.(w);
   };
 
+  // the page's own files first: a broken installation fails before any work
+  const pageHtml = await reportPageHtml();
   const dir = resolve(o.dir);
   const st = await stat(dir).catch(() => null);
   if (!st?.isDirectory())
@@ -250,11 +239,13 @@ async function buildReportUnlocked(o: ReportOptions): Promise<ReportResult> {
       'ERR_REPORT_INPUT',
       `${neuronsPath}: not found; the report is built from a clip-dissect dissect results folder (neurons.json, args.json, images.txt, <layer>.npy)`,
     );
-  const nj = await readJson<NeuronsFile>(neuronsPath, 'neurons.json');
+  const nj = await readJson<NeuronsFile>(neuronsPath, inputError(neuronsPath, 'neurons.json'));
   if (!Array.isArray(nj.layers) || !Array.isArray(nj.neurons))
     throw new ClipDissectError('ERR_REPORT_INPUT', `${neuronsPath}: expected 'layers' and 'neurons' arrays`);
   const argsPath = join(dir, 'args.json');
-  const args: ArgsFile = (await isFile(argsPath)) ? await readJson<ArgsFile>(argsPath, 'args.json') : {};
+  const args: ArgsFile = (await isFile(argsPath))
+    ? await readJson<ArgsFile>(argsPath, inputError(argsPath, 'args.json'))
+    : {};
   if (!args.layers) warn(`${argsPath}: not found; the report shows no activation values`);
 
   const imagesPath = join(dir, 'images.txt');
@@ -470,7 +461,7 @@ async function buildReportUnlocked(o: ReportOptions): Promise<ReportResult> {
   // U+2028/2029 are legal in JSON strings and in modern JS, but escape them for older parsers
   const js = json.replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
   await writeFileAtomic(join(out, 'data.js'), `window.CLIP_DISSECT_REPORT = ${js};\n`, { fsync: false });
-  await writeFileAtomic(join(out, 'index.html'), REPORT_PAGE_HTML, { fsync: false });
+  await writeFileAtomic(join(out, 'index.html'), pageHtml, { fsync: false });
 
   return {
     dir: out,
@@ -526,8 +517,7 @@ async function writeThumbnails(
 ): Promise<{ written: number; reused: number; failedRows: number[] }> {
   const indexPath = join(thumbsDir, 'index.json');
   let prev: ThumbIndex | undefined;
-  if (await isFile(indexPath))
-    prev = await readJson<ThumbIndex>(indexPath, 'thumbs/index.json').catch(() => undefined);
+  if (await isFile(indexPath)) prev = await readJson<ThumbIndex>(indexPath).catch(() => undefined);
   const present = new Set<string>(await readdir(thumbsDir).catch(() => [] as string[]));
   const sameSettings = prev?.size === size && prev.quality === THUMB_QUALITY && prev.sha256 !== undefined;
   const wanted = new Set(rows.map((r) => `${r}.webp`));

@@ -4,9 +4,8 @@ import { computeSimilarity } from '../../src/compute/similarity-engine.js';
 import { ArgumentError, NonFiniteError } from '../../src/numeric/errors.js';
 import { SIMILARITY_NAMES, type SimilarityName } from '../../src/numeric/similarity-options.js';
 import { similarityReference } from '../../src/numeric/similarity-reference.js';
-import { rowTopK } from '../../src/numeric/topk.js';
 import type { ProgressEvent } from '../../src/progress.js';
-import { handCase, maxAbsDiff, plantedData, randomMatrix } from '../helpers/data.js';
+import { handCase, maxAbsDiff, plantedData, randomMatrix, rowTopK } from '../helpers/data.js';
 import { GOLDEN_CASES, goldenOptions, loadGolden } from '../helpers/golden.js';
 
 const MiB = 1024 * 1024;

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import type { Matrix } from '../../src/numeric/matrix.js';
 import { gaussianSampler, mulberry32 } from '../../src/numeric/random.js';
+import { topKStrided } from '../../src/numeric/topk.js';
 
 export function randomMatrix(rows: number, cols: number, seed: number, f = (u: number) => u - 0.5): Matrix {
   const rand = mulberry32(seed);
@@ -71,4 +72,15 @@ export function makeFifo(path: string, replace = false): string {
   if (replace) rmSync(path, { force: true });
   execFileSync('mkfifo', [path]);
   return path;
+}
+
+/** For each row of `m` (rows×cols), its k largest entries (k <= cols): indices and values, rows×k each. */
+export function rowTopK(m: Matrix, k: number): { indices: Int32Array; values: Float32Array } {
+  const indices = new Int32Array(m.rows * k);
+  const values = new Float32Array(m.rows * k);
+  for (let i = 0; i < m.rows; i++) {
+    topKStrided(m.data, m.cols, k, indices, i * k, i * m.cols, 1);
+    for (let r = 0; r < k; r++) values[i * k + r] = m.data[i * m.cols + indices[i * k + r]];
+  }
+  return { indices, values };
 }

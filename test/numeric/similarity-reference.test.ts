@@ -3,8 +3,7 @@ import { describe, it } from 'node:test';
 import { ArgumentError, ShapeError } from '../../src/numeric/errors.js';
 import { SIMILARITY_NAMES, type SimilarityName } from '../../src/numeric/similarity-options.js';
 import { rankReorderBaseline, similarityReference } from '../../src/numeric/similarity-reference.js';
-import { rowTopK } from '../../src/numeric/topk.js';
-import { handCase, maxAbsDiff, plantedData } from '../helpers/data.js';
+import { handCase, maxAbsDiff, plantedData, rowTopK } from '../helpers/data.js';
 import { GOLDEN_CASES, goldenOptions, loadGolden } from '../helpers/golden.js';
 
 const close = (a: number, b: number, tol: number, what: string) =>

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { columnTopK, rowTopK, topK } from '../../src/numeric/topk.js';
+import { columnTopK, topK } from '../../src/numeric/topk.js';
 
 describe('topK', () => {
   it('returns indices of the largest values in descending order', () => {
@@ -31,16 +31,10 @@ describe('topK', () => {
   });
 });
 
-describe('columnTopK / rowTopK', () => {
+describe('columnTopK', () => {
   it('selects per column of an N×K matrix (the top images of each neuron)', () => {
     // 4 images × 2 neurons
     const m = { rows: 4, cols: 2, data: Float32Array.of(1, 9, 4, 8, 3, 8, 2, 7) };
     assert.deepEqual(Array.from(columnTopK(m, 2)), [1, 2, 0, 1]);
-  });
-  it('selects per row with values', () => {
-    const m = { rows: 2, cols: 3, data: Float32Array.of(1, 3, 2, 6, 5, 4) };
-    const r = rowTopK(m, 2);
-    assert.deepEqual(Array.from(r.indices), [1, 2, 0, 1]);
-    assert.deepEqual(Array.from(r.values), [3, 2, 6, 5]);
   });
 });

@@ -95,6 +95,22 @@ describe('buildReport', () => {
     assert.notDeepEqual(readData(dir).layers[1].strip, data.layers[1].strip);
   });
 
+  it("index.html inlines the page's stylesheet and script (src/report/page) whole and loads nothing but data.js", async () => {
+    const dir = tempDir('clip-dissect-report-');
+    await writeSyntheticResults(dir, [{ name: 'layer1', neurons: 3 }], 20);
+    await buildReport({ dir });
+    const html = readFileSync(join(dir, 'report', 'index.html'), 'utf8');
+    const page = (name: string) =>
+      readFileSync(new URL(`../../../src/report/page/${name}`, import.meta.url), 'utf8');
+    assert.ok(html.includes(`<style>\n${page('report.css')}</style>`));
+    assert.ok(html.includes(`<script>\n${page('report.js')}</script>`));
+    const shell = html.replace(page('report.js'), '').replace(page('report.css'), '');
+    assert.deepEqual(
+      [...shell.matchAll(/<(script|link|img|iframe)\b[^>]*>/g)].map((m) => m[0]),
+      ['<script src="data.js">', '<script>'],
+    );
+  });
+
   it('activations handed in memory (as dissect does) give the report the .npy files give; bad shapes are refused', async () => {
     const dir = tempDir('clip-dissect-report-');
     const syn = await writeSyntheticResults(dir, LAYERS, N, { deadEvery: 9 });

@@ -2,6 +2,7 @@
 
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { isFile } from '../../io/files.js';
 import { buildReport, type ReportResult } from '../../report/html-report.js';
 import { CliError, type CliIO, optionalInt, parseNumber } from '../_args.js';
 import { startCommand } from '../_command.js';
@@ -71,7 +72,7 @@ export async function reportCommand(args: string[], io: CliIO): Promise<number> 
   const dir = resolve(positionals[0]);
   if (!(await stat(dir).catch(() => null))?.isDirectory())
     throw new CliError(`report: ${dir}: no such folder (expected the --out folder of clip-dissect dissect)`);
-  if (!(await stat(join(dir, 'neurons.json')).catch(() => null))?.isFile())
+  if (!(await isFile(join(dir, 'neurons.json'))))
     throw new CliError(
       `report: ${join(dir, 'neurons.json')} not found: ${dir} is not a clip-dissect dissect results folder`,
     );

@@ -31,7 +31,7 @@ Resources:
 
 const pct = (x: number) => `${(100 * x).toFixed(0)}%`.padStart(5);
 
-export function formatSanity(r: SanityResult): string {
+function formatSanity(r: SanityResult): string {
   const out: string[] = [`synthetic neurons over ${r.images} probe images and ${r.concepts} concepts`];
   const levels = [...new Set(r.recovery.map((x) => x.noise))];
   const sims = [...new Set(r.recovery.map((x) => x.similarity))];

@@ -43,7 +43,7 @@ const f3 = (x: number | null) => (x === null ? 'n/a' : x.toFixed(3));
 const pair = (s: { mean: number | null; median: number | null }) => `${f3(s.mean)} / ${f3(s.median)}`;
 
 /** The side-by-side table per layer printed on stdout. */
-export function formatScore(r: ScoreResult): string {
+function formatScore(r: ScoreResult): string {
   const out: string[] = [`${r.similarity} over ${r.images} probe images; mean / median per layer`];
   const layers = [...new Set(r.methods.flatMap((m) => m.layers.map((l) => l.layer)))];
   for (const layer of layers) {

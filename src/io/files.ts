@@ -1,0 +1,40 @@
+/** Small file-system helpers shared by every layer: whether a path is a file, reading a JSON file, and a
+ * short reason for a failed file operation to put in an error message. */
+import { stat } from 'node:fs/promises';
+import { readRegularFile } from './regular-file.js';
+
+/** True when `path` exists and is a regular file (following links); false on any error. */
+export async function isFile(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => null))?.isFile() === true;
+}
+
+/**
+ * Reads (as a regular file: readRegularFile) and parses a JSON file. `fail` turns the read error (`kind` 'read') or the JSON syntax error
+ * ('parse') into the error the caller throws, naming the file as its users know it; without `fail` that
+ * error itself is thrown.
+ */
+export async function readJson<T = unknown>(
+  path: string,
+  fail: (kind: 'read' | 'parse', err: Error) => Error = (_kind, err) => err,
+): Promise<T> {
+  let text: string;
+  try {
+    text = (await readRegularFile(path)).toString('utf8');
+  } catch (e) {
+    throw fail('read', e as Error);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw fail('parse', e as Error);
+  }
+}
+
+/** Why a file operation failed, for a message: 'no such file (ENOENT)', 'permission denied (EACCES)', ... */
+export function describeFsError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOENT') return 'no such file (ENOENT)';
+  if (code === 'EISDIR') return 'it is a directory (EISDIR)';
+  if (code === 'EACCES' || code === 'EPERM') return `permission denied (${code})`;
+  return err instanceof Error ? err.message : String(err);
+}
