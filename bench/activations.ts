@@ -130,17 +130,21 @@ async function main(): Promise<void> {
     for (const workers of workerRuns) {
       const t0 = performance.now();
       const marks: number[] = [];
-      const r = await extractActivations({
-        target,
-        layers,
-        probe: dir,
-        batchSize: bs,
-        threads,
-        workers,
-        onProgress: (e) => {
-          if (e.stage === 'activations') marks.push(performance.now());
+      const r = await extractActivations(
+        {
+          target,
+          layers,
+          probe: dir,
+          batchSize: bs,
+          threads,
+          workers,
         },
-      });
+        {
+          onProgress: (e) => {
+            if (e.stage === 'activations') marks.push(performance.now());
+          },
+        },
+      );
       const seconds = (performance.now() - t0) / 1000;
       if (r.images.length !== count) throw new Error(`expected ${count} rows, got ${r.images.length}`);
       const perBatch = marks.slice(1).map((t, i) => (t - marks[i]) / 1000);

@@ -213,7 +213,6 @@ export {
 } from './pipeline/dissect.js';
 export {
   type AccuracyScores,
-  type EvalHooks,
   type EvalOptions,
   type EvalResult,
   evalJson,
@@ -258,7 +257,7 @@ export {
   type WeightsResult,
   type WeightTextSpace,
 } from './pipeline/weights.js';
-export type { ProgressCallback, ProgressEvent } from './progress.js';
+export type { ProgressCallback, ProgressEvent, RunHooks } from './progress.js';
 export { descriptionsCsv, type LayerResult, neuronsJson } from './report/descriptions.js';
 export { buildReport, REPORT_BANDS, type ReportOptions, type ReportResult } from './report/html-report.js';
 export { VERSION } from './version.js';

@@ -11,3 +11,16 @@ export interface ProgressEvent {
 }
 
 export type ProgressCallback = (event: ProgressEvent) => void;
+
+/**
+ * The second argument of every long-running entry point (`dissect(options, hooks)`, `evaluate`,
+ * `extractActivations`, …): how the caller hears about the run and stops it.
+ */
+export interface RunHooks {
+  onProgress?: ProgressCallback;
+  /** Non-fatal problems as they happen (results that keep a `warnings` list hold them too). */
+  onWarning?: (message: string) => void;
+  /** Stops the run at its next checkpoint (between batches, blocks or runs): the promise rejects with the
+   * signal's reason; what is already on disk (cache entries, finished files) stays. */
+  signal?: AbortSignal;
+}

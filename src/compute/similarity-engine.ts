@@ -35,7 +35,7 @@ import {
   type SimilarityInputs,
 } from '../numeric/similarity-reference.js';
 import { columnTopK } from '../numeric/topk.js';
-import type { ProgressCallback } from '../progress.js';
+import type { RunHooks } from '../progress.js';
 import { ComputeSession, checkThreads, GraphBuilder } from './_onnx.js';
 import { KernelArena, KernelPool, pad4, type StealSpec, splitRange, stealSlices } from './_wasm.js';
 
@@ -55,7 +55,6 @@ export interface SimilarityRunOptions<F extends SimilarityName = SimilarityName>
   memoryBudget?: number;
   /** onnxruntime threads. Default: every core. */
   threads?: number;
-  onProgress?: ProgressCallback;
 }
 
 export interface SimilarityResult {
@@ -740,7 +739,9 @@ export async function computeSimilarity<F extends SimilarityName>(
   similarity: F,
   inputs: SimilarityInputs,
   run: SimilarityRunOptions<F> = {},
+  hooks: RunHooks = {},
 ): Promise<SimilarityResult> {
+  hooks.signal?.throwIfAborted();
   const name = checkSimilarityName(similarity) as F;
   const { n, m, d, k } = checkInputShapes(inputs);
   const options = resolveSimilarityOptions(name, run.options, n);
@@ -759,7 +760,7 @@ export async function computeSimilarity<F extends SimilarityName>(
   const budget = run.memoryBudget ?? 768 * MiB;
   const keep = run.keepMatrix ? createMatrix(k, m) : undefined;
   const tracker = new TopTracker(k, top);
-  const onProgress = run.onProgress;
+  const { onProgress, signal } = hooks;
   const timings: Record<string, number> = {};
   const tStart = performance.now();
   const ctx: Ctx = {
@@ -775,8 +776,11 @@ export async function computeSimilarity<F extends SimilarityName>(
     tracker,
     budget,
     threads: run.threads,
-    progress: (done, total, unit = 'blocks') =>
-      onProgress?.({ stage: `similarity (${name})`, done, total, unit }),
+    // the run stops at its next block: the progress points are the engine's checkpoints
+    progress: (done, total, unit = 'blocks') => {
+      signal?.throwIfAborted();
+      onProgress?.({ stage: `similarity (${name})`, done, total, unit });
+    },
   };
   const A = inputs.activations;
   const dead = await timed(ctx, 'dead neurons', () => deadNeurons(A));

@@ -20,6 +20,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { checkWritableFolder, withFolderLock } from '../io/folders.js';
 import { matrixToNpy, writeNpy } from '../io/npy.js';
 import { ArgumentError } from '../numeric/errors.js';
+import type { RunHooks } from '../progress.js';
 import { VERSION } from '../version.js';
 import { type ActivationsResult, type ExtractActivationsOptions, extractActivations } from './activations.js';
 
@@ -67,14 +68,20 @@ export function layerFileNames(names: readonly string[]): Map<string, string> {
  * Runs extractActivations and writes its results into `o.out`, holding the folder's lock (see lockFolder: a
  * second run on the same folder fails at once).
  */
-export async function runActivationsFiles(o: ActivationsFilesOptions): Promise<ActivationsFilesResult> {
+export async function runActivationsFiles(
+  o: ActivationsFilesOptions,
+  hooks: RunHooks = {},
+): Promise<ActivationsFilesResult> {
   if (typeof o?.out !== 'string' || o.out === '')
     throw new ArgumentError(`'out' must be the output folder but got ${JSON.stringify(o?.out)}`);
   await checkWritableFolder(o.out, 'out', 'output folder');
-  return withFolderLock(o.out, 'activations', undefined, () => writeActivationsFiles(o));
+  return withFolderLock(o.out, 'activations', undefined, () => writeActivationsFiles(o, hooks));
 }
 
-async function writeActivationsFiles(o: ActivationsFilesOptions): Promise<ActivationsFilesResult> {
+async function writeActivationsFiles(
+  o: ActivationsFilesOptions,
+  hooks: RunHooks,
+): Promise<ActivationsFilesResult> {
   const { out, ...options } = o;
   await checkOutputsOutsideProbe(o.probe, [
     { what: "the output folder ('out' / --out)", path: out },
@@ -82,7 +89,7 @@ async function writeActivationsFiles(o: ActivationsFilesOptions): Promise<Activa
       ? undefined
       : { what: "the cache folder ('cacheDir' / --cache-dir)", path: o.cacheDir },
   ]);
-  const result = await extractActivations(options);
+  const result = await extractActivations(options, hooks);
   const files: string[] = [];
   const layerFiles = layerFileNames(result.layers.map((l) => l.name));
   const tWrite = performance.now();

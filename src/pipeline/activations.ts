@@ -37,7 +37,7 @@ import {
 } from '../models/target-model.js';
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
-import type { ProgressCallback } from '../progress.js';
+import type { RunHooks } from '../progress.js';
 import {
   checkWorkers,
   defaultWorkers,
@@ -101,10 +101,6 @@ export interface ExtractActivationsOptions {
   revision?: string;
   /** Which weights of a hub target or transformers.js folder (default 'fp32': onnx/model.onnx). */
   targetDtype?: TargetDtype;
-  /** Progress: stage 'activations', unit 'images' (and the probe set's own stages). */
-  onProgress?: ProgressCallback;
-  /** Stops the run between batches (the promise rejects with the signal's reason). */
-  signal?: AbortSignal;
 }
 
 /** One requested layer's activations. */
@@ -265,11 +261,14 @@ export async function openModel(
  * crop does not fit the model; ProbeDatasetError for a bad probe set; ClipDissectError 'ERR_IMAGE' /
  * 'ERR_IMAGE_READ' for an image that cannot be decoded (its path first; see `skipBadImages`).
  */
-export async function extractActivations(o: ExtractActivationsOptions): Promise<ActivationsResult> {
+export async function extractActivations(
+  o: ExtractActivationsOptions,
+  hooks: RunHooks = {},
+): Promise<ActivationsResult> {
   checkOptions(o);
   const t0 = performance.now();
   const secs = (ms: number) => Math.round(ms) / 1000;
-  o.signal?.throwIfAborted();
+  hooks.signal?.throwIfAborted();
   const pool = o.pool ?? 'avg';
   const device = o.device ?? 'cpu';
   const target = await resolveTargetSource(o.target, {
@@ -277,7 +276,7 @@ export async function extractActivations(o: ExtractActivationsOptions): Promise<
     offline: o.offline,
     revision: o.revision,
     dtype: o.targetDtype,
-    onProgress: o.onProgress,
+    onProgress: hooks.onProgress,
   });
   const pre = await resolvePreprocess(o.preprocess, target.preprocessorConfig);
 
@@ -297,12 +296,12 @@ export async function extractActivations(o: ExtractActivationsOptions): Promise<
     const infos = await model.describeDissectable(o.layers);
     const names = infos.map((i) => i.name);
     const tModel = performance.now();
-    o.signal?.throwIfAborted();
+    hooks.signal?.throwIfAborted();
 
     const dataset: ProbeDataset = await openProbeDataset(o.probe, {
       cacheDir: o.cacheDir,
       offline: o.offline,
-      onProgress: o.onProgress,
+      onProgress: hooks.onProgress,
     });
     const N = dataset.images.length;
     if (N === 0) throw new ArgumentError(`the probe set ${JSON.stringify(o.probe)} holds no images`);
@@ -327,10 +326,10 @@ export async function extractActivations(o: ExtractActivationsOptions): Promise<
     const skipped: SkippedImage[] = [];
 
     const nb = Math.ceil(N / bs);
-    o.onProgress?.({ stage: 'activations', done: 0, total: N, unit: 'images' });
+    hooks.onProgress?.({ stage: 'activations', done: 0, total: N, unit: 'images' });
     let row = 0;
     for (let b = 0; b < nb; b++) {
-      o.signal?.throwIfAborted();
+      hooks.signal?.throwIfAborted();
       const tw = performance.now();
       const results: PrepareOutcome[] = await Promise.all(next as Promise<PrepareOutcome>[]);
       waitMs += performance.now() - tw;
@@ -369,7 +368,7 @@ export async function extractActivations(o: ExtractActivationsOptions): Promise<
         kept.push(...rows);
         row += n;
       }
-      o.onProgress?.({ stage: 'activations', done: Math.min(N, (b + 1) * bs), total: N, unit: 'images' });
+      hooks.onProgress?.({ stage: 'activations', done: Math.min(N, (b + 1) * bs), total: N, unit: 'images' });
     }
 
     if (row === 0)

@@ -20,7 +20,7 @@ import { RECORD_DIR, readDownloadRecord, TEMP_FILE } from '../io/cache-files.js'
 import { readJson } from '../io/files.js';
 import { readRegularFile } from '../io/regular-file.js';
 import { ArgumentError } from '../numeric/errors.js';
-import type { ProgressCallback } from '../progress.js';
+import type { ProgressCallback, RunHooks } from '../progress.js';
 import { FeatureCache, fileSha256, modelSha256s } from './cache.js';
 
 export const CACHE_KINDS = ['models', 'concepts', 'probes', 'features', 'partial'] as const;
@@ -188,8 +188,6 @@ export interface CleanOptions {
   dryRun?: boolean;
   /** The present time (tests). Default now. */
   now?: Date;
-  /** Hashing a model's files that have no download record. */
-  onProgress?: ProgressCallback;
 }
 
 export interface CleanResult {
@@ -239,6 +237,7 @@ export async function cleanCache(
   cacheDir: string,
   selection: CleanSelection,
   options: CleanOptions = {},
+  hooks: RunHooks = {},
 ): Promise<CleanResult> {
   const chosen = [selection.all === true, selection.olderThanMs !== undefined, selection.model !== undefined];
   if (chosen.filter(Boolean).length !== 1)
@@ -269,7 +268,8 @@ export async function cleanCache(
         `model '${id}' is neither cached in ${join(resolve(cacheDir), 'models')} (${ids.length ? `cached: ${ids.join(', ')}` : 'no models cached'}) nor a model file or folder`,
       );
     }
-    const hashes = await modelHashes(cached ?? id, options.onProgress);
+    // progress: hashing a model's files that have no download record
+    const hashes = await modelHashes(cached ?? id, hooks.onProgress);
     removed = cached ? [cached] : [];
     for (const e of entries) {
       if (e.kind !== 'features') continue;
@@ -282,6 +282,7 @@ export async function cleanCache(
       if (hashesIn(parts).some((h) => hashes.has(h))) removed.push(e);
     }
   }
+  hooks.signal?.throwIfAborted();
   if (!options.dryRun) {
     for (const e of removed) for (const p of e.paths) await rm(p, { recursive: true, force: true });
     await pruneEmptyFolders(resolve(cacheDir), removed);
@@ -313,7 +314,6 @@ export interface VerifyResult {
 export interface VerifyOptions {
   /** Delete corrupt entries (models: their bad files), so that the next use downloads or computes them anew. */
   remove?: boolean;
-  onProgress?: ProgressCallback;
 }
 
 /**
@@ -321,14 +321,19 @@ export interface VerifyOptions {
  * shape), downloaded model files against their download records, concept sets against the SHA-256 in their
  * name, probe sets against their extraction record. Partial files are not verified (scanCache lists them).
  */
-export async function verifyCache(cacheDir: string, options: VerifyOptions = {}): Promise<VerifyResult[]> {
+export async function verifyCache(
+  cacheDir: string,
+  options: VerifyOptions = {},
+  hooks: RunHooks = {},
+): Promise<VerifyResult[]> {
   const entries = (await scanCache(cacheDir)).filter((e) => e.kind !== 'partial');
   const features = new FeatureCache(cacheDir, { fsync: false });
   const total = entries.reduce((s, e) => s + e.bytes, 0);
   let done = 0;
   const results: VerifyResult[] = [];
   for (const e of entries) {
-    options.onProgress?.({ stage: 'verify', done, total, unit: 'bytes' });
+    hooks.signal?.throwIfAborted();
+    hooks.onProgress?.({ stage: 'verify', done, total, unit: 'bytes' });
     const bad: string[] = [];
     const unverified: string[] = [];
     const badFiles: string[] = [];
@@ -397,6 +402,6 @@ export async function verifyCache(cacheDir: string, options: VerifyOptions = {})
     }
     results.push(r);
   }
-  options.onProgress?.({ stage: 'verify', done: total, total, unit: 'bytes' });
+  hooks.onProgress?.({ stage: 'verify', done: total, total, unit: 'bytes' });
   return results;
 }

@@ -13,7 +13,7 @@ import { defaultCacheDir, loadConceptSet } from '../data/builtin-concepts.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
-import type { ProgressCallback } from '../progress.js';
+import type { RunHooks } from '../progress.js';
 import { VERSION } from '../version.js';
 import { loadDissectRun, loadRunConceptSet, openRunClip, readRunMatrix, runLayer } from './_results.js';
 import { sha256Hex } from './cache.js';
@@ -37,7 +37,6 @@ export interface ComposeOptions {
   threads?: number;
   /** Where to write compose.json; default the results folder; null writes nothing. */
   out?: string | null;
-  onProgress?: ProgressCallback;
 }
 
 export interface ComposeCandidate {
@@ -77,7 +76,7 @@ export function composeCandidates(
   return out;
 }
 
-export async function composeConcepts(o: ComposeOptions): Promise<ComposeResult> {
+export async function composeConcepts(o: ComposeOptions, hooks: RunHooks = {}): Promise<ComposeResult> {
   const poolSize = o.poolSize ?? 100;
   const top = o.top ?? 10;
   if (!Number.isInteger(poolSize) || poolSize < 2)
@@ -117,7 +116,7 @@ export async function composeConcepts(o: ComposeOptions): Promise<ComposeResult>
   const I = await readRunMatrix(run, run.imageFeaturesFile);
   const T = await readRunMatrix(run, run.textFeaturesFile);
   const A = await readRunMatrix(run, layer.file);
-  const progress = o.onProgress;
+  const progress = hooks.onProgress;
   const engine = (textFeatures: Matrix, keep: number, stage: string) =>
     computeSimilarity(
       run.similarity,
@@ -127,8 +126,8 @@ export async function composeConcepts(o: ComposeOptions): Promise<ComposeResult>
         top: keep,
         memoryBudget: o.memoryBudget,
         threads: o.threads,
-        onProgress: progress ? (e) => progress({ ...e, stage }) : undefined,
       },
+      { onProgress: progress ? (e) => progress({ ...e, stage }) : undefined, signal: hooks.signal },
     );
   const base = await engine(T, poolSize, `similarity ${layer.name}`);
 

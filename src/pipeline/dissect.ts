@@ -69,7 +69,7 @@ import {
   resolveSimilarityOptions,
   type SimilarityName,
 } from '../numeric/similarity-options.js';
-import type { ProgressCallback } from '../progress.js';
+import type { RunHooks } from '../progress.js';
 import { descriptionsCsv, type LayerResult, neuronsJson } from '../report/descriptions.js';
 import { VERSION } from '../version.js';
 import {
@@ -176,8 +176,6 @@ export interface DissectOptions {
   trust?: boolean | DissectTrustOptions;
   /** Output folder; when absent nothing is written. */
   out?: string;
-  /** Stops the run between batches (the promise rejects with the signal's reason); cached chunks stay. */
-  signal?: AbortSignal;
 }
 
 /** An input that dissect chose because it was not given (the CLI prints one line each). */
@@ -193,12 +191,10 @@ export interface DissectChoice {
 export const DEFAULT_PROBE = 'cifar100_val';
 export const DEFAULT_CONCEPTS = '20k';
 
-export interface DissectHooks {
+/** RunHooks (the signal stops the run between batches; cached chunks stay), and the defaults chosen. */
+export interface DissectHooks extends RunHooks {
   /** Each default chosen for a missing option, when it is chosen (before the work it decides). */
   onChoice?: (choice: DissectChoice) => void;
-  onProgress?: ProgressCallback;
-  /** Non-fatal problems as they happen (they are in `warnings` too). */
-  onWarning?: (message: string) => void;
 }
 
 export interface DissectResult {
@@ -322,7 +318,7 @@ async function dissectIn(o: DissectOptions, hooks: DissectHooks): Promise<Dissec
     hooks.onWarning?.(w);
   };
   const progress = hooks.onProgress;
-  const signal = o.signal;
+  const signal = hooks.signal;
   signal?.throwIfAborted();
 
   const similarity = checkSimilarityName(o.similarity ?? 'soft_wpmi');
@@ -914,8 +910,8 @@ async function dissectIn(o: DissectOptions, hooks: DissectHooks): Promise<Dissec
             topImages: o.topImages,
             memoryBudget: o.memoryBudget,
             threads: o.threads,
-            onProgress: progress ? (e) => progress({ ...e, stage }) : undefined,
           },
+          { onProgress: progress ? (e) => progress({ ...e, stage }) : undefined, signal },
         );
       } catch (e) {
         throw explainTopK(e, row);
@@ -927,12 +923,17 @@ async function dissectIn(o: DissectOptions, hooks: DissectHooks): Promise<Dissec
     if (trustOn && I.rows < TRUST_MIN_IMAGES) skipTrust(I.rows);
     if (trustOn) {
       t = performance.now();
-      await addLayerTrust(layers, { imageFeatures: I, textFeatures, activations }, similarity, {
-        ...(o.trust === true || o.trust === undefined ? {} : o.trust),
-        memoryBudget: o.memoryBudget,
-        threads: o.threads,
-        onProgress: progress,
-      });
+      await addLayerTrust(
+        layers,
+        { imageFeatures: I, textFeatures, activations },
+        similarity,
+        {
+          ...(o.trust === true || o.trust === undefined ? {} : o.trust),
+          memoryBudget: o.memoryBudget,
+          threads: o.threads,
+        },
+        { onProgress: progress, signal },
+      );
       time('trust', performance.now() - t);
     }
 

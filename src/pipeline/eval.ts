@@ -34,7 +34,7 @@ import { ArgumentError, ClipDissectError, ShapeError } from '../numeric/errors.j
 import { mean, rocAuc, rowCosines, targetRanks, topKAccuracy, upperMedian } from '../numeric/eval-metrics.js';
 import type { Matrix } from '../numeric/matrix.js';
 import { checkSimilarityName } from '../numeric/similarity-options.js';
-import type { ProgressCallback } from '../progress.js';
+import type { RunHooks } from '../progress.js';
 import { VERSION } from '../version.js';
 import { embedDistinct, loadRunConceptSet, readJsonFile, runConceptSource } from './_results.js';
 import { sha256Hex } from './cache.js';
@@ -66,11 +66,6 @@ export interface EvalOptions {
   memoryBudget?: number;
   cacheDir?: string;
   offline?: boolean;
-}
-
-export interface EvalHooks {
-  onProgress?: ProgressCallback;
-  onWarning?: (message: string) => void;
 }
 
 /** Scores of one method's labels. */
@@ -129,7 +124,7 @@ interface LayerEntry {
  * Evaluates one layer of a dissection against ground-truth class names (and other methods' labels on the same
  * ground truths). Writes eval.json to `out` (default: the results folder).
  */
-export async function evaluate(o: EvalOptions, hooks: EvalHooks = {}): Promise<EvalResult> {
+export async function evaluate(o: EvalOptions, hooks: RunHooks = {}): Promise<EvalResult> {
   for (const k of ['results', 'layer'] as const)
     if (typeof o?.[k] !== 'string' || o[k] === '')
       throw new ArgumentError(`'${k}' is required but got ${JSON.stringify(o?.[k])}`);
@@ -143,6 +138,7 @@ export async function evaluate(o: EvalOptions, hooks: EvalHooks = {}): Promise<E
     hooks.onWarning?.(w);
   };
   const progress = hooks.onProgress;
+  hooks.signal?.throwIfAborted();
 
   // --- the run
   const argsPath = join(o.results, 'args.json');
@@ -263,7 +259,10 @@ export async function evaluate(o: EvalOptions, hooks: EvalHooks = {}): Promise<E
           keepMatrix: true,
           memoryBudget: o.memoryBudget,
           threads: o.threads,
+        },
+        {
           onProgress: progress ? (e) => progress({ ...e, stage: `similarity ${o.layer}` }) : undefined,
+          signal: hooks.signal,
         },
       );
       const S = r.matrix as Matrix;
@@ -296,6 +295,7 @@ export async function evaluate(o: EvalOptions, hooks: EvalHooks = {}): Promise<E
   const mpnetId = o.mpnet ?? DEFAULT_SENTENCE_MODEL;
   const allLabels = [own, ...others].flatMap((m) => m.labels);
   const texts = [...classes, ...allLabels];
+  hooks.signal?.throwIfAborted();
   const clip = await createOnnxClipEncoder(clipId, {
     dtype: o.dtype ?? (clipInfo['dtype'] as ClipDtype | undefined) ?? 'fp32',
     device: o.device,
@@ -317,6 +317,7 @@ export async function evaluate(o: EvalOptions, hooks: EvalHooks = {}): Promise<E
   } finally {
     await clip.release();
   }
+  hooks.signal?.throwIfAborted();
   const mpnet = await createOnnxSentenceEncoder(mpnetId, {
     device: o.device,
     threads: o.threads,

@@ -35,7 +35,7 @@ import {
   topCount,
   topFractionMask,
 } from '../numeric/trust-metrics.js';
-import type { ProgressCallback } from '../progress.js';
+import type { RunHooks } from '../progress.js';
 import { VERSION } from '../version.js';
 import { loadDissectRun, readRunMatrix } from './_results.js';
 
@@ -97,7 +97,6 @@ export interface SanityOptions {
   out?: string;
   threads?: number;
   memoryBudget?: number;
-  onProgress?: ProgressCallback;
 }
 
 export interface RecoveryRow {
@@ -147,7 +146,7 @@ function distinctDraw(n: number, count: number, rand: () => number): number[] {
  * Synthetic neurons from a run's features: recovery by each similarity function per noise level, and the
  * missing-label / extra-label tests of each metric (see the README section "Which labels to trust").
  */
-export async function runSanity(o: SanityOptions): Promise<SanityResult> {
+export async function runSanity(o: SanityOptions, hooks: RunHooks = {}): Promise<SanityResult> {
   if (typeof o?.results !== 'string' || o.results === '')
     throw new ArgumentError(`'results' is required but got ${JSON.stringify(o?.results)}`);
   const nNeurons = o.neurons ?? 50;
@@ -167,10 +166,13 @@ export async function runSanity(o: SanityOptions): Promise<SanityResult> {
   const run = await loadDissectRun(o.results);
   const I = await readRunMatrix(run, run.imageFeaturesFile);
   const T = await readRunMatrix(run, run.textFeaturesFile);
-  const { recovery, tests } = await sanityFromFeatures(I, T, o, {
-    similarity: run.similarity,
-    options: run.options,
-  });
+  const { recovery, tests } = await sanityFromFeatures(
+    I,
+    T,
+    o,
+    { similarity: run.similarity, options: run.options },
+    hooks,
+  );
   const out = join(o.out ?? o.results, 'sanity.json');
   const body = {
     command: 'sanity',
@@ -202,6 +204,7 @@ export async function sanityFromFeatures(
   T: Matrix,
   o: Omit<SanityOptions, 'results' | 'out' | 'concepts'>,
   run: { similarity?: SimilarityName; options?: Record<string, number> } = {},
+  hooks: RunHooks = {},
 ): Promise<{ recovery: RecoveryRow[]; tests: SanityTestRow[] }> {
   const nNeurons = o.neurons ?? 50;
   const pairs = o.pairs ?? 200;
@@ -245,6 +248,7 @@ export async function sanityFromFeatures(
           threads: o.threads,
           memoryBudget: o.memoryBudget,
         },
+        { signal: hooks.signal },
       );
       for (const [kind, from, to] of [
         ['single', 0, k1],
@@ -268,7 +272,7 @@ export async function sanityFromFeatures(
           top5: top5 / (to - from),
         });
       }
-      o.onProgress?.({ stage: 'sanity', done: ++done, total, unit: 'runs' });
+      hooks.onProgress?.({ stage: 'sanity', done: ++done, total, unit: 'runs' });
     }
     // missing-label / extra-label tests on the metrics
     const single = syntheticActivations(
@@ -309,7 +313,7 @@ export async function sanityFromFeatures(
     for (const test of ['missing-label', 'extra-label'] as const)
       for (const m of SANITY_METRICS)
         tests.push({ noise: level, test, metric: m, passRate: wins[test][m] / pairs });
-    o.onProgress?.({ stage: 'sanity', done: ++done, total, unit: 'runs' });
+    hooks.onProgress?.({ stage: 'sanity', done: ++done, total, unit: 'runs' });
   }
   return { recovery, tests };
 }

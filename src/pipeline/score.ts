@@ -17,7 +17,7 @@ import { LabelsFileError, type MethodLabels, readMethodLabels } from '../data/la
 import { writeFileAtomic } from '../io/atomic.js';
 import { ArgumentError, ClipDissectError, ShapeError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
-import type { ProgressCallback } from '../progress.js';
+import type { RunHooks } from '../progress.js';
 import { VERSION } from '../version.js';
 import {
   embedDistinct,
@@ -45,11 +45,6 @@ export interface ScoreOptions extends Omit<TrustOptions, 'onProgress'> {
   out?: string;
 }
 
-export interface ScoreHooks {
-  onProgress?: ProgressCallback;
-  onWarning?: (message: string) => void;
-}
-
 export interface MethodTrust {
   /** 'CLIP-Dissect' for the run's own labels, else the file. */
   method: string;
@@ -66,7 +61,7 @@ export interface ScoreResult {
 }
 
 /** Scores the run's labels and those of `labels` files (see the file comment); writes score.json. */
-export async function scoreLabels(o: ScoreOptions, hooks: ScoreHooks = {}): Promise<ScoreResult> {
+export async function scoreLabels(o: ScoreOptions, hooks: RunHooks = {}): Promise<ScoreResult> {
   if (typeof o?.results !== 'string' || o.results === '')
     throw new ArgumentError(`'results' is required but got ${JSON.stringify(o?.results)}`);
   resolveTrustOptions(o);
@@ -118,7 +113,7 @@ export async function scoreLabels(o: ScoreOptions, hooks: ScoreHooks = {}): Prom
   let truth: ConceptPresence | undefined;
   if (o.conceptLabels !== undefined) truth = await readConceptLabels(o.conceptLabels, I.rows, concepts);
 
-  const trustOpts: TrustOptions = { ...o, onProgress: hooks.onProgress };
+  const trustOpts: TrustOptions = o;
   const conceptIndex = new Map<string, number>();
   concepts.forEach((c, i) => {
     if (!conceptIndex.has(c)) conceptIndex.set(c, i);
@@ -158,6 +153,7 @@ export async function scoreLabels(o: ScoreOptions, hooks: ScoreHooks = {}): Prom
           groundTruth: truth ? (c) => truth.get(concepts[c]) : undefined,
         },
         trustOpts,
+        hooks,
       ),
     );
   }
@@ -204,6 +200,7 @@ export async function scoreLabels(o: ScoreOptions, hooks: ScoreHooks = {}): Prom
               groundTruth: truth ? (c) => truth.get(names[c]) : undefined,
             },
             trustOpts,
+            hooks,
           ),
         );
       }

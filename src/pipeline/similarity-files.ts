@@ -17,7 +17,7 @@ import { readRegularFile } from '../io/regular-file.js';
 import { ArgumentError, ClipDissectError, ShapeError } from '../numeric/errors.js';
 import { checkFinite, type Matrix } from '../numeric/matrix.js';
 import { checkSimilarityName, type SimilarityName } from '../numeric/similarity-options.js';
-import type { ProgressCallback } from '../progress.js';
+import type { RunHooks } from '../progress.js';
 import { descriptionsCsv, type LayerResult, neuronsJson } from '../report/descriptions.js';
 import { VERSION } from '../version.js';
 
@@ -45,9 +45,6 @@ export interface SimilarityFilesOptions {
   threads?: number;
   cacheDir?: string;
   offline?: boolean;
-  onProgress?: ProgressCallback;
-  /** Non-fatal problems (e.g. duplicate concepts), for the caller to show. */
-  onWarning?: (message: string) => void;
 }
 
 export interface SimilarityFilesResult {
@@ -103,12 +100,15 @@ function alignText(T: LoadedMatrix, set: ConceptSet): Matrix {
  * Labels one layer from saved features and writes the results into `o.out`, holding the folder's lock (see
  * lockFolder: a second run on the same folder fails at once).
  */
-export async function runSimilarityFiles(o: SimilarityFilesOptions): Promise<SimilarityFilesResult> {
+export async function runSimilarityFiles(
+  o: SimilarityFilesOptions,
+  hooks: RunHooks = {},
+): Promise<SimilarityFilesResult> {
   await checkWritableFolder(o?.out, 'out', 'output folder');
-  return withFolderLock(o.out, 'similarity', o.onWarning, () => similarityFiles(o));
+  return withFolderLock(o.out, 'similarity', hooks.onWarning, () => similarityFiles(o, hooks));
 }
 
-async function similarityFiles(o: SimilarityFilesOptions): Promise<SimilarityFilesResult> {
+async function similarityFiles(o: SimilarityFilesOptions, hooks: RunHooks): Promise<SimilarityFilesResult> {
   const similarity = checkSimilarityName(o.similarity ?? 'soft_wpmi');
   const [I, T, A] = [
     await loadMatrix(o.imageFeatures, 'image features'),
@@ -118,9 +118,9 @@ async function similarityFiles(o: SimilarityFilesOptions): Promise<SimilarityFil
   const set = await loadConceptSet(o.concepts, {
     cacheDir: o.cacheDir,
     offline: o.offline,
-    onProgress: o.onProgress,
+    onProgress: hooks.onProgress,
   });
-  for (const w of duplicateWarnings(set)) o.onWarning?.(w);
+  for (const w of duplicateWarnings(set)) hooks.onWarning?.(w);
   if (I.matrix.cols !== T.matrix.cols) {
     throw new ShapeError(
       `image features ${I.path} (${shape(I.matrix)}) and text features ${T.path} (${shape(T.matrix)}) have different feature dimensions (${I.matrix.cols} vs ${T.matrix.cols}); both must come from the same CLIP model`,
@@ -143,8 +143,8 @@ async function similarityFiles(o: SimilarityFilesOptions): Promise<SimilarityFil
         keepMatrix: o.saveMatrix,
         memoryBudget: o.memoryBudget,
         threads: o.threads,
-        onProgress: o.onProgress,
       },
+      hooks,
     );
   } catch (e) {
     if (e instanceof ArgumentError && /must be <= nImages/.test(e.message)) {

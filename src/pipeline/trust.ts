@@ -52,7 +52,7 @@ import {
   splitHalves,
   topFractionMask,
 } from '../numeric/trust-metrics.js';
-import type { ProgressCallback } from '../progress.js';
+import type { RunHooks } from '../progress.js';
 import type { LayerResult } from '../report/descriptions.js';
 
 /** The fewest probe images the trust figures take: a fit half and a held-out half of at least 4 each. */
@@ -72,7 +72,6 @@ export interface TrustOptions {
   memoryBudget?: number;
   /** onnxruntime threads of the reruns. Default: 1 on 2 cores or for small layers (K·M < 2^20), else all. */
   threads?: number;
-  onProgress?: ProgressCallback;
 }
 
 export const TRUST_DEFAULTS = {
@@ -245,7 +244,11 @@ function optionsFor(r: SimilarityResult, rows: number): Record<string, number> {
  * The trust figures of one layer's labels (see the file comment). Runs the similarity function
  * 2 + bootstraps + permutations times on the saved features.
  */
-export async function computeLayerTrust(inp: TrustInputs, opts: TrustOptions = {}): Promise<LayerTrust> {
+export async function computeLayerTrust(
+  inp: TrustInputs,
+  opts: TrustOptions = {},
+  hooks: RunHooks = {},
+): Promise<LayerTrust> {
   const t0 = performance.now();
   const o = resolveTrustOptions(opts);
   const I = inp.imageFeatures;
@@ -275,7 +278,7 @@ export async function computeLayerTrust(inp: TrustInputs, opts: TrustOptions = {
   const total = B + R + 2;
   let done = 0;
   const stage = `trust ${inp.layer}`;
-  const step = () => opts.onProgress?.({ stage, done: ++done, total, unit: 'runs' });
+  const step = () => hooks.onProgress?.({ stage, done: ++done, total, unit: 'runs' });
   // the engine's kernel workers cost more to start than they save on small problems and on 2 cores
   const threads = opts.threads ?? (availableParallelism() <= 2 || K * T.rows < 1 << 20 ? 1 : undefined);
   let rerunSeconds = 0;
@@ -297,6 +300,7 @@ export async function computeLayerTrust(inp: TrustInputs, opts: TrustOptions = {
         memoryBudget: opts.memoryBudget,
         threads,
       },
+      { signal: hooks.signal },
     );
     rerunSeconds += (performance.now() - t) / 1000;
     return r;
@@ -460,6 +464,7 @@ export async function addLayerTrust(
   features: { imageFeatures: Matrix; textFeatures: Matrix; activations: ReadonlyMap<string, Matrix> },
   similarity: SimilarityName,
   opts: DissectTrustOptions,
+  hooks: RunHooks = {},
 ): Promise<void> {
   resolveTrustOptions(opts);
   const concepts = layers[0]?.concepts ?? [];
@@ -481,6 +486,7 @@ export async function addLayerTrust(
         groundTruth: truth ? (c) => truth.get(l.concepts[c]) : undefined,
       },
       opts,
+      hooks,
     );
   }
 }

@@ -25,7 +25,7 @@ import { ArgumentError, formatChoices } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import { matmulTransB, normalizeRows } from '../numeric/reductions.js';
 import { type PearsonResult, pearson } from '../numeric/stats.js';
-import type { ProgressCallback } from '../progress.js';
+import type { RunHooks } from '../progress.js';
 import { linePlotSvg } from '../report/line-plot-svg.js';
 import { VERSION } from '../version.js';
 import { type DissectRun, embedDistinct, loadDissectRun, openRunClip, runLayer } from './_results.js';
@@ -68,7 +68,6 @@ export interface WeightsOptions {
   threads?: number;
   /** Where to write weights.json and weights.svg; default the results folder; null writes nothing. */
   out?: string | null;
-  onProgress?: ProgressCallback;
 }
 
 export interface WeightEntry {
@@ -134,7 +133,7 @@ export function topKGrid(total: number): number[] {
   return ks;
 }
 
-export async function analyseWeights(o: WeightsOptions): Promise<WeightsResult> {
+export async function analyseWeights(o: WeightsOptions, hooks: RunHooks = {}): Promise<WeightsResult> {
   if (typeof o.from !== 'string' || o.from === '' || typeof o.to !== 'string' || o.to === '')
     throw new ArgumentError(`'from' and 'to' are required layer names but got ${o.from} and ${o.to}`);
   const top = o.top ?? 20;
@@ -178,7 +177,7 @@ export async function analyseWeights(o: WeightsOptions): Promise<WeightsResult> 
       const clip = await openRunClip(run, { threads: o.threads });
       textModel = run.clip.dir;
       release = () => clip.release();
-      embed = async (texts) => clip.encodeText(texts, { onProgress: o.onProgress });
+      embed = async (texts) => clip.encodeText(texts, { onProgress: hooks.onProgress });
     } else {
       textModel = o.mpnet ?? DEFAULT_SENTENCE_MODEL;
       const mpnet = await createOnnxSentenceEncoder(textModel, {
@@ -186,16 +185,18 @@ export async function analyseWeights(o: WeightsOptions): Promise<WeightsResult> 
         threads: o.threads,
         cacheDir: o.cacheDir,
         offline: o.offline,
-        onProgress: o.onProgress,
+        onProgress: hooks.onProgress,
       });
       release = () => mpnet.release();
-      embed = async (texts) => mpnet.encode(texts, { onProgress: o.onProgress });
+      embed = async (texts) => mpnet.encode(texts, { onProgress: hooks.onProgress });
     }
   }
   let C: Matrix;
   let G: Matrix;
   try {
+    hooks.signal?.throwIfAborted();
     C = await embedTexts(embed, concepts);
+    hooks.signal?.throwIfAborted();
     G = await embedTexts(embed, classes);
   } finally {
     await release?.();

@@ -37,7 +37,7 @@ import { mulberry32 } from '../numeric/random.js';
 import { columnTopK } from '../numeric/topk.js';
 import { sha256Hex } from '../pipeline/cache.js';
 import type { LayerTrust, TrustBadge } from '../pipeline/trust.js';
-import type { ProgressCallback } from '../progress.js';
+import type { RunHooks } from '../progress.js';
 import { VERSION } from '../version.js';
 import { reportPageHtml } from './_report-page.js';
 import type { NeuronRecord } from './descriptions.js';
@@ -62,8 +62,6 @@ export interface ReportOptions {
    * layer not in it is read from its `.npy` file.
    */
   activations?: ReadonlyMap<string, Matrix>;
-  onProgress?: ProgressCallback;
-  onWarning?: (message: string) => void;
 }
 
 export interface ReportResult {
@@ -194,14 +192,14 @@ const r4 = (x: number | null) => (x === null ? null : Math.round(x * 1e4) / 1e4)
  * malformed; 'ERR_REPORT_PAGE' when the page's own files are missing from the installation; ArgumentError
  * for bad options.
  */
-export async function buildReport(o: ReportOptions): Promise<ReportResult> {
+export async function buildReport(o: ReportOptions, hooks: RunHooks = {}): Promise<ReportResult> {
   // a run writing the folder (dissect, another report) holds its lock: building meanwhile is refused
   const dir = typeof o?.dir === 'string' && o.dir !== '' ? resolve(o.dir) : '';
-  if (dir === '' || !(await stat(dir).catch(() => null))?.isDirectory()) return buildReportUnlocked(o);
-  return withFolderLock(dir, 'report', o.onWarning, () => buildReportUnlocked(o));
+  if (dir === '' || !(await stat(dir).catch(() => null))?.isDirectory()) return buildReportUnlocked(o, hooks);
+  return withFolderLock(dir, 'report', hooks.onWarning, () => buildReportUnlocked(o, hooks));
 }
 
-async function buildReportUnlocked(o: ReportOptions): Promise<ReportResult> {
+async function buildReportUnlocked(o: ReportOptions, hooks: RunHooks): Promise<ReportResult> {
   const t0 = performance.now();
   if (typeof o !== 'object' || o === null || typeof o.dir !== 'string' || o.dir === '')
     throw new ArgumentError(
@@ -219,7 +217,7 @@ async function buildReportUnlocked(o: ReportOptions): Promise<ReportResult> {
   const warnings: string[] = [];
   const warn = (w: string) => {
     warnings.push(w);
-    o.onWarning?.(w);
+    hooks.onWarning?.(w);
   };
 
   // the page's own files first: a broken installation fails before any work
@@ -283,7 +281,8 @@ async function buildReportUnlocked(o: ReportOptions): Promise<ReportResult> {
         'ERR_REPORT_INPUT',
         `${neuronsPath}: layer '${meta.layer}' declares ${meta.nNeurons} neurons but holds records for ${n} (units must be 0…${meta.nNeurons - 1})`,
       );
-    o.onProgress?.({ stage: `report ${meta.layer}`, done: 0, total: n, unit: 'neurons' });
+    hooks.signal?.throwIfAborted();
+    hooks.onProgress?.({ stage: `report ${meta.layer}`, done: 0, total: n, unit: 'neurons' });
     const nTop = recs.reduce((m, r) => Math.max(m, r.top.length), 0);
     const L: LayerData = {
       name: meta.layer,
@@ -409,7 +408,7 @@ async function buildReportUnlocked(o: ReportOptions): Promise<ReportResult> {
           if (row >= 0) used.add(row);
         }
     }
-    o.onProgress?.({ stage: `report ${meta.layer}`, done: n, total: n, unit: 'neurons' });
+    hooks.onProgress?.({ stage: `report ${meta.layer}`, done: n, total: n, unit: 'neurons' });
     layers.push(L);
   }
 
@@ -422,7 +421,7 @@ async function buildReportUnlocked(o: ReportOptions): Promise<ReportResult> {
     sources,
     thumbSize,
     o.concurrency ?? 4,
-    o.onProgress,
+    hooks,
     warn,
   );
 
@@ -512,7 +511,7 @@ async function writeThumbnails(
   sources: string[],
   size: number,
   concurrency: number,
-  onProgress: ProgressCallback | undefined,
+  { onProgress, signal }: RunHooks,
   warn: (w: string) => void,
 ): Promise<{ written: number; reused: number; failedRows: number[] }> {
   const indexPath = join(thumbsDir, 'index.json');
@@ -544,6 +543,7 @@ async function writeThumbnails(
   const stage = 'thumbnails';
   onProgress?.({ stage, done: 0, total: todo.length, unit: 'images' });
   await forEachLimit(todo, concurrency, async (r) => {
+    signal?.throwIfAborted();
     try {
       const bytes = await thumbnail(sources[r], size);
       await writeFileAtomic(join(thumbsDir, `${r}.webp`), bytes, { fsync: false });

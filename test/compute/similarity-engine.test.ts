@@ -41,12 +41,16 @@ describe('similarity engine against the TypeScript reference', () => {
     for (const budget of [768 * MiB, 1 * MiB]) {
       it(`${fn}, memory budget ${budget / MiB} MiB`, async () => {
         const events: ProgressEvent[] = [];
-        const r = await computeSimilarity(fn, inputs, {
-          options: opts(fn) as never,
-          keepMatrix: true,
-          memoryBudget: budget,
-          onProgress: (e) => events.push(e),
-        });
+        const r = await computeSimilarity(
+          fn,
+          inputs,
+          {
+            options: opts(fn) as never,
+            keepMatrix: true,
+            memoryBudget: budget,
+          },
+          { onProgress: (e) => events.push(e) },
+        );
         const ref = similarityReference(fn, inputs, opts(fn) as never);
         if (fn === 'rank_reorder') {
           // P rounds differently in float32 GEMM than in the float64 reference, which can swap two nearly
@@ -190,6 +194,42 @@ describe('similarity engine: results', () => {
       );
       return true;
     });
+  });
+
+  it('stops at the next block when the signal aborts, with every function', async () => {
+    const inputs = {
+      imageFeatures: randomMatrix(200, 16, 4, (u) => u + 0.2),
+      textFeatures: randomMatrix(401, 16, 5, (u) => u + 0.2),
+      activations: randomMatrix(200, 1000, 6, (u) => Math.max(0, u - 0.2)),
+    };
+    for (const fn of SIMILARITY_NAMES) {
+      const ac = new AbortController();
+      const events: ProgressEvent[] = [];
+      await assert.rejects(
+        computeSimilarity(
+          fn,
+          inputs,
+          { options: opts(fn) as never, memoryBudget: MiB },
+          {
+            signal: ac.signal,
+            onProgress: (e) => {
+              events.push(e);
+              ac.abort(new Error('stop'));
+            },
+          },
+        ),
+        /^Error: stop$/,
+        fn,
+      );
+      // aborted after the first block: no later progress, though the 1 MiB budget makes several blocks
+      assert.equal(events.length, 1, fn);
+      assert.ok(events[0].total > 1, `${fn}: ${events[0].total} blocks`);
+    }
+    // an aborted signal stops it before any work
+    await assert.rejects(
+      computeSimilarity('cos_similarity', handCase(), {}, { signal: AbortSignal.abort() }),
+      { name: 'AbortError' },
+    );
   });
 });
 

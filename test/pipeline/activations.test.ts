@@ -113,14 +113,16 @@ describe('extractActivations: PyTorch forward-hook golden values (resnet_small, 
 
   it('reports progress in images and its timings', async () => {
     const events: ProgressEvent[] = [];
-    const r = await extractActivations({
-      target: NOFOLD,
-      layers: 'fc',
-      probe,
-      batchSize: 10,
-      preprocess: PREPROCESS_JSON,
-      onProgress: (e) => events.push(e),
-    });
+    const r = await extractActivations(
+      {
+        target: NOFOLD,
+        layers: 'fc',
+        probe,
+        batchSize: 10,
+        preprocess: PREPROCESS_JSON,
+      },
+      { onProgress: (e) => events.push(e) },
+    );
     const acts = events.filter((e) => e.stage === 'activations');
     // steps of 10 are rounded down to whole runs of 8 (the CPU's default run size)
     assert.deepEqual(
@@ -310,17 +312,21 @@ describe('extractActivations: layers and options', () => {
   it('stops between batches when the signal aborts', async () => {
     const ac = new AbortController();
     await assert.rejects(
-      extractActivations({
-        target: NOFOLD,
-        layers: 'fc',
-        probe,
-        preprocess: PREPROCESS_JSON,
-        batchSize: 2,
-        signal: ac.signal,
-        onProgress: (e) => {
-          if (e.stage === 'activations' && e.done >= 4) ac.abort();
+      extractActivations(
+        {
+          target: NOFOLD,
+          layers: 'fc',
+          probe,
+          preprocess: PREPROCESS_JSON,
+          batchSize: 2,
         },
-      }),
+        {
+          signal: ac.signal,
+          onProgress: (e) => {
+            if (e.stage === 'activations' && e.done >= 4) ac.abort();
+          },
+        },
+      ),
       { name: 'AbortError' },
     );
   });

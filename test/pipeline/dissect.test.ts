@@ -246,14 +246,12 @@ describe('dissect (tiny CLIP, resnet_small, 22 fixture images)', { skip: NEEDS_S
     const dir = tempDir('clip-dissect-cache-');
     const ac = new AbortController();
     await assert.rejects(
-      dissect(
-        { ...base(dir), signal: ac.signal },
-        {
-          onProgress: (e) => {
-            if (e.stage === 'images' && e.done >= 8) ac.abort(new Error('killed'));
-          },
+      dissect(base(dir), {
+        signal: ac.signal,
+        onProgress: (e) => {
+          if (e.stage === 'images' && e.done >= 8) ac.abort(new Error('killed'));
         },
-      ),
+      }),
       /killed/,
     );
     const resumed = await dissect(base(dir));

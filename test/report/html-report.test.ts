@@ -223,7 +223,7 @@ describe('buildReport', () => {
     const syn = await writeSyntheticResults(dir, [{ name: 'fc', neurons: 3 }], 20);
     for (const p of syn.images) writeFileSync(p, 'not an image');
     const warnings: string[] = [];
-    const r = await buildReport({ dir, onWarning: (w) => warnings.push(w) });
+    const r = await buildReport({ dir }, { onWarning: (w) => warnings.push(w) });
     assert.equal(r.thumbnails.failed, r.thumbnails.total);
     assert.ok(r.thumbnails.total > 0);
     assert.match(warnings[0], /thumbnail of image \d+ \(.*img_\d+\.jpg\)/);
@@ -259,7 +259,7 @@ describe('buildReport', () => {
     await writeSyntheticResults(dir, [{ name: 'fc', neurons: 3 }], 10);
     rmSync(join(dir, 'fc.npy'));
     const warnings: string[] = [];
-    await buildReport({ dir, onWarning: (w) => warnings.push(w) });
+    await buildReport({ dir }, { onWarning: (w) => warnings.push(w) });
     assert.match(warnings.join('\n'), /fc\.npy: not found/);
     const L = readData(dir).layers[0];
     assert.equal(L.nImg, 3);

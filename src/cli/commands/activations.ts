@@ -145,28 +145,30 @@ export async function activationsCommand(args: string[], io: CliIO): Promise<num
   const token = choice<TokenMode>('token', values.token, TOKEN_MODES);
   const device = choice('device', values.device, ['cpu', 'cuda'] as const);
   const t0 = performance.now();
-  const { result, files } = await runActivationsFiles({
-    target: values.target as string,
-    revision: values.revision as string | undefined,
-    targetDtype: choice<TargetDtype>('target-dtype', values['target-dtype'], TARGET_DTYPES),
-    layers: values.layers as string,
-    probe: values.probe as string,
-    out: values.out as string,
-    pool,
-    token,
-    device,
-    preprocess: await preprocessFromFlags(values),
-    channelsLast: values['channels-last'] === true,
-    skipBadImages: values['skip-bad-images'] === true,
-    batchSize: optionalInt('batch-size', values['batch-size'], 1),
-    runBatchSize: optionalInt('run-batch-size', values['run-batch-size'], 1),
-    threads: optionalInt('threads', values.threads, 1),
-    workers: optionalInt('workers', values.workers, 0),
-    memoryBudget: optionalSize('memory-budget', values['memory-budget']),
-    cacheDir: values['cache-dir'] as string | undefined,
-    offline: values.offline === true,
-    onProgress,
-  });
+  const { result, files } = await runActivationsFiles(
+    {
+      target: values.target as string,
+      revision: values.revision as string | undefined,
+      targetDtype: choice<TargetDtype>('target-dtype', values['target-dtype'], TARGET_DTYPES),
+      layers: values.layers as string,
+      probe: values.probe as string,
+      out: values.out as string,
+      pool,
+      token,
+      device,
+      preprocess: await preprocessFromFlags(values),
+      channelsLast: values['channels-last'] === true,
+      skipBadImages: values['skip-bad-images'] === true,
+      batchSize: optionalInt('batch-size', values['batch-size'], 1),
+      runBatchSize: optionalInt('run-batch-size', values['run-batch-size'], 1),
+      threads: optionalInt('threads', values.threads, 1),
+      workers: optionalInt('workers', values.workers, 0),
+      memoryBudget: optionalSize('memory-budget', values['memory-budget']),
+      cacheDir: values['cache-dir'] as string | undefined,
+      offline: values.offline === true,
+    },
+    { onProgress },
+  );
   renderer.finishLine();
   for (const w of result.warnings) renderer.warning(w);
 

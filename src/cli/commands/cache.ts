@@ -193,7 +193,8 @@ export async function cacheCommand(args: string[], io: CliIO): Promise<number> {
         olderThanMs: olderThan === undefined ? undefined : parseDuration('older-than', olderThan),
         model: values.model as string | undefined,
       },
-      { dryRun: values['dry-run'] === true, onProgress },
+      { dryRun: values['dry-run'] === true },
+      { onProgress },
     );
     const verb = values['dry-run'] ? 'would remove' : 'removed';
     if (r.removed.length === 0) {
@@ -216,7 +217,7 @@ export async function cacheCommand(args: string[], io: CliIO): Promise<number> {
     return 0;
   }
 
-  const results = await verifyCache(dir, { remove: values.delete === true, onProgress });
+  const results = await verifyCache(dir, { remove: values.delete === true }, { onProgress });
   const n = (s: string) => results.filter((r) => r.status === s).length;
   const leftCorrupt = results.filter((r) => r.status === 'corrupt' && !r.removed).length;
   if (values.json) {

@@ -58,19 +58,21 @@ export async function composeCommand(args: string[], io: CliIO): Promise<number>
   const units = unitList.map((u) => parseNumber('units', u, { integer: true, min: 0 }));
   const poolSize = optionalInt('pool-size', values['pool-size'], 2);
   const t0 = performance.now();
-  const r = await composeConcepts({
-    results: values.results as string,
-    layer: values.layer as string,
-    units,
-    poolSize,
-    top: optionalInt('top', values.top),
-    out: values.out as string | undefined,
-    concepts: values.concepts as string | undefined,
-    cacheDir: values['cache-dir'] as string | undefined,
-    memoryBudget: optionalSize('memory-budget', values['memory-budget']),
-    threads: optionalInt('threads', values.threads),
-    onProgress,
-  });
+  const r = await composeConcepts(
+    {
+      results: values.results as string,
+      layer: values.layer as string,
+      units,
+      poolSize,
+      top: optionalInt('top', values.top),
+      out: values.out as string | undefined,
+      concepts: values.concepts as string | undefined,
+      cacheDir: values['cache-dir'] as string | undefined,
+      memoryBudget: optionalSize('memory-budget', values['memory-budget']),
+      threads: optionalInt('threads', values.threads),
+    },
+    { onProgress },
+  );
   renderer.finishLine();
   const secs = ((performance.now() - t0) / 1000).toFixed(1);
   const out: string[] = [];

@@ -243,12 +243,13 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
   out.push('wrote:');
   for (const f of r.files ?? []) out.push(`  ${f}`);
   if (values['no-report'] !== true) {
-    const rep = await buildReport({
-      dir: values.out as string,
-      activations: r.activations, // as written to the .npy files: not read back
-      onProgress,
-      onWarning: renderer.warning,
-    });
+    const rep = await buildReport(
+      {
+        dir: values.out as string,
+        activations: r.activations, // as written to the .npy files: not read back
+      },
+      { onProgress, onWarning: renderer.warning },
+    );
     renderer.finishLine();
     out.push(reportSummary(rep));
   }

@@ -76,15 +76,16 @@ export async function reportCommand(args: string[], io: CliIO): Promise<number> 
     throw new CliError(
       `report: ${join(dir, 'neurons.json')} not found: ${dir} is not a clip-dissect dissect results folder`,
     );
-  const r = await buildReport({
-    dir,
-    topImages,
-    thumbSize,
-    stripSize,
-    seed,
-    onProgress,
-    onWarning: renderer.warning,
-  });
+  const r = await buildReport(
+    {
+      dir,
+      topImages,
+      thumbSize,
+      stripSize,
+      seed,
+    },
+    { onProgress, onWarning: renderer.warning },
+  );
   renderer.finishLine();
   io.stdout.write(`${reportSummary(r)}\n`);
   return 0;

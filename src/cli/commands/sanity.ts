@@ -101,18 +101,20 @@ export async function sanityCommand(args: string[], io: CliIO): Promise<number> 
     (s) => choice<SimilarityName>('similarity', s, SIMILARITY_NAMES) as SimilarityName,
   );
   if (sims && new Set(sims).size !== sims.length) throw new CliError('--similarity names a function twice');
-  const r = await runSanity({
-    results: values.results as string,
-    neurons: optionalInt('neurons', values.neurons),
-    noise,
-    similarities: sims,
-    pairs: optionalInt('pairs', values.pairs),
-    seed: optionalInt('seed', values.seed, 0),
-    out: values.out as string | undefined,
-    threads: optionalInt('threads', values.threads),
-    memoryBudget: optionalSize('memory-budget', values['memory-budget']),
-    onProgress,
-  });
+  const r = await runSanity(
+    {
+      results: values.results as string,
+      neurons: optionalInt('neurons', values.neurons),
+      noise,
+      similarities: sims,
+      pairs: optionalInt('pairs', values.pairs),
+      seed: optionalInt('seed', values.seed, 0),
+      out: values.out as string | undefined,
+      threads: optionalInt('threads', values.threads),
+      memoryBudget: optionalSize('memory-budget', values['memory-budget']),
+    },
+    { onProgress },
+  );
   renderer.finishLine();
   io.stdout.write(formatSanity(r));
   return 0;

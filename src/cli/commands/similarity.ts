@@ -81,24 +81,25 @@ export async function similarityCommand(args: string[], io: CliIO): Promise<numb
     params.topK = optionalInt('top-k', values['top-k']) as number;
   }
   const t0 = performance.now();
-  const { layer, files } = await runSimilarityFiles({
-    imageFeatures: values['image-features'] as string,
-    textFeatures: values['text-features'] as string,
-    activations: values.activations as string,
-    concepts: values.concepts as string,
-    out: values.out as string,
-    similarity: similarity as SimilarityName,
-    layer: values.layer as string | undefined,
-    options: params,
-    top: optionalInt('top', values.top),
-    saveMatrix: values['save-matrix'] === true,
-    memoryBudget: optionalSize('memory-budget', values['memory-budget']),
-    threads: optionalInt('threads', values.threads),
-    cacheDir: values['cache-dir'] as string | undefined,
-    offline: values.offline === true,
-    onProgress,
-    onWarning: renderer.warning,
-  });
+  const { layer, files } = await runSimilarityFiles(
+    {
+      imageFeatures: values['image-features'] as string,
+      textFeatures: values['text-features'] as string,
+      activations: values.activations as string,
+      concepts: values.concepts as string,
+      out: values.out as string,
+      similarity: similarity as SimilarityName,
+      layer: values.layer as string | undefined,
+      options: params,
+      top: optionalInt('top', values.top),
+      saveMatrix: values['save-matrix'] === true,
+      memoryBudget: optionalSize('memory-budget', values['memory-budget']),
+      threads: optionalInt('threads', values.threads),
+      cacheDir: values['cache-dir'] as string | undefined,
+      offline: values.offline === true,
+    },
+    { onProgress, onWarning: renderer.warning },
+  );
   renderer.finishLine();
   const r = layer.result;
   const secs = ((performance.now() - t0) / 1000).toFixed(1);

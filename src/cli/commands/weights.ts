@@ -74,21 +74,23 @@ export async function weightsCommand(args: string[], io: CliIO): Promise<number>
   if (!start) return 0;
   const { values, renderer, onProgress } = start;
   const t0 = performance.now();
-  const r = await analyseWeights({
-    results: values.results as string,
-    from: values.from as string,
-    to: values.to as string,
-    groundTruth: values['ground-truth'] as string,
-    textSpace: choice<WeightTextSpace>('text-space', values['text-space'], WEIGHT_TEXT_SPACES),
-    mpnet: values.mpnet as string | undefined,
-    cacheDir: values['cache-dir'] as string | undefined,
-    offline: values.offline === true,
-    top: optionalInt('top', values.top),
-    topWeights: optionalInt('top-weights', values['top-weights']),
-    out: values.out as string | undefined,
-    threads: optionalInt('threads', values.threads),
-    onProgress,
-  });
+  const r = await analyseWeights(
+    {
+      results: values.results as string,
+      from: values.from as string,
+      to: values.to as string,
+      groundTruth: values['ground-truth'] as string,
+      textSpace: choice<WeightTextSpace>('text-space', values['text-space'], WEIGHT_TEXT_SPACES),
+      mpnet: values.mpnet as string | undefined,
+      cacheDir: values['cache-dir'] as string | undefined,
+      offline: values.offline === true,
+      top: optionalInt('top', values.top),
+      topWeights: optionalInt('top-weights', values['top-weights']),
+      out: values.out as string | undefined,
+      threads: optionalInt('threads', values.threads),
+    },
+    { onProgress },
+  );
   renderer.finishLine();
   const secs = ((performance.now() - t0) / 1000).toFixed(1);
   const out: string[] = [];
