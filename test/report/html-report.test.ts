@@ -267,6 +267,30 @@ describe('buildReport', () => {
     assert.deepEqual(L.act.slice(0, 3), [null, null, null]);
     assert.deepEqual(L.strip, []);
   });
+
+  it('stops at the next thumbnail when the signal aborts, before writing the page', async () => {
+    const dir = tempDir('clip-dissect-report-');
+    await writeSyntheticResults(dir, [{ name: 'fc', neurons: 3 }], 20);
+    const ac = new AbortController();
+    let after = 0;
+    await assert.rejects(
+      buildReport(
+        { dir, concurrency: 1 },
+        {
+          signal: ac.signal,
+          onProgress: (e) => {
+            if (ac.signal.aborted) after++;
+            if (e.stage === 'thumbnails' && e.done === 2) ac.abort(new Error('stop'));
+          },
+        },
+      ),
+      /^Error: stop$/,
+    );
+    assert.equal(after, 0, 'no progress after the abort');
+    assert.ok(!existsSync(join(dir, 'report', 'index.html')));
+    assert.equal(readdirSync(join(dir, 'report', 'thumbs')).length, 2);
+    await assert.rejects(buildReport({ dir }, { signal: AbortSignal.abort() }), { name: 'AbortError' });
+  });
 });
 
 describe('clip-dissect report', () => {
