@@ -11,7 +11,9 @@
  *    (`allowScripts` in the project's package.json, ONNXRUNTIME_NODE_INSTALL=skip for npm 10), as the README
  *    tells users.
  * 3. Checks that every source map in the installed package carries its sources (`sourcesContent`).
- * 4. Runs `npx clip-dissect --version`, and a tiny dissection (the repository's tiny ResNet and tiny CLIP, six
+ * 4. Imports every entry point of package.json `exports` by the package's name from the empty project, and
+ *    checks their names against this repository's build and that an internal module is not importable.
+ * 5. Runs `npx clip-dissect --version`, and a tiny dissection (the repository's tiny ResNet and tiny CLIP, eight
  *    fixture images, ten concepts, `--offline`) with the installed CLI, then `clip-dissect cache list` and
  *    `cache verify` on its cache. The tiny CLIP needs the tokenizer files of ../shared/fixtures/clip-tokenizer;
  *    without them the dissection is skipped with a message.
@@ -162,7 +164,37 @@ for (const m of maps) {
 }
 console.log(`pack-smoke: ${maps.length} source maps carry their sources`);
 
-// 4. run the installed CLI
+// 4. the library: every entry point of package.json `exports` imports by the package's name from the app, with
+// the names it has in this repository's build (test/api/public-api.test.ts pins those); internals stay closed
+const entryName = (sub) => (sub === '.' ? pkg.name : `${pkg.name}${sub.slice(1)}`);
+const entries = Object.keys(pkg.exports).map(entryName);
+writeFileSync(
+  join(app, 'exports.mjs'),
+  `const out = {};
+for (const s of ${JSON.stringify(entries)}) out[s] = Object.keys(await import(s)).sort();
+try {
+  await import('${pkg.name}/dist/src/pipeline/cache.js');
+  out.internal = 'importable';
+} catch (e) {
+  out.internal = e.code;
+}
+console.log(JSON.stringify(out));
+`,
+);
+const seen = JSON.parse(run('node', ['exports.mjs'], app));
+for (const [sub, target] of Object.entries(pkg.exports)) {
+  const name = entryName(sub);
+  const local = Object.keys(await import(join(ROOT, target.default))).sort();
+  if (JSON.stringify(seen[name]) !== JSON.stringify(local))
+    fail(
+      `import '${name}' in the installed package gives ${seen[name]?.length} names, the build ${local.length}`,
+    );
+}
+if (seen.internal !== 'ERR_PACKAGE_PATH_NOT_EXPORTED')
+  fail(`an internal module of the installed package is importable (${seen.internal})`);
+console.log(`pack-smoke: library: ${entries.join(', ')} import by name; internals are not exported`);
+
+// 5. run the installed CLI
 const version = run('npx', ['--no-install', 'clip-dissect', '--version'], app).trim();
 if (version !== pkg.version) fail(`clip-dissect --version printed '${version}', expected '${pkg.version}'`);
 console.log(`pack-smoke: clip-dissect --version: ${version}`);
@@ -183,7 +215,11 @@ if (!existsSync(join(TOKENIZER, 'tokenizer.json'))) {
     copyFileSync(join(TOKENIZER, f), join(clip, f));
   const probe = join(work, 'probe');
   mkdirSync(probe);
-  for (const f of ['rgb420.jpg', 'rgb444.jpg', 'gray.png', 'palette.png', 'rgba.png', 'wide300x20.png'])
+  // eight: the trust figures that dissect computes by default need two halves of at least 4 images
+  for (const f of [
+    ...['rgb420.jpg', 'rgb422.jpg', 'rgb444.jpg', 'gray.jpg', 'gray.png', 'palette.png', 'rgba.png'],
+    'wide300x20.png',
+  ])
     copyFileSync(join(ROOT, 'test/fixtures/images', f), join(probe, f));
   const concepts = join(work, 'concepts.txt');
   writeFileSync(concepts, 'dog\ncat\nbird\ncar\ntree\nwater\nsky\ngrass\nroad\nperson\n');
@@ -200,7 +236,7 @@ if (!existsSync(join(TOKENIZER, 'tokenizer.json'))) {
     ],
     app,
   );
-  if (!/^soft_wpmi: 2 layers × 10 concepts over 6 images/m.test(stdout))
+  if (!/^soft_wpmi: 2 layers × 10 concepts over 8 images/m.test(stdout))
     fail(`unexpected dissect summary:\n${stdout}`);
   const rows = readFileSync(join(out, 'descriptions.csv'), 'utf8').trim().split('\n');
   if (rows.length !== 1 + 8 + 64) fail(`descriptions.csv has ${rows.length} lines, expected 73`);
