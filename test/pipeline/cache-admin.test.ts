@@ -199,6 +199,31 @@ describe('cache admin: list, clean and verify a real cache folder', () => {
     await assert.rejects(cleanCache(dir, { olderThanMs: -1 }), /'olderThanMs' must be a number >= 0/);
   });
 
+  it('verify and clean stop when their signal aborts: clean before removing anything', async () => {
+    const { dir } = await makeCache();
+    const ac = new AbortController();
+    const seen: number[] = [];
+    await assert.rejects(
+      verifyCache(
+        dir,
+        {},
+        {
+          signal: ac.signal,
+          onProgress: (e) => {
+            seen.push(e.done);
+            ac.abort(new Error('stop'));
+          },
+        },
+      ),
+      /^Error: stop$/,
+    );
+    assert.deepEqual(seen, [0], 'no entry verified after the abort');
+    await assert.rejects(cleanCache(dir, { all: true }, {}, { signal: AbortSignal.abort() }), {
+      name: 'AbortError',
+    });
+    assert.equal((await scanCache(dir)).length, 10);
+  });
+
   it('clean --all empties the cache of everything it lists', async () => {
     const { dir } = await makeCache();
     const r = await cleanCache(dir, { all: true });
