@@ -104,7 +104,9 @@ describe('clip-dissect dissect', () => {
     it('fewer than 8 probe images: trust figures skipped with a warning by default, an error when asked for', async () => {
       const small = tempDir('clip-dissect-probe-');
       for (const f of readdirSync(probe).slice(0, 6)) copyFileSync(join(probe, f), join(small, f));
-      const swap = (a: string) => (a === probe ? small : a);
+      // its own cache too: the test below counts the chunks it computes in the shared one
+      const ownCache = tempDir();
+      const swap = (a: string) => (a === probe ? small : a === cacheDir ? ownCache : a);
       const out = tempDir('clip-dissect-out-');
       const r = await cli(args(out, ['--no-report']).map(swap));
       assert.equal(r.code, 0, r.stderr);
