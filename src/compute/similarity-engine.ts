@@ -42,6 +42,77 @@ import { KernelArena, KernelPool, pad4, type StealSpec, splitRange, stealSlices 
 /** Target size of a block of Q (images × concepts of a chunk) in soft_wpmi / wpmi. */
 const Q_BLOCK_BYTES = 20 * 1024 * 1024;
 
+/**
+ * Internal (src/pipeline/trust.ts reruns the function on resamples of one layer): work already done for a
+ * run, so that it is not redone. Every result equals the plain run's.
+ */
+export interface SimilarityReuse {
+  /** soft_wpmi / wpmi: columnTopK(activations, topK) of the run (K×topK). */
+  topIndices?: Int32Array;
+  /** soft_wpmi / wpmi: Q = softmax(a·Î·Tᵀ) of a set of images (pmiSoftmaxRows), used when one concept chunk holds every concept. */
+  softmax?: PmiSoftmax;
+  /** Per image of the run, its row in `softmax` (default: the same index). */
+  softmaxRows?: ArrayLike<number>;
+}
+
+/** Q = softmax(a·Î·Tᵀ) of every row of I: the same graph as one concept chunk of pmiEngine. */
+export interface PmiSoftmax {
+  a: number;
+  /** Row length: the concepts padded to a multiple of 4 (the padding is 0). */
+  width: number;
+  textFeatures: Matrix;
+  data: Float32Array;
+}
+
+/** The graph of one concept chunk's softmax block in pmiEngine; inputs X (rows×d), T (wp×d), optionally L. */
+function softmaxGraph(d: number, w: number, wp: number, a: number, lse: boolean): GraphBuilder {
+  const gb = new GraphBuilder();
+  gb.input('X', ['n', d]);
+  // T is fed as an input: onnxruntime's weight pre-packing measured no faster here and costs a
+  // session-creation copy of the whole concept matrix
+  gb.input('T', [wp, d]);
+  const gemmInputs = ['X', 'T'];
+  if (wp !== w) gemmInputs.push(gb.constant('pad', [wp], paddingBias(w, wp)));
+  gb.op('Gemm', gemmInputs, 'P', { transB: 1, alpha: { float: a } });
+  if (lse) {
+    gb.input('L', ['n', 1]);
+    gb.op('Sub', ['P', 'L'], 'PL');
+    gb.op('Exp', ['PL'], 'Q');
+  } else {
+    gb.op('Softmax', ['P'], 'Q', { axis: 1 });
+  }
+  gb.output('Q', ['n', wp]);
+  return gb;
+}
+
+/**
+ * Q = softmax(a·Î·Tᵀ) of every row of I (N × pad4(M) floats), for SimilarityReuse.softmax: a soft_wpmi / wpmi
+ * run then copies its images' rows instead of running onnxruntime.
+ */
+export async function pmiSoftmaxRows(I: Matrix, T: Matrix, a: number, threads?: number): Promise<PmiSoftmax> {
+  const { rows: n, cols: d } = I;
+  const m = T.rows;
+  const wp = pad4(m);
+  const X = createMatrix(n, d, I.data.slice());
+  normalizeRowsInPlace(X);
+  const data = new Float32Array(n * wp);
+  const s = await ComputeSession.create(softmaxGraph(d, m, wp, a, false), { threads });
+  try {
+    const nb = Math.max(16, Math.floor(Q_BLOCK_BYTES / (wp * 4)));
+    const Tc = textChunk(T, 0, m, 1, wp);
+    for (let r0 = 0; r0 < n; r0 += nb) {
+      const r1 = Math.min(n, r0 + nb);
+      await s.run(
+        { X: [X.data.subarray(r0 * d, r1 * d), [r1 - r0, d]], T: [Tc, [wp, d]] },
+        { Q: [data.subarray(r0 * wp, r1 * wp), [r1 - r0, wp]] },
+      );
+    }
+  } finally {
+    await s.release();
+  }
+  return { a, width: wp, textFeatures: T, data };
+}
+
 export interface SimilarityRunOptions<F extends SimilarityName = SimilarityName> {
   /** The function's hyperparameters; defaults (paper Appendix A.1) are spread first. */
   options?: Partial<SimilarityOptionsMap[F]>;
@@ -234,6 +305,7 @@ async function pmiEngine(
   lambda: number,
   p: Float64Array,
   c: Float64Array,
+  reuse: SimilarityReuse = {},
 ): Promise<void> {
   const { m, d, k: K } = ctx;
   const tPrepare = performance.now();
@@ -254,14 +326,17 @@ async function pmiEngine(
       termRank[base + t] = keys[t] % 65536;
     }
   }
-  const X = gatherRows(I, used); // U×d
-  normalizeRowsInPlace(X);
-
   // Concept chunk width: the product accumulators take K·8 bytes per concept.
   let mc = Math.max(4, Math.floor((ctx.budget * 0.6) / (K * 8)) & ~3);
   if (mc >= m) mc = m;
   const chunks = Math.ceil(m / mc);
   const mcp = pad4(mc);
+  // Q's rows are copied from a softmax computed before, when it covers this run's only chunk
+  const sm = reuse.softmax;
+  const cachedQ =
+    sm && chunks === 1 && sm.width === mcp && sm.a === a && sm.textFeatures === T ? sm : undefined;
+  const X = cachedQ ? createMatrix(0, d) : gatherRows(I, used); // U×d
+  normalizeRowsInPlace(X);
   // A block of Q lives three times: onnxruntime's softmax input, its output, the kernel's copy. Blocks of
   // ~Q_BLOCK_BYTES are faster than bigger ones (the softmax and the copy then work in the L3 cache): soft_wpmi
   // 10000×20000×2048 took 3.8–4.2 s with 256-row (20 MiB) blocks against 5.7–5.9 s with 629-row ones.
@@ -345,25 +420,13 @@ async function pmiEngine(
       const c1 = Math.min(m, c0 + mc);
       const w = c1 - c0;
       const wp = pad4(w);
-      const gb = new GraphBuilder();
-      gb.input('X', ['n', d]);
-      // T is fed as an input: onnxruntime's weight pre-packing measured no faster here and costs a
-      // session-creation copy of the whole concept matrix
-      gb.input('T', [wp, d]);
-      const Tc = textChunk(T, c0, c1, 1, wp);
-      const gemmInputs = ['X', 'T'];
-      if (wp !== w) gemmInputs.push(gb.constant('pad', [wp], paddingBias(w, wp)));
-      gb.op('Gemm', gemmInputs, 'P', { transB: 1, alpha: { float: a } });
-      if (lse) {
-        gb.input('L', ['n', 1]);
-        gb.op('Sub', ['P', 'L'], 'PL');
-        gb.op('Exp', ['PL'], 'Q');
-      } else {
-        gb.op('Softmax', ['P'], 'Q', { axis: 1 });
-      }
-      gb.output('Q', ['n', wp]);
-      const s = await ComputeSession.create(gb, { threads: pool ? ortThreads : threads });
-      sessions.push(s);
+      const Tc = cachedQ ? new Float32Array(0) : textChunk(T, c0, c1, 1, wp);
+      const s = cachedQ
+        ? undefined
+        : await ComputeSession.create(softmaxGraph(d, w, wp, a, lse !== undefined), {
+            threads: pool ? ortThreads : threads,
+          });
+      if (s) sessions.push(s);
       const tInit = performance.now();
       fresh.fill(1); // the kernel starts each accumulator at 1 on its first factor
       offV.fill(0);
@@ -375,13 +438,23 @@ async function pmiEngine(
       for (let b = 0; b < blocks; b++) {
         const r0 = b * nb;
         const r1 = Math.min(U, r0 + nb);
-        const feeds: Record<string, [Float32Array, readonly number[]]> = {
-          X: [X.data.subarray(r0 * d, r1 * d), [r1 - r0, d]],
-          T: [Tc, [wp, d]],
-        };
-        if (lse) feeds.L = [lse.subarray(r0, r1), [r1 - r0, 1]];
         const qBlock = qOut.subarray(0, (r1 - r0) * wp);
-        await timed(ctx, 'onnxruntime', () => s.run(feeds, { Q: [qBlock, [r1 - r0, wp]] }));
+        if (s) {
+          const feeds: Record<string, [Float32Array, readonly number[]]> = {
+            X: [X.data.subarray(r0 * d, r1 * d), [r1 - r0, d]],
+            T: [Tc, [wp, d]],
+          };
+          if (lse) feeds.L = [lse.subarray(r0, r1), [r1 - r0, 1]];
+          await timed(ctx, 'onnxruntime', () => s.run(feeds, { Q: [qBlock, [r1 - r0, wp]] }));
+        } else if (cachedQ) {
+          const t = performance.now();
+          const rowOf = reuse.softmaxRows;
+          for (let r = r0; r < r1; r++) {
+            const src = rowOf ? rowOf[used[r]] : used[r];
+            qBlock.set(cachedQ.data.subarray(src * wp, (src + 1) * wp), (r - r0) * wp);
+          }
+          ctx.time('copy Q, terms', (performance.now() - t) / 1000);
+        }
         // help with the previous block's tiles, then wait for the worker's last slice
         if (stealNext) await timed(ctx, 'kernels (main thread)', stealNext);
         stealNext = undefined;
@@ -740,6 +813,8 @@ export async function computeSimilarity<F extends SimilarityName>(
   inputs: SimilarityInputs,
   run: SimilarityRunOptions<F> = {},
   hooks: RunHooks = {},
+  /** Internal: see SimilarityReuse. */
+  reuse?: SimilarityReuse,
 ): Promise<SimilarityResult> {
   hooks.signal?.throwIfAborted();
   const name = checkSimilarityName(similarity) as F;
@@ -791,7 +866,10 @@ export async function computeSimilarity<F extends SimilarityName>(
     case 'soft_wpmi':
     case 'wpmi': {
       const o = options as SoftWpmiOptions | WpmiOptions;
-      const inds = await timed(ctx, 'top images', () => columnTopK(A, o.topK));
+      const given = reuse?.topIndices;
+      if (given && given.length !== k * o.topK)
+        throw new ArgumentError(`reuse.topIndices must hold ${k}×${o.topK} indices but has ${given.length}`);
+      const inds = given ?? (await timed(ctx, 'top images', () => columnTopK(A, o.topK)));
       let p: Float64Array;
       let c: Float64Array;
       if (name === 'soft_wpmi') {
@@ -802,7 +880,7 @@ export async function computeSimilarity<F extends SimilarityName>(
         p = new Float64Array(o.topK).fill(1);
         c = new Float64Array(o.topK).fill(o.minProb);
       }
-      await pmiEngine(ctx, I, T, inds, o.topK, o.a, o.lambda, p, c);
+      await pmiEngine(ctx, I, T, inds, o.topK, o.a, o.lambda, p, c, reuse);
       topImages = nTop <= o.topK ? takeColumns(inds, k, o.topK, nTop) : columnTopK(A, nTop);
       break;
     }

@@ -142,3 +142,54 @@ export function columnTopK(m: Matrix, k: number): Int32Array {
   for (let j = 0; j < cols; j++) drain(hv, hi, j * k, k, out, j * k);
   return out;
 }
+
+/**
+ * columnTopK(gatherRows(m, rows), k) without forming the resampled matrix, from `order` = columnTopK(m, m.rows)
+ * (every column's rows in rank order): rows[p] is the row of `m` at position p of the resample (bootstrap draws,
+ * a permutation, a subset). Walks each column's ranking, giving each row's positions in increasing order and
+ * merging the positions of tied rows. `m` must hold no NaN (whose rank rules differ).
+ */
+export function resampledColumnTopK(
+  m: Matrix,
+  order: Int32Array,
+  rows: ArrayLike<number>,
+  k: number,
+): Int32Array {
+  const { rows: nRows, cols, data } = m;
+  const n = rows.length;
+  if (k > n) throw new ArgumentError(`'k' must be <= the number of rows (${n}) but got ${k}`);
+  if (order.length !== cols * nRows)
+    throw new ArgumentError(`'order' must hold ${cols}×${nRows} ranks but has ${order.length}`);
+  // each row's positions in the resample, increasing (CSR)
+  const start = new Int32Array(nRows + 1);
+  for (let p = 0; p < n; p++) start[rows[p] + 1]++;
+  for (let i = 0; i < nRows; i++) start[i + 1] += start[i];
+  const fill = start.slice(0, nRows);
+  const positions = new Int32Array(n);
+  for (let p = 0; p < n; p++) positions[fill[rows[p]]++] = p;
+  const out = new Int32Array(cols * k);
+  const tied = new Int32Array(n);
+  for (let j = 0; j < cols; j++) {
+    const o = j * nRows;
+    let emitted = 0;
+    for (let t = 0; emitted < k; ) {
+      const v = data[order[o + t] * cols + j];
+      let t2 = t + 1;
+      while (t2 < nRows && data[order[o + t2] * cols + j] === v) t2++;
+      if (t2 === t + 1) {
+        const r = order[o + t];
+        for (let q = start[r]; q < start[r + 1] && emitted < k; q++) out[j * k + emitted++] = positions[q];
+      } else {
+        let c = 0;
+        for (let u = t; u < t2; u++) {
+          const r = order[o + u];
+          for (let q = start[r]; q < start[r + 1]; q++) tied[c++] = positions[q];
+        }
+        const group = tied.subarray(0, c).sort();
+        for (let q = 0; q < c && emitted < k; q++) out[j * k + emitted++] = group[q];
+      }
+      t = t2;
+    }
+  }
+  return out;
+}

@@ -32,13 +32,19 @@
  * 'dead' for a constant neuron.
  */
 import { availableParallelism } from 'node:os';
-import { computeSimilarity, type SimilarityResult } from '../compute/similarity-engine.js';
+import {
+  computeSimilarity,
+  type PmiSoftmax,
+  pmiSoftmaxRows,
+  type SimilarityResult,
+} from '../compute/similarity-engine.js';
 import { type ConceptPresence, readConceptLabels } from '../data/concept-labels.js';
 import { ArgumentError, ShapeError } from '../numeric/errors.js';
 import { gatherRows, type Matrix } from '../numeric/matrix.js';
 import { mulberry32, randomPermutation } from '../numeric/random.js';
 import { normalizeRows } from '../numeric/reductions.js';
 import type { SimilarityName } from '../numeric/similarity-options.js';
+import { columnTopK, resampledColumnTopK } from '../numeric/topk.js';
 import {
   bootstrapIndices,
   correlation,
@@ -190,6 +196,8 @@ export function resolveTrustOptions(
   };
 }
 
+const identity = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
+
 const fin = (x: number) => (Number.isFinite(x) ? x : null);
 
 function summaryStat(values: number[]): SummaryStat {
@@ -282,16 +290,22 @@ export async function computeLayerTrust(
   // the engine's kernel workers cost more to start than they save on small problems and on 2 cores
   const threads = opts.threads ?? (availableParallelism() <= 2 || K * T.rows < 1 << 20 ? 1 : undefined);
   let rerunSeconds = 0;
+  // Work shared by the reruns (soft_wpmi / wpmi): the softmax rows of every image, and each neuron's
+  // ranking of the images, from which a resample's top images follow (see SimilarityReuse).
+  let softmax: PmiSoftmax | undefined;
+  let order: Int32Array | undefined;
+  /** One run on rows `iRows` of I and `aRows` of A (all rows when undefined). */
   const run = async (
-    I2: Matrix,
-    A2: Matrix,
+    iRows: Int32Array | undefined,
+    aRows: Int32Array | undefined,
     options: Record<string, number> | undefined,
     keepMatrix = false,
   ) => {
     const t = performance.now();
+    const A2 = aRows ? gatherRows(A, aRows) : A;
     const r = await computeSimilarity(
       inp.similarity,
-      { imageFeatures: I2, textFeatures: T, activations: A2 },
+      { imageFeatures: iRows ? gatherRows(I, iRows) : I, textFeatures: T, activations: A2 },
       {
         options: options as never,
         top: 1,
@@ -301,6 +315,12 @@ export async function computeLayerTrust(
         threads,
       },
       { signal: hooks.signal },
+      {
+        softmax,
+        softmaxRows: iRows,
+        topIndices:
+          order && options ? resampledColumnTopK(A, order, aRows ?? identity(N), options.topK) : undefined,
+      },
     );
     rerunSeconds += (performance.now() - t) / 1000;
     return r;
@@ -308,8 +328,16 @@ export async function computeLayerTrust(
   const rand = mulberry32(o.seed);
 
   // the full set: observed scores of the labels
-  const full = await run(I, A, inp.options, inp.mode === 'given');
+  const full = await run(undefined, undefined, inp.options, inp.mode === 'given');
   step();
+  if (full.similarity === 'soft_wpmi' || full.similarity === 'wpmi') {
+    const t = performance.now();
+    // the cached softmax must fit beside the engine's buffers
+    if (N * (T.rows + 4) * 4 <= 0.2 * (opts.memoryBudget ?? 768 * 2 ** 20))
+      softmax = await pmiSoftmaxRows(I, T, full.options.a, threads);
+    if (A.data.every(Number.isFinite)) order = columnTopK(A, N);
+    rerunSeconds += (performance.now() - t) / 1000;
+  }
   const observed = new Float64Array(K);
   for (let k = 0; k < K; k++)
     observed[k] =
@@ -320,7 +348,7 @@ export async function computeLayerTrust(
   const winners = new Int32Array(B * K);
   for (let b = 0; b < B; b++) {
     const idx = bootstrapIndices(N, rand);
-    const r = await run(gatherRows(I, idx), gatherRows(A, idx), full.options);
+    const r = await run(idx, idx, full.options);
     winners.set(r.labels, b * K);
     step();
   }
@@ -329,7 +357,7 @@ export async function computeLayerTrust(
   const nulls = new Float64Array(R * K);
   for (let q = 0; q < R; q++) {
     const perm = randomPermutation(N, rand);
-    const r = await run(I, gatherRows(A, perm), full.options);
+    const r = await run(undefined, perm, full.options);
     for (let k = 0; k < K; k++) nulls[q * K + k] = r.scores[k];
     step();
   }
@@ -341,7 +369,7 @@ export async function computeLayerTrust(
 
   // fit / held-out halves
   const { fit, held } = splitHalves(N, rand);
-  const fitRun = await run(gatherRows(I, fit), gatherRows(A, fit), optionsFor(full, fit.length));
+  const fitRun = await run(fit, fit, optionsFor(full, fit.length));
   step();
 
   const In = normalizeRows(I);
