@@ -144,6 +144,31 @@ export function columnTopK(m: Matrix, k: number): Int32Array {
 }
 
 /**
+ * Every column's rows in rank order: columnTopK(m, m.rows) for an `m` without NaN, sorting one number per entry
+ * (the value's order-preserving 32-bit code, then the row) instead of running heaps.
+ */
+export function columnRanking(m: Matrix): Int32Array {
+  const { rows, cols, data } = m;
+  if (rows > 1 << 21) return columnTopK(m, rows); // the code·2²¹ + row key needs 53 bits
+  const bits = new Uint32Array(1);
+  const f = new Float32Array(bits.buffer);
+  const keys = new Float64Array(rows);
+  const out = new Int32Array(rows * cols);
+  for (let j = 0; j < cols; j++) {
+    for (let i = 0; i < rows; i++) {
+      f[0] = data[i * cols + j] + 0; // −0 ranks as 0
+      const b = bits[0];
+      // ascending in the value; the key sorts descending values first
+      const code = b & 0x80000000 ? b : 0x7fffffff - b;
+      keys[i] = code * (1 << 21) + i;
+    }
+    keys.sort();
+    for (let i = 0; i < rows; i++) out[j * rows + i] = keys[i] % (1 << 21);
+  }
+  return out;
+}
+
+/**
  * columnTopK(gatherRows(m, rows), k) without forming the resampled matrix, from `order` = columnTopK(m, m.rows)
  * (every column's rows in rank order): rows[p] is the row of `m` at position p of the resample (bootstrap draws,
  * a permutation, a subset). Walks each column's ranking, giving each row's positions in increasing order and

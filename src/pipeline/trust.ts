@@ -44,7 +44,7 @@ import { gatherRows, type Matrix } from '../numeric/matrix.js';
 import { mulberry32, randomPermutation } from '../numeric/random.js';
 import { normalizeRows } from '../numeric/reductions.js';
 import type { SimilarityName } from '../numeric/similarity-options.js';
-import { columnTopK, resampledColumnTopK } from '../numeric/topk.js';
+import { columnRanking, resampledColumnTopK } from '../numeric/topk.js';
 import {
   bootstrapIndices,
   correlation,
@@ -335,7 +335,7 @@ export async function computeLayerTrust(
     // the cached softmax must fit beside the engine's buffers
     if (N * (T.rows + 4) * 4 <= 0.2 * (opts.memoryBudget ?? 768 * 2 ** 20))
       softmax = await pmiSoftmaxRows(I, T, full.options.a, threads);
-    if (A.data.every(Number.isFinite)) order = columnTopK(A, N);
+    if (A.data.every(Number.isFinite)) order = columnRanking(A);
     rerunSeconds += (performance.now() - t) / 1000;
   }
   const observed = new Float64Array(K);

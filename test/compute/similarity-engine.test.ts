@@ -1,9 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { computeSimilarity } from '../../src/compute/similarity-engine.js';
+import {
+  computeSimilarity,
+  pmiSoftmaxRows,
+  type SimilarityReuse,
+} from '../../src/compute/similarity-engine.js';
 import { ArgumentError, NonFiniteError } from '../../src/numeric/errors.js';
+import { gatherRows } from '../../src/numeric/matrix.js';
+import { mulberry32, randomPermutation } from '../../src/numeric/random.js';
 import { SIMILARITY_NAMES, type SimilarityName } from '../../src/numeric/similarity-options.js';
 import { similarityReference } from '../../src/numeric/similarity-reference.js';
+import { columnRanking, resampledColumnTopK } from '../../src/numeric/topk.js';
+import { bootstrapIndices, splitHalves } from '../../src/numeric/trust-metrics.js';
 import type { ProgressEvent } from '../../src/progress.js';
 import { handCase, maxAbsDiff, plantedData, randomMatrix, rowTopK } from '../helpers/data.js';
 import { GOLDEN_CASES, goldenOptions, loadGolden } from '../helpers/golden.js';
@@ -265,4 +273,52 @@ describe('similarity engine: golden values from the torch reference', () => {
       }
     });
   }
+});
+
+describe('reruns on resamples with SimilarityReuse (the trust figures) equal plain runs', () => {
+  const N = 120;
+  const I = randomMatrix(N, 16, 21, (u) => u + 0.2);
+  const T = randomMatrix(203, 16, 22, (u) => u + 0.2);
+  // 400 neurons: a 1 MiB budget splits the concepts into chunks, where Q cannot be copied
+  const A = randomMatrix(N, 400, 23, (u) => Math.max(0, u - 0.2));
+  const order = columnRanking(A);
+  const rand = mulberry32(4);
+  const boot = bootstrapIndices(N, rand);
+  const perm = randomPermutation(N, rand);
+  const half = splitHalves(N, rand).fit;
+  // [rows of I, rows of A]: a bootstrap resample, a permutation of the activations only, the fit half
+  const runs = [
+    ['bootstrap', boot, boot],
+    ['permutation', undefined, perm],
+    ['half', half, half],
+  ] as const;
+  for (const fn of SIMILARITY_NAMES)
+    for (const budget of [768 * MiB, 1 * MiB])
+      it(`${fn}, memory budget ${budget / MiB} MiB`, async () => {
+        const o = opts(fn) as Record<string, number>;
+        const softmax = fn.endsWith('wpmi') ? await pmiSoftmaxRows(I, T, fn === 'wpmi' ? 2 : 10) : undefined;
+        for (const [what, iRows, aRows] of runs) {
+          const inputs = {
+            imageFeatures: iRows ? gatherRows(I, iRows) : I,
+            textFeatures: T,
+            activations: gatherRows(A, aRows),
+          };
+          const topK = what === 'half' && o.topK ? Math.round(o.topK / 2) : o.topK;
+          const options = (topK ? { ...o, topK } : o) as never;
+          const run = { options, top: 3, keepMatrix: true, memoryBudget: budget, threads: 1 };
+          const plain = await computeSimilarity(fn, inputs, run);
+          const reuse: SimilarityReuse = {
+            softmax,
+            softmaxRows: iRows,
+            topIndices: topK ? resampledColumnTopK(A, order, aRows, topK) : undefined,
+          };
+          const fast = await computeSimilarity(fn, inputs, run, reuse);
+          assert.deepEqual(fast.labels, plain.labels, what);
+          assert.deepEqual(fast.scores, plain.scores, what);
+          assert.deepEqual(fast.topConcepts, plain.topConcepts, what);
+          assert.deepEqual(fast.matrix, plain.matrix, what);
+          if (softmax && budget > MiB)
+            assert.equal(fast.timings.onnxruntime, undefined, 'Q is not recomputed');
+        }
+      });
 });

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { columnTopK, topK } from '../../src/numeric/topk.js';
+import { gatherRows } from '../../src/numeric/matrix.js';
+import { mulberry32, randomPermutation } from '../../src/numeric/random.js';
+import { columnRanking, columnTopK, resampledColumnTopK, topK } from '../../src/numeric/topk.js';
+import { bootstrapIndices, splitHalves } from '../../src/numeric/trust-metrics.js';
 
 describe('topK', () => {
   it('returns indices of the largest values in descending order', () => {
@@ -36,5 +39,42 @@ describe('columnTopK', () => {
     // 4 images × 2 neurons
     const m = { rows: 4, cols: 2, data: Float32Array.of(1, 9, 4, 8, 3, 8, 2, 7) };
     assert.deepEqual(Array.from(columnTopK(m, 2)), [1, 2, 0, 1]);
+  });
+});
+
+describe('columnRanking / resampledColumnTopK', () => {
+  // many ties (values on a grid of 5, a constant column, ±0, ±Infinity)
+  const N = 60;
+  const K = 9;
+  const rand = mulberry32(11);
+  const m = {
+    rows: N,
+    cols: K,
+    data: Float32Array.from({ length: N * K }, () => Math.floor(rand() * 5) - 2),
+  };
+  for (let i = 0; i < N; i++) {
+    m.data[i * K + 3] = 0.25;
+    m.data[i * K + 4] = i % 3 === 0 ? -0 : i % 3 === 1 ? 0 : -1e-30;
+  }
+  m.data[7 * K + 5] = Number.POSITIVE_INFINITY;
+  m.data[8 * K + 5] = Number.NEGATIVE_INFINITY;
+  m.data[9 * K + 6] = 3.5e38;
+  it('columnRanking equals columnTopK over every row', () => {
+    assert.deepEqual(Array.from(columnRanking(m)), Array.from(columnTopK(m, N)));
+  });
+  it('resampledColumnTopK equals columnTopK of the resampled rows (bootstrap, permutation, half)', () => {
+    const order = columnRanking(m);
+    const r = mulberry32(5);
+    const boot = bootstrapIndices(N, r);
+    const resamples = [boot, randomPermutation(N, r), splitHalves(N, r).fit];
+    for (const rows of resamples)
+      for (const k of [1, 7, rows.length]) {
+        const got = resampledColumnTopK(m, order, rows, k);
+        assert.deepEqual(Array.from(got), Array.from(columnTopK(gatherRows(m, rows), k)), `k ${k}`);
+      }
+    assert.throws(
+      () => resampledColumnTopK(m, order, boot.subarray(0, 4), 5),
+      /'k' must be <= the number of rows \(4\)/,
+    );
   });
 });
