@@ -509,3 +509,31 @@ export function rankReorderNeurons(
     );
   }
 }
+
+// out[c·rows + i] = Σ_j a[i, j]·t[c, j] in float64 for the rows×d float32 matrix `a` and the nCols×d float32
+// rows `t`, summed exactly as trust-metrics.similarityColumn does (four partial sums over j mod 4, products
+// of floats widened to f64, then ((s0 + s1) + s2) + s3), so that the results are bit-identical.
+export function dotColumns(a: usize, rows: i32, d: i32, t: usize, nCols: i32, out: usize): void {
+  const d4 = d & ~3;
+  const rowBytes = <usize>d << 2;
+  for (let c = 0; c < nCols; c++) {
+    const tc = t + <usize>c * rowBytes;
+    const oc = out + ((<usize>c * <usize>rows) << 3);
+    for (let i = 0; i < rows; i++) {
+      const ai = a + <usize>i * rowBytes;
+      let s01 = f64x2.splat(0);
+      let s23 = f64x2.splat(0);
+      for (let j = 0; j < d4; j += 4) {
+        const va = v128.load(ai + (<usize>j << 2));
+        const vt = v128.load(tc + (<usize>j << 2));
+        s01 = f64x2.add(s01, f64x2.mul(f64x2.promote_low_f32x4(va), f64x2.promote_low_f32x4(vt)));
+        const ha = v128.shuffle<f32>(va, va, 2, 3, 0, 1);
+        const ht = v128.shuffle<f32>(vt, vt, 2, 3, 0, 1);
+        s23 = f64x2.add(s23, f64x2.mul(f64x2.promote_low_f32x4(ha), f64x2.promote_low_f32x4(ht)));
+      }
+      let s0 = f64x2.extract_lane(s01, 0);
+      for (let j = d4; j < d; j++) s0 += <f64>load<f32>(ai + (<usize>j << 2)) * <f64>load<f32>(tc + (<usize>j << 2));
+      store<f64>(oc + (<usize>i << 3), s0 + f64x2.extract_lane(s01, 1) + f64x2.extract_lane(s23, 0) + f64x2.extract_lane(s23, 1));
+    }
+  }
+}

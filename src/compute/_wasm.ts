@@ -55,6 +55,7 @@ interface KernelExports {
   finishLog(acc: number, ex: number, out: number, count: number): void;
   subtractPrior(s: number, rows: number, width: number, prior: number, lambda: number, logRows: number): void;
   logVec(x: number, out: number, count: number): void;
+  dotColumns(a: number, rows: number, d: number, t: number, nCols: number, out: number): void;
   expVec(x: number, out: number, count: number): void;
   rankReorderNeurons(
     pc: number,

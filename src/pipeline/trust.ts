@@ -32,6 +32,7 @@
  * 'dead' for a constant neuron.
  */
 import { availableParallelism } from 'node:os';
+import { similarityColumns } from '../compute/similarity-columns.js';
 import {
   computeSimilarity,
   type PmiSoftmax,
@@ -54,7 +55,6 @@ import {
   METRIC_NAMES,
   meanStd,
   pooledPValue,
-  similarityColumn,
   splitHalves,
   topFractionMask,
 } from '../numeric/trust-metrics.js';
@@ -374,15 +374,9 @@ export async function computeLayerTrust(
 
   const In = normalizeRows(I);
   const Tn = normalizeRows(T);
-  const simCache = new Map<number, Float64Array>();
-  const simOf = (c: number): Float64Array => {
-    let x = simCache.get(c);
-    if (!x) {
-      x = similarityColumn(In, Tn, c);
-      simCache.set(c, x);
-    }
-    return x;
-  };
+  // the CLIP cosines of the scored labels
+  const sims = similarityColumns(In, Tn, inp.mode === 'chosen' ? fitRun.labels : inp.labels);
+  const simOf = (c: number) => sims.get(c) as Float64Array;
 
   const names = inp.candidateNames;
   const neurons: NeuronTrust[] = [];
