@@ -7,8 +7,8 @@
  * Synthetic features of the stated sizes: image and concept features are Gaussian (d = 512); neuron k of a
  * layer is the CLIP cosine of the image with concept k (mod M) plus noise of 1× the signal (sanity.ts).
  * Prints, per layer and in all, the seconds of the dissection's own similarity run and of the trust figures
- * (B bootstrap + R permutation + 2 runs of the similarity function and the per-neuron metrics), and the
- * process's peak RSS.
+ * (B bootstrap + R permutation + 2 runs of the similarity function and the per-neuron metrics), their ratio
+ * (the machine is shared: compare ratios within one run), and the process's peak RSS.
  */
 import { parseArgs } from 'node:util';
 import { computeSimilarity } from '../src/compute/similarity-engine.js';
@@ -50,6 +50,7 @@ console.log(
 );
 let tDissect = 0;
 let tTrust = 0;
+let tReruns = 0;
 for (const [li, K] of sizes.entries()) {
   const A = syntheticActivations(
     In,
@@ -78,11 +79,12 @@ for (const [li, K] of sizes.entries()) {
   const tr = (performance.now() - t) / 1000;
   tDissect += dissect;
   tTrust += tr;
+  tReruns += trust.rerunSeconds;
   const s = trust.summary;
   console.log(
     `  ${String(K).padStart(4)} neurons: dissect ${dissect.toFixed(2)} s, trust ${tr.toFixed(2)} s (similarity reruns ${trust.rerunSeconds.toFixed(2)} s; stability mean ${s.stability.mean?.toFixed(3)}, significant ${(100 * s.significant).toFixed(1)}%)`,
   );
 }
 console.log(
-  `total: dissect similarity ${tDissect.toFixed(2)} s, trust ${tTrust.toFixed(2)} s; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`,
+  `total: dissect similarity ${tDissect.toFixed(2)} s, trust ${tTrust.toFixed(2)} s (${(tTrust / tDissect).toFixed(1)}× the dissection's similarity; similarity reruns ${tReruns.toFixed(2)} s); peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`,
 );

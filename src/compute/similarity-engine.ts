@@ -317,8 +317,20 @@ async function pmiEngine(
   const termPos = new Int32Array(K * topK);
   const termRank = new Int32Array(K * topK);
   const keys = new Float64Array(topK);
+  // a neuron's images are distinct: few used images are scanned in order rather than sorted
+  const rankAt = U <= 8 * topK ? new Int32Array(U).fill(-1) : undefined;
   for (let j = 0; j < K; j++) {
     const base = j * topK;
+    if (rankAt) {
+      for (let r = 0; r < topK; r++) rankAt[pos[inds[base + r]]] = r;
+      for (let u = 0, t = 0; u < U; u++)
+        if (rankAt[u] >= 0) {
+          termPos[base + t] = u;
+          termRank[base + t++] = rankAt[u];
+          rankAt[u] = -1;
+        }
+      continue;
+    }
     for (let r = 0; r < topK; r++) keys[r] = pos[inds[base + r]] * 65536 + r;
     keys.sort();
     for (let t = 0; t < topK; t++) {
