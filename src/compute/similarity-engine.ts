@@ -62,6 +62,8 @@ export interface PmiSoftmax {
   width: number;
   textFeatures: Matrix;
   data: Float32Array;
+  /** The kernel memory of the runs given this softmax, made by the first of them (runs must not overlap). */
+  arena?: KernelArena;
 }
 
 /** The graph of one concept chunk's softmax block in pmiEngine; inputs X (rows×d), T (wp×d), optionally L. */
@@ -372,7 +374,9 @@ async function pmiEngine(
   const nWorkers = threads >= 2 ? Math.max(1, Math.round(threads / 4)) : 0;
   const ortThreads = Math.max(1, threads - nWorkers);
 
-  const arena = new KernelArena();
+  // the reruns that share a softmax also share the kernel memory (sequential runs only)
+  const arena = sm ? (sm.arena ??= new KernelArena()) : new KernelArena();
+  arena.reset();
   const accPtr = arena.alloc(K * mcp * 4);
   const exPtr = arena.alloc(K * mcp * 4);
   const qPtr = arena.alloc(nb * mcp * 4);
@@ -442,7 +446,7 @@ async function pmiEngine(
       const tInit = performance.now();
       fresh.fill(1); // the kernel starts each accumulator at 1 on its first factor
       offV.fill(0);
-      if (ch > 0) ex.fill(0); // fresh WebAssembly memory is zero
+      if (ch > 0 || sm) ex.fill(0); // fresh WebAssembly memory is zero
       ptr.fill(0);
       ctx.time('prepare', (performance.now() - tInit) / 1000);
       let inFlight: Promise<void> | undefined;
