@@ -8,7 +8,8 @@
  * layer is the CLIP cosine of the image with concept k (mod M) plus noise of 1× the signal (sanity.ts).
  * Prints, per layer and in all, the seconds of the dissection's own similarity run and of the trust figures
  * (B bootstrap + R permutation + 2 runs of the similarity function and the per-neuron metrics), their ratio
- * (the machine is shared: compare ratios within one run), and the process's peak RSS.
+ * (the machine is shared: compare ratios within one run), the CPU seconds of both (all threads; less
+ * sensitive to other processes than wall-clock time), and the process's peak RSS.
  */
 import { parseArgs } from 'node:util';
 import { computeSimilarity } from '../src/compute/similarity-engine.js';
@@ -51,6 +52,13 @@ console.log(
 let tDissect = 0;
 let tTrust = 0;
 let tReruns = 0;
+let cpuDissect = 0;
+let cpuTrust = 0;
+/** CPU seconds of this process (every thread) since `from`. */
+const cpuSince = (from: NodeJS.CpuUsage) => {
+  const u = process.cpuUsage(from);
+  return (u.user + u.system) / 1e6;
+};
 for (const [li, K] of sizes.entries()) {
   const A = syntheticActivations(
     In,
@@ -60,9 +68,12 @@ for (const [li, K] of sizes.entries()) {
     mulberry32(li),
   );
   let t = performance.now();
+  let cpu = process.cpuUsage();
   const r = await computeSimilarity(similarity, { imageFeatures: I, textFeatures: T, activations: A });
   const dissect = (performance.now() - t) / 1000;
+  cpuDissect += cpuSince(cpu);
   t = performance.now();
+  cpu = process.cpuUsage();
   const trust = await computeLayerTrust(
     {
       layer: `layer${li}`,
@@ -77,6 +88,7 @@ for (const [li, K] of sizes.entries()) {
     { bootstraps: Number(values.bootstraps), permutations: Number(values.permutations) },
   );
   const tr = (performance.now() - t) / 1000;
+  cpuTrust += cpuSince(cpu);
   tDissect += dissect;
   tTrust += tr;
   tReruns += trust.rerunSeconds;
@@ -86,5 +98,5 @@ for (const [li, K] of sizes.entries()) {
   );
 }
 console.log(
-  `total: dissect similarity ${tDissect.toFixed(2)} s, trust ${tTrust.toFixed(2)} s (${(tTrust / tDissect).toFixed(1)}× the dissection's similarity; similarity reruns ${tReruns.toFixed(2)} s); peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`,
+  `total: dissect similarity ${tDissect.toFixed(2)} s, trust ${tTrust.toFixed(2)} s (${(tTrust / tDissect).toFixed(1)}× the dissection's similarity; similarity reruns ${tReruns.toFixed(2)} s); CPU seconds: dissect similarity ${cpuDissect.toFixed(2)}, trust ${cpuTrust.toFixed(2)}; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`,
 );
