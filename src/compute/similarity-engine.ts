@@ -375,7 +375,8 @@ async function pmiEngine(
   const ortThreads = Math.max(1, threads - nWorkers);
 
   // the reruns that share a softmax also share the kernel memory (sequential runs only)
-  const arena = sm ? (sm.arena ??= new KernelArena()) : new KernelArena();
+  if (sm && !sm.arena) sm.arena = new KernelArena();
+  const arena = sm?.arena ?? new KernelArena();
   arena.reset();
   const accPtr = arena.alloc(K * mcp * 4);
   const exPtr = arena.alloc(K * mcp * 4);
