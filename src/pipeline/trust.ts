@@ -44,7 +44,7 @@ import { ArgumentError, ShapeError } from '../numeric/errors.js';
 import { gatherRows, type Matrix } from '../numeric/matrix.js';
 import { mulberry32, randomPermutation } from '../numeric/random.js';
 import { normalizeRows } from '../numeric/reductions.js';
-import type { SimilarityName } from '../numeric/similarity-options.js';
+import { resolveSimilarityOptions, type SimilarityName } from '../numeric/similarity-options.js';
 import { columnRanking, resampledColumnTopK } from '../numeric/topk.js';
 import {
   bootstrapIndices,
@@ -327,17 +327,23 @@ export async function computeLayerTrust(
   };
   const rand = mulberry32(o.seed);
 
-  // the full set: observed scores of the labels
-  const full = await run(undefined, undefined, inp.options, inp.mode === 'given');
-  step();
-  if (full.similarity === 'soft_wpmi' || full.similarity === 'wpmi') {
+  // Work shared by the runs of soft_wpmi / wpmi (the full one included)
+  const options = resolveSimilarityOptions(inp.similarity, inp.options as never, N) as unknown as Record<
+    string,
+    number
+  >;
+  if (inp.similarity === 'soft_wpmi' || inp.similarity === 'wpmi') {
     const t = performance.now();
     // the cached softmax must fit beside the engine's buffers
     if (N * (T.rows + 4) * 4 <= 0.2 * (opts.memoryBudget ?? 768 * 2 ** 20))
-      softmax = await pmiSoftmaxRows(I, T, full.options.a, threads);
+      softmax = await pmiSoftmaxRows(I, T, options.a, threads);
     if (A.data.every(Number.isFinite)) order = columnRanking(A);
     rerunSeconds += (performance.now() - t) / 1000;
   }
+
+  // the full set: observed scores of the labels
+  const full = await run(undefined, undefined, options, inp.mode === 'given');
+  step();
   const observed = new Float64Array(K);
   for (let k = 0; k < K; k++)
     observed[k] =
