@@ -53,6 +53,8 @@ export interface SimilarityReuse {
   softmax?: PmiSoftmax;
   /** Per image of the run, its row in `softmax` (default: the same index). */
   softmaxRows?: ArrayLike<number>;
+  /** cos_similarity: ‖P_m‖ of every concept for the run's image features (cosConceptNorms). */
+  conceptNorms?: Float32Array;
 }
 
 /** Q = softmax(a·Î·Tᵀ) of every row of I: the same graph as one concept chunk of pmiEngine. */
@@ -688,6 +690,8 @@ async function scoreConceptChunks(
   mc: number,
   threads: number,
   fixed: Record<string, [Float32Array, readonly number[]]>,
+  /** Inputs that follow the chunk, e.g. a per-concept vector. */
+  perChunk: (c0: number, c1: number) => Record<string, [Float32Array, readonly number[]]> = () => ({}),
 ): Promise<void> {
   const { m, d } = ctx;
   const chunks = Math.ceil(m / mc);
@@ -698,7 +702,8 @@ async function scoreConceptChunks(
       const c1 = Math.min(m, c0 + mc);
       const w = c1 - c0;
       const Tc = textChunk(T, c0, c1);
-      const S = (await timed(ctx, 'onnxruntime', () => s.run({ ...fixed, T: [Tc, [w, d]] }))).S.data;
+      const feeds = { ...fixed, ...perChunk(c0, c1), T: [Tc, [w, d]] as [Float32Array, number[]] };
+      const S = (await timed(ctx, 'onnxruntime', () => s.run(feeds))).S.data;
       await timed(ctx, 'top-k', () => recordChunk(ctx, S, w, w, c0));
       ctx.progress(ch + 1, chunks, 'chunks');
     }
@@ -721,7 +726,7 @@ function inverseColumnNorms(A: Matrix): Float32Array {
  * cos_similarity without forming P: (ÂᵀI)·Tᵀ divided by ‖P_m‖ = sqrt(T_m·(IᵀI)·T_mᵀ). Every matrix is a
  * graph input (constants would be folded, single-threaded, when the session is created).
  */
-async function cosEngine(ctx: Ctx, In: Matrix, T: Matrix, A: Matrix): Promise<void> {
+async function cosEngine(ctx: Ctx, In: Matrix, T: Matrix, A: Matrix, norms?: Float32Array): Promise<void> {
   const { n, m, d, k: K } = ctx;
   const threads = ctx.threads ?? availableParallelism();
   const g1 = new GraphBuilder();
@@ -749,8 +754,30 @@ async function cosEngine(ctx: Ctx, In: Matrix, T: Matrix, A: Matrix): Promise<vo
   if (mc >= m) mc = m;
   const gb = new GraphBuilder();
   gb.input('C', [K, d]);
-  gb.input('G', [d, d]);
   gb.input('T', ['m', d]);
+  if (norms) {
+    gb.input('norm', ['m']);
+  } else {
+    gb.input('G', [d, d]);
+    conceptNormNodes(gb);
+  }
+  gb.op('Gemm', ['C', 'T'], 'num', { transB: 1 });
+  gb.op('Div', ['num', 'norm'], 'S');
+  gb.output('S', [K, 'm']);
+  if (norms && norms.length !== m) throw new ArgumentError(`reuse.conceptNorms must hold ${m} norms`);
+  await scoreConceptChunks(
+    ctx,
+    gb,
+    T,
+    mc,
+    threads,
+    norms ? { C: [C, [K, d]] } : { C: [C, [K, d]], G: [G, [d, d]] },
+    norms ? (c0, c1) => ({ norm: [norms.subarray(c0, c1), [c1 - c0]] }) : undefined,
+  );
+}
+
+/** norm = ‖P_m‖ = sqrt(max(T_m·G·T_mᵀ, 1e-30)) of the rows of inputs T (m×d) and G (d×d). */
+function conceptNormNodes(gb: GraphBuilder): void {
   gb.constant('tiny', [], Float32Array.of(1e-30));
   gb.constantInt64('ax1', [1]);
   gb.op('MatMul', ['T', 'G'], 'TG');
@@ -758,10 +785,28 @@ async function cosEngine(ctx: Ctx, In: Matrix, T: Matrix, A: Matrix): Promise<vo
   gb.op('ReduceSum', ['TGT', 'ax1'], 'nsq', { keepdims: 0 });
   gb.op('Max', ['nsq', 'tiny'], 'nsq1');
   gb.op('Sqrt', ['nsq1'], 'norm');
-  gb.op('Gemm', ['C', 'T'], 'num', { transB: 1 });
-  gb.op('Div', ['num', 'norm'], 'S');
-  gb.output('S', [K, 'm']);
-  await scoreConceptChunks(ctx, gb, T, mc, threads, { C: [C, [K, d]], G: [G, [d, d]] });
+}
+
+/**
+ * ‖P_m‖ of every concept as cos_similarity computes them (G = ÎᵀÎ, then conceptNormNodes), for
+ * SimilarityReuse.conceptNorms: runs on the same image features then skip that product.
+ */
+export async function cosConceptNorms(I: Matrix, T: Matrix, threads?: number): Promise<Float32Array> {
+  const { rows: n, cols: d } = I;
+  const m = T.rows;
+  const gb = new GraphBuilder();
+  gb.input('X', [n, d]);
+  gb.input('T', [m, d]);
+  gb.op('Gemm', ['X', 'X'], 'G', { transA: 1 });
+  conceptNormNodes(gb);
+  gb.output('norm', [m]);
+  const s = await ComputeSession.create(gb, { threads: threads ?? availableParallelism() });
+  try {
+    const out = await s.run({ X: [normalizeRows(I).data, [n, d]], T: [textChunk(T, 0, m), [m, d]] });
+    return out.norm.data;
+  } finally {
+    await s.release();
+  }
 }
 
 /** cos_similarity_cubed: centre, cube and normalise the columns of A and (per concept chunk) of P. */
@@ -906,7 +951,7 @@ export async function computeSimilarity<F extends SimilarityName>(
       topImages = columnTopK(A, nTop);
       break;
     case 'cos_similarity':
-      await cosEngine(ctx, normalizeRows(I), T, A);
+      await cosEngine(ctx, normalizeRows(I), T, A, reuse?.conceptNorms);
       topImages = columnTopK(A, nTop);
       break;
     default:

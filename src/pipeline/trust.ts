@@ -35,6 +35,7 @@ import { availableParallelism } from 'node:os';
 import { similarityColumns } from '../compute/similarity-columns.js';
 import {
   computeSimilarity,
+  cosConceptNorms,
   type PmiSoftmax,
   pmiSoftmaxRows,
   type SimilarityResult,
@@ -294,6 +295,8 @@ export async function computeLayerTrust(
   // ranking of the images, from which a resample's top images follow (see SimilarityReuse).
   let softmax: PmiSoftmax | undefined;
   let order: Int32Array | undefined;
+  // cos_similarity: the concepts' ‖P_m‖, which depend on the image features only (full set and permutations)
+  let norms: Float32Array | undefined;
   /** One run on rows `iRows` of I and `aRows` of A (all rows when undefined). */
   const run = async (
     iRows: Int32Array | undefined,
@@ -320,6 +323,7 @@ export async function computeLayerTrust(
         softmaxRows: iRows,
         topIndices:
           order && options ? resampledColumnTopK(A, order, aRows ?? identity(N), options.topK) : undefined,
+        conceptNorms: iRows ? undefined : norms,
       },
     );
     rerunSeconds += (performance.now() - t) / 1000;
@@ -327,7 +331,7 @@ export async function computeLayerTrust(
   };
   const rand = mulberry32(o.seed);
 
-  // Work shared by the runs of soft_wpmi / wpmi (the full one included)
+  // the shared work, computed before the full-set run, which uses it too
   const options = resolveSimilarityOptions(inp.similarity, inp.options as never, N) as unknown as Record<
     string,
     number
@@ -338,6 +342,10 @@ export async function computeLayerTrust(
     if (N * (T.rows + 4) * 4 <= 0.2 * (opts.memoryBudget ?? 768 * 2 ** 20))
       softmax = await pmiSoftmaxRows(I, T, options.a, threads);
     if (A.data.every(Number.isFinite)) order = columnRanking(A);
+    rerunSeconds += (performance.now() - t) / 1000;
+  } else if (inp.similarity === 'cos_similarity') {
+    const t = performance.now();
+    norms = await cosConceptNorms(I, T, threads);
     rerunSeconds += (performance.now() - t) / 1000;
   }
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   computeSimilarity,
+  cosConceptNorms,
   pmiSoftmaxRows,
   type SimilarityReuse,
 } from '../../src/compute/similarity-engine.js';
@@ -297,6 +298,7 @@ describe('reruns on resamples with SimilarityReuse (the trust figures) equal pla
       it(`${fn}, memory budget ${budget / MiB} MiB`, async () => {
         const o = opts(fn) as Record<string, number>;
         const softmax = fn.endsWith('wpmi') ? await pmiSoftmaxRows(I, T, fn === 'wpmi' ? 2 : 10) : undefined;
+        const norms = fn === 'cos_similarity' ? await cosConceptNorms(I, T) : undefined;
         for (const [what, iRows, aRows] of runs) {
           const inputs = {
             imageFeatures: iRows ? gatherRows(I, iRows) : I,
@@ -311,6 +313,7 @@ describe('reruns on resamples with SimilarityReuse (the trust figures) equal pla
             softmax,
             softmaxRows: iRows,
             topIndices: topK ? resampledColumnTopK(A, order, aRows, topK) : undefined,
+            conceptNorms: iRows ? undefined : norms,
           };
           const fast = await computeSimilarity(fn, inputs, run, reuse);
           assert.deepEqual(fast.labels, plain.labels, what);
