@@ -30,6 +30,10 @@
  *
  * Badge: 'high' when stability ≥ 0.8 and p ≤ 0.01; 'low' when stability < 0.5 or p > 0.05; else 'medium';
  * 'dead' for a constant neuron.
+ *
+ * The runs share the work that does not change between them (SimilarityReuse in the engine: soft_wpmi / wpmi's
+ * softmax of every image and each neuron's image ranking, cos_similarity's concept norms); every figure equals
+ * what plain computeSimilarity reruns give.
  */
 import { availableParallelism } from 'node:os';
 import { similarityColumns } from '../compute/similarity-columns.js';
