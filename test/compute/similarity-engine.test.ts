@@ -315,7 +315,7 @@ describe('reruns on resamples with SimilarityReuse (the trust figures) equal pla
             topIndices: topK ? resampledColumnTopK(A, order, aRows, topK) : undefined,
             conceptNorms: iRows ? undefined : norms,
           };
-          const fast = await computeSimilarity(fn, inputs, run, reuse);
+          const fast = await computeSimilarity(fn, inputs, run, {}, reuse);
           assert.deepEqual(fast.labels, plain.labels, what);
           assert.deepEqual(fast.scores, plain.scores, what);
           assert.deepEqual(fast.topConcepts, plain.topConcepts, what);
