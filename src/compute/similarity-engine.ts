@@ -791,22 +791,35 @@ function conceptNormNodes(gb: GraphBuilder): void {
  * ‖P_m‖ of every concept as cos_similarity computes them (G = ÎᵀÎ, then conceptNormNodes), for
  * SimilarityReuse.conceptNorms: runs on the same image features then skip that product.
  */
-export async function cosConceptNorms(I: Matrix, T: Matrix, threads?: number): Promise<Float32Array> {
+export async function cosConceptNorms(
+  I: Matrix,
+  T: Matrix,
+  threads?: number,
+  memoryBudget = 768 * MiB,
+): Promise<Float32Array> {
   const { rows: n, cols: d } = I;
   const m = T.rows;
   const gb = new GraphBuilder();
   gb.input('X', [n, d]);
-  gb.input('T', [m, d]);
+  gb.input('T', ['m', d]);
   gb.op('Gemm', ['X', 'X'], 'G', { transA: 1 });
   conceptNormNodes(gb);
-  gb.output('norm', [m]);
+  gb.output('norm', ['m']);
+  const norms = new Float32Array(m);
+  // concept chunks: a chunk of T and its two m×d intermediates within half the budget
+  const mc = Math.max(4, Math.floor(memoryBudget / 2 / (3 * d * 4)));
+  const X = normalizeRows(I).data;
   const s = await ComputeSession.create(gb, { threads: threads ?? availableParallelism() });
   try {
-    const out = await s.run({ X: [normalizeRows(I).data, [n, d]], T: [textChunk(T, 0, m), [m, d]] });
-    return out.norm.data;
+    for (let c0 = 0; c0 < m; c0 += mc) {
+      const c1 = Math.min(m, c0 + mc);
+      const out = await s.run({ X: [X, [n, d]], T: [textChunk(T, c0, c1), [c1 - c0, d]] });
+      norms.set(out.norm.data, c0);
+    }
   } finally {
     await s.release();
   }
+  return norms;
 }
 
 /** cos_similarity_cubed: centre, cube and normalise the columns of A and (per concept chunk) of P. */

@@ -349,7 +349,7 @@ export async function computeLayerTrust(
     rerunSeconds += (performance.now() - t) / 1000;
   } else if (inp.similarity === 'cos_similarity') {
     const t = performance.now();
-    norms = await cosConceptNorms(I, T, threads);
+    norms = await cosConceptNorms(I, T, threads, opts.memoryBudget);
     rerunSeconds += (performance.now() - t) / 1000;
   }
 
