@@ -1,16 +1,27 @@
 #!/usr/bin/env node
-import { constants } from 'node:os';
-import { runMain } from '../dist/src/cli/main.js';
+import { INTERRUPTIBLE_COMMANDS, interruptedExitCode, runMain } from '../dist/src/cli/main.js';
 import { releaseHeldLocks } from '../dist/src/io/folders.js';
 
-// Ctrl-C / kill: the lock of a results folder being written goes with the process (files already written
-// and cached chunks stay; a rerun resumes from them)
+// Ctrl-C / kill: a command that checks the signal (dissect, activations) stops at its next check, clears its
+// progress line and exits 130 with what it wrote and cached intact; any other command, or a second Ctrl-C,
+// stops at once. Either way the lock of a results folder being written goes with the process (files already
+// written and cached chunks stay; a rerun resumes from them).
+const controller = new AbortController();
+const command = process.argv[2];
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (!controller.signal.aborted && INTERRUPTIBLE_COMMANDS.has(command)) {
+      controller.abort(signal);
+      return;
+    }
     releaseHeldLocks();
-    process.stderr.write(`\nclip-dissect: interrupted (${signal})\n`);
-    process.exit(128 + constants.signals[signal]);
+    process.stderr.write(`\nclip-dissect: interrupted (${signal}), stopped at once\n`);
+    process.exit(interruptedExitCode(signal));
   });
 }
 
-process.exitCode = await runMain(process.argv.slice(2));
+process.exitCode = await runMain(process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  signal: controller.signal,
+});

@@ -1,20 +1,62 @@
 /** Shared argument handling of the CLI commands. */
+import { constants } from 'node:os';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { editDistance } from '../models/target-model.js';
 import { type ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 import { SIMILARITY_DEFAULTS } from '../numeric/similarity-options.js';
 
-/** A usage error: bad flags or values. Exit code 1. */
+/** Exit status of a usage error: an unknown command or flag, a flag without its value, a missing flag. */
+export const EXIT_USAGE = 2;
+/** Exit status of bad input: a value out of range, a file that cannot be read. */
+export const EXIT_BAD_INPUT = 1;
+
+/** Exit status of an internal error (a bug: please report it), as sysexits' EX_SOFTWARE. */
+export const EXIT_INTERNAL = 70;
+
+/** Exit status after a signal stopped the run: 128 + its number (130 for SIGINT). */
+export function interruptedExitCode(signal: string): number {
+  return 128 + (constants.signals[signal as NodeJS.Signals] ?? constants.signals.SIGINT);
+}
+
+/** A bad flag value or input the CLI checks itself. Exit code 1 (bad input) unless told otherwise. */
 export class CliError extends ClipDissectError {
   readonly exitCode: number;
-  constructor(message: string, exitCode = 1) {
+  constructor(message: string, exitCode = EXIT_BAD_INPUT) {
     super('ERR_USAGE', message);
     this.exitCode = exitCode;
   }
 }
 
+/** A usage error: the command line itself is wrong (unknown command or flag, missing value). Exit code 2. */
+export class UsageError extends CliError {
+  constructor(message: string) {
+    super(message, EXIT_USAGE);
+  }
+}
+
+/**
+ * ` (did you mean --top-k?)` for a mistyped name: the closest of `candidates` (dashes and underscores left
+ * out, so topk finds top-k before top) within an edit distance of a third of its length (at least 1, at
+ * most 3); '' when none is that close.
+ */
+export function didYouMean(name: string, candidates: readonly string[], prefix = ''): string {
+  const bare = (s: string) => s.replace(/[-_]/g, '');
+  const limit = Math.min(3, Math.max(1, Math.floor(name.length / 3)));
+  let best: { c: string; d: number; raw: number } | undefined;
+  for (const c of candidates) {
+    const d = editDistance(bare(name), bare(c));
+    const raw = editDistance(name, c);
+    if (d <= limit && (best === undefined || d < best.d || (d === best.d && raw < best.raw)))
+      best = { c, d, raw };
+  }
+  return best === undefined ? '' : ` (did you mean ${prefix}${best.c}?)`;
+}
+
 export interface CliIO {
   stdout: { write(s: string): void };
   stderr: { write(s: string): void; isTTY?: boolean; columns?: number };
+  /** Aborted on Ctrl-C (its reason: the signal's name); long commands stop at their next check of it. */
+  signal?: AbortSignal;
 }
 
 export function parseNumber(
@@ -56,7 +98,7 @@ export function parseDuration(flag: string, value: string): number {
 export function required(values: Record<string, unknown>, names: string[], command: string): void {
   const missing = names.filter((n) => values[n] === undefined);
   if (missing.length) {
-    throw new CliError(
+    throw new UsageError(
       `${command}: missing ${missing.map((n) => `--${n}`).join(', ')} (see clip-dissect help ${command})`,
     );
   }
@@ -75,7 +117,9 @@ export function parse(
     return parseArgs({ args, options, allowPositionals: positionals, strict: true });
   } catch (e) {
     const msg = (e as Error).message.replace(/\. To specify a positional argument.*$/, '');
-    throw new CliError(`${command}: ${msg} (see clip-dissect help ${command})`);
+    const unknown = /^Unknown option '--([^'=]+)/.exec(msg);
+    const hint = unknown ? didYouMean(unknown[1], Object.keys(options), '--') : '';
+    throw new UsageError(`${command}: ${msg}${hint} (see clip-dissect help ${command})`);
   }
 }
 

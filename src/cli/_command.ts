@@ -59,6 +59,7 @@ export async function startCommand(
       await checkWritableFolder(values['cache-dir'], 'cacheDir', 'cache');
   }
   const renderer = new ProgressRenderer(io.stderr);
+  io.signal?.addEventListener('abort', () => renderer.stop(), { once: true });
   const onProgress = spec.progress && values.quiet !== true ? renderer.onProgress : undefined;
   return { values, positionals, renderer, onProgress };
 }

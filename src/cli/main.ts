@@ -4,7 +4,17 @@
  */
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 import { VERSION } from '../version.js';
-import { CliError, type CliIO, cliArgumentMessage, printable } from './_args.js';
+import {
+  CliError,
+  type CliIO,
+  cliArgumentMessage,
+  didYouMean,
+  EXIT_INTERNAL,
+  EXIT_USAGE,
+  interruptedExitCode,
+  printable,
+  UsageError,
+} from './_args.js';
 import { ACTIVATIONS_HELP, activationsCommand } from './commands/activations.js';
 import { CACHE_HELP, cacheCommand } from './commands/cache.js';
 import { COMPOSE_HELP, composeCommand } from './commands/compose.js';
@@ -17,7 +27,7 @@ import { SCORE_HELP, scoreCommand } from './commands/score.js';
 import { SIMILARITY_HELP, similarityCommand } from './commands/similarity.js';
 import { WEIGHTS_HELP, weightsCommand } from './commands/weights.js';
 
-export { CliError, type CliIO } from './_args.js';
+export { CliError, type CliIO, interruptedExitCode, UsageError } from './_args.js';
 
 const defaultIO: CliIO = { stdout: process.stdout, stderr: process.stderr };
 
@@ -66,17 +76,28 @@ Options:
   -V, --version   print the version
 `;
 
-/** Runs the CLI on `argv` (without node and the script) and returns the exit code. Never exits. */
+/** Commands that stop at their next check of `io.signal` (the others are stopped by the signal itself). */
+export const INTERRUPTIBLE_COMMANDS: ReadonlySet<string> = new Set(['activations', 'dissect']);
+
+/**
+ * Runs the CLI on `argv` (without node and the script) and returns the exit code: 0, 1 for bad input, 2 for a
+ * usage error (unknown command or flag, a flag without its value, a missing flag), 128 + the signal's number
+ * after `io.signal` stopped the command (130 for SIGINT), 70 for an internal error. Never exits.
+ */
 export async function runMain(argv: string[], io: CliIO = defaultIO): Promise<number> {
   const [command, ...rest] = argv;
   const cmd = Object.hasOwn(COMMANDS, command ?? '') ? COMMANDS[command] : undefined;
   // stdout carries concepts and file names: never a control character from them to the terminal
   const raw = io;
-  io = { stdout: { write: (s) => raw.stdout.write(printable(s)) }, stderr: raw.stderr };
+  io = { ...raw, stdout: { write: (s) => raw.stdout.write(printable(s)) } };
   try {
-    if (command === undefined || command === '-h' || command === '--help') {
+    if (command === undefined) {
+      io.stderr.write(MAIN_HELP);
+      return EXIT_USAGE;
+    }
+    if (command === '-h' || command === '--help') {
       io.stdout.write(MAIN_HELP);
-      return command === undefined ? 1 : 0;
+      return 0;
     }
     if (command === '-V' || command === '--version' || command === 'version') {
       io.stdout.write(`${VERSION}\n`);
@@ -87,14 +108,21 @@ export async function runMain(argv: string[], io: CliIO = defaultIO): Promise<nu
       if (topic === undefined) io.stdout.write(MAIN_HELP);
       else if (COMMANDS[topic]) io.stdout.write(COMMANDS[topic].help);
       else
-        throw new CliError(`help: unknown command '${topic}'; commands are ${formatChoices(COMMAND_NAMES)}`);
+        throw new UsageError(
+          `help: unknown command '${topic}'${didYouMean(topic, Object.keys(COMMANDS))}; commands are ${formatChoices(COMMAND_NAMES)}`,
+        );
       return 0;
     }
     if (cmd) return await cmd.run(rest, io);
-    throw new CliError(
-      `unknown command '${command}'; commands are ${formatChoices(COMMAND_NAMES)} (see clip-dissect --help)`,
+    throw new UsageError(
+      `unknown command '${command}'${didYouMean(command, COMMAND_NAMES)}; commands are ${formatChoices(COMMAND_NAMES)} (see clip-dissect --help)`,
     );
   } catch (e) {
+    // Ctrl-C: the command stopped at its next check of io.signal; what it wrote and cached stays
+    if (io.signal?.aborted) {
+      io.stderr.write(`clip-dissect: interrupted (${String(io.signal.reason)})\n`);
+      return interruptedExitCode(String(io.signal.reason));
+    }
     if (e instanceof ClipDissectError) {
       const message = e instanceof ArgumentError && cmd ? cliArgumentMessage(e, cmd.help) : e.message;
       io.stderr.write(`clip-dissect: error: ${printable(message)}\n`);
@@ -107,6 +135,6 @@ export async function runMain(argv: string[], io: CliIO = defaultIO): Promise<nu
       return 1;
     }
     io.stderr.write(`clip-dissect: internal error (please report it): ${(e as Error)?.stack ?? String(e)}\n`);
-    return 2;
+    return EXIT_INTERNAL;
   }
 }

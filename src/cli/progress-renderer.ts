@@ -50,6 +50,7 @@ export class ProgressRenderer {
   private start = 0;
   private lastDraw = 0;
   private drawn = false;
+  private stopped = false;
 
   constructor(
     private readonly out: ProgressSink,
@@ -57,6 +58,7 @@ export class ProgressRenderer {
   ) {}
 
   readonly onProgress = (e: ProgressEvent): void => {
+    if (this.stopped) return;
     const t = this.now();
     if (e.stage !== this.stage) {
       this.finishLine();
@@ -106,6 +108,15 @@ export class ProgressRenderer {
     this.finishLine();
     this.out.write(`warning: ${printable(message)}\n`);
   };
+
+  /** Erases a half-drawn line and draws no more progress (Ctrl-C: the run is stopping). Warnings still print. */
+  stop(): void {
+    if (this.drawn) {
+      this.out.write('\r\x1b[K');
+      this.drawn = false;
+    }
+    this.stopped = true;
+  }
 
   /** Ends a half-drawn line (call before printing anything else on stderr). */
   finishLine(): void {

@@ -387,9 +387,9 @@ describe('clip-dissect activations', () => {
     assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
   });
 
-  it('usage errors: missing flags, bad choices and numbers (exit 1)', async () => {
+  it('usage errors: missing and unknown flags exit 2, bad choices and numbers exit 1', async () => {
     const r = await cli(['activations', '--target', NOFOLD, '--layers', 'fc']);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 2);
     assert.match(r.stderr, /activations: missing --probe, --out/);
     const base = ['activations', '--target', NOFOLD, '--layers', 'fc', '--probe', probe, '--out', tempDir()];
     const cases: [string[], RegExp][] = [
@@ -403,7 +403,7 @@ describe('clip-dissect activations', () => {
     ];
     for (const [extra, re] of cases) {
       const x = await cli([...base, ...extra]);
-      assert.equal(x.code, 1, extra.join(' '));
+      assert.equal(x.code, extra[0] === '--frobnicate' ? 2 : 1, extra.join(' '));
       assert.match(x.stderr, re);
     }
   });

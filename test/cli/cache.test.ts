@@ -99,25 +99,28 @@ describe('clip-dissect cache', () => {
     assert.ok(!existsSync(npy));
   });
 
-  it('usage errors exit 1 with the reason', async () => {
-    const cases: [string[], RegExp][] = [
-      [['cache'], /cache: expected one of 'list', 'clean' or 'verify' but got nothing/],
-      [['cache', 'purge'], /but got 'purge'/],
-      [['cache', 'clean'], /give exactly one of --all, --older-than AGE, --model ID/],
-      [['cache', 'clean', '--all', '--older-than', '3d'], /\(got --all, --older-than\)/],
+  it('usage errors exit 2, bad values 1, with the reason', async () => {
+    const cases: [string[], RegExp, number][] = [
+      [['cache'], /cache: expected one of 'list', 'clean' or 'verify' but got nothing/, 2],
+      [['cache', 'purge'], /but got 'purge'/, 2],
+      [['cache', 'lsit'], /but got 'lsit' \(did you mean list\?\)/, 2],
+      [['cache', 'clean'], /give exactly one of --all, --older-than AGE, --model ID/, 2],
+      [['cache', 'clean', '--all', '--older-than', '3d'], /\(got --all, --older-than\)/, 2],
       [
         ['cache', 'clean', '--older-than', '30 days'],
         /--older-than must be a duration such as 30d.* but got '30 days'/,
+        1,
       ],
-      [['cache', 'list', '--all'], /cache list: --all applies to cache clean only/],
+      [['cache', 'list', '--all'], /cache list: --all applies to cache clean only/, 2],
       [
         ['cache', 'clean', '--model', 'nobody/nothing', '--cache-dir', tempDir()],
         /model 'nobody\/nothing' is neither/,
+        1,
       ],
     ];
-    for (const [argv, want] of cases) {
+    for (const [argv, want, code] of cases) {
       const r = await cli(argv);
-      assert.equal(r.code, 1, argv.join(' '));
+      assert.equal(r.code, code, argv.join(' '));
       assert.match(r.stderr, want, argv.join(' '));
     }
   });

@@ -33,10 +33,10 @@ describe('composeCandidates', () => {
 });
 
 describe('clip-dissect compose', () => {
-  it('is listed in the main help; missing flags and bad units exit 1', async () => {
+  it('is listed in the main help; missing flags exit 2, bad units 1', async () => {
     assert.match((await cli(['--help'])).stdout, /compose {6}explain chosen neurons/);
     const r = await cli(['compose', '--results', tempDir()]);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 2);
     assert.match(r.stderr, /missing --layer, --units/);
     const u = await cli(['compose', '--results', tempDir(), '--layer', 'x', '--units', '3,a']);
     assert.equal(u.code, 1);

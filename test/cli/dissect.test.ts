@@ -22,9 +22,9 @@ describe('clip-dissect dissect', () => {
     );
   });
 
-  it('missing flags and bad values exit 1', async () => {
+  it('missing flags exit 2, bad values 1', async () => {
     const r = await cli(['dissect', '--target', FOLDED]);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 2);
     assert.match(r.stderr, /missing --out \(see/);
     const bad = await cli([
       'dissect',

@@ -50,7 +50,7 @@ describe('clip-dissect eval', () => {
     assert.match(help.stdout, /--ground-truth FILE/);
     assert.match(help.stdout, /NetDissect tally\.csv/);
     const missing = await cli(['eval', '--layer', 'fc']);
-    assert.equal(missing.code, 1);
+    assert.equal(missing.code, 2);
     assert.match(missing.stderr, /missing --results \(see/);
   });
 

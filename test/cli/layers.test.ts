@@ -28,12 +28,12 @@ describe('clip-dissect layers', () => {
     assert.equal(l4.neurons, 64);
     assert.equal(l4.kind, 'spatial');
   });
-  it('reports a missing file and a wrong usage with exit code 1', async () => {
+  it('reports a missing file with exit code 1 and a wrong usage with 2', async () => {
     const r = await cli(['layers', `${MODELS}nope.onnx`]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /nope\.onnx/);
     const r2 = await cli(['layers']);
-    assert.equal(r2.code, 1);
+    assert.equal(r2.code, 2);
     assert.match(r2.stderr, /layers: expected one ONNX model file, folder or hub id but got 0/);
   });
 });

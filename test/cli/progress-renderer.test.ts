@@ -97,3 +97,20 @@ describe('ProgressRenderer', () => {
     assert.ok(out.text.endsWith('download a/b/x.onnx: 5.0 MB in 3.0s\n'), JSON.stringify(out.text));
   });
 });
+
+describe('ProgressRenderer.stop (Ctrl-C)', () => {
+  it('erases a half-drawn line and draws nothing more; warnings still print', () => {
+    const out = sink(true);
+    const r = new ProgressRenderer(out, () => 0);
+    r.onProgress({ stage: 'image features', done: 3, total: 10, unit: 'images' });
+    assert.match(out.text, /image features: {2}30%/);
+    r.stop();
+    assert.ok(out.text.endsWith('\r\x1b[K'), JSON.stringify(out.text));
+    const before = out.text;
+    r.onProgress({ stage: 'image features', done: 10, total: 10, unit: 'images' });
+    r.finishLine();
+    assert.equal(out.text, before);
+    r.warning('stopping');
+    assert.equal(out.text, `${before}warning: stopping\n`);
+  });
+});

@@ -9,11 +9,11 @@ import { RESULTS_CONCEPTS, tinyDissectArgs } from '../pipeline/helpers.js';
 const TRUST = ['--bootstraps', '6', '--permutations', '5', '--trust-seed', '3'];
 
 describe('clip-dissect score', () => {
-  it('is listed in the main help; missing flags and bad values exit 1', async () => {
+  it('is listed in the main help; missing flags exit 2, bad values 1', async () => {
     assert.match((await cli(['--help'])).stdout, /score {8}which labels to trust/);
     assert.match((await cli(['help', 'score'])).stdout, /--concept-labels FILE/);
     const r = await cli(['score']);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 2);
     assert.match(r.stderr, /missing --results/);
     const b = await cli(['score', '--results', tempDir(), '--bootstraps', '0']);
     assert.equal(b.code, 1);

@@ -319,8 +319,8 @@ describe('clip-dissect similarity: errors name the input, the value and what was
       /--similarity must be 'soft_wpmi', 'wpmi', 'rank_reorder', 'cos_similarity' or 'cos_similarity_cubed' but got 'cosine'/,
     );
     r = await run(['--topk', '5']);
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /similarity: Unknown option '--topk'/);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /similarity: Unknown option '--topk' \(did you mean --top-k\?\)/);
     r = await run(['--param', 'temperature=3']);
     assert.equal(r.code, 1);
     assert.match(
@@ -328,16 +328,16 @@ describe('clip-dissect similarity: errors name the input, the value and what was
       /soft_wpmi: unknown option 'temperature'; valid options are 'topK', 'a', 'lambda', 'minProb', 'pStart' or 'pEnd'/,
     );
     r = await cli(['similarity', '--out', tempDir()]);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 2);
     assert.match(
       r.stderr,
       /similarity: missing --image-features, --text-features, --activations, --concepts/,
     );
     r = await cli(['dissekt']);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 2);
     assert.match(
       r.stderr,
-      /unknown command 'dissekt'; commands are 'activations', ('[a-z]+', )*'dissect', ('[a-z]+', )*'similarity', ('[a-z]+', )*'help' or 'version'/,
+      /unknown command 'dissekt' \(did you mean dissect\?\); commands are 'activations', ('[a-z]+', )*'dissect', ('[a-z]+', )*'similarity', ('[a-z]+', )*'help' or 'version'/,
     );
   });
 });

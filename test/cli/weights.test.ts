@@ -64,9 +64,9 @@ describe('clip-dissect weights', () => {
     assert.match(help.stdout, /--ground-truth FILE/);
   });
 
-  it('missing flags exit 1', async () => {
+  it('missing flags exit 2', async () => {
     const r = await cli(['weights', '--results', tempDir()]);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 2);
     assert.match(r.stderr, /missing --from, --to, --ground-truth/);
   });
 

@@ -302,9 +302,9 @@ describe('clip-dissect report', () => {
     assert.match(h.stdout, /--thumb-size PX/);
   });
 
-  it('a missing folder or neurons.json exits 1 naming the path', async () => {
+  it('no folder exits 2; a missing folder or neurons.json exits 1 naming the path', async () => {
     const none = await cli(['report']);
-    assert.equal(none.code, 1);
+    assert.equal(none.code, 2);
     assert.match(none.stderr, /missing DIR/);
     const missing = join(tempDir(), 'nope');
     const r = await cli(['report', missing]);

@@ -167,7 +167,7 @@ export async function activationsCommand(args: string[], io: CliIO): Promise<num
       cacheDir: values['cache-dir'] as string | undefined,
       offline: values.offline === true,
     },
-    { onProgress },
+    { onProgress, signal: io.signal },
   );
   renderer.finishLine();
   for (const w of result.warnings) renderer.warning(w);

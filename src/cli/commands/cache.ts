@@ -10,7 +10,7 @@ import {
   scanCache,
   verifyCache,
 } from '../../pipeline/cache-admin.js';
-import { CliError, type CliIO, parseDuration } from '../_args.js';
+import { CliError, type CliIO, didYouMean, parseDuration, UsageError } from '../_args.js';
 import { startCommand } from '../_command.js';
 
 export const CACHE_HELP = `Usage: clip-dissect cache list|clean|verify [options]
@@ -149,8 +149,8 @@ export async function cacheCommand(args: string[], io: CliIO): Promise<number> {
   const { values, positionals, onProgress } = start;
   const sub = positionals[0];
   if (positionals.length !== 1 || !(SUBCOMMANDS as readonly string[]).includes(sub)) {
-    throw new CliError(
-      `cache: expected one of ${formatChoices(SUBCOMMANDS)} but got ${positionals.length ? `'${positionals.join(' ')}'` : 'nothing'} (see clip-dissect help cache)`,
+    throw new UsageError(
+      `cache: expected one of ${formatChoices(SUBCOMMANDS)} but got ${positionals.length ? `'${positionals.join(' ')}'${positionals.length === 1 ? didYouMean(positionals[0], SUBCOMMANDS) : ''}` : 'nothing'} (see clip-dissect help cache)`,
     );
   }
   const only: Record<string, string[]> = {
@@ -163,7 +163,7 @@ export async function cacheCommand(args: string[], io: CliIO): Promise<number> {
   };
   for (const [flag, subs] of Object.entries(only)) {
     if (values[flag] !== undefined && !subs.includes(sub))
-      throw new CliError(`cache ${sub}: --${flag} applies to cache ${subs.join(' and cache ')} only`);
+      throw new UsageError(`cache ${sub}: --${flag} applies to cache ${subs.join(' and cache ')} only`);
   }
   const dir = (values['cache-dir'] as string | undefined) ?? defaultCacheDir();
   if (dir === '') throw new CliError(`--cache-dir must be a folder but got ''`);
@@ -181,7 +181,7 @@ export async function cacheCommand(args: string[], io: CliIO): Promise<number> {
   if (sub === 'clean') {
     const picked = ['all', 'older-than', 'model'].filter((f) => values[f] !== undefined);
     if (picked.length !== 1) {
-      throw new CliError(
+      throw new UsageError(
         `cache clean: give exactly one of --all, --older-than AGE, --model ID${picked.length ? ` (got ${picked.map((f) => `--${f}`).join(', ')})` : ''}`,
       );
     }

@@ -200,6 +200,7 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
       },
       onProgress,
       onWarning: renderer.warning,
+      signal: io.signal,
     },
   );
   renderer.finishLine();

@@ -3,7 +3,7 @@
 import { createOnnxTargetModel } from '../../models/onnx-target-model.js';
 import { resolveTargetSource, TARGET_DTYPES, type TargetDtype } from '../../models/target-files.js';
 import { TOKEN_MODES, type TokenMode, topLevelBlocks } from '../../models/target-model.js';
-import { CliError, type CliIO, choice, optionalInt } from '../_args.js';
+import { type CliIO, choice, optionalInt, UsageError } from '../_args.js';
 import { startCommand } from '../_command.js';
 
 export const LAYERS_HELP = `Usage: clip-dissect layers MODEL.onnx|DIR|HUB_ID [options]
@@ -55,7 +55,7 @@ export async function layersCommand(args: string[], io: CliIO): Promise<number> 
   if (!start) return 0;
   const { values, positionals, renderer, onProgress } = start;
   if (positionals.length !== 1) {
-    throw new CliError(
+    throw new UsageError(
       `layers: expected one ONNX model file, folder or hub id but got ${positionals.length} (see clip-dissect help layers)`,
     );
   }

@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { isFile } from '../../io/files.js';
 import { buildReport, type ReportResult } from '../../report/html-report.js';
-import { CliError, type CliIO, optionalInt, parseNumber } from '../_args.js';
+import { CliError, type CliIO, optionalInt, parseNumber, UsageError } from '../_args.js';
 import { startCommand } from '../_command.js';
 
 export const REPORT_HELP = `Usage: clip-dissect report DIR [options]
@@ -52,7 +52,7 @@ export async function reportCommand(args: string[], io: CliIO): Promise<number> 
   if (!start) return 0;
   const { values, positionals, renderer, onProgress } = start;
   if (positionals.length !== 1)
-    throw new CliError(
+    throw new UsageError(
       positionals.length === 0
         ? 'report: missing DIR, the results folder of clip-dissect dissect (see clip-dissect help report)'
         : `report: expected one results folder but got ${positionals.length}: ${positionals.join(' ')}`,

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { didYouMean } from '../../src/cli/_args.js';
+import { isTempName } from '../../src/io/atomic.js';
+import { cli, spawnCli, tempDir } from '../helpers/cli.js';
+import { NEEDS_SHARED, tinyClipForSuite } from '../models/clip-helpers.js';
+import { FOLDED, PREPROCESS_JSON, probeFolder } from '../pipeline/helpers.js';
+
+describe('exit codes and did-you-mean', () => {
+  it('usage errors exit 2, bad input 1 (the real command)', async () => {
+    const cases: [string[], number, RegExp][] = [
+      [['dissekt'], 2, /unknown command 'dissekt' \(did you mean dissect\?\)/],
+      [['help', 'scroe'], 2, /help: unknown command 'scroe' \(did you mean score\?\)/],
+      [['similarity', '--topk', '5'], 2, /Unknown option '--topk' \(did you mean --top-k\?\)/],
+      [
+        ['similarity', '--bogus-flag'],
+        2,
+        /Unknown option '--bogus-flag' \(see clip-dissect help similarity\)/,
+      ],
+      [['similarity', '--out'], 2, /Option '--out <value>' argument missing/],
+      [['layers', 'm.onnx', '--offline=yes'], 2, /Option '--offline' does not take an argument/],
+      [['eval', '--layer', 'fc'], 2, /eval: missing --results/],
+      [['report'], 2, /report: missing DIR/],
+      [
+        ['sanity', '--results', 'r', '--neurons', 'many'],
+        1,
+        /--neurons must be an integer >= 1 but got 'many'/,
+      ],
+      [['report', join(tempDir(), 'none')], 1, /no such folder/],
+    ];
+    for (const [argv, code, re] of cases) {
+      const r = await spawnCli(argv).done;
+      assert.equal(r.code, code, `${argv.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, re, argv.join(' '));
+      assert.doesNotMatch(r.stderr, /internal error|\n\s+at /);
+    }
+  });
+
+  it('no command: the help on stderr, exit 2; --help and help: stdout, exit 0', async () => {
+    const none = await cli([]);
+    assert.equal(none.code, 2);
+    assert.equal(none.stdout, '');
+    assert.match(none.stderr, /^clip-dissect .*\nUsage: clip-dissect <command>/s);
+    for (const argv of [['--help'], ['help'], ['-h']]) {
+      const r = await cli(argv);
+      assert.equal(r.code, 0, argv.join(' '));
+      assert.match(r.stdout, /Usage: clip-dissect <command>/);
+    }
+  });
+
+  it('didYouMean suggests only close names', () => {
+    assert.equal(didYouMean('topk', ['top', 'top-k', 'token'], '--'), ' (did you mean --top-k?)');
+    assert.equal(didYouMean('lyaers', ['layer', 'layers']), ' (did you mean layers?)');
+    assert.equal(didYouMean('frobnicate', ['top', 'layers']), '');
+    assert.equal(didYouMean('x', ['y', 'z']), ' (did you mean y?)');
+    assert.equal(didYouMean('', ['out']), '');
+  });
+});
+
+describe('Ctrl-C during dissect (real process)', { skip: NEEDS_SHARED }, () => {
+  const clip = tinyClipForSuite();
+  const probe = probeFolder();
+  const concepts = join(tempDir(), 'concepts.txt');
+  writeFileSync(concepts, ['dog', 'cat', 'bird', 'car', 'tree'].join('\n'));
+  const args = (cacheDir: string, out: string, extra: string[] = []) => [
+    'dissect',
+    ...['--target', FOLDED, '--layers', 'conv1,layer4', '--probe', probe, '--concepts', concepts],
+    ...['--clip', clip.dir(), '--preprocess', PREPROCESS_JSON, '--top-k', '5', '--batch-size', '2'],
+    ...['--chunk-size', '2', '--threads', '1', '--cache-dir', cacheDir, '--out', out, '--no-report'],
+    ...extra,
+  ];
+  const temps = (dir: string): string[] =>
+    existsSync(dir) ? readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter(isTempName) : [];
+
+  it('stops at the next check: exit 130, no temporary files, the cache verifies and a rerun resumes', async () => {
+    const cacheDir = tempDir('clip-dissect-cache-');
+    const out = tempDir('clip-dissect-out-');
+    const run = spawnCli(args(cacheDir, out));
+    let stderr = '';
+    run.child.stderr?.on('data', (b: Buffer) => {
+      stderr += b.toString();
+    });
+    // a finished stage (text features) is printed: the run is under way, between two checks of the signal
+    for (let i = 0; i < 3000 && !/done in/.test(stderr); i++) await sleep(10);
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    assert.equal(r.code, 130, r.stderr);
+    assert.match(r.stderr, /clip-dissect: interrupted \(SIGINT\)\n$/);
+    assert.doesNotMatch(r.stderr, /stopped at once|internal error|\n\s+at /);
+    assert.deepEqual(temps(out), []);
+    assert.deepEqual(temps(cacheDir), []);
+    assert.ok(!existsSync(join(out, '.clip-dissect.lock')));
+    const verify = await cli(['cache', 'verify', '-q', '--cache-dir', cacheDir]);
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+    const again = await cli(args(cacheDir, out, ['--quiet']));
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /the rest from the cache/);
+  });
+});
