@@ -2,7 +2,8 @@
 import type { ParseArgsConfig } from 'node:util';
 import { checkWritableFolder } from '../io/folders.js';
 import type { ProgressCallback } from '../progress.js';
-import { type CliIO, type ParsedValues, parse, required } from './_args.js';
+import { type CliIO, type ParsedValues, parse, required, UsageError } from './_args.js';
+import { aliases, type FlagGroup, parseOptions } from './_flags.js';
 import { ProgressRenderer } from './progress-renderer.js';
 
 export interface CommandSpec {
@@ -11,7 +12,9 @@ export interface CommandSpec {
   /** Printed on stdout for -h / --help. */
   help: string;
   /** The command's own flags; -h/--help (and -q/--quiet with `progress`) are added. */
-  options: NonNullable<ParseArgsConfig['options']>;
+  options?: NonNullable<ParseArgsConfig['options']>;
+  /** Or its flags as declared in _flags.ts, deprecated aliases included (the help is generated from them). */
+  groups?: readonly FlagGroup[];
   /** Flags that must be given. */
   required?: readonly string[];
   /** Whether operands (positional arguments) are allowed. */
@@ -43,14 +46,24 @@ export async function startCommand(
   io: CliIO,
 ): Promise<CommandStart | null> {
   const options: NonNullable<ParseArgsConfig['options']> = {
-    ...spec.options,
     ...(spec.progress ? { quiet: { type: 'boolean', short: 'q' } } : {}),
+    ...spec.options,
+    ...(spec.groups ? parseOptions(spec.groups) : {}),
     help: { type: 'boolean', short: 'h' },
   };
   const { values, positionals } = parse(spec.name, args, options, spec.positionals ?? false);
   if (values.help) {
     io.stdout.write(spec.help);
     return null;
+  }
+  // a deprecated spelling still works, with a warning naming the new one
+  for (const [alias, name] of aliases(spec.groups ?? [])) {
+    if (values[alias] === undefined) continue;
+    if (values[name] !== undefined)
+      throw new UsageError(`${spec.name}: --${alias} and --${name} are the same flag; give --${name} only`);
+    io.stderr.write(`warning: ${spec.name} --${alias} is deprecated; use --${name}\n`);
+    values[name] = values[alias];
+    delete values[alias];
   }
   if (spec.required) required(values, [...spec.required], spec.name);
   if (spec.writesFolders !== false) {

@@ -1,25 +1,47 @@
 /** Flags and printing shared by the commands that compute trust figures (dissect, score). */
-import type { DissectTrustOptions, LayerTrustSummary } from '../pipeline/trust.js';
+import { type DissectTrustOptions, type LayerTrustSummary, TRUST_DEFAULTS } from '../pipeline/trust.js';
 import { optionalInt, parseNumber } from './_args.js';
+import type { FlagDef } from './_flags.js';
 
-export const TRUST_FLAGS = {
-  bootstraps: { type: 'string' },
-  permutations: { type: 'string' },
-  'trust-seed': { type: 'string' },
-  'concept-labels': { type: 'string' },
-  'active-fraction': { type: 'string' },
-  'presence-fraction': { type: 'string' },
-} as const;
-
-export const TRUST_HELP = `  --bootstraps B          bootstrap resamples of the probe images for stability (default 20)
-  --permutations R        row permutations for the significance null (default 20)
-  --trust-seed S          seed of the resamples, permutations and the fit/held-out split (default 0)
-  --concept-labels FILE   ground-truth presence, images × concepts of 0/1 in probe order: a CSV with a
-                          header of concept names, or an .npy whose columns are the concept set
-                          (default: CLIP pseudo-labels, the top --presence-fraction images per label)
-  --active-fraction F     top fraction of images counted as active for F1 / IoU (default 0.05)
-  --presence-fraction F   top fraction of images a CLIP pseudo-label marks present (default 0.1)
-`;
+/** The trust flags (defaults: the library's TRUST_DEFAULTS). */
+export const TRUST_FLAGS: Record<string, FlagDef> = {
+  bootstraps: {
+    type: 'string',
+    arg: 'B',
+    help: 'bootstrap resamples of the probe images for stability',
+    default: String(TRUST_DEFAULTS.bootstraps),
+  },
+  permutations: {
+    type: 'string',
+    arg: 'R',
+    help: 'row permutations for the significance null',
+    default: String(TRUST_DEFAULTS.permutations),
+  },
+  'trust-seed': {
+    type: 'string',
+    arg: 'S',
+    help: 'seed of the resamples, permutations and the fit/held-out split',
+    default: String(TRUST_DEFAULTS.seed),
+  },
+  'concept-labels': {
+    type: 'string',
+    arg: 'FILE',
+    help: 'ground-truth presence, images × concepts of 0/1 in probe order: a CSV with a\nheader of concept names, or an .npy whose columns are the concept set',
+    default: 'CLIP pseudo-labels, the top --presence-fraction images per label',
+  },
+  'active-fraction': {
+    type: 'string',
+    arg: 'F',
+    help: 'top fraction of images counted as active for F1 / IoU',
+    default: String(TRUST_DEFAULTS.activeFraction),
+  },
+  'presence-fraction': {
+    type: 'string',
+    arg: 'F',
+    help: 'top fraction of images a CLIP pseudo-label marks present',
+    default: String(TRUST_DEFAULTS.presenceFraction),
+  },
+};
 
 const fraction = (flag: string, v: unknown) =>
   v === undefined ? undefined : parseNumber(flag, String(v), { min: Number.MIN_VALUE });

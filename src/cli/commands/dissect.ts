@@ -17,118 +17,145 @@ import { formatFloat32 } from '../../report/descriptions.js';
 import { buildReport } from '../../report/html-report.js';
 import { CliError, type CliIO, choice, optionalInt, optionalSize, parseParams } from '../_args.js';
 import { startCommand } from '../_command.js';
-import { TRUST_FLAGS, TRUST_HELP, trustFlagsGiven, trustLine, trustOptions } from '../_trust.js';
+import {
+  BATCH_SIZE,
+  CACHE_DIR,
+  CHUNK_SIZE,
+  CLIP,
+  CLIP_DTYPE,
+  CONCEPTS,
+  DEVICE,
+  type FlagGroup,
+  flag,
+  helpText,
+  MEMORY_BUDGET,
+  OFFLINE,
+  OUT,
+  PARAM,
+  POOL,
+  PROBE,
+  QUIET,
+  REVISION,
+  RUN_BATCH_SIZE,
+  SIMILARITY,
+  SKIP_BAD_IMAGES,
+  TARGET,
+  TARGET_DTYPE,
+  THREADS,
+  TOKEN,
+  TOP,
+  TOP_K,
+  WORKERS,
+} from '../_flags.js';
+import { TRUST_FLAGS, trustFlagsGiven, trustLine, trustOptions } from '../_trust.js';
 import { reportSummary } from './report.js';
 
-export const DISSECT_HELP = `Usage: clip-dissect dissect --target MODEL --out DIR [--layers L1,L2,…] [--probe DIR|NAME]
-                           [--concepts FILE|NAME] [options]
+const GROUPS: FlagGroup[] = [
+  {
+    title: 'Inputs',
+    flags: {
+      target: flag(TARGET, {
+        help: `${TARGET.help};\nHF_ENDPOINT replaces https://huggingface.co, HF_TOKEN is sent for private models`,
+      }),
+      revision: REVISION,
+      'target-dtype': flag(TARGET_DTYPE, {
+        help: `${TARGET_DTYPE.help}\n(fp32: onnx/model.onnx; the others approximate the network)`,
+      }),
+      layers: {
+        type: 'string',
+        arg: 'L1,L2,…',
+        help: "layers named as in PyTorch (conv1,layer4) or ONNX tensor names (default: the\nnetwork's top-level blocks, as clip-dissect layers lists them: conv1,layer1,…,layer4\nof a torchvision ResNet, the encoder stages of a Hugging Face model)",
+      },
+      probe: flag(PROBE, { help: `${PROBE.help}; downloaded once` }),
+      concepts: CONCEPTS,
+      clip: flag(CLIP, { help: `${CLIP.help}; downloaded once into the cache` }),
+      out: flag(OUT, {
+        help: 'where to write descriptions.csv, neurons.json, <layer>.npy, image_features.npy,\ntext_features.npy, images.txt, args.json, and report/index.html',
+      }),
+      'no-report': {
+        type: 'boolean',
+        help: 'do not build the HTML report (clip-dissect report --results DIR builds it later)',
+      },
+    },
+  },
+  {
+    title: 'Method',
+    flags: {
+      similarity: SIMILARITY,
+      'top-k': TOP_K,
+      param: flag(PARAM, { help: 'any hyperparameter, repeatable (see clip-dissect help similarity)' }),
+      template: {
+        type: 'string',
+        arg: 'TEXT',
+        help: 'text each concept is embedded as, {} = the concept',
+        default: '"{}"',
+      },
+      pool: POOL,
+      token: TOKEN,
+      preprocess: {
+        type: 'string',
+        arg: 'FILE',
+        help: "the target's preprocessing JSON (default: the target folder's\npreprocessor_config.json, else torchvision ImageNet: Resize 256, CenterCrop 224);\na Hugging Face file is cropped as torchvision does (as the official code)",
+      },
+      'clip-preprocess': {
+        type: 'string',
+        arg: 'openai|hf',
+        help: "CLIP's crop: openai (default) as clip.load, torchvision's CenterCrop (an odd\noverhang's offset rounded half to even); hf as transformers' CLIPImageProcessor\n(rounded down). Sizes, filter, mean and std: the CLIP folder's preprocessor_config.json",
+      },
+      dtype: flag(CLIP_DTYPE, {
+        help: 'CLIP weights (fp32 is the reference). int8: the fp32 files with their\nMatMul weights quantized to int8 at load time, no extra files (CLIP images\n~2.5x faster on CPUs with AVX-512 VNNI; labels may differ slightly from fp32)',
+      }),
+      top: TOP,
+      'skip-bad-images': SKIP_BAD_IMAGES,
+    },
+  },
+  {
+    title:
+      'Which labels to trust (per neuron in neurons.json, summarised per layer; see clip-dissect help score)',
+    flags: {
+      'no-trust': {
+        type: 'boolean',
+        help: 'skip the trust figures (they rerun the similarity function 2 + B + R times)',
+      },
+      ...TRUST_FLAGS,
+    },
+  },
+  {
+    title: 'Resources',
+    flags: {
+      'batch-size': BATCH_SIZE,
+      'run-batch-size': RUN_BATCH_SIZE,
+      'chunk-size': CHUNK_SIZE,
+      device: DEVICE,
+      workers: WORKERS,
+      threads: THREADS,
+      'memory-budget': flag(MEMORY_BUDGET, {
+        help: "bound on the similarity engine's buffers and on the images decoded at once,\none per worker, e.g. 2G: larger images are refused (or skipped with --skip-bad-images)",
+      }),
+      'cache-dir': CACHE_DIR,
+      'no-cache': { type: 'boolean', help: 'neither read nor write cached features' },
+      offline: OFFLINE,
+      quiet: QUIET,
+    },
+  },
+];
 
-Labels every neuron of the chosen layers with a concept: CLIP features of the concepts and of the probe
+export const DISSECT_HELP = helpText(
+  `clip-dissect dissect --target MODEL --out DIR [--layers L1,L2,…] [--probe DIR|NAME]
+                           [--concepts FILE|NAME] [options]`,
+  `Labels every neuron of the chosen layers with a concept: CLIP features of the concepts and of the probe
 images, the target network's activations on the same images, then the similarity function per layer.
 Features are cached (content-addressed, in chunks) so a rerun or a resumed run computes only what is missing.
-What is not given is chosen as in the paper, and each choice printed on stderr.
-
-Inputs:
-  --target MODEL          an .onnx file, a folder with model.onnx or onnx/model.onnx (and
-                          preprocessor_config.json, config.json), or a Hugging Face model id in the
-                          transformers.js layout (Xenova/resnet-50), downloaded once into the cache;
-                          HF_ENDPOINT replaces https://huggingface.co, HF_TOKEN is sent for private models
-  --revision REV          the hub target's branch, tag or commit (default main)
-  --target-dtype NAME     the target's weights in the transformers.js layout: ${TARGET_DTYPES.join(', ')}
-                          (default fp32: onnx/model.onnx; the others approximate the network)
-  --layers L1,L2,…        layers named as in PyTorch (conv1,layer4) or ONNX tensor names (default: the
-                          network's top-level blocks, as clip-dissect layers lists them: conv1,layer1,…,layer4
-                          of a torchvision ResNet, the encoder stages of a Hugging Face model)
-  --probe DIR|NAME        folder(s) of images, CIFAR binaries or a built-in set (cifar100_train, cifar100_val;
-                          default cifar100_val, downloaded once)
-  --concepts FILE|NAME    one concept a line, or a built-in set: 20k, 10k, 3k, broden, imagenet (default 20k)
-  --clip ID|DIR           CLIP model: a Hugging Face id in the transformers.js layout or a local folder
-                          (default ${DEFAULT_CLIP_MODEL}; downloaded once into the cache)
-  --out DIR               where to write descriptions.csv, neurons.json, <layer>.npy, image_features.npy,
-                          text_features.npy, images.txt, args.json, and report/index.html
-  --no-report             do not build the HTML report (clip-dissect report DIR builds it later)
-
-Method:
-  --similarity NAME       ${SIMILARITY_NAMES.join(' | ')} (default soft_wpmi)
-  --top-k N               images per neuron for soft_wpmi (default 100) / wpmi (default 28)
-  --param KEY=VALUE       any hyperparameter, repeatable (see clip-dissect help similarity)
-  --template TEXT         text each concept is embedded as, {} = the concept (default "{}")
-  --pool avg|max          how a conv layer's H×W map becomes one number per channel (default avg)
-  --token cls|mean        how a transformer's tokens become one vector (default cls)
-  --preprocess FILE       the target's preprocessing JSON (default: the target folder's
-                          preprocessor_config.json, else torchvision ImageNet: Resize 256, CenterCrop 224);
-                          a Hugging Face file is cropped as torchvision does (as the official code)
-  --clip-preprocess openai|hf
-                          CLIP's crop: openai (default) as clip.load, torchvision's CenterCrop (an odd
-                          overhang's offset rounded half to even); hf as transformers' CLIPImageProcessor
-                          (rounded down). Sizes, filter, mean and std: the CLIP folder's preprocessor_config.json
-  --dtype fp32|fp16|q8|int8
-                          CLIP weights (default fp32, the reference). int8: the fp32 files with their
-                          MatMul weights quantized to int8 at load time, no extra files (CLIP images
-                          ~2.5x faster on CPUs with AVX-512 VNNI; labels may differ slightly from fp32)
-  --top N                 concepts kept per neuron in neurons.json (default 5)
-  --skip-bad-images       leave out images that cannot be decoded instead of stopping
-
-Which labels to trust (per neuron in neurons.json, summarised per layer; see clip-dissect help score):
-  --no-trust              skip the trust figures (they rerun the similarity function 2 + B + R times)
-${TRUST_HELP}
-Resources:
-  --batch-size N          images decoded and preprocessed per step, rounded down to whole runs
-                          (default 64)
-  --run-batch-size N      images per onnxruntime run (default 8 on cpu, the whole batch on cuda)
-  --chunk-size N          probe images per cache chunk (default 256)
-  --device cpu|cuda       execution provider (default cpu)
-  --workers N             threads that decode and preprocess images meanwhile (default 1 on cpu,
-                          cores - 1 on cuda; 0: the main thread, between batches)
-  --threads N             onnxruntime threads (default: all cores)
-  --memory-budget SIZE    bound on the similarity engine's buffers and on the images decoded at once,
-                          one per worker, e.g. 2G (default 768M): larger images are refused (or skipped
-                          with --skip-bad-images)
-  --cache-dir DIR         models, concept/probe sets and features (default ~/.cache/clip-dissect)
-  --no-cache              neither read nor write cached features
-  --offline               never download: the models and built-in sets must be cached
-  -q, --quiet             no progress on stderr
-`;
+What is not given is chosen as in the paper, and each choice printed on stderr.`,
+  GROUPS,
+);
 
 export async function dissectCommand(args: string[], io: CliIO): Promise<number> {
   const start = await startCommand(
     {
       name: 'dissect',
       help: DISSECT_HELP,
-      options: {
-        target: { type: 'string' },
-        revision: { type: 'string' },
-        'target-dtype': { type: 'string' },
-        layers: { type: 'string' },
-        probe: { type: 'string' },
-        concepts: { type: 'string' },
-        clip: { type: 'string' },
-        out: { type: 'string' },
-        similarity: { type: 'string' },
-        'top-k': { type: 'string' },
-        param: { type: 'string', multiple: true },
-        template: { type: 'string' },
-        pool: { type: 'string' },
-        token: { type: 'string' },
-        preprocess: { type: 'string' },
-        dtype: { type: 'string' },
-        'clip-preprocess': { type: 'string' },
-        top: { type: 'string' },
-        'skip-bad-images': { type: 'boolean' },
-        'batch-size': { type: 'string' },
-        'chunk-size': { type: 'string' },
-        device: { type: 'string' },
-        threads: { type: 'string' },
-        'run-batch-size': { type: 'string' },
-        workers: { type: 'string' },
-        'memory-budget': { type: 'string' },
-        'cache-dir': { type: 'string' },
-        'no-cache': { type: 'boolean' },
-        offline: { type: 'boolean' },
-        'no-report': { type: 'boolean' },
-        'no-trust': { type: 'boolean' },
-        ...TRUST_FLAGS,
-      },
+      groups: GROUPS,
       required: ['target', 'out'],
       progress: true,
     },

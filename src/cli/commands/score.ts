@@ -4,11 +4,56 @@ import { type ScoreResult, scoreLabels } from '../../pipeline/score.js';
 import type { LayerTrustSummary } from '../../pipeline/trust.js';
 import { type CliIO, optionalInt, optionalSize } from '../_args.js';
 import { startCommand } from '../_command.js';
-import { TRUST_FLAGS, TRUST_HELP, trustOptions } from '../_trust.js';
+import {
+  type FlagGroup,
+  flag,
+  helpText,
+  JSON_OUTPUT,
+  LAYER,
+  MEMORY_BUDGET,
+  QUIET,
+  RESULTS,
+  RESULTS_OUT,
+  RUN_CONCEPTS,
+  THREADS,
+} from '../_flags.js';
+import { TRUST_FLAGS, trustOptions } from '../_trust.js';
 
-export const SCORE_HELP = `Usage: clip-dissect score --results DIR [--labels FILE …] [options]
+const GROUPS: FlagGroup[] = [
+  {
+    title: 'Inputs',
+    flags: {
+      results: RESULTS,
+      labels: {
+        type: 'string',
+        multiple: true,
+        arg: 'FILE',
+        help: 'other labels to score, repeatable: our descriptions.csv, MILAN / LE / any\nlayer,unit,description CSV (units 0-based), or NetDissect tally.csv\n(unit,category,label,…; units 1-based; give --layer)',
+      },
+      layer: flag(LAYER, {
+        multiple: true,
+        help: 'a layer to score, repeatable',
+        default: 'every layer of the run',
+      }),
+      concepts: RUN_CONCEPTS,
+      out: RESULTS_OUT('score.json'),
+    },
+  },
+  { title: 'Trust figures', flags: TRUST_FLAGS },
+  {
+    title: 'Resources',
+    flags: {
+      threads: flag(THREADS, { default: '1 on 2 cores or small layers, else all cores' }),
+      'memory-budget': MEMORY_BUDGET,
+      quiet: QUIET,
+      json: flag(JSON_OUTPUT, { help: 'print the result as JSON instead of the table' }),
+    },
+  },
+];
 
-Which labels to trust. For every neuron of the run's layers, from the saved features (no new CLIP or target
+export const SCORE_HELP = helpText(
+  'clip-dissect score --results DIR [--labels FILE …] [options]',
+  `Which labels to trust. For every neuron of the run's layers, from the saved features (no new CLIP or target
 runs; a labels file's texts are embedded once with the run's CLIP):
   stability   fraction of B bootstrap resamples of the probe images whose winning label is the neuron's
   p, z        permutation test of the label's score: the probe images' activation rows are shuffled R times
@@ -20,24 +65,9 @@ runs; a labels file's texts are embedded once with the run's CLIP):
               --concept-labels, else CLIP pseudo-labels); the five metrics that pass the missing- and
               extra-label sanity tests
 The run's own labels are judged on the label its similarity function picks on the fit half (never on the
-images that chose it). Prints mean / median per layer and method side by side; writes score.json (per neuron).
-
-Inputs:
-  --results DIR           the output folder of clip-dissect dissect
-  --labels FILE           other labels to score, repeatable: our descriptions.csv, MILAN / LE / any
-                          layer,unit,description CSV (units 0-based), or NetDissect tally.csv
-                          (unit,category,label,…; units 1-based; give --layer)
-  --layer NAME            a layer to score, repeatable (default: every layer of the run)
-  --concepts FILE|NAME    the run's concept set, if its path in args.json no longer reaches it
-  --out DIR               where to write score.json (default: the results folder)
-
-Trust figures:
-${TRUST_HELP}
-Resources:
-  --threads N             onnxruntime threads (default: 1 on 2 cores or small layers, else all cores)
-  --memory-budget SIZE    bound on the similarity engine's buffers, e.g. 2G (default 768M)
-  -q, --quiet             no progress on stderr
-`;
+images that chose it). Prints mean / median per layer and method side by side; writes score.json (per neuron).`,
+  GROUPS,
+);
 
 const f3 = (x: number | null) => (x === null ? 'n/a' : x.toFixed(3));
 const pair = (s: { mean: number | null; median: number | null }) => `${f3(s.mean)} / ${f3(s.median)}`;
@@ -82,16 +112,7 @@ export async function scoreCommand(args: string[], io: CliIO): Promise<number> {
     {
       name: 'score',
       help: SCORE_HELP,
-      options: {
-        results: { type: 'string' },
-        labels: { type: 'string', multiple: true },
-        layer: { type: 'string', multiple: true },
-        concepts: { type: 'string' },
-        out: { type: 'string' },
-        threads: { type: 'string' },
-        'memory-budget': { type: 'string' },
-        ...TRUST_FLAGS,
-      },
+      groups: GROUPS,
       required: ['results'],
       progress: true,
     },
@@ -114,6 +135,6 @@ export async function scoreCommand(args: string[], io: CliIO): Promise<number> {
     { onProgress, onWarning: renderer.warning },
   );
   renderer.finishLine();
-  io.stdout.write(formatScore(r));
+  io.stdout.write(values.json ? `${JSON.stringify(r, null, 2)}\n` : formatScore(r));
   return 0;
 }

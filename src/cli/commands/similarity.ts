@@ -5,63 +5,90 @@ import { runSimilarityFiles } from '../../pipeline/similarity-files.js';
 import { formatFloat32 } from '../../report/descriptions.js';
 import { CliError, type CliIO, choice, optionalInt, optionalSize, parseParams } from '../_args.js';
 import { startCommand } from '../_command.js';
+import {
+  CACHE_DIR,
+  CONCEPTS,
+  type FlagGroup,
+  flag,
+  helpText,
+  MEMORY_BUDGET,
+  OFFLINE,
+  OUT,
+  PARAM,
+  QUIET,
+  SIMILARITY,
+  THREADS,
+  TOP,
+  TOP_K,
+} from '../_flags.js';
 
-export const SIMILARITY_HELP = `Usage: clip-dissect similarity --image-features I.npy --text-features T.npy --activations A.npy
-                              --concepts FILE|NAME --out DIR [options]
+const GROUPS: FlagGroup[] = [
+  {
+    title: 'Inputs',
+    flags: {
+      'image-features': {
+        type: 'string',
+        arg: 'FILE',
+        help: 'N×d CLIP image features of the probe images (.npy: float32/float16/float64)',
+      },
+      'text-features': {
+        type: 'string',
+        arg: 'FILE',
+        help: 'M×d CLIP text features, one row per concept, in concept-file order',
+      },
+      activations: {
+        type: 'string',
+        arg: 'FILE',
+        help: 'N×K activations of one layer, one row per probe image (same order as I)',
+      },
+      concepts: flag(CONCEPTS, {
+        help: 'one concept per line (blank lines dropped, duplicates keep their first index),\nor a built-in set: 20k, 10k, 3k, broden, imagenet (downloaded once, cached)',
+        default: undefined,
+      }),
+      out: flag(OUT, { help: 'where to write descriptions.csv, neurons.json, args.json' }),
+    },
+  },
+  { title: 'Method', flags: { similarity: SIMILARITY, 'top-k': TOP_K, param: PARAM } },
+  {
+    title: 'Output',
+    flags: {
+      'layer-name': {
+        type: 'string',
+        arg: 'NAME',
+        help: 'layer name written to the outputs',
+        default: 'layer',
+        alias: 'layer',
+      },
+      top: TOP,
+      'save-matrix': { type: 'boolean', help: 'also write the K×M score matrix as similarity.npy' },
+    },
+  },
+  {
+    title: 'Resources',
+    flags: {
+      'memory-budget': MEMORY_BUDGET,
+      threads: THREADS,
+      'cache-dir': flag(CACHE_DIR, { help: 'cache for built-in concept sets' }),
+      offline: flag(OFFLINE, { help: 'never download; a built-in concept set must be cached already' }),
+      quiet: QUIET,
+    },
+  },
+];
 
-Labels every neuron (column of A) with the concept (row of T) that best explains its top-activating
-images, as the official CLIP-Dissect would.
-
-Inputs:
-  --image-features FILE   N×d CLIP image features of the probe images (.npy: float32/float16/float64)
-  --text-features FILE    M×d CLIP text features, one row per concept, in concept-file order
-  --activations FILE      N×K activations of one layer, one row per probe image (same order as I)
-  --concepts FILE|NAME    one concept per line (blank lines dropped, duplicates keep their first index),
-                          or a built-in set: 20k, 10k, 3k, broden, imagenet (downloaded once, cached)
-  --out DIR               where to write descriptions.csv, neurons.json, args.json
-
-Method:
-  --similarity NAME       ${SIMILARITY_NAMES.join(' | ')} (default soft_wpmi)
-  --top-k N               images per neuron for soft_wpmi (default 100) / wpmi (default 28)
-  --param KEY=VALUE       any hyperparameter, repeatable: soft_wpmi topK a lambda minProb pStart pEnd;
-                          wpmi topK a lambda minProb; rank_reorder topFraction p scaleP seed;
-                          cos_similarity_cubed minNorm (snake_case names as in the paper code work too)
-
-Output:
-  --layer NAME            layer name written to the outputs (default: layer)
-  --top N                 concepts kept per neuron in neurons.json (default 5)
-  --save-matrix           also write the K×M score matrix as similarity.npy
-
-Resources:
-  --memory-budget SIZE    bound on the engine's working buffers, e.g. 512M, 2G (default 768M)
-  --threads N             onnxruntime threads (default: all cores)
-  --cache-dir DIR         cache for built-in concept sets (default ~/.cache/clip-dissect)
-  --offline               never download; a built-in concept set must be cached already
-  -q, --quiet             no progress on stderr
-`;
+export const SIMILARITY_HELP = helpText(
+  `clip-dissect similarity --image-features I.npy --text-features T.npy --activations A.npy
+                              --concepts FILE|NAME --out DIR [options]`,
+  `Labels every neuron (column of A) with the concept (row of T) that best explains its top-activating
+images, as the official CLIP-Dissect would.`,
+  GROUPS,
+);
 
 export async function similarityCommand(args: string[], io: CliIO): Promise<number> {
   const start = await startCommand(
     {
       name: 'similarity',
       help: SIMILARITY_HELP,
-      options: {
-        'image-features': { type: 'string' },
-        'text-features': { type: 'string' },
-        activations: { type: 'string' },
-        concepts: { type: 'string' },
-        out: { type: 'string' },
-        similarity: { type: 'string' },
-        'top-k': { type: 'string' },
-        param: { type: 'string', multiple: true },
-        layer: { type: 'string' },
-        top: { type: 'string' },
-        'save-matrix': { type: 'boolean' },
-        'memory-budget': { type: 'string' },
-        threads: { type: 'string' },
-        'cache-dir': { type: 'string' },
-        offline: { type: 'boolean' },
-      },
+      groups: GROUPS,
       required: ['image-features', 'text-features', 'activations', 'concepts', 'out'],
       progress: true,
     },
@@ -89,7 +116,7 @@ export async function similarityCommand(args: string[], io: CliIO): Promise<numb
       concepts: values.concepts as string,
       out: values.out as string,
       similarity: similarity as SimilarityName,
-      layer: values.layer as string | undefined,
+      layer: values['layer-name'] as string | undefined,
       options: params,
       top: optionalInt('top', values.top),
       saveMatrix: values['save-matrix'] === true,
@@ -98,7 +125,7 @@ export async function similarityCommand(args: string[], io: CliIO): Promise<numb
       cacheDir: values['cache-dir'] as string | undefined,
       offline: values.offline === true,
     },
-    { onProgress, onWarning: renderer.warning },
+    { onProgress, onWarning: renderer.warning, signal: io.signal },
   );
   renderer.finishLine();
   const r = layer.result;

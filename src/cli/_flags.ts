@@ -1,0 +1,291 @@
+/**
+ * The CLI's flags, declared once: type, value placeholder, help and default (from the library's constants).
+ * Commands pick them by group; their help is generated from the definitions (helpText). Internal.
+ */
+import type { ParseArgsConfig } from 'node:util';
+import { DEFAULT_CPU_RUN_BATCH } from '../models/_run-batch.js';
+import { DEFAULT_CLIP_MODEL } from '../models/onnx-clip-encoder.js';
+import { DEFAULT_SENTENCE_MODEL } from '../models/onnx-sentence-encoder.js';
+import { TARGET_DTYPES } from '../models/target-files.js';
+import { SIMILARITY_DEFAULTS, SIMILARITY_NAMES } from '../numeric/similarity-options.js';
+import { DEFAULT_CONCEPTS, DEFAULT_PROBE } from '../pipeline/dissect.js';
+
+/**
+ * Bound on the similarity engine's buffers and on the images decoded at once when none is given: the
+ * library's default (src/compute/similarity-engine.ts, src/pipeline/_preprocess-pool.ts: 768 MiB).
+ */
+export const DEFAULT_MEMORY_BUDGET = '768M';
+
+export interface FlagDef {
+  type: 'string' | 'boolean';
+  /** Repeatable: every value is kept. */
+  multiple?: boolean;
+  short?: string;
+  /** The value's placeholder in the help (N, DIR, SIZE); none for a boolean. */
+  arg?: string;
+  /**
+   * What the flag does, wrapped to the help's width ('\n' is a space there; '\n' and an indent start a new
+   * line). The default is appended.
+   */
+  help: string;
+  /** The default as the help prints it. */
+  default?: string;
+  /** A deprecated spelling of this flag: using it warns and sets this flag. */
+  alias?: string;
+}
+
+export interface FlagGroup {
+  /** The help's heading: Inputs, Method, Resources, … */
+  title: string;
+  flags: Record<string, FlagDef>;
+}
+
+/** A flag with its help (or other fields) changed for one command; type, placeholder and default stay. */
+export function flag(def: FlagDef, change: Partial<FlagDef>): FlagDef {
+  return { ...def, ...change };
+}
+
+// ---- resources: the same meaning in every command ----
+export const CACHE_DIR: FlagDef = {
+  type: 'string',
+  arg: 'DIR',
+  help: 'models, concept and probe sets and features',
+  default: '~/.cache/clip-dissect',
+};
+export const OFFLINE: FlagDef = {
+  type: 'boolean',
+  help: 'never download: the models and built-in sets must be cached',
+};
+export const THREADS: FlagDef = {
+  type: 'string',
+  arg: 'N',
+  help: 'onnxruntime threads',
+  default: 'all cores',
+};
+export const MEMORY_BUDGET: FlagDef = {
+  type: 'string',
+  arg: 'SIZE',
+  help: "bound on the similarity engine's buffers, e.g. 512M, 2G",
+  default: DEFAULT_MEMORY_BUDGET,
+};
+export const WORKERS: FlagDef = {
+  type: 'string',
+  arg: 'N',
+  help: 'threads that decode and preprocess images meanwhile (0: the main thread, between batches)',
+  default: '1 on cpu, cores - 1 on cuda',
+};
+export const DEVICE: FlagDef = {
+  type: 'string',
+  arg: 'cpu|cuda',
+  help: "execution provider (cuda needs onnxruntime-node's CUDA build)",
+  default: 'cpu',
+};
+export const BATCH_SIZE: FlagDef = {
+  type: 'string',
+  arg: 'N',
+  help: 'images decoded and preprocessed per step, rounded down to whole runs',
+  default: '64',
+};
+export const RUN_BATCH_SIZE: FlagDef = {
+  type: 'string',
+  arg: 'N',
+  help: 'images per onnxruntime run',
+  default: `${DEFAULT_CPU_RUN_BATCH} on cpu, the whole batch on cuda`,
+};
+export const CHUNK_SIZE: FlagDef = {
+  type: 'string',
+  arg: 'N',
+  help: 'probe images per cache chunk',
+  default: '256',
+};
+export const QUIET: FlagDef = { type: 'boolean', short: 'q', help: 'no progress on stderr' };
+export const JSON_OUTPUT: FlagDef = { type: 'boolean', help: 'machine-readable output on stdout' };
+
+// ---- inputs ----
+export const TARGET: FlagDef = {
+  type: 'string',
+  arg: 'MODEL',
+  help: 'an .onnx file, a folder with model.onnx or onnx/model.onnx (and preprocessor_config.json,\nconfig.json), or a Hugging Face model id in the transformers.js layout (Xenova/resnet-50),\ndownloaded once into the cache',
+};
+export const REVISION: FlagDef = {
+  type: 'string',
+  arg: 'REV',
+  help: "the hub target's branch, tag or commit",
+  default: 'main',
+};
+export const TARGET_DTYPE: FlagDef = {
+  type: 'string',
+  arg: 'NAME',
+  help: `the target's weights in the transformers.js layout: ${TARGET_DTYPES.join(', ')}`,
+  default: 'fp32',
+};
+export const RESULTS: FlagDef = {
+  type: 'string',
+  arg: 'DIR',
+  help: 'the output folder of clip-dissect dissect (its --out)',
+};
+export const CONCEPTS: FlagDef = {
+  type: 'string',
+  arg: 'FILE|NAME',
+  help: 'one concept a line, or a built-in set: 20k, 10k, 3k, broden, imagenet',
+  default: DEFAULT_CONCEPTS,
+};
+/** --concepts of the commands that read a results folder. */
+export const RUN_CONCEPTS: FlagDef = {
+  type: 'string',
+  arg: 'FILE|NAME',
+  help: "the run's concept set, if its path in args.json no longer reaches it\n(checked against the run's SHA-256 of the concepts)",
+};
+export const PROBE: FlagDef = {
+  type: 'string',
+  arg: 'DIR|NAME',
+  help: 'folder(s) of images, CIFAR binaries or a built-in set (cifar100_train, cifar100_val),\ncomma-separated',
+  default: DEFAULT_PROBE,
+};
+export const CLIP: FlagDef = {
+  type: 'string',
+  arg: 'ID|DIR',
+  help: 'CLIP model: a Hugging Face id in the transformers.js layout or a local folder',
+  default: DEFAULT_CLIP_MODEL,
+};
+export const MPNET: FlagDef = {
+  type: 'string',
+  arg: 'ID|DIR',
+  help: 'sentence encoder',
+  default: DEFAULT_SENTENCE_MODEL,
+};
+export const GROUND_TRUTH: FlagDef = {
+  type: 'string',
+  arg: 'FILE',
+  help: 'class names, one a line, line i = the class of unit i',
+};
+export const OUT: FlagDef = { type: 'string', arg: 'DIR', help: 'where to write the outputs' };
+/** --out of the commands that add a file to a results folder. */
+export const RESULTS_OUT = (file: string): FlagDef => ({
+  type: 'string',
+  arg: 'DIR',
+  help: `where to write ${file}`,
+  default: 'the results folder',
+});
+/** --layer: one layer of the results to work on. */
+export const LAYER: FlagDef = { type: 'string', arg: 'NAME', help: 'a layer of the run, e.g. layer4' };
+export const SKIP_BAD_IMAGES: FlagDef = {
+  type: 'boolean',
+  help: 'leave out images that cannot be decoded instead of stopping',
+};
+
+// ---- method ----
+export const SIMILARITY: FlagDef = {
+  type: 'string',
+  arg: 'NAME',
+  help: SIMILARITY_NAMES.join(' | '),
+  default: 'soft_wpmi',
+};
+export const TOP_K: FlagDef = {
+  type: 'string',
+  arg: 'N',
+  help: `images per neuron for soft_wpmi (default ${SIMILARITY_DEFAULTS.soft_wpmi.topK}) / wpmi (default ${SIMILARITY_DEFAULTS.wpmi.topK})`,
+};
+export const PARAM: FlagDef = {
+  type: 'string',
+  multiple: true,
+  arg: 'KEY=VALUE',
+  help: `any hyperparameter, repeatable: ${(
+    Object.keys(SIMILARITY_DEFAULTS) as (keyof typeof SIMILARITY_DEFAULTS)[]
+  )
+    .filter((f) => Object.keys(SIMILARITY_DEFAULTS[f]).length)
+    .map((f) => `${f} ${Object.keys(SIMILARITY_DEFAULTS[f]).join(' ')}`)
+    .join('; ')} (snake_case names as in the paper code work too)`,
+};
+/** --top: concepts kept per neuron (its one meaning). */
+export const TOP: FlagDef = {
+  type: 'string',
+  arg: 'N',
+  help: 'concepts kept per neuron in neurons.json',
+  default: '5',
+};
+export const POOL: FlagDef = {
+  type: 'string',
+  arg: 'avg|max',
+  help: "how a conv layer's H×W map becomes one number per channel",
+  default: 'avg',
+};
+export const TOKEN: FlagDef = {
+  type: 'string',
+  arg: 'cls|mean',
+  help: "how a transformer's tokens become one vector",
+  default: 'cls',
+};
+export const CLIP_DTYPE: FlagDef = {
+  type: 'string',
+  arg: 'fp32|fp16|q8|int8',
+  help: 'CLIP weights',
+  default: 'fp32',
+};
+export const CHANNELS_LAST: FlagDef = {
+  type: 'boolean',
+  help: '4-D activations (and the image input) are NHWC',
+};
+
+/** The parseArgs options of `groups`, deprecated aliases included. */
+export function parseOptions(groups: readonly FlagGroup[]): NonNullable<ParseArgsConfig['options']> {
+  const options: NonNullable<ParseArgsConfig['options']> = {};
+  for (const g of groups)
+    for (const [name, d] of Object.entries(g.flags)) {
+      options[name] = {
+        type: d.type,
+        ...(d.multiple ? { multiple: true } : {}),
+        ...(d.short ? { short: d.short } : {}),
+      };
+      if (d.alias) options[d.alias] = { type: d.type, ...(d.multiple ? { multiple: true } : {}) };
+    }
+  return options;
+}
+
+/** Deprecated alias → its flag, over `groups`. */
+export function aliases(groups: readonly FlagGroup[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const g of groups) for (const [name, d] of Object.entries(g.flags)) if (d.alias) m.set(d.alias, name);
+  return m;
+}
+
+const COLUMN = 26;
+const WIDTH = 108;
+
+/** `line` (its leading indent kept on the first line) broken at spaces into lines of at most `width` characters (a longer word stays whole). */
+function wrap(line: string, width: number): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (const word of line.split(' ')) {
+    if (cur !== '' && cur.length + 1 + word.length > width) {
+      out.push(cur);
+      cur = word;
+    } else cur = cur === '' ? word : `${cur} ${word}`;
+  }
+  out.push(cur);
+  return out;
+}
+
+/** A group's lines of help: `  --name ARG` then the help at column 26, the default appended. */
+function groupHelp(g: FlagGroup): string[] {
+  const out = [`${g.title}:`];
+  for (const [name, d] of Object.entries(g.flags)) {
+    const left = `  ${d.short ? `-${d.short}, ` : ''}--${name}${d.arg ? ` ${d.arg}` : ''}`;
+    const text = d.default === undefined ? d.help : `${d.help} (default ${d.default})`;
+    const lines = text.split(/\n(?= )/).flatMap((l) => wrap(l.replace(/\n/g, ' '), WIDTH - COLUMN));
+    if (left.length <= COLUMN - 2) out.push(`${left.padEnd(COLUMN)}${lines[0]}`);
+    else out.push(left, `${' '.repeat(COLUMN)}${lines[0]}`);
+    for (const l of lines.slice(1)) out.push(`${' '.repeat(COLUMN)}${l}`);
+  }
+  const deprecated = Object.entries(g.flags).filter(([, d]) => d.alias);
+  for (const [name, d] of deprecated)
+    out.push(`${`  --${d.alias}${d.arg ? ` ${d.arg}` : ''}`.padEnd(COLUMN)}deprecated spelling of --${name}`);
+  return out;
+}
+
+/** A command's help: its usage line(s), its description, then every flag group. */
+export function helpText(usage: string, description: string, groups: readonly FlagGroup[]): string {
+  const parts = [`Usage: ${usage}`, '', description.trimEnd(), ''];
+  for (const g of groups) parts.push(...groupHelp(g), '');
+  return `${parts.join('\n').trimEnd()}\n`;
+}
