@@ -56,7 +56,7 @@ describe('clip-dissect compose', () => {
       const out = tempDir('clip-dissect-compose-');
       const r = await cli([
         'compose',
-        ...['--results', run, '--layer', 'layer4', '--units', '0,5,0', '--pool-size', '5', '--top', '25'],
+        ...['--results', run, '--layer', 'layer4', '--units', '0,5,0', '--pool-size', '5', '--show', '25'],
         ...['--out', out, '--threads', '1', '--quiet'],
       ]);
       assert.equal(r.code, 0, r.stderr);
@@ -67,6 +67,17 @@ describe('clip-dissect compose', () => {
       assert.match(r.stdout, /^layer4 unit 0: best singles /m);
       const json = JSON.parse(readFileSync(join(out, 'compose.json'), 'utf8'));
       assert.equal(json.template, 'a photo of {}');
+      // --json prints the same result; --top, the old spelling of --show, warns and works
+      const j = await cli([
+        'compose',
+        ...['--results', run, '--layer', 'layer4', '--units', '0', '--pool-size', '5', '--top', '3'],
+        ...['--out', tempDir(), '--threads', '1', '--quiet', '--json'],
+      ]);
+      assert.equal(j.code, 0, j.stderr);
+      assert.equal(j.stderr, 'warning: compose --top is deprecated; use --show\n');
+      const printed = JSON.parse(j.stdout);
+      assert.equal(printed.units[0].top.length, 3);
+      assert.deepEqual(printed.units[0].top, json.units[0].top.slice(0, 3));
       assert.deepEqual(
         json.units.map((u: { unit: number }) => u.unit),
         [0, 5],

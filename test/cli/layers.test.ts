@@ -34,6 +34,9 @@ describe('clip-dissect layers', () => {
     assert.match(r.stderr, /nope\.onnx/);
     const r2 = await cli(['layers']);
     assert.equal(r2.code, 2);
-    assert.match(r2.stderr, /layers: expected one ONNX model file, folder or hub id but got 0/);
+    assert.match(
+      r2.stderr,
+      /layers: expected one ONNX model file, folder or hub id \(--target MODEL\) but got 0/,
+    );
   });
 });

@@ -162,6 +162,35 @@ describe('clip-dissect score', () => {
       assert.match(bad.stderr, /--noise must be a number >= 0 but got '-1'/);
     });
 
+    it('--json: score and sanity print their result as JSON, as written to score.json / sanity.json', async () => {
+      const out = tempDir();
+      const s = await cli([
+        'score',
+        '--results',
+        run,
+        '--layer',
+        'conv1',
+        '--out',
+        out,
+        '-q',
+        '--json',
+        ...TRUST,
+      ]);
+      assert.equal(s.code, 0, s.stderr);
+      const printed = JSON.parse(s.stdout);
+      const written = JSON.parse(readFileSync(join(out, 'score.json'), 'utf8'));
+      assert.equal(printed.similarity, written.similarity);
+      assert.deepEqual(
+        printed.methods[0].layers[0].summary,
+        JSON.parse(JSON.stringify(written.methods[0].layers[0].summary)),
+      );
+      const argv = ['sanity', '--results', run, '--neurons', '2', '--pairs', '4', '--noise', '0'];
+      const y = await cli([...argv, '--similarity', 'cos_similarity', '--out', out, '-q', '--json']);
+      assert.equal(y.code, 0, y.stderr);
+      const sanity = JSON.parse(y.stdout);
+      assert.deepEqual(sanity.recovery, JSON.parse(readFileSync(join(out, 'sanity.json'), 'utf8')).recovery);
+    });
+
     it('asks for --layer when a NetDissect tally.csv meets several layers', async () => {
       const tally = join(tempDir(), 'tally.csv');
       writeFileSync(

@@ -53,8 +53,17 @@ function runWithInput(flag: string, path: string, dir: string, out: string) {
 }
 
 describe('clip-dissect similarity', () => {
-  it('labels the planted neurons and writes descriptions.csv, neurons.json, args.json', async () => {
+  it('--layer, the old spelling of --layer-name, warns and works; both at once is a usage error', async () => {
     const r = await run(['--layer', 'layer4', '--quiet']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, 'warning: similarity --layer is deprecated; use --layer-name\n');
+    assert.match(readFileSync(join(r.out, 'descriptions.csv'), 'utf8'), /^layer4,0,/m);
+    const both = await run(['--layer', 'a', '--layer-name', 'b']);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--layer and --layer-name are the same flag; give --layer-name only/);
+  });
+  it('labels the planted neurons and writes descriptions.csv, neurons.json, args.json', async () => {
+    const r = await run(['--layer-name', 'layer4', '--quiet']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
     assert.match(r.stdout, /soft_wpmi: 30 neurons × 30 concepts over 200 images/);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { didYouMean } from '../../src/cli/_args.js';
+import { DEFAULT_MEMORY_BUDGET, type FlagGroup } from '../../src/cli/_flags.js';
 import { isTempName } from '../../src/io/atomic.js';
 import { cli, spawnCli, tempDir } from '../helpers/cli.js';
 import { NEEDS_SHARED, tinyClipForSuite } from '../models/clip-helpers.js';
@@ -57,6 +58,71 @@ describe('exit codes and did-you-mean', () => {
     assert.equal(didYouMean('frobnicate', ['top', 'layers']), '');
     assert.equal(didYouMean('x', ['y', 'z']), ' (did you mean y?)');
     assert.equal(didYouMean('', ['out']), '');
+  });
+});
+
+const COMMAND_NAMES = [
+  'activations',
+  'cache',
+  'compose',
+  'dissect',
+  'eval',
+  'layers',
+  'report',
+  'sanity',
+  'score',
+  'similarity',
+  'weights',
+];
+
+describe('help generated from the flag definitions', () => {
+  it('help <cmd> and <cmd> --help print every flag with its placeholder and default', async () => {
+    for (const name of COMMAND_NAMES) {
+      const { GROUPS } = (await import(`../../src/cli/commands/${name}.js`)) as { GROUPS: FlagGroup[] };
+      const h = await cli(['help', name]);
+      assert.equal(h.code, 0, name);
+      assert.equal((await cli([name, '--help'])).stdout, h.stdout, name);
+      const flat = h.stdout.replace(/\s+/g, ' ');
+      for (const g of GROUPS) {
+        assert.ok(h.stdout.includes(`\n${g.title}:\n`), `${name}: group ${g.title}`);
+        for (const [flag, d] of Object.entries(g.flags)) {
+          const shown = `--${flag}${d.arg ? ` ${d.arg}` : ''}`;
+          assert.ok(h.stdout.includes(shown), `${name}: ${shown}`);
+          if (d.default !== undefined)
+            assert.ok(
+              flat.includes(`(default ${d.default.replace(/\s+/g, ' ')})`),
+              `${name} --${flag} default`,
+            );
+          if (d.alias) assert.ok(h.stdout.includes(`--${d.alias}`), `${name}: alias --${d.alias}`);
+        }
+      }
+      for (const line of h.stdout.split('\n').filter((l) => l.startsWith('  -')))
+        assert.ok(line.length <= 108, `${name}: ${line}`);
+    }
+  });
+
+  it('the defaults come from the definitions, never typed into a help text', async () => {
+    const budget = [];
+    for (const name of COMMAND_NAMES) {
+      const h = (await cli(['help', name])).stdout;
+      const m = /--memory-budget SIZE[^]*?\(default ([^)]+)\)/.exec(h);
+      if (m) budget.push(m[1]);
+    }
+    assert.ok(budget.length >= 6);
+    assert.deepEqual(new Set(budget), new Set([DEFAULT_MEMORY_BUDGET]));
+  });
+
+  it('each flag name has one type and placeholder in every command', async () => {
+    const seen = new Map<string, string>();
+    for (const name of COMMAND_NAMES) {
+      const { GROUPS } = (await import(`../../src/cli/commands/${name}.js`)) as { GROUPS: FlagGroup[] };
+      for (const g of GROUPS)
+        for (const [flag, d] of Object.entries(g.flags)) {
+          const sig = `${d.type} ${d.arg ?? ''}`;
+          assert.equal(seen.get(flag) ?? sig, sig, `--${flag} in ${name}`);
+          seen.set(flag, sig);
+        }
+    }
   });
 });
 

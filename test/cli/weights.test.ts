@@ -86,7 +86,7 @@ describe('clip-dissect weights', () => {
       const r = await cli([
         'weights',
         ...['--results', run, '--from', 'layer4', '--to', 'fc', '--ground-truth', gt],
-        ...['--top', '5', '--top-weights', '100', '--text-space', 'clip', '--out', out, '--quiet'],
+        ...['--show', '5', '--top-weights', '100', '--text-space', 'clip', '--out', out, '--quiet'],
       ]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(
@@ -237,7 +237,7 @@ describe('clip-dissect weights', () => {
       const r = await cli([
         'weights',
         ...['--results', run, '--from', 'layer4', '--to', 'fc', '--ground-truth', gt, '--mpnet', MPNET],
-        ...['--top', '5', '--top-weights', '100', '--offline', '--threads', '1', '--out', out, '--quiet'],
+        ...['--show', '5', '--top-weights', '100', '--offline', '--threads', '1', '--out', out, '--quiet'],
       ]);
       assert.equal(r.code, 0, r.stderr);
       assert.ok(r.stdout.includes(`similarity in mpnet text space (${MPNET})`), r.stdout.split('\n')[0]);

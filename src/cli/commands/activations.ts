@@ -8,54 +8,103 @@ import { runActivationsFiles } from '../../pipeline/activations-files.js';
 import { loadPreprocessConfig } from '../../pipeline/preprocess-config.js';
 import { CliError, type CliIO, choice, optionalInt, optionalSize, type ParsedValues } from '../_args.js';
 import { startCommand } from '../_command.js';
+import {
+  BATCH_SIZE,
+  CACHE_DIR,
+  CHANNELS_LAST,
+  DEVICE,
+  type FlagGroup,
+  flag,
+  helpText,
+  MEMORY_BUDGET,
+  OFFLINE,
+  OUT,
+  POOL,
+  PROBE,
+  QUIET,
+  REVISION,
+  RUN_BATCH_SIZE,
+  SKIP_BAD_IMAGES,
+  TARGET,
+  TARGET_DTYPE,
+  THREADS,
+  TOKEN,
+  WORKERS,
+} from '../_flags.js';
 
-export const ACTIVATIONS_HELP = `Usage: clip-dissect activations --target MODEL --layers L1,L2,… --probe DIR|NAME --out DIR [options]
+export const GROUPS: FlagGroup[] = [
+  {
+    title: 'Inputs',
+    flags: {
+      target: flag(TARGET, {
+        help: 'an .onnx file, or a folder with model.onnx (and preprocessor_config.json, whose preprocessing is then used), or a Hugging Face model id in the transformers.js layout (Xenova/resnet-50), downloaded once into the cache',
+      }),
+      revision: REVISION,
+      'target-dtype': TARGET_DTYPE,
+      layers: {
+        type: 'string',
+        arg: 'L1,L2,…',
+        help: 'layers named as in PyTorch (conv1,layer1,layer2,layer3,layer4, features.43, encoder.layers.encoder_layer_11) or ONNX tensor names; clip-dissect layers MODEL lists them',
+      },
+      probe: flag(PROBE, {
+        help: 'a folder of images, a folder of class folders (ImageFolder order), CIFAR binary files, a built-in set (cifar100_train, cifar100_val); several, comma-separated',
+        default: undefined,
+      }),
+      out: flag(OUT, { help: 'where to write <layer>.npy (N×K float32), images.txt and activations.json' }),
+    },
+  },
+  {
+    title: 'Method',
+    flags: {
+      pool: POOL,
+      token: flag(TOKEN, { help: "how a transformer's tokens become one vector (cls: the class token)" }),
+      preprocess: {
+        type: 'string',
+        arg: 'FILE',
+        help: 'preprocessing JSON: {"resize": 256, "crop": 224, "interpolation": "bilinear", "mean": [...], "std": [...]} (resize = shorter side) or a Hugging Face preprocessor_config.json (cropped as torchvision does; "cropRounding": "floor" in ours crops as Hugging Face does). Its crop must be the model\'s input size.',
+        default: "torchvision's ImageNet transform: Resize 256 bilinear, CenterCrop 224, ImageNet mean/std",
+      },
+      resize: { type: 'string', arg: 'N|HxW', help: "override the preprocessing's resize (shorter side)" },
+      crop: { type: 'string', arg: 'N|HxW', help: "override the preprocessing's center crop" },
+      interpolation: {
+        type: 'string',
+        arg: 'bilinear|bicubic|nearest',
+        help: "override the preprocessing's resize filter",
+      },
+      mean: { type: 'string', arg: 'R,G,B', help: "override the preprocessing's mean" },
+      std: { type: 'string', arg: 'R,G,B', help: "override the preprocessing's std" },
+      'channels-last': CHANNELS_LAST,
+      'skip-bad-images': flag(SKIP_BAD_IMAGES, {
+        help: 'leave out images that cannot be decoded (listed in activations.json) instead of stopping at the first',
+      }),
+    },
+  },
+  {
+    title: 'Resources',
+    flags: {
+      'batch-size': BATCH_SIZE,
+      'run-batch-size': RUN_BATCH_SIZE,
+      device: DEVICE,
+      threads: THREADS,
+      workers: WORKERS,
+      'memory-budget': flag(MEMORY_BUDGET, {
+        help: 'bound on the images decoded at once, one per worker, e.g. 2G: larger images are refused (or skipped with --skip-bad-images)',
+      }),
+      'cache-dir': flag(CACHE_DIR, { help: 'cache for hub targets and built-in probe sets' }),
+      offline: flag(OFFLINE, {
+        help: 'never download; a hub target and a built-in probe set must be cached already',
+      }),
+      quiet: QUIET,
+    },
+  },
+];
 
-Runs the target network over the probe images and saves, per layer, one row per image and one column per
-neuron (channels of conv layers pooled over height and width, as the official CLIP-Dissect does).
-
-Inputs:
-  --target MODEL          an .onnx file, or a folder with model.onnx (and preprocessor_config.json, whose
-                          preprocessing is then used), or a Hugging Face model id in the transformers.js
-                          layout (Xenova/resnet-50), downloaded once into the cache
-  --revision REV          the hub target's branch, tag or commit (default main)
-  --target-dtype NAME     the target's weights in the transformers.js layout: ${TARGET_DTYPES.join(', ')}
-                          (default fp32)
-  --layers L1,L2,…        layers named as in PyTorch (conv1,layer1,layer2,layer3,layer4, features.43,
-                          encoder.layers.encoder_layer_11) or ONNX tensor names; clip-dissect layers MODEL lists them
-  --probe DIR|NAME        a folder of images, a folder of class folders (ImageFolder order), CIFAR binary
-                          files, a built-in set (cifar100_train, cifar100_val); several, comma-separated
-  --out DIR               where to write <layer>.npy (N×K float32), images.txt and activations.json
-
-Method:
-  --pool avg|max          how a conv layer's H×W map becomes one number per channel (default avg)
-  --token cls|mean        how a transformer's tokens become one vector (default cls, the class token)
-  --preprocess FILE       preprocessing JSON: {"resize": 256, "crop": 224, "interpolation": "bilinear",
-                          "mean": [...], "std": [...]} (resize = shorter side) or a Hugging Face
-                          preprocessor_config.json (cropped as torchvision does; "cropRounding": "floor" in
-                          ours crops as Hugging Face does); default: torchvision's ImageNet transform (Resize
-                          256 bilinear, CenterCrop 224, ImageNet mean/std). Its crop must be the model's input
-                          size.
-  --resize N|HxW --crop N|HxW --interpolation bilinear|bicubic|nearest --mean R,G,B --std R,G,B
-                          override single fields of that preprocessing
-  --channels-last         4-D activations (and the image input) are NHWC
-  --skip-bad-images       leave out images that cannot be decoded (listed in activations.json) instead of
-                          stopping at the first
-
-Resources:
-  --batch-size N          images decoded and preprocessed per step, rounded down to whole runs
-                          (default 64)
-  --run-batch-size N      images per onnxruntime run (default 8 on cpu, the whole batch on cuda)
-  --device cpu|cuda       execution provider (default cpu; cuda needs onnxruntime-node's CUDA build)
-  --threads N             onnxruntime threads (default: all cores)
-  --workers N             threads that decode and preprocess images meanwhile (default 1 on cpu,
-                          cores - 1 on cuda; 0: the main thread, between batches)
-  --memory-budget SIZE    bound on the images decoded at once, one per worker, e.g. 2G (default 768M):
-                          larger images are refused (or skipped with --skip-bad-images)
-  --cache-dir DIR         cache for hub targets and built-in probe sets (default ~/.cache/clip-dissect)
-  --offline               never download; a hub target and a built-in probe set must be cached already
-  -q, --quiet             no progress on stderr
-`;
+export const ACTIVATIONS_HELP = helpText(
+  'clip-dissect activations --target MODEL --layers L1,L2,… --probe DIR|NAME --out DIR [options]',
+  `Runs the target network over the probe images and saves, per layer, one row per image and one column per
+neuron (channels of conv layers pooled over height and width, as the official CLIP-Dissect does).`,
+  GROUPS,
+);
 
 function size(flag: string, v: string): number | [number, number] {
   const m = /^(\d+)(?:x(\d+))?$/.exec(v.trim());
@@ -107,32 +156,7 @@ export async function activationsCommand(args: string[], io: CliIO): Promise<num
     {
       name: 'activations',
       help: ACTIVATIONS_HELP,
-      options: {
-        target: { type: 'string' },
-        revision: { type: 'string' },
-        'target-dtype': { type: 'string' },
-        layers: { type: 'string' },
-        probe: { type: 'string' },
-        out: { type: 'string' },
-        pool: { type: 'string' },
-        token: { type: 'string' },
-        preprocess: { type: 'string' },
-        resize: { type: 'string' },
-        crop: { type: 'string' },
-        interpolation: { type: 'string' },
-        mean: { type: 'string' },
-        std: { type: 'string' },
-        'channels-last': { type: 'boolean' },
-        'skip-bad-images': { type: 'boolean' },
-        'batch-size': { type: 'string' },
-        device: { type: 'string' },
-        threads: { type: 'string' },
-        'run-batch-size': { type: 'string' },
-        workers: { type: 'string' },
-        'memory-budget': { type: 'string' },
-        'cache-dir': { type: 'string' },
-        offline: { type: 'boolean' },
-      },
+      groups: GROUPS,
       required: ['target', 'layers', 'probe', 'out'],
       progress: true,
     },

@@ -12,32 +12,52 @@ import {
 } from '../../pipeline/cache-admin.js';
 import { CliError, type CliIO, didYouMean, parseDuration, UsageError } from '../_args.js';
 import { startCommand } from '../_command.js';
+import { CACHE_DIR, type FlagGroup, flag, helpText, JSON_OUTPUT, QUIET } from '../_flags.js';
 
-export const CACHE_HELP = `Usage: clip-dissect cache list|clean|verify [options]
+export const GROUPS: FlagGroup[] = [
+  {
+    title: 'clean: exactly one of',
+    flags: {
+      all: { type: 'boolean', help: 'everything listed' },
+      'older-than': { type: 'string', arg: 'AGE', help: 'entries not used for AGE: 30d, 12h, 2w, 90m' },
+      model: {
+        type: 'string',
+        arg: 'ID|PATH',
+        help: 'a cached hub model (e.g. Xenova/clip-vit-base-patch16) and the features computed with it; or only the features of a local model file or folder',
+      },
+    },
+  },
+  {
+    title: 'Options',
+    flags: {
+      'cache-dir': flag(CACHE_DIR, {
+        help: 'the cache folder',
+        default: `${CACHE_DIR.default}, or $XDG_CACHE_HOME/clip-dissect`,
+      }),
+      'dry-run': { type: 'boolean', help: 'clean: print what would be removed, remove nothing' },
+      delete: {
+        type: 'boolean',
+        help: 'verify: delete corrupt entries (a model only its bad files), to be fetched or computed again on next use',
+      },
+      json: flag(JSON_OUTPUT, { help: 'list, verify: machine-readable output' }),
+      quiet: QUIET,
+    },
+  },
+];
 
-The cache folder holds models downloaded from the Hugging Face hub, the built-in concept sets and probe sets,
+export const CACHE_HELP = helpText(
+  'clip-dissect cache list|clean|verify [options]',
+  `The cache folder holds models downloaded from the Hugging Face hub, the built-in concept sets and probe sets,
 and the CLIP features and activations of earlier runs (content-addressed; a killed run resumes from them).
 
   list     its entries by kind, with sizes and last use: models, concept sets, probe sets, features (by kind:
            text, image, activations, kept), and partial files that interrupted downloads or writes left
-  clean    remove entries; exactly one of:
-             --all                everything listed
-             --older-than AGE     entries not used for AGE: 30d, 12h, 2w, 90m
-             --model ID|PATH      a cached hub model (e.g. Xenova/clip-vit-base-patch16) and the features
-                                  computed with it; or only the features of a local model file or folder
-           then prints what it removed
+  clean    remove entries (exactly one of --all, --older-than, --model), then print what it removed
   verify   check every entry: features against their recorded SHA-256 and shape, downloaded model files
            against the size and SHA-256 recorded at download, concept and probe sets against their SHA-256;
-           exit status 1 when an entry is corrupt
-
-Options:
-  --cache-dir DIR     the cache folder (default ~/.cache/clip-dissect, or $XDG_CACHE_HOME/clip-dissect)
-  --dry-run           clean: print what would be removed, remove nothing
-  --delete            verify: delete corrupt entries (a model only its bad files), to be fetched or
-                      computed again on next use
-  --json              list, verify: machine-readable output
-  -q, --quiet         no progress on stderr
-`;
+           exit status 1 when an entry is corrupt`,
+  GROUPS,
+);
 
 const SUBCOMMANDS = ['list', 'clean', 'verify'] as const;
 
@@ -128,15 +148,7 @@ export async function cacheCommand(args: string[], io: CliIO): Promise<number> {
     {
       name: 'cache',
       help: CACHE_HELP,
-      options: {
-        'cache-dir': { type: 'string' },
-        all: { type: 'boolean' },
-        'older-than': { type: 'string' },
-        model: { type: 'string' },
-        'dry-run': { type: 'boolean' },
-        delete: { type: 'boolean' },
-        json: { type: 'boolean' },
-      },
+      groups: GROUPS,
       positionals: true,
       progress: true,
       // list and verify read a cache that may be read-only; clean reports what it cannot delete

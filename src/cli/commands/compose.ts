@@ -3,47 +3,65 @@
 import { composeConcepts } from '../../pipeline/compose.js';
 import { CliError, type CliIO, optionalInt, optionalSize, parseNumber } from '../_args.js';
 import { startCommand } from '../_command.js';
+import {
+  CACHE_DIR,
+  type FlagGroup,
+  flag,
+  helpText,
+  JSON_OUTPUT,
+  LAYER,
+  MEMORY_BUDGET,
+  QUIET,
+  RESULTS,
+  RESULTS_OUT,
+  RUN_CONCEPTS,
+  THREADS,
+} from '../_flags.js';
 
-export const COMPOSE_HELP = `Usage: clip-dissect compose --results DIR --layer LAYER --units U1,U2,… [options]
+export const GROUPS: FlagGroup[] = [
+  {
+    title: 'Inputs',
+    flags: {
+      results: RESULTS,
+      layer: LAYER,
+      units: { type: 'string', arg: 'U1,U2,…', help: 'the neurons to explain, e.g. 386,1617' },
+    },
+  },
+  {
+    title: 'Options',
+    flags: {
+      'pool-size': {
+        type: 'string',
+        arg: 'N',
+        help: 'single concepts combined per unit (as in the paper)',
+        default: '100',
+      },
+      show: { type: 'string', arg: 'N', help: 'candidates shown per unit', default: '10', alias: 'top' },
+      out: RESULTS_OUT('compose.json'),
+      concepts: RUN_CONCEPTS,
+      'cache-dir': flag(CACHE_DIR, { help: 'where a built-in concept set is cached', default: "the run's" }),
+      'memory-budget': MEMORY_BUDGET,
+      threads: THREADS,
+      quiet: QUIET,
+      json: flag(JSON_OUTPUT, { help: 'print the result as JSON instead of the tables' }),
+    },
+  },
+];
 
-Explains neurons with two-concept compositions: for each unit, its --pool-size best single concepts are
+export const COMPOSE_HELP = helpText(
+  'clip-dissect compose --results DIR --layer LAYER --units U1,U2,… [options]',
+  `Explains neurons with two-concept compositions: for each unit, its --pool-size best single concepts are
 combined into every ordered pair "w1 w2" (plus the singles: 10,000 candidates for 100), embedded with the
-run's CLIP and template, and scored with the run's similarity function over the whole layer.
-
-Inputs:
-  --results DIR           a folder written by clip-dissect dissect --out
-  --layer LAYER           one of its layers, e.g. layer4
-  --units U1,U2,…         the neurons to explain, e.g. 386,1617
-
-Options:
-  --pool-size N           single concepts combined per unit (default 100, as in the paper)
-  --top N                 candidates reported per unit (default 10)
-  --out DIR               where to write compose.json (default: the results folder)
-  --concepts FILE|NAME    the run's concept set, if its path in args.json no longer reaches it
-                          (checked against the run's SHA-256 of the concepts)
-  --cache-dir DIR         where a built-in concept set is cached (default: the run's)
-  --memory-budget SIZE    bound on the similarity engine's buffers, e.g. 2G (default 768M)
-  --threads N             onnxruntime threads (default: all cores)
-  -q, --quiet             no progress on stderr
-`;
+run's CLIP and template, and scored with the run's similarity function over the whole layer.`,
+  GROUPS,
+);
 
 export async function composeCommand(args: string[], io: CliIO): Promise<number> {
   const start = await startCommand(
     {
       name: 'compose',
       help: COMPOSE_HELP,
-      options: {
-        results: { type: 'string' },
-        layer: { type: 'string' },
-        units: { type: 'string' },
-        'pool-size': { type: 'string' },
-        top: { type: 'string' },
-        out: { type: 'string' },
-        concepts: { type: 'string' },
-        'cache-dir': { type: 'string' },
-        'memory-budget': { type: 'string' },
-        threads: { type: 'string' },
-      },
+      groups: GROUPS,
       required: ['results', 'layer', 'units'],
       progress: true,
     },
@@ -64,7 +82,7 @@ export async function composeCommand(args: string[], io: CliIO): Promise<number>
       layer: values.layer as string,
       units,
       poolSize,
-      top: optionalInt('top', values.top),
+      top: optionalInt('show', values.show),
       out: values.out as string | undefined,
       concepts: values.concepts as string | undefined,
       cacheDir: values['cache-dir'] as string | undefined,
@@ -74,6 +92,10 @@ export async function composeCommand(args: string[], io: CliIO): Promise<number>
     { onProgress },
   );
   renderer.finishLine();
+  if (values.json) {
+    io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    return 0;
+  }
   const secs = ((performance.now() - t0) / 1000).toFixed(1);
   const out: string[] = [];
   out.push(

@@ -7,7 +7,6 @@ import {
   CLIP_PREPROCESS_CHOICES,
   type ClipDtype,
   type ClipPreprocess,
-  DEFAULT_CLIP_MODEL,
 } from '../../models/onnx-clip-encoder.js';
 import { TARGET_DTYPES, type TargetDtype } from '../../models/target-files.js';
 import { POOL_MODES, type PoolMode, TOKEN_MODES, type TokenMode } from '../../models/target-model.js';
@@ -50,7 +49,7 @@ import {
 import { TRUST_FLAGS, trustFlagsGiven, trustLine, trustOptions } from '../_trust.js';
 import { reportSummary } from './report.js';
 
-const GROUPS: FlagGroup[] = [
+export const GROUPS: FlagGroup[] = [
   {
     title: 'Inputs',
     flags: {

@@ -1,45 +1,77 @@
 /** `clip-dissect eval`: the final-layer evaluation of a dissection (see src/pipeline/eval.ts). */
 
 import { CLIP_DTYPES, type ClipDtype } from '../../models/onnx-clip-encoder.js';
-import { DEFAULT_SENTENCE_MODEL } from '../../models/onnx-sentence-encoder.js';
 import { type EvalResult, evaluate } from '../../pipeline/eval.js';
 import { type CliIO, choice, optionalInt, optionalSize } from '../_args.js';
 import { startCommand } from '../_command.js';
+import {
+  CACHE_DIR,
+  CLIP,
+  CLIP_DTYPE,
+  DEVICE,
+  type FlagGroup,
+  flag,
+  GROUND_TRUTH,
+  helpText,
+  JSON_OUTPUT,
+  LAYER,
+  MEMORY_BUDGET,
+  MPNET,
+  OFFLINE,
+  QUIET,
+  RESULTS,
+  RESULTS_OUT,
+  RUN_CONCEPTS,
+  THREADS,
+} from '../_flags.js';
 
-export const EVAL_HELP = `Usage: clip-dissect eval --results DIR --layer NAME [--ground-truth FILE] [options]
+export const GROUPS: FlagGroup[] = [
+  {
+    title: 'Inputs',
+    flags: {
+      results: RESULTS,
+      layer: flag(LAYER, { help: 'the layer to evaluate (e.g. fc)' }),
+      'ground-truth': flag(GROUND_TRUTH, {
+        help: 'class names, line i = the class of unit i, used whole (e.g. imagenet_labels.txt: "tench, Tinca tinca")',
+        default:
+          "the target's class names from its config.json id2label (Hugging Face models), recorded by dissect in args.json",
+      }),
+      compare: {
+        type: 'string',
+        multiple: true,
+        arg: 'FILE',
+        help: "another method's labels of the layer, repeatable:\n  NetDissect tally.csv (unit,category,label,score,…; units 1-based), or\n  MILAN / CLIP-Dissect / plain CSV (layer,unit,description[,…]; units 0-based)",
+      },
+      concepts: RUN_CONCEPTS,
+      clip: flag(CLIP, { help: 'CLIP model for the CLIP cosine', default: "the run's" }),
+      dtype: flag(CLIP_DTYPE, { default: "the run's" }),
+      mpnet: MPNET,
+      out: RESULTS_OUT('eval.json'),
+    },
+  },
+  {
+    title: 'Resources',
+    flags: {
+      device: DEVICE,
+      threads: THREADS,
+      'memory-budget': MEMORY_BUDGET,
+      'cache-dir': CACHE_DIR,
+      offline: flag(OFFLINE, { help: 'never download: the models must be cached' }),
+      quiet: QUIET,
+      json: flag(JSON_OUTPUT, { help: 'print the result as JSON instead of the table' }),
+    },
+  },
+];
 
-Scores a layer's labels against known classes, as the paper's final-layer evaluation (Tables 1–3): for each
+export const EVAL_HELP = helpText(
+  'clip-dissect eval --results DIR --layer NAME [--ground-truth FILE] [options]',
+  `Scores a layer's labels against known classes, as the paper's final-layer evaluation (Tables 1–3): for each
 unit, the cosine between its label and its class name in CLIP's text space and in all-mpnet-base-v2's, averaged
 over units; and, when every class name is a concept of the run (e.g. dissect --concepts imagenet), top-1/top-5
 accuracy, mean and median rank of the correct class and the ROC-AUC of the winning score as a predictor of
-top-1 correctness. Prints a table and writes eval.json.
-
-Inputs:
-  --results DIR           the output folder of clip-dissect dissect
-  --layer NAME            the layer to evaluate (e.g. fc)
-  --ground-truth FILE     class names, line i = the class of unit i, used whole
-                          (e.g. imagenet_labels.txt: "tench, Tinca tinca"); default: the target's
-                          class names from its config.json id2label (Hugging Face models), recorded
-                          by dissect in args.json
-  --compare FILE          another method's labels of the layer, repeatable:
-                            NetDissect tally.csv (unit,category,label,score,…; units 1-based), or
-                            MILAN / CLIP-Dissect / plain CSV (layer,unit,description[,…]; units 0-based)
-  --concepts FILE|NAME    the run's concept set, if its path in args.json no longer reaches it
-                          (checked against the run's SHA-256 of the concepts)
-  --clip ID|DIR           CLIP model for the CLIP cosine (default: the run's)
-  --dtype fp32|fp16|q8|int8
-                          CLIP weights (default: the run's)
-  --mpnet ID|DIR          sentence encoder (default ${DEFAULT_SENTENCE_MODEL})
-  --out DIR               where to write eval.json (default: the results folder)
-
-Resources:
-  --device cpu|cuda       execution provider (default cpu)
-  --threads N             onnxruntime threads (default: all cores)
-  --memory-budget SIZE    bound on the similarity engine's buffers, e.g. 2G (default 768M)
-  --cache-dir DIR         models and concept sets (default ~/.cache/clip-dissect)
-  --offline               never download: the models must be cached
-  -q, --quiet             no progress on stderr
-`;
+top-1 correctness. Prints a table and writes eval.json.`,
+  GROUPS,
+);
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
@@ -76,22 +108,7 @@ export async function evalCommand(args: string[], io: CliIO): Promise<number> {
     {
       name: 'eval',
       help: EVAL_HELP,
-      options: {
-        results: { type: 'string' },
-        layer: { type: 'string' },
-        'ground-truth': { type: 'string' },
-        compare: { type: 'string', multiple: true },
-        concepts: { type: 'string' },
-        clip: { type: 'string' },
-        dtype: { type: 'string' },
-        mpnet: { type: 'string' },
-        out: { type: 'string' },
-        device: { type: 'string' },
-        threads: { type: 'string' },
-        'memory-budget': { type: 'string' },
-        'cache-dir': { type: 'string' },
-        offline: { type: 'boolean' },
-      },
+      groups: GROUPS,
       required: ['results', 'layer'],
       progress: true,
     },
@@ -120,6 +137,6 @@ export async function evalCommand(args: string[], io: CliIO): Promise<number> {
     { onProgress, onWarning: renderer.warning },
   );
   renderer.finishLine();
-  io.stdout.write(formatEval(r));
+  io.stdout.write(values.json ? `${JSON.stringify(r, null, 2)}\n` : formatEval(r));
   return 0;
 }

@@ -5,47 +5,70 @@ import { resolveTargetSource, TARGET_DTYPES, type TargetDtype } from '../../mode
 import { TOKEN_MODES, type TokenMode, topLevelBlocks } from '../../models/target-model.js';
 import { type CliIO, choice, optionalInt, UsageError } from '../_args.js';
 import { startCommand } from '../_command.js';
+import {
+  CACHE_DIR,
+  CHANNELS_LAST,
+  type FlagGroup,
+  flag,
+  helpText,
+  JSON_OUTPUT,
+  OFFLINE,
+  QUIET,
+  REVISION,
+  TARGET,
+  TARGET_DTYPE,
+  THREADS,
+  TOKEN,
+} from '../_flags.js';
 
-export const LAYERS_HELP = `Usage: clip-dissect layers MODEL.onnx|DIR|HUB_ID [options]
+export const GROUPS: FlagGroup[] = [
+  {
+    title: 'Inputs',
+    flags: {
+      target: flag(TARGET, {
+        help: 'the model: an .onnx file, a folder in the transformers.js layout or a Hugging Face model id; or give it as the operand',
+      }),
+      revision: flag(REVISION, { help: "a hub model's branch, tag or commit" }),
+      'target-dtype': flag(TARGET_DTYPE, { help: 'which weights of a hub model or transformers.js folder' }),
+    },
+  },
+  {
+    title: 'Options',
+    flags: {
+      all: { type: 'boolean', help: 'also list layers that cannot be dissected (with the reason)' },
+      'channels-last': CHANNELS_LAST,
+      token: TOKEN,
+      'image-size': {
+        type: 'string',
+        arg: 'N',
+        help: 'image size for models exported with symbolic height/width',
+      },
+      threads: THREADS,
+      'cache-dir': flag(CACHE_DIR, { help: 'where hub models are cached' }),
+      offline: flag(OFFLINE, { help: 'never download: a hub model must be cached' }),
+      quiet: flag(QUIET, { help: 'no download progress on stderr' }),
+      json: JSON_OUTPUT,
+    },
+  },
+];
 
-Lists every module of the network whose output could be found in the ONNX graph, named as in PyTorch
+export const LAYERS_HELP = helpText(
+  'clip-dissect layers MODEL.onnx|DIR|HUB_ID [options]\n       clip-dissect layers --target MODEL [options]',
+  `Lists every module of the network whose output could be found in the ONNX graph, named as in PyTorch
 (conv1, layer4, layer4.1.conv2, fc, encoder.layers.encoder_layer_11), with its output tensor, its shape
 (batch axis symbolic) and its neuron count. Works for torch.onnx.export with the TorchScript exporter
 (dynamo=False) and the dynamo exporter, and for Hugging Face exports. The model may be a folder in the
 transformers.js layout or a Hugging Face model id (Xenova/resnet-50), downloaded once into the cache.
-The last line names the top-level blocks that dissect uses when --layers is not given.
-
-Options:
-  --revision REV          a hub model's branch, tag or commit (default main)
-  --target-dtype NAME     which weights of a hub model or transformers.js folder (default fp32)
-  --cache-dir DIR         where hub models are cached (default ~/.cache/clip-dissect)
-  --offline               never download: a hub model must be cached
-  -q, --quiet             no download progress on stderr
-  --json                  machine-readable output
-  --all                   also list layers that cannot be dissected (with the reason)
-  --channels-last         4-D activations are NHWC
-  --token cls|mean        how ViT token outputs become one vector (default cls)
-  --image-size N          image size for models exported with symbolic height/width
-  --threads N             onnxruntime threads
-`;
+The last line names the top-level blocks that dissect uses when --layers is not given.`,
+  GROUPS,
+);
 
 export async function layersCommand(args: string[], io: CliIO): Promise<number> {
   const start = await startCommand(
     {
       name: 'layers',
       help: LAYERS_HELP,
-      options: {
-        json: { type: 'boolean' },
-        all: { type: 'boolean' },
-        'channels-last': { type: 'boolean' },
-        token: { type: 'string' },
-        'image-size': { type: 'string' },
-        threads: { type: 'string' },
-        revision: { type: 'string' },
-        'target-dtype': { type: 'string' },
-        'cache-dir': { type: 'string' },
-        offline: { type: 'boolean' },
-      },
+      groups: GROUPS,
       positionals: true,
       progress: true,
     },
@@ -53,10 +76,14 @@ export async function layersCommand(args: string[], io: CliIO): Promise<number> 
     io,
   );
   if (!start) return 0;
-  const { values, positionals, renderer, onProgress } = start;
+  const { values, renderer, onProgress } = start;
+  const positionals = [
+    ...(values.target === undefined ? [] : [values.target as string]),
+    ...start.positionals,
+  ];
   if (positionals.length !== 1) {
     throw new UsageError(
-      `layers: expected one ONNX model file, folder or hub id but got ${positionals.length} (see clip-dissect help layers)`,
+      `layers: expected one ONNX model file, folder or hub id (--target MODEL) but got ${positionals.length} (see clip-dissect help layers)`,
     );
   }
   const token = choice<TokenMode>('token', values.token ?? 'cls', TOKEN_MODES);

@@ -6,23 +6,50 @@ import { isFile } from '../../io/files.js';
 import { buildReport, type ReportResult } from '../../report/html-report.js';
 import { CliError, type CliIO, optionalInt, parseNumber, UsageError } from '../_args.js';
 import { startCommand } from '../_command.js';
+import { type FlagGroup, flag, helpText, JSON_OUTPUT, QUIET, RESULTS } from '../_flags.js';
 
-export const REPORT_HELP = `Usage: clip-dissect report DIR [options]
+export const GROUPS: FlagGroup[] = [
+  {
+    title: 'Inputs',
+    flags: { results: flag(RESULTS, { help: `${RESULTS.help}; or give DIR as the operand` }) },
+  },
+  {
+    title: 'Options',
+    flags: {
+      'top-images': {
+        type: 'string',
+        arg: 'N',
+        help: 'most activating images shown per neuron',
+        default: '5',
+      },
+      'thumb-size': {
+        type: 'string',
+        arg: 'PX',
+        help: 'thumbnail edge in pixels; thumbnails of an earlier build with the same size are reused',
+        default: '128',
+      },
+      'strip-size': {
+        type: 'string',
+        arg: 'N',
+        help: 'images in each random top-0.1%/1%/5% strip',
+        default: '5',
+      },
+      seed: { type: 'string', arg: 'S', help: 'seed of the random strips', default: '0' },
+      quiet: QUIET,
+      json: flag(JSON_OUTPUT, { help: 'print what was built as JSON instead of the summary line' }),
+    },
+  },
+];
 
-Builds DIR/report/index.html from the results folder DIR of clip-dissect dissect: per layer a sortable
+export const REPORT_HELP = helpText(
+  'clip-dissect report --results DIR [options]\n       clip-dissect report DIR [options]',
+  `Builds DIR/report/index.html from the results folder DIR of clip-dissect dissect: per layer a sortable
 table of every neuron (label, score, top concepts), per neuron its most activating images with their
 activations and random images from the top 0.1% / 1% / 5% of its activations, a search across layers,
 score histograms and dead-neuron flags. The page works offline from the file system (open it in a browser;
-links like index.html#layer4/12 open a neuron). clip-dissect dissect writes it unless --no-report.
-
-Options:
-  --top-images N          most activating images shown per neuron (default 5)
-  --thumb-size PX         thumbnail edge in pixels (default 128); thumbnails of an earlier build with
-                          the same size are reused
-  --strip-size N          images in each random top-0.1%/1%/5% strip (default 5)
-  --seed N                seed of the random strips (default 0)
-  -q, --quiet             no progress on stderr
-`;
+links like index.html#layer4/12 open a neuron). clip-dissect dissect writes it unless --no-report.`,
+  GROUPS,
+);
 
 /** What `report` and `dissect` print about a built report. */
 export function reportSummary(r: ReportResult): string {
@@ -37,12 +64,7 @@ export async function reportCommand(args: string[], io: CliIO): Promise<number> 
     {
       name: 'report',
       help: REPORT_HELP,
-      options: {
-        'top-images': { type: 'string' },
-        'thumb-size': { type: 'string' },
-        'strip-size': { type: 'string' },
-        seed: { type: 'string' },
-      },
+      groups: GROUPS,
       positionals: true,
       progress: true,
     },
@@ -51,11 +73,12 @@ export async function reportCommand(args: string[], io: CliIO): Promise<number> 
   );
   if (!start) return 0;
   const { values, positionals, renderer, onProgress } = start;
-  if (positionals.length !== 1)
+  const folders = [...(values.results === undefined ? [] : [values.results as string]), ...positionals];
+  if (folders.length !== 1)
     throw new UsageError(
-      positionals.length === 0
-        ? 'report: missing DIR, the results folder of clip-dissect dissect (see clip-dissect help report)'
-        : `report: expected one results folder but got ${positionals.length}: ${positionals.join(' ')}`,
+      folders.length === 0
+        ? 'report: missing DIR, the results folder of clip-dissect dissect: --results DIR (see clip-dissect help report)'
+        : `report: expected one results folder but got ${folders.length}: ${folders.join(' ')}`,
     );
   const topImages = optionalInt('top-images', values['top-images']);
   const thumbSize = optionalInt('thumb-size', values['thumb-size'], 16);
@@ -69,7 +92,7 @@ export async function reportCommand(args: string[], io: CliIO): Promise<number> 
   if (stripSize !== undefined && stripSize > 100)
     throw new CliError(`--strip-size must be <= 100 but got ${stripSize}`);
 
-  const dir = resolve(positionals[0]);
+  const dir = resolve(folders[0]);
   if (!(await stat(dir).catch(() => null))?.isDirectory())
     throw new CliError(`report: ${dir}: no such folder (expected the --out folder of clip-dissect dissect)`);
   if (!(await isFile(join(dir, 'neurons.json'))))
@@ -87,6 +110,6 @@ export async function reportCommand(args: string[], io: CliIO): Promise<number> 
     { onProgress, onWarning: renderer.warning },
   );
   renderer.finishLine();
-  io.stdout.write(`${reportSummary(r)}\n`);
+  io.stdout.write(values.json ? `${JSON.stringify(r, null, 2)}\n` : `${reportSummary(r)}\n`);
   return 0;
 }

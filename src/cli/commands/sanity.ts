@@ -4,30 +4,67 @@ import { SIMILARITY_NAMES, type SimilarityName } from '../../numeric/similarity-
 import { runSanity, type SanityResult } from '../../pipeline/sanity.js';
 import { CliError, type CliIO, choice, optionalInt, optionalSize, parseNumber } from '../_args.js';
 import { startCommand } from '../_command.js';
+import {
+  type FlagGroup,
+  flag,
+  helpText,
+  JSON_OUTPUT,
+  MEMORY_BUDGET,
+  QUIET,
+  RESULTS,
+  RESULTS_OUT,
+  SIMILARITY,
+  THREADS,
+} from '../_flags.js';
 
-export const SANITY_HELP = `Usage: clip-dissect sanity --results DIR [options]
+export const GROUPS: FlagGroup[] = [
+  {
+    title: 'Inputs',
+    flags: {
+      results: RESULTS,
+      neurons: {
+        type: 'string',
+        arg: 'N',
+        help: 'single-concept neurons, and as many OR and AND neurons each',
+        default: '50',
+      },
+      noise: {
+        type: 'string',
+        arg: 'L1,L2,…',
+        help: 'noise levels, noise sd / signal sd',
+        default: '0,0.5,1,2',
+      },
+      similarity: flag(SIMILARITY, {
+        multiple: true,
+        help: 'a function to test, repeatable',
+        default: `all: ${SIMILARITY_NAMES.join(', ')}`,
+      }),
+      pairs: { type: 'string', arg: 'N', help: 'concept pairs for the metric tests', default: '200' },
+      seed: { type: 'string', arg: 'S', help: 'seed of the concepts, pairs and noise', default: '0' },
+      out: RESULTS_OUT('sanity.json'),
+    },
+  },
+  {
+    title: 'Resources',
+    flags: {
+      threads: THREADS,
+      'memory-budget': MEMORY_BUDGET,
+      quiet: QUIET,
+      json: flag(JSON_OUTPUT, { help: 'print the result as JSON instead of the tables' }),
+    },
+  },
+];
 
-Synthetic neurons with known labels, built from a dissection's CLIP features, concept set and probe set:
+export const SANITY_HELP = helpText(
+  'clip-dissect sanity --results DIR [options]',
+  `Synthetic neurons with known labels, built from a dissection's CLIP features, concept set and probe set:
 neuron_c(image) = CLIP cosine of the image and concept c (or the larger / smaller of two concepts' cosines:
 OR / AND), plus Gaussian noise of a chosen multiple of the signal's standard deviation. Each similarity
 function labels them; printed per noise level: recovery at top 1 (label = c) and top 5 (c among the 5 best).
 Then the missing-label and extra-label tests of each metric over random concept pairs (pass rate: how often
-the correct explanation scores strictly higher). Writes sanity.json.
-
-Inputs:
-  --results DIR           the output folder of clip-dissect dissect
-  --neurons N             single-concept neurons, and as many OR and AND neurons each (default 50)
-  --noise L1,L2,…         noise levels, noise sd / signal sd (default 0,0.5,1,2)
-  --similarity NAME       a function to test, repeatable (default all: ${SIMILARITY_NAMES.join(', ')})
-  --pairs N               concept pairs for the metric tests (default 200)
-  --seed S                seed of the concepts, pairs and noise (default 0)
-  --out DIR               where to write sanity.json (default: the results folder)
-
-Resources:
-  --threads N             onnxruntime threads (default: all cores)
-  --memory-budget SIZE    bound on the similarity engine's buffers, e.g. 2G (default 768M)
-  -q, --quiet             no progress on stderr
-`;
+the correct explanation scores strictly higher). Writes sanity.json.`,
+  GROUPS,
+);
 
 const pct = (x: number) => `${(100 * x).toFixed(0)}%`.padStart(5);
 
@@ -72,17 +109,7 @@ export async function sanityCommand(args: string[], io: CliIO): Promise<number> 
     {
       name: 'sanity',
       help: SANITY_HELP,
-      options: {
-        results: { type: 'string' },
-        neurons: { type: 'string' },
-        noise: { type: 'string' },
-        similarity: { type: 'string', multiple: true },
-        pairs: { type: 'string' },
-        seed: { type: 'string' },
-        out: { type: 'string' },
-        threads: { type: 'string' },
-        'memory-budget': { type: 'string' },
-      },
+      groups: GROUPS,
       required: ['results'],
       progress: true,
     },
@@ -116,6 +143,6 @@ export async function sanityCommand(args: string[], io: CliIO): Promise<number> 
     { onProgress },
   );
   renderer.finishLine();
-  io.stdout.write(formatSanity(r));
+  io.stdout.write(values.json ? `${JSON.stringify(r, null, 2)}\n` : formatSanity(r));
   return 0;
 }

@@ -19,7 +19,7 @@ import {
 } from '../_flags.js';
 import { TRUST_FLAGS, trustOptions } from '../_trust.js';
 
-const GROUPS: FlagGroup[] = [
+export const GROUPS: FlagGroup[] = [
   {
     title: 'Inputs',
     flags: {

@@ -22,7 +22,7 @@ import {
   TOP_K,
 } from '../_flags.js';
 
-const GROUPS: FlagGroup[] = [
+export const GROUPS: FlagGroup[] = [
   {
     title: 'Inputs',
     flags: {

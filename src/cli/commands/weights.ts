@@ -1,40 +1,76 @@
 /** `clip-dissect weights`: weights between two layers vs the similarity of their concepts (paper Sec. 5). */
 
-import { DEFAULT_SENTENCE_MODEL } from '../../models/onnx-sentence-encoder.js';
 import type { PearsonResult } from '../../numeric/stats.js';
 import { analyseWeights, WEIGHT_TEXT_SPACES, type WeightTextSpace } from '../../pipeline/weights.js';
 import { type CliIO, choice, optionalInt } from '../_args.js';
 import { startCommand } from '../_command.js';
+import {
+  CACHE_DIR,
+  type FlagGroup,
+  flag,
+  GROUND_TRUTH,
+  helpText,
+  JSON_OUTPUT,
+  MPNET,
+  OFFLINE,
+  QUIET,
+  RESULTS,
+  RESULTS_OUT,
+  THREADS,
+} from '../_flags.js';
 
-export const WEIGHTS_HELP = `Usage: clip-dissect weights --results DIR --from LAYER --to LAYER --ground-truth FILE [options]
+export const GROUPS: FlagGroup[] = [
+  {
+    title: 'Inputs',
+    flags: {
+      results: flag(RESULTS, { help: `${RESULTS.help}; --from must be one of its layers` }),
+      from: { type: 'string', arg: 'LAYER', help: 'the layer feeding the weights, e.g. layer4' },
+      to: {
+        type: 'string',
+        arg: 'LAYER',
+        help: "the layer they feed, e.g. fc (a module or tensor of the run's target model)",
+      },
+      'ground-truth': flag(GROUND_TRUTH, {
+        help: 'class names of the --to units, one a line, in unit order',
+      }),
+    },
+  },
+  {
+    title: 'Options',
+    flags: {
+      'text-space': {
+        type: 'string',
+        arg: 'mpnet|clip',
+        help: 'where concept similarity is measured (labels and class names are embedded as they are, as the reference notebook does): mpnet (default), the sentence encoder of --mpnet, the space of the paper\'s r = 0.120 / 0.258 (the notebook correlates the weights with its "mpnet cos"); clip, the run\'s CLIP text encoder ("CLIP cos")',
+      },
+      mpnet: flag(MPNET, { help: 'sentence encoder of --text-space mpnet' }),
+      show: { type: 'string', arg: 'N', help: 'weights shown, largest first', default: '20', alias: 'top' },
+      'top-weights': {
+        type: 'string',
+        arg: 'N',
+        help: 'size of the "highest weights" correlation (as in the paper)',
+        default: '50000',
+      },
+      out: RESULTS_OUT('weights.json and weights.svg'),
+      threads: THREADS,
+      'cache-dir': flag(CACHE_DIR, { help: 'where hub models are cached' }),
+      offline: flag(OFFLINE, { help: 'never download: the --mpnet model must be a folder or cached' }),
+      quiet: QUIET,
+      json: flag(JSON_OUTPUT, { help: 'print the result as JSON instead of the table' }),
+    },
+  },
+];
 
-Do neurons joined by a high weight encode similar concepts? Reads the weight matrix between two layers from
+export const WEIGHTS_HELP = helpText(
+  'clip-dissect weights --results DIR --from LAYER --to LAYER --ground-truth FILE [options]',
+  `Do neurons joined by a high weight encode similar concepts? Reads the weight matrix between two layers from
 the target's ONNX initializers (the Gemm/MatMul of --to that reads --from, through pooling/flatten), takes
 the concept of each --from neuron (its dissected label) and the class name of each --to unit, and reports the
 top weights with both concepts, Pearson r and p between weight and concept similarity (all weights and the
 largest ones), the mean similarity of the top k weights as k grows (weights.svg, the paper's Figure 6b), and
-r between a neuron's winning score and its largest outgoing weight.
-
-Inputs:
-  --results DIR           a folder written by clip-dissect dissect --out (--from must be one of its layers)
-  --from LAYER            the layer feeding the weights, e.g. layer4
-  --to LAYER              the layer they feed, e.g. fc (a module or tensor of the run's target model)
-  --ground-truth FILE     class names of the --to units, one a line, in unit order
-
-Options:
-  --text-space mpnet|clip where concept similarity is measured (labels and class names are embedded as they
-                          are, as the reference notebook does): mpnet (default), the sentence encoder of
-                          --mpnet, the space of the paper's r = 0.120 / 0.258 (the notebook correlates the
-                          weights with its "mpnet cos"); clip, the run's CLIP text encoder ("CLIP cos")
-  --mpnet ID|DIR          sentence encoder of --text-space mpnet (default ${DEFAULT_SENTENCE_MODEL})
-  --top N                 weights listed, largest first (default 20)
-  --top-weights N         size of the "highest weights" correlation (default 50000, as in the paper)
-  --out DIR               where to write weights.json and weights.svg (default: the results folder)
-  --threads N             onnxruntime threads (default: all cores)
-  --cache-dir DIR         where hub models are cached (default ~/.cache/clip-dissect)
-  --offline               never download: the --mpnet model must be a folder or cached
-  -q, --quiet             no progress on stderr
-`;
+r between a neuron's winning score and its largest outgoing weight.`,
+  GROUPS,
+);
 
 /** `r = 0.1234, p = 1.2e-5 (n = 640)`; p below the double range as `p = 10^-6452.8`. */
 function formatCorrelation(c: PearsonResult): string {
@@ -51,20 +87,7 @@ export async function weightsCommand(args: string[], io: CliIO): Promise<number>
     {
       name: 'weights',
       help: WEIGHTS_HELP,
-      options: {
-        results: { type: 'string' },
-        from: { type: 'string' },
-        to: { type: 'string' },
-        'ground-truth': { type: 'string' },
-        'text-space': { type: 'string' },
-        mpnet: { type: 'string' },
-        'cache-dir': { type: 'string' },
-        offline: { type: 'boolean' },
-        top: { type: 'string' },
-        'top-weights': { type: 'string' },
-        out: { type: 'string' },
-        threads: { type: 'string' },
-      },
+      groups: GROUPS,
       required: ['results', 'from', 'to', 'ground-truth'],
       progress: true,
     },
@@ -84,7 +107,7 @@ export async function weightsCommand(args: string[], io: CliIO): Promise<number>
       mpnet: values.mpnet as string | undefined,
       cacheDir: values['cache-dir'] as string | undefined,
       offline: values.offline === true,
-      top: optionalInt('top', values.top),
+      top: optionalInt('show', values.show),
       topWeights: optionalInt('top-weights', values['top-weights']),
       out: values.out as string | undefined,
       threads: optionalInt('threads', values.threads),
@@ -92,6 +115,10 @@ export async function weightsCommand(args: string[], io: CliIO): Promise<number>
     { onProgress },
   );
   renderer.finishLine();
+  if (values.json) {
+    io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    return 0;
+  }
   const secs = ((performance.now() - t0) / 1000).toFixed(1);
   const out: string[] = [];
   out.push(
