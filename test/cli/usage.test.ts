@@ -105,7 +105,7 @@ describe('help generated from the flag definitions', () => {
     const budget = [];
     for (const name of COMMAND_NAMES) {
       const h = (await cli(['help', name])).stdout;
-      const m = /--memory-budget SIZE[^]*?\(default ([^)]+)\)/.exec(h);
+      const m = /--memory-budget SIZE[\s\S]*?\(default ([^)]+)\)/.exec(h);
       if (m) budget.push(m[1]);
     }
     assert.ok(budget.length >= 6);
