@@ -68,6 +68,22 @@ describe('clip-dissect activations', () => {
       ]);
       const j = readJson(join(out, 'activations.json'));
       assert.equal(j.command, 'activations');
+      if (pool === 'avg') {
+        // --json: the table as JSON
+        const again = await cli([
+          'activations',
+          ...['--target', NOFOLD, '--layers', LAYERS.join(','), '--probe', probe],
+          ...['--preprocess', PREPROCESS_JSON, '--out', tempDir('clip-dissect-out-'), '-q', '--json'],
+        ]);
+        assert.equal(again.code, 0, again.stderr);
+        const p = JSON.parse(again.stdout);
+        assert.equal(p.pool, 'avg');
+        assert.equal(p.images, 22);
+        assert.deepEqual(
+          p.layers.map((l: { layer: string }) => l.layer),
+          LAYERS,
+        );
+      }
       assert.equal(j.pool, pool);
       assert.deepEqual(
         j.layers.map((l: { name: string; file: string; shape: number[] }) => [l.name, l.file, l.shape]),

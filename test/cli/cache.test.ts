@@ -59,6 +59,23 @@ describe('clip-dissect cache', () => {
   it('clean --older-than / --all print what they removed; --dry-run removes nothing', async () => {
     const { dir, oldKey } = await makeCache();
     const fc = new FeatureCache(dir);
+    const dryJson = await cli([
+      'cache',
+      'clean',
+      '--older-than',
+      '30d',
+      '--dry-run',
+      '--json',
+      '--cache-dir',
+      dir,
+    ]);
+    assert.equal(dryJson.code, 0, dryJson.stderr);
+    const dj = JSON.parse(dryJson.stdout);
+    assert.equal(dj.dryRun, true);
+    assert.deepEqual(
+      dj.removed.map((e: { kind: string }) => e.kind),
+      ['features'],
+    );
     const dry = await cli(['cache', 'clean', '--older-than', '30d', '--dry-run', '--cache-dir', dir]);
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, /would remove 1 entry, 0\.00 MB\n {2}features: 1 entry, 0\.00 MB \(text 1\)\n$/);

@@ -53,6 +53,18 @@ function runWithInput(flag: string, path: string, dir: string, out: string) {
 }
 
 describe('clip-dissect similarity', () => {
+  it('--json prints every neuron as JSON, as descriptions.csv has it', async () => {
+    const r = await run(['--layer-name', 'layer4', '--quiet', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.layer, 'layer4');
+    assert.equal(j.similarity, 'soft_wpmi');
+    assert.equal(j.neurons.length, 30);
+    assert.deepEqual(j.neurons[7], { ...j.neurons[7], unit: 7, label: 'concept 7', dead: false });
+    const csv = readFileSync(join(r.out, 'descriptions.csv'), 'utf8').trim().split('\n');
+    assert.equal(j.neurons[7].score, Math.fround(Number(csv[8].split(',')[3])));
+    assert.ok(j.files.some((f: string) => f.endsWith('descriptions.csv')));
+  });
   it('--layer, the old spelling of --layer-name, warns and works; both at once is a usage error', async () => {
     const r = await run(['--layer', 'layer4', '--quiet']);
     assert.equal(r.code, 0, r.stderr);

@@ -16,6 +16,7 @@ import {
   type FlagGroup,
   flag,
   helpText,
+  JSON_OUTPUT,
   MEMORY_BUDGET,
   OFFLINE,
   OUT,
@@ -31,6 +32,7 @@ import {
   TOKEN,
   WORKERS,
 } from '../_flags.js';
+import { jsonText } from '../_json.js';
 
 export const GROUPS: FlagGroup[] = [
   {
@@ -95,6 +97,9 @@ export const GROUPS: FlagGroup[] = [
         help: 'never download; a hub target and a built-in probe set must be cached already',
       }),
       quiet: QUIET,
+      json: flag(JSON_OUTPUT, {
+        help: 'print the layers, image counts and files as JSON instead of the table',
+      }),
     },
   },
 ];
@@ -195,6 +200,18 @@ export async function activationsCommand(args: string[], io: CliIO): Promise<num
   );
   renderer.finishLine();
   for (const w of result.warnings) renderer.warning(w);
+  if (values.json) {
+    io.stdout.write(
+      jsonText({
+        pool: result.pool,
+        layers: result.layers.map((l) => ({ layer: l.name, neurons: l.neurons })),
+        images: result.images.length,
+        skipped: result.skipped.map((s) => s.message),
+        files,
+      }),
+    );
+    return 0;
+  }
 
   const secs = (performance.now() - t0) / 1000;
   const n = result.images.length;

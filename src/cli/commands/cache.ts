@@ -13,6 +13,7 @@ import {
 import { CliError, type CliIO, didYouMean, parseDuration, UsageError } from '../_args.js';
 import { startCommand } from '../_command.js';
 import { CACHE_DIR, type FlagGroup, flag, helpText, JSON_OUTPUT, QUIET } from '../_flags.js';
+import { jsonText } from '../_json.js';
 
 export const GROUPS: FlagGroup[] = [
   {
@@ -39,7 +40,7 @@ export const GROUPS: FlagGroup[] = [
         type: 'boolean',
         help: 'verify: delete corrupt entries (a model only its bad files), to be fetched or computed again on next use',
       },
-      json: flag(JSON_OUTPUT, { help: 'list, verify: machine-readable output' }),
+      json: flag(JSON_OUTPUT, { help: 'machine-readable output' }),
       quiet: QUIET,
     },
   },
@@ -171,7 +172,7 @@ export async function cacheCommand(args: string[], io: CliIO): Promise<number> {
     model: ['clean'],
     'dry-run': ['clean'],
     delete: ['verify'],
-    json: ['list', 'verify'],
+    json: ['list', 'clean', 'verify'],
   };
   for (const [flag, subs] of Object.entries(only)) {
     if (values[flag] !== undefined && !subs.includes(sub))
@@ -183,9 +184,7 @@ export async function cacheCommand(args: string[], io: CliIO): Promise<number> {
   if (sub === 'list') {
     const entries = await scanCache(dir);
     io.stdout.write(
-      values.json
-        ? `${JSON.stringify({ cacheDir: dir, entries: entries.map(entryJson) }, null, 2)}\n`
-        : listText(dir, entries),
+      values.json ? jsonText({ cacheDir: dir, entries: entries.map(entryJson) }) : listText(dir, entries),
     );
     return 0;
   }
@@ -208,6 +207,17 @@ export async function cacheCommand(args: string[], io: CliIO): Promise<number> {
       { dryRun: values['dry-run'] === true },
       { onProgress },
     );
+    if (values.json) {
+      io.stdout.write(
+        jsonText({
+          cacheDir: dir,
+          dryRun: values['dry-run'] === true,
+          bytes: r.bytes,
+          removed: r.removed.map(entryJson),
+        }),
+      );
+      return 0;
+    }
     const verb = values['dry-run'] ? 'would remove' : 'removed';
     if (r.removed.length === 0) {
       const why = olderThan ? ` unused for ${olderThan}` : values.model ? ` of model ${values.model}` : '';
@@ -234,19 +244,15 @@ export async function cacheCommand(args: string[], io: CliIO): Promise<number> {
   const leftCorrupt = results.filter((r) => r.status === 'corrupt' && !r.removed).length;
   if (values.json) {
     io.stdout.write(
-      `${JSON.stringify(
-        {
-          cacheDir: dir,
-          results: results.map((r) => ({
-            ...entryJson(r.entry),
-            status: r.status,
-            detail: r.detail,
-            removed: r.removed,
-          })),
-        },
-        null,
-        2,
-      )}\n`,
+      jsonText({
+        cacheDir: dir,
+        results: results.map((r) => ({
+          ...entryJson(r.entry),
+          status: r.status,
+          detail: r.detail,
+          removed: r.removed,
+        })),
+      }),
     );
     return leftCorrupt > 0 ? 1 : 0;
   }

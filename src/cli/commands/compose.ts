@@ -17,6 +17,7 @@ import {
   RUN_CONCEPTS,
   THREADS,
 } from '../_flags.js';
+import { jsonText } from '../_json.js';
 
 export const GROUPS: FlagGroup[] = [
   {
@@ -93,7 +94,7 @@ export async function composeCommand(args: string[], io: CliIO): Promise<number>
   );
   renderer.finishLine();
   if (values.json) {
-    io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    io.stdout.write(jsonText(r));
     return 0;
   }
   const secs = ((performance.now() - t0) / 1000).toFixed(1);

@@ -27,6 +27,7 @@ import {
   type FlagGroup,
   flag,
   helpText,
+  JSON_OUTPUT,
   MEMORY_BUDGET,
   OFFLINE,
   OUT,
@@ -46,6 +47,7 @@ import {
   TOP_K,
   WORKERS,
 } from '../_flags.js';
+import { jsonText, layerJson } from '../_json.js';
 import { TRUST_FLAGS, trustFlagsGiven, trustLine, trustOptions } from '../_trust.js';
 import { reportSummary } from './report.js';
 
@@ -135,6 +137,9 @@ export const GROUPS: FlagGroup[] = [
       'no-cache': { type: 'boolean', help: 'neither read nor write cached features' },
       offline: OFFLINE,
       quiet: QUIET,
+      json: flag(JSON_OUTPUT, {
+        help: "print every layer's labels and scores (and trust summary) as JSON instead of the tables",
+      }),
     },
   },
 ];
@@ -230,6 +235,31 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
     },
   );
   renderer.finishLine();
+  const report =
+    values['no-report'] === true
+      ? undefined
+      : await buildReport(
+          {
+            dir: values.out as string,
+            activations: r.activations, // as written to the .npy files: not read back
+          },
+          { onProgress, onWarning: renderer.warning, signal: io.signal },
+        );
+  renderer.finishLine();
+  if (values.json) {
+    io.stdout.write(
+      jsonText({
+        layers: r.layers.map((l) => ({ ...layerJson(l), trust: l.trust?.summary })),
+        images: r.images.length,
+        skipped: r.skipped.length,
+        chunks: r.chunks,
+        cacheDir: r.cache.dir,
+        files: r.files ?? [],
+        report: report?.index,
+      }),
+    );
+    return 0;
+  }
 
   const secs = ((performance.now() - t0) / 1000).toFixed(1);
   const out: string[] = [];
@@ -269,17 +299,7 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
   }
   out.push('wrote:');
   for (const f of r.files ?? []) out.push(`  ${f}`);
-  if (values['no-report'] !== true) {
-    const rep = await buildReport(
-      {
-        dir: values.out as string,
-        activations: r.activations, // as written to the .npy files: not read back
-      },
-      { onProgress, onWarning: renderer.warning },
-    );
-    renderer.finishLine();
-    out.push(reportSummary(rep));
-  }
+  if (report) out.push(reportSummary(report));
   io.stdout.write(`${out.join('\n')}\n`);
   return 0;
 }

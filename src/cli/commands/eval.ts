@@ -24,6 +24,7 @@ import {
   RUN_CONCEPTS,
   THREADS,
 } from '../_flags.js';
+import { jsonText } from '../_json.js';
 
 export const GROUPS: FlagGroup[] = [
   {
@@ -137,6 +138,6 @@ export async function evalCommand(args: string[], io: CliIO): Promise<number> {
     { onProgress, onWarning: renderer.warning },
   );
   renderer.finishLine();
-  io.stdout.write(values.json ? `${JSON.stringify(r, null, 2)}\n` : formatEval(r));
+  io.stdout.write(values.json ? jsonText(r) : formatEval(r));
   return 0;
 }

@@ -20,6 +20,7 @@ import {
   THREADS,
   TOKEN,
 } from '../_flags.js';
+import { jsonText } from '../_json.js';
 
 export const GROUPS: FlagGroup[] = [
   {
@@ -105,19 +106,15 @@ export async function layersCommand(args: string[], io: CliIO): Promise<number> 
     const layers = model.layers().filter((l) => values.all === true || l.kind !== 'unsupported');
     if (values.json) {
       io.stdout.write(
-        `${JSON.stringify(
-          {
-            model: positionals[0],
-            file: source.model,
-            exporter: model.exporter,
-            inputShape: model.inputShape,
-            warnings: model.warnings,
-            layers: layers.map((l) => ({ ...l })),
-            topLevelBlocks: topLevelBlocks(layers),
-          },
-          null,
-          2,
-        )}\n`,
+        jsonText({
+          model: positionals[0],
+          file: source.model,
+          exporter: model.exporter,
+          inputShape: model.inputShape,
+          warnings: model.warnings,
+          layers: layers.map((l) => ({ ...l })),
+          topLevelBlocks: topLevelBlocks(layers),
+        }),
       );
       return 0;
     }

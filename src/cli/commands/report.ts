@@ -7,6 +7,7 @@ import { buildReport, type ReportResult } from '../../report/html-report.js';
 import { CliError, type CliIO, optionalInt, parseNumber, UsageError } from '../_args.js';
 import { startCommand } from '../_command.js';
 import { type FlagGroup, flag, helpText, JSON_OUTPUT, QUIET, RESULTS } from '../_flags.js';
+import { jsonText } from '../_json.js';
 
 export const GROUPS: FlagGroup[] = [
   {
@@ -110,6 +111,6 @@ export async function reportCommand(args: string[], io: CliIO): Promise<number> 
     { onProgress, onWarning: renderer.warning },
   );
   renderer.finishLine();
-  io.stdout.write(values.json ? `${JSON.stringify(r, null, 2)}\n` : `${reportSummary(r)}\n`);
+  io.stdout.write(values.json ? jsonText(r) : `${reportSummary(r)}\n`);
   return 0;
 }

@@ -16,6 +16,7 @@ import {
   SIMILARITY,
   THREADS,
 } from '../_flags.js';
+import { jsonText } from '../_json.js';
 
 export const GROUPS: FlagGroup[] = [
   {
@@ -143,6 +144,6 @@ export async function sanityCommand(args: string[], io: CliIO): Promise<number> 
     { onProgress },
   );
   renderer.finishLine();
-  io.stdout.write(values.json ? `${JSON.stringify(r, null, 2)}\n` : formatSanity(r));
+  io.stdout.write(values.json ? jsonText(r) : formatSanity(r));
   return 0;
 }

@@ -17,6 +17,7 @@ import {
   RUN_CONCEPTS,
   THREADS,
 } from '../_flags.js';
+import { jsonText } from '../_json.js';
 import { TRUST_FLAGS, trustOptions } from '../_trust.js';
 
 export const GROUPS: FlagGroup[] = [
@@ -135,6 +136,6 @@ export async function scoreCommand(args: string[], io: CliIO): Promise<number> {
     { onProgress, onWarning: renderer.warning },
   );
   renderer.finishLine();
-  io.stdout.write(values.json ? `${JSON.stringify(r, null, 2)}\n` : formatScore(r));
+  io.stdout.write(values.json ? jsonText(r) : formatScore(r));
   return 0;
 }

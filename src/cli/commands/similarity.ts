@@ -11,6 +11,7 @@ import {
   type FlagGroup,
   flag,
   helpText,
+  JSON_OUTPUT,
   MEMORY_BUDGET,
   OFFLINE,
   OUT,
@@ -21,6 +22,7 @@ import {
   TOP,
   TOP_K,
 } from '../_flags.js';
+import { jsonText, layerJson } from '../_json.js';
 
 export const GROUPS: FlagGroup[] = [
   {
@@ -71,6 +73,7 @@ export const GROUPS: FlagGroup[] = [
       'cache-dir': flag(CACHE_DIR, { help: 'cache for built-in concept sets' }),
       offline: flag(OFFLINE, { help: 'never download; a built-in concept set must be cached already' }),
       quiet: QUIET,
+      json: flag(JSON_OUTPUT, { help: "print every neuron's label and score as JSON instead of the table" }),
     },
   },
 ];
@@ -128,6 +131,10 @@ export async function similarityCommand(args: string[], io: CliIO): Promise<numb
     { onProgress, onWarning: renderer.warning, signal: io.signal },
   );
   renderer.finishLine();
+  if (values.json) {
+    io.stdout.write(jsonText({ ...layerJson(layer), files }));
+    return 0;
+  }
   const r = layer.result;
   const secs = ((performance.now() - t0) / 1000).toFixed(1);
   const dead = r.dead.reduce((s, v) => s + v, 0);

@@ -18,6 +18,7 @@ import {
   RESULTS_OUT,
   THREADS,
 } from '../_flags.js';
+import { jsonText } from '../_json.js';
 
 export const GROUPS: FlagGroup[] = [
   {
@@ -116,7 +117,7 @@ export async function weightsCommand(args: string[], io: CliIO): Promise<number>
   );
   renderer.finishLine();
   if (values.json) {
-    io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    io.stdout.write(jsonText(r));
     return 0;
   }
   const secs = ((performance.now() - t0) / 1000).toFixed(1);
