@@ -101,12 +101,16 @@ describe('ProgressRenderer', () => {
 describe('ProgressRenderer.stop (Ctrl-C)', () => {
   it('erases a half-drawn line and draws nothing more; warnings still print', () => {
     const out = sink(true);
-    const r = new ProgressRenderer(out, () => 0);
+    let now = 0;
+    const r = new ProgressRenderer(out, () => now);
+    r.onProgress({ stage: 'image features', done: 0, total: 10, unit: 'images' });
+    now = 1000;
     r.onProgress({ stage: 'image features', done: 3, total: 10, unit: 'images' });
     assert.match(out.text, /image features: {2}30%/);
     r.stop();
     assert.ok(out.text.endsWith('\r\x1b[K'), JSON.stringify(out.text));
     const before = out.text;
+    now = 2000;
     r.onProgress({ stage: 'image features', done: 10, total: 10, unit: 'images' });
     r.finishLine();
     assert.equal(out.text, before);
