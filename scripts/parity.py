@@ -9,7 +9,7 @@ WebAssembly kernels are already built):
 
 It generates seeded CLIP-like data (raw image features I, text features T, ReLU-like activations A,
 concepts c0..c{M-1}), writes them as float32 .npy files, runs
-``node bin/clip-dissect.js similarity ... --save-matrix --quiet --layer L`` once per similarity function,
+``node bin/clip-dissect.js similarity ... --save-matrix --quiet --layer-name L`` once per similarity function,
 evaluates scripts/reference_similarity.py (the formula reference with its stable tie rule, and the
 ``official_*`` transcriptions) on the same arrays, and compares. The bar, from the project's issue:
 labels equal the reference's for every non-dead neuron whose reference top-2 margin is > 1e-4, and
@@ -155,7 +155,7 @@ def run_cli(func, paths, out_dir, threads):
     cmd = ["node", os.path.join(ROOT, "bin", "clip-dissect.js"), "similarity",
            "--image-features", paths["I"], "--text-features", paths["T"], "--activations", paths["A"],
            "--concepts", paths["concepts"], "--out", out_dir, "--similarity", func,
-           "--save-matrix", "--quiet", "--layer", "L"]
+           "--save-matrix", "--quiet", "--layer-name", "L"]
     if threads:
         cmd += ["--threads", str(threads)]
     t0 = time.perf_counter()
