@@ -106,19 +106,24 @@ export function required(values: Record<string, unknown>, names: string[], comma
 
 export type ParsedValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
-/** Parses a command's flags (and, with `positionals`, its operands); unknown flags are usage errors. */
+/**
+ * Parses a command's flags (and, with `positionals`, its operands); unknown flags are usage errors, with the
+ * closest of the flags (but the `deprecated` spellings) suggested.
+ */
 export function parse(
   command: string,
   args: string[],
   options: NonNullable<ParseArgsConfig['options']>,
   positionals = false,
+  deprecated: ReadonlySet<string> = new Set(),
 ): { values: ParsedValues; positionals: string[] } {
   try {
     return parseArgs({ args, options, allowPositionals: positionals, strict: true });
   } catch (e) {
     const msg = (e as Error).message.replace(/\. To specify a positional argument.*$/, '');
     const unknown = /^Unknown option '--([^'=]+)/.exec(msg);
-    const hint = unknown ? didYouMean(unknown[1], Object.keys(options), '--') : '';
+    const names = Object.keys(options).filter((n) => !deprecated.has(n));
+    const hint = unknown ? didYouMean(unknown[1], names, '--') : '';
     throw new UsageError(`${command}: ${msg}${hint} (see clip-dissect help ${command})`);
   }
 }

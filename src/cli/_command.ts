@@ -51,13 +51,20 @@ export async function startCommand(
     ...(spec.groups ? parseOptions(spec.groups) : {}),
     help: { type: 'boolean', short: 'h' },
   };
-  const { values, positionals } = parse(spec.name, args, options, spec.positionals ?? false);
+  const renamed = aliases(spec.groups ?? []);
+  const { values, positionals } = parse(
+    spec.name,
+    args,
+    options,
+    spec.positionals ?? false,
+    new Set(renamed.keys()),
+  );
   if (values.help) {
     io.stdout.write(spec.help);
     return null;
   }
   // a deprecated spelling still works, with a warning naming the new one
-  for (const [alias, name] of aliases(spec.groups ?? [])) {
+  for (const [alias, name] of renamed) {
     if (values[alias] === undefined) continue;
     if (values[name] !== undefined)
       throw new UsageError(`${spec.name}: --${alias} and --${name} are the same flag; give --${name} only`);

@@ -76,8 +76,13 @@ Options:
   -V, --version   print the version
 `;
 
-/** Commands that stop at their next check of `io.signal` (the others are stopped by the signal itself). */
-export const INTERRUPTIBLE_COMMANDS: ReadonlySet<string> = new Set(['activations', 'dissect']);
+/**
+ * Commands that pass `io.signal` to the library and stop at its next check (layers, which only opens a model,
+ * is stopped by the signal itself).
+ */
+export const INTERRUPTIBLE_COMMANDS: ReadonlySet<string> = new Set(
+  Object.keys(COMMANDS).filter((c) => c !== 'layers'),
+);
 
 /**
  * Runs the CLI on `argv` (without node and the script) and returns the exit code: 0, 1 for bad input, 2 for a

@@ -16,6 +16,9 @@ describe('exit codes and did-you-mean', () => {
       [['dissekt'], 2, /unknown command 'dissekt' \(did you mean dissect\?\)/],
       [['help', 'scroe'], 2, /help: unknown command 'scroe' \(did you mean score\?\)/],
       [['similarity', '--topk', '5'], 2, /Unknown option '--topk' \(did you mean --top-k\?\)/],
+      // a deprecated spelling is never suggested
+      [['compose', '--shwo', '5'], 2, /Unknown option '--shwo' \(did you mean --show\?\)/],
+      [['compose', '--tpo', '5'], 2, /Unknown option '--tpo' \(see clip-dissect help compose\)/],
       [
         ['similarity', '--bogus-flag'],
         2,

@@ -205,7 +205,7 @@ export async function cacheCommand(args: string[], io: CliIO): Promise<number> {
         model: values.model as string | undefined,
       },
       { dryRun: values['dry-run'] === true },
-      { onProgress },
+      { onProgress, signal: io.signal },
     );
     if (values.json) {
       io.stdout.write(
@@ -239,7 +239,11 @@ export async function cacheCommand(args: string[], io: CliIO): Promise<number> {
     return 0;
   }
 
-  const results = await verifyCache(dir, { remove: values.delete === true }, { onProgress });
+  const results = await verifyCache(
+    dir,
+    { remove: values.delete === true },
+    { onProgress, signal: io.signal },
+  );
   const n = (s: string) => results.filter((r) => r.status === s).length;
   const leftCorrupt = results.filter((r) => r.status === 'corrupt' && !r.removed).length;
   if (values.json) {

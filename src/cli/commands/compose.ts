@@ -90,7 +90,7 @@ export async function composeCommand(args: string[], io: CliIO): Promise<number>
       memoryBudget: optionalSize('memory-budget', values['memory-budget']),
       threads: optionalInt('threads', values.threads),
     },
-    { onProgress },
+    { onProgress, signal: io.signal },
   );
   renderer.finishLine();
   if (values.json) {

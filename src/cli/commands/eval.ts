@@ -135,7 +135,7 @@ export async function evalCommand(args: string[], io: CliIO): Promise<number> {
       cacheDir: values['cache-dir'] as string | undefined,
       offline: values.offline === true,
     },
-    { onProgress, onWarning: renderer.warning },
+    { onProgress, onWarning: renderer.warning, signal: io.signal },
   );
   renderer.finishLine();
   io.stdout.write(values.json ? jsonText(r) : formatEval(r));

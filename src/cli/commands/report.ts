@@ -108,7 +108,7 @@ export async function reportCommand(args: string[], io: CliIO): Promise<number> 
       stripSize,
       seed,
     },
-    { onProgress, onWarning: renderer.warning },
+    { onProgress, onWarning: renderer.warning, signal: io.signal },
   );
   renderer.finishLine();
   io.stdout.write(values.json ? jsonText(r) : `${reportSummary(r)}\n`);

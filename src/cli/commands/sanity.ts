@@ -141,7 +141,7 @@ export async function sanityCommand(args: string[], io: CliIO): Promise<number> 
       threads: optionalInt('threads', values.threads),
       memoryBudget: optionalSize('memory-budget', values['memory-budget']),
     },
-    { onProgress },
+    { onProgress, signal: io.signal },
   );
   renderer.finishLine();
   io.stdout.write(values.json ? jsonText(r) : formatSanity(r));

@@ -133,7 +133,7 @@ export async function scoreCommand(args: string[], io: CliIO): Promise<number> {
       memoryBudget: optionalSize('memory-budget', values['memory-budget']),
       ...trustOptions(values),
     },
-    { onProgress, onWarning: renderer.warning },
+    { onProgress, onWarning: renderer.warning, signal: io.signal },
   );
   renderer.finishLine();
   io.stdout.write(values.json ? jsonText(r) : formatScore(r));

@@ -113,7 +113,7 @@ export async function weightsCommand(args: string[], io: CliIO): Promise<number>
       out: values.out as string | undefined,
       threads: optionalInt('threads', values.threads),
     },
-    { onProgress },
+    { onProgress, signal: io.signal },
   );
   renderer.finishLine();
   if (values.json) {
