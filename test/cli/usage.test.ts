@@ -181,5 +181,23 @@ describe('Ctrl-C during dissect (real process)', { skip: NEEDS_SHARED }, () => {
       text.computed + images.computed < text.total + images.total,
       `resumed from the cache: ${JSON.stringify(p.chunks)}; interrupted run: ${r.stderr}`,
     );
+
+    // score, a command that writes only at its end, stops at the library's next check: no score.json
+    const t0 = performance.now();
+    const score = spawnCli(['score', '--results', out, '--bootstraps', '300', '--permutations', '300']);
+    let said = '';
+    score.child.stderr?.on('data', (b: Buffer) => {
+      said += b.toString();
+    });
+    // its first finished stage is printed: it runs, with the handlers in place
+    for (let i = 0; i < 2000 && said === ''; i++) await sleep(10);
+    score.child.kill('SIGINT');
+    const s = await score.done;
+    assert.equal(s.code, 130, s.stderr);
+    assert.match(s.stderr, /clip-dissect: interrupted \(SIGINT\)\n$/);
+    assert.doesNotMatch(s.stderr, /stopped at once/);
+    assert.ok(!existsSync(join(out, 'score.json')), 'no score.json');
+    assert.deepEqual(temps(out), []);
+    assert.ok(performance.now() - t0 < 30000, `${performance.now() - t0} ms: ${said}`);
   });
 });
