@@ -74,6 +74,8 @@ Commands:
 Options:
   -h, --help      show help
   -V, --version   print the version
+
+Exit status: 0 done, 1 bad input, 2 usage error (unknown command or flag, missing value), 130 interrupted.
 `;
 
 /**

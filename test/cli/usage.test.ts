@@ -52,6 +52,7 @@ describe('exit codes and did-you-mean', () => {
       const r = await cli(argv);
       assert.equal(r.code, 0, argv.join(' '));
       assert.match(r.stdout, /Usage: clip-dissect <command>/);
+      assert.match(r.stdout, /Exit status: 0 done, 1 bad input, 2 usage error/);
     }
   });
 
