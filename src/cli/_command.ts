@@ -3,10 +3,10 @@ import type { ParseArgsConfig } from 'node:util';
 import { checkWritableFolder } from '../io/folders.js';
 import type { ProgressCallback } from '../progress.js';
 import { type CliIO, type ParsedValues, parse, required, UsageError } from './_args.js';
-import { aliases, type FlagGroup, parseOptions } from './_flags.js';
+import { aliases, type FlagGroup, type FlagValues, parseOptions } from './_flags.js';
 import { ProgressRenderer } from './progress-renderer.js';
 
-export interface CommandSpec {
+export interface CommandSpec<G extends readonly FlagGroup[] = readonly FlagGroup[]> {
   /** The command's name, as typed after `clip-dissect`. */
   name: string;
   /** Printed on stdout for -h / --help. */
@@ -14,7 +14,7 @@ export interface CommandSpec {
   /** The command's own flags; -h/--help (and -q/--quiet with `progress`) are added. */
   options?: NonNullable<ParseArgsConfig['options']>;
   /** Or its flags as declared in _flags.ts, deprecated aliases included (the help is generated from them). */
-  groups?: readonly FlagGroup[];
+  groups?: G;
   /** Flags that must be given. */
   required?: readonly string[];
   /** Whether operands (positional arguments) are allowed. */
@@ -25,8 +25,9 @@ export interface CommandSpec {
   writesFolders?: boolean;
 }
 
-export interface CommandStart {
-  values: ParsedValues;
+export interface CommandStart<V = ParsedValues> {
+  /** The flags' values, typed from the command's flag groups. */
+  values: V;
   positionals: string[];
   /** Draws progress lines and warnings on stderr. */
   renderer: ProgressRenderer;
@@ -40,11 +41,11 @@ export interface CommandStart {
  * flag's name) when --out or --cache-dir cannot be written: a file in the way, no write permission, /proc.
  * These checks come before any work, so that a long run never fails at its end for its output folder.
  */
-export async function startCommand(
-  spec: CommandSpec,
+export async function startCommand<const G extends readonly FlagGroup[] = readonly FlagGroup[]>(
+  spec: CommandSpec<G>,
   args: string[],
   io: CliIO,
-): Promise<CommandStart | null> {
+): Promise<CommandStart<FlagValues<G> & { quiet?: boolean }> | null> {
   const options: NonNullable<ParseArgsConfig['options']> = {
     ...(spec.progress ? { quiet: { type: 'boolean', short: 'q' } } : {}),
     ...spec.options,
@@ -81,5 +82,5 @@ export async function startCommand(
   const renderer = new ProgressRenderer(io.stderr);
   io.signal?.addEventListener('abort', () => renderer.stop(), { once: true });
   const onProgress = spec.progress && values.quiet !== true ? renderer.onProgress : undefined;
-  return { values, positionals, renderer, onProgress };
+  return { values: values as FlagValues<G> & { quiet?: boolean }, positionals, renderer, onProgress };
 }

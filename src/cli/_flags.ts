@@ -41,152 +41,182 @@ export interface FlagGroup {
 }
 
 /** A flag with its help (or other fields) changed for one command; type, placeholder and default stay. */
-export function flag(def: FlagDef, change: Partial<FlagDef>): FlagDef {
+export function flag<const D extends FlagDef, const C extends Partial<FlagDef>>(
+  def: D,
+  change: C,
+): Omit<D, keyof C> & C {
   return { ...def, ...change };
 }
 
+type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void
+  ? I
+  : never;
+type AllFlags<G extends readonly FlagGroup[]> = UnionToIntersection<G[number]['flags']>;
+type ValueOf<D> = D extends { type: 'boolean' } ? boolean : D extends { multiple: true } ? string[] : string;
+
+/** The parsed values of a command's flags, typed from its groups: a string, a boolean or repeated strings. */
+export type FlagValues<G extends readonly FlagGroup[]> = {
+  [K in keyof AllFlags<G> & string]?: ValueOf<AllFlags<G>[K]>;
+};
+
 // ---- resources: the same meaning in every command ----
-export const CACHE_DIR: FlagDef = {
+export const CACHE_DIR = {
   type: 'string',
   arg: 'DIR',
   help: 'models, concept and probe sets and features',
   default: '~/.cache/clip-dissect',
-};
-export const OFFLINE: FlagDef = {
+} as const satisfies FlagDef;
+export const OFFLINE = {
   type: 'boolean',
   help: 'never download: the models and built-in sets must be cached',
-};
-export const THREADS: FlagDef = {
+} as const satisfies FlagDef;
+export const THREADS = {
   type: 'string',
   arg: 'N',
   help: 'onnxruntime threads',
   default: 'all cores',
-};
-export const MEMORY_BUDGET: FlagDef = {
+} as const satisfies FlagDef;
+export const MEMORY_BUDGET = {
   type: 'string',
   arg: 'SIZE',
   help: "bound on the similarity engine's buffers, e.g. 512M, 2G",
   default: DEFAULT_MEMORY_BUDGET,
-};
-export const WORKERS: FlagDef = {
+} as const satisfies FlagDef;
+export const WORKERS = {
   type: 'string',
   arg: 'N',
   help: 'threads that decode and preprocess images meanwhile (0: the main thread, between batches)',
   default: '1 on cpu, cores - 1 on cuda',
-};
-export const DEVICE: FlagDef = {
+} as const satisfies FlagDef;
+export const DEVICE = {
   type: 'string',
   arg: 'cpu|cuda',
   help: "execution provider (cuda needs onnxruntime-node's CUDA build)",
   default: 'cpu',
-};
-export const BATCH_SIZE: FlagDef = {
+} as const satisfies FlagDef;
+export const BATCH_SIZE = {
   type: 'string',
   arg: 'N',
   help: 'images decoded and preprocessed per step, rounded down to whole runs',
   default: '64',
-};
-export const RUN_BATCH_SIZE: FlagDef = {
+} as const satisfies FlagDef;
+export const RUN_BATCH_SIZE = {
   type: 'string',
   arg: 'N',
   help: 'images per onnxruntime run',
   default: `${DEFAULT_CPU_RUN_BATCH} on cpu, the whole batch on cuda`,
-};
-export const CHUNK_SIZE: FlagDef = {
+} as const satisfies FlagDef;
+export const CHUNK_SIZE = {
   type: 'string',
   arg: 'N',
   help: 'probe images per cache chunk',
   default: '256',
-};
-export const QUIET: FlagDef = { type: 'boolean', short: 'q', help: 'no progress on stderr' };
-export const JSON_OUTPUT: FlagDef = { type: 'boolean', help: 'machine-readable output on stdout' };
+} as const satisfies FlagDef;
+export const QUIET = {
+  type: 'boolean',
+  short: 'q',
+  help: 'no progress on stderr',
+} as const satisfies FlagDef;
+export const JSON_OUTPUT = {
+  type: 'boolean',
+  help: 'machine-readable output on stdout',
+} as const satisfies FlagDef;
 
 // ---- inputs ----
-export const TARGET: FlagDef = {
+export const TARGET = {
   type: 'string',
   arg: 'MODEL',
   help: 'an .onnx file, a folder with model.onnx or onnx/model.onnx (and preprocessor_config.json,\nconfig.json), or a Hugging Face model id in the transformers.js layout (Xenova/resnet-50),\ndownloaded once into the cache',
-};
-export const REVISION: FlagDef = {
+} as const satisfies FlagDef;
+export const REVISION = {
   type: 'string',
   arg: 'REV',
   help: "the hub target's branch, tag or commit",
   default: 'main',
-};
-export const TARGET_DTYPE: FlagDef = {
+} as const satisfies FlagDef;
+export const TARGET_DTYPE = {
   type: 'string',
   arg: 'NAME',
   help: `the target's weights in the transformers.js layout: ${TARGET_DTYPES.join(', ')}`,
   default: 'fp32',
-};
-export const RESULTS: FlagDef = {
+} as const satisfies FlagDef;
+export const RESULTS = {
   type: 'string',
   arg: 'DIR',
   help: 'the output folder of clip-dissect dissect (its --out)',
-};
-export const CONCEPTS: FlagDef = {
+} as const satisfies FlagDef;
+export const CONCEPTS = {
   type: 'string',
   arg: 'FILE|NAME',
   help: 'one concept a line, or a built-in set: 20k, 10k, 3k, broden, imagenet',
   default: DEFAULT_CONCEPTS,
-};
+} as const satisfies FlagDef;
 /** --concepts of the commands that read a results folder. */
-export const RUN_CONCEPTS: FlagDef = {
+export const RUN_CONCEPTS = {
   type: 'string',
   arg: 'FILE|NAME',
   help: "the run's concept set, if its path in args.json no longer reaches it\n(checked against the run's SHA-256 of the concepts)",
-};
-export const PROBE: FlagDef = {
+} as const satisfies FlagDef;
+export const PROBE = {
   type: 'string',
   arg: 'DIR|NAME',
   help: 'folder(s) of images, CIFAR binaries or a built-in set (cifar100_train, cifar100_val),\ncomma-separated',
   default: DEFAULT_PROBE,
-};
-export const CLIP: FlagDef = {
+} as const satisfies FlagDef;
+export const CLIP = {
   type: 'string',
   arg: 'ID|DIR',
   help: 'CLIP model: a Hugging Face id in the transformers.js layout or a local folder',
   default: DEFAULT_CLIP_MODEL,
-};
-export const MPNET: FlagDef = {
+} as const satisfies FlagDef;
+export const MPNET = {
   type: 'string',
   arg: 'ID|DIR',
   help: 'sentence encoder',
   default: DEFAULT_SENTENCE_MODEL,
-};
-export const GROUND_TRUTH: FlagDef = {
+} as const satisfies FlagDef;
+export const GROUND_TRUTH = {
   type: 'string',
   arg: 'FILE',
   help: 'class names, one a line, line i = the class of unit i',
-};
-export const OUT: FlagDef = { type: 'string', arg: 'DIR', help: 'where to write the outputs' };
-/** --out of the commands that add a file to a results folder. */
-export const RESULTS_OUT = (file: string): FlagDef => ({
+} as const satisfies FlagDef;
+export const OUT = {
   type: 'string',
   arg: 'DIR',
-  help: `where to write ${file}`,
-  default: 'the results folder',
-});
+  help: 'where to write the outputs',
+} as const satisfies FlagDef;
+/** --out of the commands that add a file to a results folder. */
+export const RESULTS_OUT = (file: string) =>
+  ({
+    type: 'string',
+    arg: 'DIR',
+    help: `where to write ${file}`,
+    default: 'the results folder',
+  }) as const satisfies FlagDef;
 /** --layer: one layer of the results to work on. */
-export const LAYER: FlagDef = { type: 'string', arg: 'NAME', help: 'a layer of the run, e.g. layer4' };
-export const SKIP_BAD_IMAGES: FlagDef = {
+export const LAYER = {
+  type: 'string',
+  arg: 'NAME',
+  help: 'a layer of the run, e.g. layer4',
+} as const satisfies FlagDef;
+export const SKIP_BAD_IMAGES = {
   type: 'boolean',
   help: 'leave out images that cannot be decoded instead of stopping',
-};
+} as const satisfies FlagDef;
 
 // ---- method ----
-export const SIMILARITY: FlagDef = {
+export const SIMILARITY = {
   type: 'string',
   arg: 'NAME',
   help: SIMILARITY_NAMES.join(' | '),
   default: 'soft_wpmi',
-};
-export const TOP_K: FlagDef = {
+} as const satisfies FlagDef;
+export const TOP_K = {
   type: 'string',
   arg: 'N',
   help: `images per neuron for soft_wpmi (default ${SIMILARITY_DEFAULTS.soft_wpmi.topK}) / wpmi (default ${SIMILARITY_DEFAULTS.wpmi.topK})`,
-};
-export const PARAM: FlagDef = {
+} as const satisfies FlagDef;
+export const PARAM = {
   type: 'string',
   multiple: true,
   arg: 'KEY=VALUE',
@@ -196,36 +226,36 @@ export const PARAM: FlagDef = {
     .filter((f) => Object.keys(SIMILARITY_DEFAULTS[f]).length)
     .map((f) => `${f} ${Object.keys(SIMILARITY_DEFAULTS[f]).join(' ')}`)
     .join('; ')} (snake_case names as in the paper code work too)`,
-};
+} as const satisfies FlagDef;
 /** --top: concepts kept per neuron (its one meaning). */
-export const TOP: FlagDef = {
+export const TOP = {
   type: 'string',
   arg: 'N',
   help: 'concepts kept per neuron in neurons.json',
   default: '5',
-};
-export const POOL: FlagDef = {
+} as const satisfies FlagDef;
+export const POOL = {
   type: 'string',
   arg: 'avg|max',
   help: "how a conv layer's H×W map becomes one number per channel",
   default: 'avg',
-};
-export const TOKEN: FlagDef = {
+} as const satisfies FlagDef;
+export const TOKEN = {
   type: 'string',
   arg: 'cls|mean',
   help: "how a transformer's tokens become one vector",
   default: 'cls',
-};
-export const CLIP_DTYPE: FlagDef = {
+} as const satisfies FlagDef;
+export const CLIP_DTYPE = {
   type: 'string',
   arg: 'fp32|fp16|q8|int8',
   help: 'CLIP weights',
   default: 'fp32',
-};
-export const CHANNELS_LAST: FlagDef = {
+} as const satisfies FlagDef;
+export const CHANNELS_LAST = {
   type: 'boolean',
   help: '4-D activations (and the image input) are NHWC',
-};
+} as const satisfies FlagDef;
 
 /** The parseArgs options of `groups`, deprecated aliases included. */
 export function parseOptions(groups: readonly FlagGroup[]): NonNullable<ParseArgsConfig['options']> {

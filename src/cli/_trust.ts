@@ -4,7 +4,7 @@ import { optionalInt, parseNumber } from './_args.js';
 import type { FlagDef } from './_flags.js';
 
 /** The trust flags (defaults: the library's TRUST_DEFAULTS). */
-export const TRUST_FLAGS: Record<string, FlagDef> = {
+export const TRUST_FLAGS = {
   bootstraps: {
     type: 'string',
     arg: 'B',
@@ -41,7 +41,7 @@ export const TRUST_FLAGS: Record<string, FlagDef> = {
     help: 'top fraction of images a CLIP pseudo-label marks present',
     default: String(TRUST_DEFAULTS.presenceFraction),
   },
-};
+} as const satisfies Record<string, FlagDef>;
 
 const fraction = (flag: string, v: unknown) =>
   v === undefined ? undefined : parseNumber(flag, String(v), { min: Number.MIN_VALUE });

@@ -34,7 +34,7 @@ import {
 } from '../_flags.js';
 import { jsonText } from '../_json.js';
 
-export const GROUPS: FlagGroup[] = [
+export const GROUPS = [
   {
     title: 'Inputs',
     flags: {
@@ -102,7 +102,7 @@ export const GROUPS: FlagGroup[] = [
       }),
     },
   },
-];
+] as const satisfies readonly FlagGroup[];
 
 export const ACTIVATIONS_HELP = helpText(
   'clip-dissect activations --target MODEL --layers L1,L2,… --probe DIR|NAME --out DIR [options]',

@@ -15,7 +15,7 @@ import { startCommand } from '../_command.js';
 import { CACHE_DIR, type FlagGroup, flag, helpText, JSON_OUTPUT, QUIET } from '../_flags.js';
 import { jsonText } from '../_json.js';
 
-export const GROUPS: FlagGroup[] = [
+export const GROUPS = [
   {
     title: 'clean: exactly one of',
     flags: {
@@ -44,7 +44,7 @@ export const GROUPS: FlagGroup[] = [
       quiet: QUIET,
     },
   },
-];
+] as const satisfies readonly FlagGroup[];
 
 export const CACHE_HELP = helpText(
   'clip-dissect cache list|clean|verify [options]',
@@ -166,7 +166,7 @@ export async function cacheCommand(args: string[], io: CliIO): Promise<number> {
       `cache: expected one of ${formatChoices(SUBCOMMANDS)} but got ${positionals.length ? `'${positionals.join(' ')}'${positionals.length === 1 ? didYouMean(positionals[0], SUBCOMMANDS) : ''}` : 'nothing'} (see clip-dissect help cache)`,
     );
   }
-  const only: Record<string, string[]> = {
+  const only: Partial<Record<keyof typeof values, string[]>> = {
     all: ['clean'],
     'older-than': ['clean'],
     model: ['clean'],
@@ -174,7 +174,7 @@ export async function cacheCommand(args: string[], io: CliIO): Promise<number> {
     delete: ['verify'],
     json: ['list', 'clean', 'verify'],
   };
-  for (const [flag, subs] of Object.entries(only)) {
+  for (const [flag, subs] of Object.entries(only) as [keyof typeof values, string[]][]) {
     if (values[flag] !== undefined && !subs.includes(sub))
       throw new UsageError(`cache ${sub}: --${flag} applies to cache ${subs.join(' and cache ')} only`);
   }
@@ -190,7 +190,7 @@ export async function cacheCommand(args: string[], io: CliIO): Promise<number> {
   }
 
   if (sub === 'clean') {
-    const picked = ['all', 'older-than', 'model'].filter((f) => values[f] !== undefined);
+    const picked = (['all', 'older-than', 'model'] as const).filter((f) => values[f] !== undefined);
     if (picked.length !== 1) {
       throw new UsageError(
         `cache clean: give exactly one of --all, --older-than AGE, --model ID${picked.length ? ` (got ${picked.map((f) => `--${f}`).join(', ')})` : ''}`,

@@ -19,7 +19,7 @@ import {
 } from '../_flags.js';
 import { jsonText } from '../_json.js';
 
-export const GROUPS: FlagGroup[] = [
+export const GROUPS = [
   {
     title: 'Inputs',
     flags: {
@@ -47,7 +47,7 @@ export const GROUPS: FlagGroup[] = [
       json: flag(JSON_OUTPUT, { help: 'print the result as JSON instead of the tables' }),
     },
   },
-];
+] as const satisfies readonly FlagGroup[];
 
 export const COMPOSE_HELP = helpText(
   'clip-dissect compose --results DIR --layer LAYER --units U1,U2,… [options]',

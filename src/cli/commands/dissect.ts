@@ -51,7 +51,7 @@ import { jsonText, layerJson } from '../_json.js';
 import { TRUST_FLAGS, trustFlagsGiven, trustLine, trustOptions } from '../_trust.js';
 import { reportSummary } from './report.js';
 
-export const GROUPS: FlagGroup[] = [
+export const GROUPS = [
   {
     title: 'Inputs',
     flags: {
@@ -142,7 +142,7 @@ export const GROUPS: FlagGroup[] = [
       }),
     },
   },
-];
+] as const satisfies readonly FlagGroup[];
 
 export const DISSECT_HELP = helpText(
   `clip-dissect dissect --target MODEL --out DIR [--layers L1,L2,…] [--probe DIR|NAME]

@@ -26,7 +26,7 @@ import {
 } from '../_flags.js';
 import { jsonText } from '../_json.js';
 
-export const GROUPS: FlagGroup[] = [
+export const GROUPS = [
   {
     title: 'Inputs',
     flags: {
@@ -62,7 +62,7 @@ export const GROUPS: FlagGroup[] = [
       json: flag(JSON_OUTPUT, { help: 'print the result as JSON instead of the table' }),
     },
   },
-];
+] as const satisfies readonly FlagGroup[];
 
 export const EVAL_HELP = helpText(
   'clip-dissect eval --results DIR --layer NAME [--ground-truth FILE] [options]',

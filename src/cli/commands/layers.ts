@@ -22,7 +22,7 @@ import {
 } from '../_flags.js';
 import { jsonText } from '../_json.js';
 
-export const GROUPS: FlagGroup[] = [
+export const GROUPS = [
   {
     title: 'Inputs',
     flags: {
@@ -51,7 +51,7 @@ export const GROUPS: FlagGroup[] = [
       json: JSON_OUTPUT,
     },
   },
-];
+] as const satisfies readonly FlagGroup[];
 
 export const LAYERS_HELP = helpText(
   'clip-dissect layers MODEL.onnx|DIR|HUB_ID [options]\n       clip-dissect layers --target MODEL [options]',

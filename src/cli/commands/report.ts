@@ -9,7 +9,7 @@ import { startCommand } from '../_command.js';
 import { type FlagGroup, flag, helpText, JSON_OUTPUT, QUIET, RESULTS } from '../_flags.js';
 import { jsonText } from '../_json.js';
 
-export const GROUPS: FlagGroup[] = [
+export const GROUPS = [
   {
     title: 'Inputs',
     flags: { results: flag(RESULTS, { help: `${RESULTS.help}; or give DIR as the operand` }) },
@@ -40,7 +40,7 @@ export const GROUPS: FlagGroup[] = [
       json: flag(JSON_OUTPUT, { help: 'print what was built as JSON instead of the summary line' }),
     },
   },
-];
+] as const satisfies readonly FlagGroup[];
 
 export const REPORT_HELP = helpText(
   'clip-dissect report --results DIR [options]\n       clip-dissect report DIR [options]',

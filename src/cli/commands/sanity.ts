@@ -18,7 +18,7 @@ import {
 } from '../_flags.js';
 import { jsonText } from '../_json.js';
 
-export const GROUPS: FlagGroup[] = [
+export const GROUPS = [
   {
     title: 'Inputs',
     flags: {
@@ -54,7 +54,7 @@ export const GROUPS: FlagGroup[] = [
       json: flag(JSON_OUTPUT, { help: 'print the result as JSON instead of the tables' }),
     },
   },
-];
+] as const satisfies readonly FlagGroup[];
 
 export const SANITY_HELP = helpText(
   'clip-dissect sanity --results DIR [options]',

@@ -20,7 +20,7 @@ import {
 import { jsonText } from '../_json.js';
 import { TRUST_FLAGS, trustOptions } from '../_trust.js';
 
-export const GROUPS: FlagGroup[] = [
+export const GROUPS = [
   {
     title: 'Inputs',
     flags: {
@@ -50,7 +50,7 @@ export const GROUPS: FlagGroup[] = [
       json: flag(JSON_OUTPUT, { help: 'print the result as JSON instead of the table' }),
     },
   },
-];
+] as const satisfies readonly FlagGroup[];
 
 export const SCORE_HELP = helpText(
   'clip-dissect score --results DIR [--labels FILE …] [options]',

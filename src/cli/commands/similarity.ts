@@ -24,7 +24,7 @@ import {
 } from '../_flags.js';
 import { jsonText, layerJson } from '../_json.js';
 
-export const GROUPS: FlagGroup[] = [
+export const GROUPS = [
   {
     title: 'Inputs',
     flags: {
@@ -76,7 +76,7 @@ export const GROUPS: FlagGroup[] = [
       json: flag(JSON_OUTPUT, { help: "print every neuron's label and score as JSON instead of the table" }),
     },
   },
-];
+] as const satisfies readonly FlagGroup[];
 
 export const SIMILARITY_HELP = helpText(
   `clip-dissect similarity --image-features I.npy --text-features T.npy --activations A.npy

@@ -20,7 +20,7 @@ import {
 } from '../_flags.js';
 import { jsonText } from '../_json.js';
 
-export const GROUPS: FlagGroup[] = [
+export const GROUPS = [
   {
     title: 'Inputs',
     flags: {
@@ -60,7 +60,7 @@ export const GROUPS: FlagGroup[] = [
       json: flag(JSON_OUTPUT, { help: 'print the result as JSON instead of the table' }),
     },
   },
-];
+] as const satisfies readonly FlagGroup[];
 
 export const WEIGHTS_HELP = helpText(
   'clip-dissect weights --results DIR --from LAYER --to LAYER --ground-truth FILE [options]',
