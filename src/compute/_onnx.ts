@@ -1,13 +1,14 @@
 /**
- * Small ONNX graphs built at run time and run with onnxruntime-node: the heavy matrix products of the
- * similarity engine (MLAS SGEMM, multi-threaded). Internal: ORT types never leave src/compute.
+ * Small ONNX graphs built at run time and run with onnxruntime (sessions from the runtime gateway): the heavy
+ * matrix products of the similarity engine (MLAS SGEMM, multi-threaded). Internal: ORT types never leave
+ * src/compute.
  */
-import { availableParallelism } from 'node:os';
 import { create, toBinary } from '@bufbuild/protobuf';
 import * as onnx from 'onnx-buf';
-import * as ort from 'onnxruntime-node';
-import { assembleOnnxModel } from '../io/_onnx-serialize.js';
-import { ArgumentError } from '../numeric/errors.js';
+import { assembleOnnxModel } from '../runtime/_onnx-serialize.js';
+import { createSession, type InferenceSession, Tensor } from '../runtime/node.js';
+
+export { checkThreads } from '../runtime/node.js';
 
 const FLOAT = onnx.TensorProto_DataType.FLOAT;
 const INT64 = onnx.TensorProto_DataType.INT64;
@@ -141,25 +142,6 @@ export class GraphBuilder {
   }
 }
 
-/**
- * The most onnxruntime threads accepted: 4 × the cores. Each thread costs its stack and start-up; far more
- * threads than cores only slow a run down (1000 threads took 40 s and 2.25 GB on 4 images).
- */
-export function maxThreads(): number {
-  return 4 * availableParallelism();
-}
-
-/** Checks an onnxruntime thread count: an integer from 1 to maxThreads() (ArgumentError with option 'threads'). */
-export function checkThreads(threads: number | undefined): void {
-  if (threads === undefined) return;
-  const max = maxThreads();
-  if (!Number.isInteger(threads) || threads < 1 || threads > max)
-    throw new ArgumentError(
-      `'threads' must be an integer from 1 to ${max} (4 × the ${max / 4} cores of this machine) but got ${threads}`,
-      { option: 'threads' },
-    );
-}
-
 export interface ComputeSessionOptions {
   /** onnxruntime intra-op threads; default: all cores. */
   threads?: number;
@@ -167,15 +149,11 @@ export interface ComputeSessionOptions {
 
 /** A compiled graph: float32 inputs in, float32 outputs out. `release()` frees native memory. */
 export class ComputeSession {
-  private constructor(private readonly session: ort.InferenceSession) {}
+  private constructor(private readonly session: InferenceSession) {}
 
   static async create(graph: GraphBuilder, options: ComputeSessionOptions = {}): Promise<ComputeSession> {
-    const so: ort.InferenceSession.SessionOptions = {
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-      intraOpNumThreads: options.threads ?? availableParallelism(), // onnxruntime's own default may take 1
-    };
-    return new ComputeSession(await ort.InferenceSession.create(graph.toBytes(), so));
+    const config = { device: 'cpu', threads: options.threads } as const;
+    return new ComputeSession(await createSession(graph.toBytes(), config, 'a compute graph'));
   }
 
   /**
@@ -186,13 +164,13 @@ export class ComputeSession {
     inputs: Record<string, [Float32Array, readonly number[]]>,
     into: Record<string, [Float32Array, readonly number[]]> = {},
   ): Promise<Record<string, { data: Float32Array; dims: readonly number[] }>> {
-    const feeds: Record<string, ort.Tensor> = {};
+    const feeds: Record<string, Tensor> = {};
     for (const [name, [data, dims]] of Object.entries(inputs))
-      feeds[name] = new ort.Tensor('float32', data, dims);
-    const fetches: Record<string, ort.Tensor | null> = {};
+      feeds[name] = new Tensor('float32', data, dims);
+    const fetches: Record<string, Tensor | null> = {};
     for (const name of this.session.outputNames) fetches[name] = null;
     for (const [name, [data, dims]] of Object.entries(into))
-      fetches[name] = new ort.Tensor('float32', data, dims);
+      fetches[name] = new Tensor('float32', data, dims);
     const res = await this.session.run(feeds, fetches);
     const out: Record<string, { data: Float32Array; dims: readonly number[] }> = {};
     for (const [name, t] of Object.entries(res)) out[name] = { data: t.data as Float32Array, dims: t.dims };

@@ -8,9 +8,10 @@
  * Read into a map concept name → presence vector; concepts the file lacks fall back to CLIP pseudo-labels.
  */
 import { extname } from 'node:path';
-import { float16ToFloat32, readNpy } from '../io/npy.js';
+import { readNpy } from '../io/npy.js';
 import { readTextInput } from '../io/regular-file.js';
 import { ShapeError } from '../numeric/errors.js';
+import { float16ToFloat32 } from '../numeric/float16.js';
 import { LabelsFileError, parseCsv } from './labels-files.js';
 
 export type ConceptPresence = Map<string, Uint8Array>;

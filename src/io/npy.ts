@@ -8,6 +8,7 @@
  * C order.
  */
 import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
+import { float16ToFloat32 } from '../numeric/float16.js';
 import type { Matrix } from '../numeric/matrix.js';
 import { writeFileAtomic } from './atomic.js';
 import { describeFsError } from './files.js';
@@ -481,37 +482,6 @@ export async function writeNpy(path: string, arr: NpyArray): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------------
 // Conversions
-
-/**
- * IEEE 754 half-precision bits to float32, exactly (every half is representable as a float32): signed
- * zeros, subnormals, infinities and NaNs (payload kept) included.
- */
-export function float16ToFloat32(bits: Uint16Array): Float32Array {
-  const out = new Float32Array(bits.length);
-  const u = new Uint32Array(out.buffer);
-  for (let i = 0; i < bits.length; i++) {
-    const h = bits[i];
-    const sign = (h & 0x8000) << 16;
-    const exp = (h >> 10) & 0x1f;
-    let mant = h & 0x3ff;
-    if (exp === 0x1f) {
-      u[i] = (sign | 0x7f800000 | (mant << 13)) >>> 0; // inf or NaN
-    } else if (exp !== 0) {
-      u[i] = (sign | ((exp + 112) << 23) | (mant << 13)) >>> 0; // normal: rebias 15 → 127
-    } else if (mant === 0) {
-      u[i] = sign >>> 0; // ±0
-    } else {
-      // Subnormal half (mant × 2^-24): normalise, it becomes a normal float32.
-      let e = 113;
-      while ((mant & 0x400) === 0) {
-        mant <<= 1;
-        e--;
-      }
-      u[i] = (sign | (e << 23) | ((mant & 0x3ff) << 13)) >>> 0;
-    }
-  }
-  return out;
-}
 
 /**
  * A 2-D array of any supported dtype as a float32 Matrix (rows × cols). float32 data is used as is (no

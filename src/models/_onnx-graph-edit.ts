@@ -10,15 +10,14 @@
  * the protobuf and models over 2 GB keep working.
  */
 
-import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { create, toBinary } from '@bufbuild/protobuf';
 import * as onnx from 'onnx-buf';
-import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../compute/_onnx.js';
-import { assembleOnnxModel } from '../io/_onnx-serialize.js';
 import { readRegularFile } from '../io/regular-file.js';
 import { ClipDissectError } from '../numeric/errors.js';
+import { assembleOnnxModel } from '../runtime/_onnx-serialize.js';
+import { createSession, type InferenceSession, type SessionConfig, Tensor } from '../runtime/node.js';
 import type { GraphNode, GraphView } from './_module-tree.js';
 import { externalDataFiles, parseOnnxModel } from './_onnx-external-data.js';
 
@@ -468,27 +467,6 @@ export function serializeModel(
 // ---------------------------------------------------------------------------------------------------------
 // sessions
 
-export type Device = 'cpu' | 'cuda';
-
-export interface SessionConfig {
-  readonly device: Device;
-  readonly threads?: number;
-  /** onnxruntime graph optimisations; default 'all'. A session run once or twice (the shape probe) is
-   * created faster with 'basic'. */
-  readonly optimization?: 'disabled' | 'basic' | 'extended' | 'all';
-}
-
-/** The onnxruntime session options of every model session (target, CLIP towers, sentence encoder). */
-export function sessionOptions(config: SessionConfig): ort.InferenceSession.SessionOptions {
-  return {
-    graphOptimizationLevel: config.optimization ?? 'all',
-    executionMode: 'sequential',
-    logSeverityLevel: 4, // fatal only: failures reach the caller as errors, not as native log lines
-    executionProviders: config.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
-    intraOpNumThreads: config.threads ?? availableParallelism(), // onnxruntime's own default may take 1
-  };
-}
-
 let liveSessions = 0;
 
 /** Sessions created and not yet released (for tests of the release paths). */
@@ -496,16 +474,10 @@ export function liveSessionCount(): number {
   return liveSessions;
 }
 
-const CUDA_HELP =
-  'the onnxruntime-node npm package ships CPU binaries only; on a Linux x64 machine with an NVIDIA driver, ' +
-  'CUDA 12 and cuDNN 9, fetch its CUDA provider once (from api.nuget.org) by running ' +
-  '`ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js` in the project folder ' +
-  "(this works where the project's install skipped that script), or use device 'cpu'";
-
 /** A target-model session. Wraps onnxruntime so that no runtime type leaves src/models. */
 export class TargetSession {
   private released = false;
-  private constructor(private readonly session: ort.InferenceSession) {}
+  private constructor(private readonly session: InferenceSession) {}
 
   /** `loaded` supplies the external data and the name for messages; null for self-contained graphs. */
   static async create(
@@ -518,27 +490,8 @@ export class TargetSession {
     const externalData = loaded
       ? [...(await readExternalData(loaded)), { path: INLINE_WEIGHTS, data: loaded.bytes }]
       : [];
-    const so: ort.InferenceSession.SessionOptions = {
-      ...sessionOptions(config),
-      ...(externalData.length > 0 ? { externalData } : {}),
-    };
-    let session: ort.InferenceSession;
-    try {
-      session = await ort.InferenceSession.create(bytes, so);
-    } catch (e) {
-      const msg = (e as Error).message ?? String(e);
-      if (config.device === 'cuda' && /cuda|shared library|provider/i.test(msg))
-        throw new ClipDissectError(
-          'ERR_CUDA_UNAVAILABLE',
-          `device 'cuda' was requested for '${label}' but onnxruntime cannot load its CUDA execution provider (${msg.trim()}); ${CUDA_HELP}`,
-          { cause: e },
-        );
-      throw new ClipDissectError(
-        'ERR_MODEL_SESSION',
-        `onnxruntime cannot load target model '${label}': ${msg.trim()}`,
-        { cause: e },
-      );
-    }
+    const what = loaded ? `target model '${label}'` : `'${label}'`;
+    const session = await createSession(bytes, config, what, externalData);
     liveSessions++;
     return new TargetSession(session);
   }
@@ -574,8 +527,8 @@ export class TargetSession {
     fetch: readonly string[],
   ): Promise<Map<string, { data: Float32Array | BigInt64Array; dims: number[] }>> {
     if (this.released) throw new ClipDissectError('ERR_RELEASED', 'the target model session was released');
-    const feeds = { [input]: new ort.Tensor('float32', data, dims) };
-    let res: ort.InferenceSession.ReturnType;
+    const feeds = { [input]: new Tensor('float32', data, dims) };
+    let res: InferenceSession.ReturnType;
     try {
       res = await this.session.run(feeds, [...fetch]);
     } catch (e) {

@@ -12,8 +12,8 @@
 import { open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as onnx from 'onnx-buf';
-import { float16ToFloat32 } from '../io/npy.js';
 import { ClipDissectError, formatChoices } from '../numeric/errors.js';
+import { float16ToFloat32 } from '../numeric/float16.js';
 import type { Matrix } from '../numeric/matrix.js';
 import { analyseModules, nodeScopes } from './_module-tree.js';
 import { externalEntries } from './_onnx-external-data.js';

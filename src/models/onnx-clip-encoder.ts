@@ -18,16 +18,23 @@
  */
 
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { int8WeightMax } from '../compute/_cpu-features.js';
-import { checkThreads } from '../compute/_onnx.js';
 import { type PreprocessConfig, preprocessorConfigFromHF, preprocessShape } from '../data/preprocess.js';
 import { readJson } from '../io/files.js';
 import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
+import { float16ToFloat32, float32ToFloat16 } from '../numeric/float16.js';
 import type { Matrix } from '../numeric/matrix.js';
+import {
+  checkDeviceOption,
+  checkThreads,
+  createSession,
+  type Device,
+  type InferenceSession,
+  Tensor,
+} from '../runtime/node.js';
 import { ClipTokenizer, type ClipTokenizerSpec, tokenizerSpec } from './_clip-tokenizer.js';
 import { type HubOptions, resolveModelFiles } from './_hub.js';
-import { checkDevice, type Device, sessionOptions } from './_onnx-graph-edit.js';
+import { checkDevice } from './_onnx-graph-edit.js';
 import { int8TowerBytes } from './_quantize-int8.js';
 import { checkRunBatchSize, runBatchFor } from './_run-batch.js';
 import { lengthOrder, tokenizeTexts } from './_text-batches.js';
@@ -64,7 +71,6 @@ const DTYPE_SUFFIX: Readonly<Record<ClipDtype, string>> = {
   q8: '_quantized',
   int8: '',
 };
-const DEVICES: readonly Device[] = ['cpu', 'cuda'];
 
 /** The model of the paper's experiments (ViT-B/16), exported by Xenova for transformers.js. */
 export const DEFAULT_CLIP_MODEL = 'Xenova/clip-vit-base-patch16';
@@ -135,8 +141,7 @@ function checkOptions(options: OnnxClipEncoderOptions): void {
   if (options.dtype !== undefined && !CLIP_DTYPES.includes(options.dtype))
     throw new ArgumentError(`'dtype' must be ${formatChoices(CLIP_DTYPES)} but got '${options.dtype}'`);
   clipCropRounding(options.clipPreprocess);
-  if (options.device !== undefined && !DEVICES.includes(options.device))
-    throw new ArgumentError(`'device' must be ${formatChoices(DEVICES)} but got '${options.device}'`);
+  checkDeviceOption(options.device);
   checkThreads(options.threads);
   checkRunBatchSize(options.runBatchSize);
   if (options.towers !== undefined && !CLIP_TOWERS.includes(options.towers))
@@ -144,68 +149,10 @@ function checkOptions(options: OnnxClipEncoderOptions): void {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// float16 <-> float32 (fp16 exports take and give float16 tensors; Node 20 has no Float16Array)
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** IEEE half from a float32, rounded to nearest even. */
-function toHalf(x: number): number {
-  f32[0] = x;
-  const b = u32[0];
-  const sign = (b >>> 16) & 0x8000;
-  const exp = (b >>> 23) & 0xff;
-  let mant = b & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // inf, nan
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00; // overflow
-  if (e <= 0) {
-    if (e < -10) return sign; // underflow to zero
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let h = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && h & 1)) h++;
-    return sign | h;
-  }
-  let h = sign | (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++; // may carry into the exponent: still correct
-  return h;
-}
-
-function fromHalf(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
-}
-
-/** float32 values to float16 bits (exported for tests). */
-export function float32ToFloat16(src: Float32Array): Uint16Array {
-  const out = new Uint16Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = toHalf(src[i]);
-  return out;
-}
-
-/** float16 bits to float32 values (exported for tests). */
-export function float16ToFloat32(src: Uint16Array): Float32Array {
-  const out = new Float32Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = fromHalf(src[i]);
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------------------
 // sessions
 
-const CUDA_HINT =
-  "the onnxruntime-node npm package ships CPU binaries only; see the README (GPU) for its CUDA build, or use device 'cpu'";
-
 interface TowerIO {
-  readonly session: ort.InferenceSession;
+  readonly session: InferenceSession;
   readonly path: string;
   /** The input that carries token ids or pixels, and its element type. */
   readonly input: string;
@@ -215,7 +162,7 @@ interface TowerIO {
   readonly output: string;
 }
 
-function tensorMeta(meta: readonly ort.InferenceSession.ValueMetadata[], name: string) {
+function tensorMeta(meta: readonly InferenceSession.ValueMetadata[], name: string) {
   const m = meta.find((x) => x.name === name);
   return m?.isTensor ? m : undefined;
 }
@@ -226,22 +173,11 @@ async function openTower(
   options: OnnxClipEncoderOptions,
 ): Promise<TowerIO> {
   const model = options.dtype === 'int8' ? (await int8TowerBytes(path, int8WeightMax())).bytes : undefined;
-  const so = sessionOptions({ device: options.device ?? 'cpu', threads: options.threads });
-  let session: ort.InferenceSession;
-  try {
-    session = model
-      ? await ort.InferenceSession.create(model, so)
-      : await ort.InferenceSession.create(path, so);
-  } catch (e) {
-    const msg = ((e as Error).message ?? String(e)).trim();
-    if (options.device === 'cuda' && /cuda|shared library|provider/i.test(msg))
-      throw new ClipDissectError(
-        'ERR_CUDA_UNAVAILABLE',
-        `device 'cuda' was requested for ${path} but onnxruntime cannot load its CUDA execution provider (${msg}); ${CUDA_HINT}`,
-        { cause: e },
-      );
-    throw new ClipDissectError('ERR_MODEL_SESSION', `onnxruntime cannot load ${path}: ${msg}`, { cause: e });
-  }
+  const session = await createSession(
+    model ?? path,
+    { device: options.device ?? 'cpu', threads: options.threads },
+    path,
+  );
   try {
     const inputs = session.inputNames;
     const outputs = session.outputNames;
@@ -285,11 +221,11 @@ async function openTower(
 /** Runs one tower; returns its B×d output as float32. */
 async function runTower(
   tower: TowerIO,
-  feeds: Record<string, ort.Tensor>,
+  feeds: Record<string, Tensor>,
   batch: number,
   embedDim: number,
 ): Promise<Float32Array> {
-  let res: ort.InferenceSession.ReturnType;
+  let res: InferenceSession.ReturnType;
   try {
     res = await tower.session.run(feeds, [tower.output]);
   } catch (e) {
@@ -420,10 +356,10 @@ export class OnnxClipEncoder implements ClipEncoder {
           if (mask && c < row.length) mask[r * len + c] = 1;
         }
       }
-      const feeds: Record<string, ort.Tensor> = {
+      const feeds: Record<string, Tensor> = {
         [tower.input]: int32
-          ? new ort.Tensor('int32', ids as Int32Array, [n, len])
-          : new ort.Tensor('int64', ids as BigInt64Array, [n, len]),
+          ? new Tensor('int32', ids as Int32Array, [n, len])
+          : new Tensor('int64', ids as BigInt64Array, [n, len]),
       };
       if (tower.mask && mask) feeds[tower.mask.name] = maskTensor(tower.mask.type, mask, [n, len]);
       const emb = await runTower(tower, feeds, n, d);
@@ -455,8 +391,8 @@ export class OnnxClipEncoder implements ClipEncoder {
       const dims = [n, c, h, w];
       const tensor =
         tower.inputType === 'float16'
-          ? new ort.Tensor('float16', float32ToFloat16(x), dims)
-          : new ort.Tensor('float32', x, dims);
+          ? new Tensor('float16', float32ToFloat16(x), dims)
+          : new Tensor('float32', x, dims);
       data.set(await runTower(tower, { [tower.input]: tensor }, n, d), start * d);
     }
     return { rows: batchSize, cols: d, data };
@@ -473,16 +409,16 @@ export class OnnxClipEncoder implements ClipEncoder {
   }
 }
 
-function maskTensor(type: string, mask: Float64Array, dims: number[]): ort.Tensor {
+function maskTensor(type: string, mask: Float64Array, dims: number[]): Tensor {
   switch (type) {
     case 'int32':
-      return new ort.Tensor('int32', Int32Array.from(mask), dims);
+      return new Tensor('int32', Int32Array.from(mask), dims);
     case 'float32':
-      return new ort.Tensor('float32', Float32Array.from(mask), dims);
+      return new Tensor('float32', Float32Array.from(mask), dims);
     case 'bool':
-      return new ort.Tensor('bool', Uint8Array.from(mask), dims);
+      return new Tensor('bool', Uint8Array.from(mask), dims);
     default:
-      return new ort.Tensor(
+      return new Tensor(
         'int64',
         BigInt64Array.from(mask, (v) => BigInt(v)),
         dims,

@@ -1,12 +1,19 @@
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
-import { checkThreads } from '../compute/_onnx.js';
 import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
+import { float16ToFloat32 } from '../numeric/float16.js';
+import {
+  checkDeviceOption,
+  checkThreads,
+  createSession,
+  type Device,
+  type InferenceSession,
+  Tensor,
+} from '../runtime/node.js';
 import { ClipTokenizer } from './_clip-tokenizer.js';
 import { type HubOptions, resolveModelFiles } from './_hub.js';
-import { checkDevice, type Device, sessionOptions } from './_onnx-graph-edit.js';
+import { checkDevice } from './_onnx-graph-edit.js';
 import { lengthOrder, tokenizeTexts } from './_text-batches.js';
-import { float16ToFloat32, readModelJson } from './onnx-clip-encoder.js';
+import { readModelJson } from './onnx-clip-encoder.js';
 import type { EncodeSentencesOptions, SentenceEmbeddings, SentenceEncoder } from './sentence-encoder.js';
 
 /** The sentence encoder of the paper's evaluation, exported by Xenova for transformers.js. */
@@ -18,7 +25,6 @@ const DEFAULT_BATCH = 64;
 export type SentenceDtype = 'fp32' | 'fp16' | 'q8';
 const SENTENCE_DTYPES: readonly SentenceDtype[] = ['fp32', 'fp16', 'q8'];
 const DTYPE_SUFFIX: Readonly<Record<SentenceDtype, string>> = { fp32: '', fp16: '_fp16', q8: '_quantized' };
-const DEVICES: readonly Device[] = ['cpu', 'cuda'];
 const INPUTS = ['input_ids', 'attention_mask', 'token_type_ids'];
 
 export interface OnnxSentenceEncoderOptions extends HubOptions {
@@ -46,7 +52,7 @@ function tokenString(v: unknown): string | undefined {
 interface Parts {
   modelId: string;
   path: string;
-  session: ort.InferenceSession;
+  session: InferenceSession;
   tokenizer: ClipTokenizer;
   padId: number;
   embedDim: number;
@@ -100,12 +106,12 @@ export class OnnxSentenceEncoder implements SentenceEncoder {
           mask[r * len + c] = 1n;
         }
       }
-      const feeds: Record<string, ort.Tensor> = {
-        input_ids: new ort.Tensor('int64', ids, [n, len]),
-        attention_mask: new ort.Tensor('int64', mask, [n, len]),
+      const feeds: Record<string, Tensor> = {
+        input_ids: new Tensor('int64', ids, [n, len]),
+        attention_mask: new Tensor('int64', mask, [n, len]),
       };
       if (this.p.hasTokenTypes)
-        feeds['token_type_ids'] = new ort.Tensor('int64', new BigInt64Array(n * len), [n, len]);
+        feeds['token_type_ids'] = new Tensor('int64', new BigInt64Array(n * len), [n, len]);
       const h = await this.run(feeds, n, len);
       // mean over the attention mask (float64 sums), then L2 normalisation
       const acc = new Float64Array(d);
@@ -130,9 +136,9 @@ export class OnnxSentenceEncoder implements SentenceEncoder {
     return { rows: m, cols: d, data: out, truncated };
   }
 
-  private async run(feeds: Record<string, ort.Tensor>, n: number, len: number): Promise<Float32Array> {
+  private async run(feeds: Record<string, Tensor>, n: number, len: number): Promise<Float32Array> {
     const { session, path, output, embedDim } = this.p;
-    let res: ort.InferenceSession.ReturnType;
+    let res: InferenceSession.ReturnType;
     try {
       res = await session.run(feeds, [output]);
     } catch (e) {
@@ -187,8 +193,7 @@ export async function createOnnxSentenceEncoder(
 ): Promise<OnnxSentenceEncoder> {
   if (options.dtype !== undefined && !SENTENCE_DTYPES.includes(options.dtype))
     throw new ArgumentError(`'dtype' must be ${formatChoices(SENTENCE_DTYPES)} but got '${options.dtype}'`);
-  if (options.device !== undefined && !DEVICES.includes(options.device))
-    throw new ArgumentError(`'device' must be ${formatChoices(DEVICES)} but got '${options.device}'`);
+  checkDeviceOption(options.device);
   checkThreads(options.threads);
   const maxLength = options.maxLength ?? DEFAULT_SENTENCE_MAX_LENGTH;
   if (!(Number.isInteger(maxLength) && maxLength >= 2))
@@ -225,17 +230,11 @@ export async function createOnnxSentenceEncoder(
     { device: options.device ?? 'cpu', threads: options.threads },
     `sentence encoder ${idOrDir}`,
   );
-  const so = sessionOptions({ device: options.device ?? 'cpu', threads: options.threads });
-  let session: ort.InferenceSession;
-  try {
-    session = await ort.InferenceSession.create(modelPath, so);
-  } catch (e) {
-    throw new ClipDissectError(
-      'ERR_MODEL_SESSION',
-      `onnxruntime cannot load ${modelPath}: ${((e as Error).message ?? String(e)).trim()}`,
-      { cause: e },
-    );
-  }
+  const session = await createSession(
+    modelPath,
+    { device: options.device ?? 'cpu', threads: options.threads },
+    modelPath,
+  );
   try {
     const inputs = session.inputNames;
     const unknown = inputs.filter((n) => !INPUTS.includes(n));

@@ -8,14 +8,13 @@
  * TorchScript exporter writes none), from a probe run at batch sizes 1 and 2, which also tells which axis is the
  * batch axis (e.g. [T, B, C] sequence-first outputs).
  */
-import { checkThreads } from '../compute/_onnx.js';
 import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
+import { checkDeviceOption, checkThreads, type Device, type SessionConfig } from '../runtime/node.js';
 import { analyseModules, type FoldedBatchNorm, type ModuleAnalysis } from './_module-tree.js';
 import {
   checkDevice,
   type DeclaredType,
-  type Device,
   declaredTypes,
   FLOAT_DTYPES,
   graphView,
@@ -25,7 +24,6 @@ import {
   pooledModel,
   probeModel,
   type Reduction,
-  type SessionConfig,
   shapeInferenceModel,
   TargetSession,
   withSession,
@@ -45,7 +43,6 @@ import {
 
 export type TokenLayout = 'auto' | 'batch-first' | 'sequence-first';
 const TOKEN_LAYOUTS: readonly TokenLayout[] = ['auto', 'batch-first', 'sequence-first'];
-const DEVICES: readonly Device[] = ['cpu', 'cuda'];
 
 export interface OnnxTargetModelOptions {
   /** Execution provider; 'cuda' needs onnxruntime-node's CUDA build. Default 'cpu'. */
@@ -95,8 +92,7 @@ function checkOptions(options: OnnxTargetModelOptions): void {
     throw new ArgumentError(
       `'options' must be an object but got ${options === null ? 'null' : typeof options}`,
     );
-  if (options.device !== undefined && !DEVICES.includes(options.device))
-    throw new ArgumentError(`'device' must be ${formatChoices(DEVICES)} but got '${options.device}'`);
+  checkDeviceOption(options.device);
   checkThreads(options.threads);
   if (options.token !== undefined && !TOKEN_MODES.includes(options.token))
     throw new ArgumentError(`'token' must be ${formatChoices(TOKEN_MODES)} but got '${options.token}'`);

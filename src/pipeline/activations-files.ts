@@ -13,14 +13,13 @@
  */
 
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
-import sharp from 'sharp';
 import { checkOutputsOutsideProbe } from '../data/probe-dataset.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { checkWritableFolder, withFolderLock } from '../io/folders.js';
 import { matrixToNpy, writeNpy } from '../io/npy.js';
 import { ArgumentError } from '../numeric/errors.js';
 import type { RunHooks } from '../progress.js';
+import { runtimeVersions } from '../runtime/node.js';
 import { VERSION } from '../version.js';
 import { type ActivationsResult, type ExtractActivationsOptions, extractActivations } from './activations.js';
 
@@ -30,9 +29,7 @@ export function runHeader(command: string): Record<string, string> {
     command,
     version: VERSION,
     node: process.version,
-    onnxruntime: ort.env.versions?.node ?? 'unknown',
-    sharp: sharp.versions.sharp,
-    libvips: sharp.versions.vips,
+    ...runtimeVersions(),
     date: new Date().toISOString(),
   };
 }

@@ -15,7 +15,6 @@
  * - Bad images (corrupt, truncated, unreadable) stop the run with an error naming the file, or, with
  *   `skipBadImages`, are left out of the outputs and listed in `skipped`; rows stay in probe order.
  */
-import { checkThreads } from '../compute/_onnx.js';
 import { checkMemoryBudget } from '../compute/similarity-engine.js';
 import { IMAGENET_PREPROCESS, type PreprocessConfig, preprocessShape } from '../data/preprocess.js';
 import {
@@ -38,6 +37,7 @@ import {
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import type { RunHooks } from '../progress.js';
+import { checkDeviceOption, checkThreads } from '../runtime/node.js';
 import {
   checkWorkers,
   defaultWorkers,
@@ -151,7 +151,6 @@ export interface ActivationsResult {
 }
 
 const DEFAULT_BATCH = 64;
-const DEVICES = ['cpu', 'cuda'] as const;
 
 /** Error codes of images that `skipBadImages` skips (see decodeImageRGB). */
 const BAD_IMAGE_CODES = new Set(['ERR_IMAGE', 'ERR_IMAGE_READ']);
@@ -167,8 +166,7 @@ function checkOptions(o: ExtractActivationsOptions): void {
     throw new ArgumentError(`'pool' must be ${formatChoices(POOL_MODES)} but got '${String(o.pool)}'`);
   if (o.token !== undefined && !TOKEN_MODES.includes(o.token))
     throw new ArgumentError(`'token' must be ${formatChoices(TOKEN_MODES)} but got '${String(o.token)}'`);
-  if (o.device !== undefined && !DEVICES.includes(o.device))
-    throw new ArgumentError(`'device' must be ${formatChoices(DEVICES)} but got '${String(o.device)}'`);
+  checkDeviceOption(o.device);
   if (o.batchSize !== undefined && (!Number.isInteger(o.batchSize) || o.batchSize < 1))
     throw new ArgumentError(`'batchSize' must be a positive integer but got ${o.batchSize}`);
   checkRunBatchSize(o.runBatchSize);

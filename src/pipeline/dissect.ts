@@ -25,7 +25,6 @@
  */
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { checkThreads } from '../compute/_onnx.js';
 import { checkMemoryBudget, computeSimilarity, type SimilarityResult } from '../compute/similarity-engine.js';
 import { BUILTIN_CONCEPT_SETS, defaultCacheDir, loadConceptSet } from '../data/builtin-concepts.js';
 import { type ConceptSet, duplicateWarnings } from '../data/concepts.js';
@@ -71,6 +70,7 @@ import {
 } from '../numeric/similarity-options.js';
 import type { RunHooks } from '../progress.js';
 import { descriptionsCsv, type LayerResult, neuronsJson } from '../report/descriptions.js';
+import { checkThreads } from '../runtime/node.js';
 import { VERSION } from '../version.js';
 import {
   checkWorkers,

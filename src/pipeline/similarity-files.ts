@@ -6,7 +6,6 @@
 
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { computeSimilarity, type SimilarityResult } from '../compute/similarity-engine.js';
 import { loadConceptSet } from '../data/builtin-concepts.js';
 import { type ConceptSet, duplicateWarnings } from '../data/concepts.js';
@@ -19,6 +18,7 @@ import { checkFinite, type Matrix } from '../numeric/matrix.js';
 import { checkSimilarityName, type SimilarityName } from '../numeric/similarity-options.js';
 import type { RunHooks } from '../progress.js';
 import { descriptionsCsv, type LayerResult, neuronsJson } from '../report/descriptions.js';
+import { runtimeVersions } from '../runtime/node.js';
 import { VERSION } from '../version.js';
 
 export interface SimilarityFilesOptions {
@@ -163,7 +163,7 @@ async function similarityFiles(o: SimilarityFilesOptions, hooks: RunHooks): Prom
     command: 'similarity',
     version: VERSION,
     node: process.version,
-    onnxruntime: ort.env.versions?.node ?? 'unknown',
+    onnxruntime: runtimeVersions().onnxruntime,
     date: new Date().toISOString(),
     similarity,
     options: result.options,

@@ -8,7 +8,6 @@ import { fileURLToPath } from 'node:url';
 import {
   encodeNpy,
   encodeNpyChunks,
-  float16ToFloat32,
   matrixToNpy,
   type NpyArray,
   type NpyDType,
@@ -19,6 +18,7 @@ import {
   writeNpy,
 } from '../../src/io/npy.js';
 import { ClipDissectError } from '../../src/numeric/errors.js';
+import { float16ToFloat32 } from '../../src/numeric/float16.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/npy/', import.meta.url));
 const DTYPES: NpyDType[] = ['float32', 'float16', 'float64', 'int64', 'int32'];
@@ -451,61 +451,6 @@ describe('encodeNpy argument errors', () => {
       () => encodeNpy({ dtype: 'int8' as NpyDType, shape: [1], data: new Int32Array(1) }),
       /'dtype' must be 'float32', 'float16', 'float64', 'int64' or 'int32' but got "int8"/,
     );
-  });
-});
-
-describe('float16ToFloat32', () => {
-  test('special values', () => {
-    const cases: [number, number][] = [
-      [0x0000, 0],
-      [0x8000, -0],
-      [0x3c00, 1],
-      [0xc000, -2],
-      [0x7bff, 65504],
-      [0xfbff, -65504],
-      [0x0400, 2 ** -14], // smallest normal
-      [0x0001, 2 ** -24], // smallest subnormal
-      [0x8001, -(2 ** -24)],
-      [0x03ff, 1023 * 2 ** -24], // largest subnormal
-      [0x0200, 2 ** -15],
-      [0x3555, 0.333251953125],
-      [0x7c00, Infinity],
-      [0xfc00, -Infinity],
-    ];
-    const out = float16ToFloat32(Uint16Array.from(cases, ([h]) => h));
-    for (const [i, [h, want]] of cases.entries()) {
-      assert.ok(Object.is(out[i], want), `0x${h.toString(16)}: ${out[i]} != ${want}`);
-    }
-  });
-
-  test('NaNs stay NaN with sign and payload', () => {
-    const out = float16ToFloat32(Uint16Array.of(0x7e00, 0x7c01, 0xfe00, 0x7fff));
-    const bits = new Uint32Array(out.buffer);
-    for (const x of out) assert.ok(Number.isNaN(x));
-    assert.deepEqual([...bits], [0x7fc00000, 0x7f802000, 0xffc00000, 0x7fffe000]);
-  });
-
-  test('all 65536 halves match the definition', () => {
-    const all = Uint16Array.from({ length: 65536 }, (_, i) => i);
-    const out = float16ToFloat32(all);
-    for (let h = 0; h < 65536; h++) {
-      const sign = h & 0x8000 ? -1 : 1;
-      const e = (h >> 10) & 31;
-      const m = h & 1023;
-      const want =
-        e === 31
-          ? m
-            ? Number.NaN
-            : sign * Infinity
-          : e === 0
-            ? sign * m * 2 ** -24
-            : sign * (1 + m / 1024) * 2 ** (e - 15);
-      if (!Object.is(out[h], want)) assert.fail(`0x${h.toString(16)}: ${out[h]} != ${want}`);
-    }
-  });
-
-  test('empty input', () => {
-    assert.equal(float16ToFloat32(new Uint16Array(0)).length, 0);
   });
 });
 

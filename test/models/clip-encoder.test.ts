@@ -8,12 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { decodeImageRGB } from '../../src/data/decode.js';
 import { CLIP_PREPROCESS, preprocessImage } from '../../src/data/preprocess.js';
 import { tokenizerSpec } from '../../src/models/_clip-tokenizer.js';
-import {
-  createOnnxClipEncoder,
-  float16ToFloat32,
-  float32ToFloat16,
-  type OnnxClipEncoder,
-} from '../../src/models/onnx-clip-encoder.js';
+import { createOnnxClipEncoder, type OnnxClipEncoder } from '../../src/models/onnx-clip-encoder.js';
 import { ArgumentError, type ClipDissectError, ShapeError } from '../../src/numeric/errors.js';
 import type { Matrix } from '../../src/numeric/matrix.js';
 import type { ProgressEvent } from '../../src/progress.js';
@@ -57,23 +52,6 @@ async function embedPadded77(path: string, ids: number[][], pad: number): Promis
     await session.release();
   }
 }
-
-describe('float16 conversion', () => {
-  test('rounds to nearest even and back', () => {
-    const x = Float32Array.of(0, -0, 1, -2, 0.1, 65504, 65520, 1e-8, 6e-8, 2 ** -24, 2 ** -14, 1.00048828125);
-    const h = float32ToFloat16(x);
-    assert.deepEqual(
-      [...h].map((v) => v.toString(16)),
-      ['0', '8000', '3c00', 'c000', '2e66', '7bff', '7c00', '0', '1', '1', '400', '3c00'],
-    );
-    const back = float16ToFloat32(h);
-    assert.equal(back[2], 1);
-    assert.equal(back[5], 65504);
-    assert.equal(back[6], Number.POSITIVE_INFINITY);
-    assert.ok(Math.abs(back[4] - 0.1) < 1e-4);
-    assert.ok(Number.isNaN(float16ToFloat32(float32ToFloat16(Float32Array.of(Number.NaN)))[0]));
-  });
-});
 
 describe('SigLIP tokenizer settings', () => {
   test('pad every text to the context length with the pad token', () => {
