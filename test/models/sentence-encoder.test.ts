@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { cp, mkdir } from 'node:fs/promises';
+import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -129,6 +129,28 @@ describe('sentence encoder options and errors', () => {
     await assert.rejects(
       createOnnxSentenceEncoder(MODEL, { dtype: 'int4' as never }),
       /'dtype' must be 'fp32', 'fp16' or 'q8'/,
+    );
+  });
+
+  test('a model onnxruntime cannot open, or a missing CUDA build, is a clear ClipDissectError', async () => {
+    const dir = tempDir('clip-dissect-mpnet-junk-');
+    await cp(MODEL, dir, { recursive: true });
+    const model = join(dir, 'onnx', 'model.onnx');
+    await writeFile(model, 'not a model');
+    await assert.rejects(createOnnxSentenceEncoder(dir), (e: ClipDissectError) => {
+      assert.equal(e.code, 'ERR_MODEL_SESSION');
+      assert.ok(e.message.startsWith(`onnxruntime cannot load ${model}: `), e.message);
+      return true;
+    });
+    await assert.rejects(createOnnxSentenceEncoder(MODEL, { device: 'cuda' }), (e: ClipDissectError) => {
+      assert.equal(e.code, 'ERR_CUDA_UNAVAILABLE');
+      assert.match(e.message, /requested for 'sentence encoder .*' but onnxruntime cannot load its CUDA/);
+      assert.match(e.message, /ONNXRUNTIME_NODE_INSTALL=cuda12/);
+      return true;
+    });
+    await assert.rejects(
+      createOnnxSentenceEncoder(MODEL, { device: 'gpu' as never }),
+      /'device' must be 'cpu' or 'cuda' but got 'gpu'/,
     );
   });
 
