@@ -150,6 +150,13 @@ describe('dissect (tiny CLIP, resnet_small, 22 fixture images)', { skip: NEEDS_S
     assert.equal(images.length, 22);
     const args = JSON.parse(readFileSync(join(out, 'args.json'), 'utf8'));
     assert.equal(args.command, 'dissect');
+    // the native runtimes' versions: the installed packages'
+    const installed = (name: string) =>
+      JSON.parse(readFileSync(new URL(`../../../node_modules/${name}/package.json`, import.meta.url), 'utf8'))
+        .version;
+    assert.equal(args.onnxruntime, installed('onnxruntime-node'));
+    assert.equal(args.sharp, installed('sharp'));
+    assert.match(args.libvips, /^\d+\.\d+\.\d+/);
     assert.match(args.inputs.target.sha256, /^[0-9a-f]{64}$/);
     assert.match(args.inputs.clip.sha256.vision, /^[0-9a-f]{64}$/);
     assert.match(args.inputs.concepts.sha256, /^[0-9a-f]{64}$/);
