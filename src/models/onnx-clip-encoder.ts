@@ -22,13 +22,14 @@ import { int8WeightMax } from '../compute/_cpu-features.js';
 import { type PreprocessConfig, preprocessorConfigFromHF, preprocessShape } from '../data/preprocess.js';
 import { readJson } from '../io/files.js';
 import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
-import { float16ToFloat32, float32ToFloat16 } from '../numeric/float16.js';
 import type { Matrix } from '../numeric/matrix.js';
 import {
   checkDeviceOption,
   checkThreads,
   createSession,
   type Device,
+  floatTensor,
+  floatTensorValues,
   type InferenceSession,
   Tensor,
 } from '../runtime/node.js';
@@ -244,11 +245,8 @@ async function runTower(
       throw new ShapeError(
         `${tower.path}: output '${tower.output}' has shape [${t.dims.join(', ')}] but [${batch}, ${embedDim}] (batch × embedding size) was expected`,
       );
-    if (t.type === 'float32') return (t.data as Float32Array).slice();
-    if (t.type === 'float16') {
-      const d = t.data as unknown;
-      return d instanceof Uint16Array ? float16ToFloat32(d) : Float32Array.from(d as ArrayLike<number>);
-    }
+    const values = floatTensorValues(t);
+    if (values !== null) return values;
     throw new ClipDissectError(
       'ERR_MODEL_CONFIG',
       `${tower.path}: output '${tower.output}' has type ${t.type} but float32 or float16 was expected`,
@@ -389,10 +387,7 @@ export class OnnxClipEncoder implements ClipEncoder {
       const n = Math.min(this.runBatch, batchSize - start);
       const x = batchNCHW.subarray(start * per, (start + n) * per);
       const dims = [n, c, h, w];
-      const tensor =
-        tower.inputType === 'float16'
-          ? new Tensor('float16', float32ToFloat16(x), dims)
-          : new Tensor('float32', x, dims);
+      const tensor = floatTensor(tower.inputType === 'float16' ? 'float16' : 'float32', x, dims);
       data.set(await runTower(tower, { [tower.input]: tensor }, n, d), start * d);
     }
     return { rows: batchSize, cols: d, data };

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
-import { float16ToFloat32 } from '../numeric/float16.js';
 import {
   checkDeviceOption,
   checkThreads,
   createSession,
   type Device,
+  floatTensorValues,
   type InferenceSession,
   Tensor,
 } from '../runtime/node.js';
@@ -154,13 +154,8 @@ export class OnnxSentenceEncoder implements SentenceEncoder {
         throw new ShapeError(
           `${path}: output '${output}' has shape [${t.dims.join(', ')}] but [${n}, ${len}, ${embedDim}] (batch × tokens × hidden size) was expected`,
         );
-      if (t.type === 'float32') return (t.data as Float32Array).slice();
-      if (t.type === 'float16') {
-        const data = t.data as unknown;
-        return data instanceof Uint16Array
-          ? float16ToFloat32(data)
-          : Float32Array.from(data as ArrayLike<number>);
-      }
+      const values = floatTensorValues(t);
+      if (values !== null) return values;
       throw new ClipDissectError(
         'ERR_MODEL_CONFIG',
         `${path}: output '${output}' has type ${t.type} but float32 or float16 was expected`,

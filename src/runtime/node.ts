@@ -11,6 +11,7 @@ import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
+import { float16ToFloat32, float32ToFloat16 } from '../numeric/float16.js';
 
 export type { InferenceSession } from 'onnxruntime-node';
 export { Tensor } from 'onnxruntime-node';
@@ -105,6 +106,25 @@ export async function createSession(
       );
     throw new ClipDissectError('ERR_MODEL_SESSION', `onnxruntime cannot load ${what}: ${msg}`, { cause: e });
   }
+}
+
+/** A float32 or float16 input tensor of float32 values (fp16 exports take float16 tensors). */
+export function floatTensor(
+  type: 'float32' | 'float16',
+  data: Float32Array,
+  dims: readonly number[],
+): ort.Tensor {
+  return type === 'float16'
+    ? new ort.Tensor('float16', float32ToFloat16(data), dims)
+    : new ort.Tensor('float32', data, dims);
+}
+
+/** The values of a float32 or float16 output tensor as float32, copied; null for any other element type. */
+export function floatTensorValues(t: ort.Tensor): Float32Array | null {
+  if (t.type === 'float32') return (t.data as Float32Array).slice();
+  if (t.type !== 'float16') return null;
+  const d = t.data as unknown; // float16 bits; a Float16Array where the runtime has one
+  return d instanceof Uint16Array ? float16ToFloat32(d) : Float32Array.from(d as ArrayLike<number>);
 }
 
 /** The versions of the native runtimes, as results record them. */

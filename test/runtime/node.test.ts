@@ -11,6 +11,8 @@ import {
   checkThreads,
   createSession,
   DEVICES,
+  floatTensor,
+  floatTensorValues,
   maxThreads,
   runtimeVersions,
   sessionOptions,
@@ -101,6 +103,23 @@ describe('runtime gateway: sessions', () => {
       assert.match(e.message, /or use device 'cpu'$/);
       return true;
     });
+  });
+});
+
+describe('runtime gateway: float tensors', () => {
+  test('float16 inputs are rounded halves; outputs come back as float32 copies; other types are null', () => {
+    const x = Float32Array.of(1, 0.5, -2, 0.1);
+    const h = floatTensor('float16', x, [2, 2]);
+    assert.equal(h.type, 'float16');
+    assert.deepEqual(h.dims, [2, 2]);
+    assert.deepEqual([...(h.data as Uint16Array)], [0x3c00, 0x3800, 0xc000, 0x2e66]);
+    assert.deepEqual([...floatTensorValues(h)!], [1, 0.5, -2, 0.0999755859375]);
+    const f = floatTensor('float32', x, [4]);
+    assert.equal(f.data, x, 'float32 data is not copied in');
+    const back = floatTensorValues(f)!;
+    assert.deepEqual(back, x);
+    assert.notEqual(back.buffer, x.buffer, 'outputs are copied out');
+    assert.equal(floatTensorValues(new Tensor('int64', new BigInt64Array(2), [2])), null);
   });
 });
 
