@@ -84,3 +84,8 @@ export async function startCommand<const G extends readonly FlagGroup[] = readon
   const onProgress = spec.progress && values.quiet !== true ? renderer.onProgress : undefined;
   return { values: values as FlagValues<G> & { quiet?: boolean }, positionals, renderer, onProgress };
 }
+
+/** The closing lines of a command's summary: `wrote:` and one indented line per file written. */
+export function wroteLines(files: readonly string[]): string[] {
+  return ['wrote:', ...files.map((f) => `  ${f}`)];
+}

@@ -7,7 +7,7 @@ import { POOL_MODES, type PoolMode, TOKEN_MODES, type TokenMode } from '../../mo
 import { runActivationsFiles } from '../../pipeline/activations-files.js';
 import { loadPreprocessConfig } from '../../pipeline/preprocess-config.js';
 import { CliError, type CliIO, choice, optionalInt, optionalSize, type ParsedValues } from '../_args.js';
-import { startCommand } from '../_command.js';
+import { startCommand, wroteLines } from '../_command.js';
 import {
   BATCH_SIZE,
   CACHE_DIR,
@@ -231,8 +231,7 @@ export async function activationsCommand(args: string[], io: CliIO): Promise<num
     if (result.skipped.length > 5)
       out.push(`  … and ${result.skipped.length - 5} more (see activations.json)`);
   }
-  out.push('wrote:');
-  for (const f of files) out.push(`  ${f}`);
+  out.push(...wroteLines(files));
   io.stdout.write(`${out.join('\n')}\n`);
   return 0;
 }

@@ -2,7 +2,7 @@
 
 import { composeConcepts } from '../../pipeline/compose.js';
 import { CliError, type CliIO, optionalInt, optionalSize, parseNumber } from '../_args.js';
-import { startCommand } from '../_command.js';
+import { startCommand, wroteLines } from '../_command.js';
 import {
   CACHE_DIR,
   type FlagGroup,
@@ -114,8 +114,7 @@ export async function composeCommand(args: string[], io: CliIO): Promise<number>
     });
   }
   if (r.files.length) {
-    out.push('wrote:');
-    for (const f of r.files) out.push(`  ${f}`);
+    out.push(...wroteLines(r.files));
   }
   io.stdout.write(`${out.join('\n')}\n`);
   return 0;

@@ -15,7 +15,7 @@ import { dissect } from '../../pipeline/dissect.js';
 import { formatFloat32 } from '../../report/descriptions.js';
 import { buildReport } from '../../report/html-report.js';
 import { CliError, type CliIO, choice, optionalInt, optionalSize, parseParams } from '../_args.js';
-import { startCommand } from '../_command.js';
+import { startCommand, wroteLines } from '../_command.js';
 import {
   BATCH_SIZE,
   CACHE_DIR,
@@ -297,8 +297,7 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
       );
     if (l.trust) out.push(`  ${trustLine(l.trust.summary)}`);
   }
-  out.push('wrote:');
-  for (const f of r.files ?? []) out.push(`  ${f}`);
+  out.push(...wroteLines(r.files ?? []));
   if (report) out.push(reportSummary(report));
   io.stdout.write(`${out.join('\n')}\n`);
   return 0;

@@ -3,7 +3,7 @@
 import { CLIP_DTYPES, type ClipDtype } from '../../models/onnx-clip-encoder.js';
 import { type EvalResult, evaluate } from '../../pipeline/eval.js';
 import { type CliIO, choice, optionalInt, optionalSize } from '../_args.js';
-import { startCommand } from '../_command.js';
+import { startCommand, wroteLines } from '../_command.js';
 import {
   CACHE_DIR,
   CLIP,
@@ -99,8 +99,7 @@ function formatEval(r: EvalResult): string {
   } else if (r.accuracyNote) {
     out.push(r.accuracyNote);
   }
-  out.push('wrote:');
-  for (const f of r.files) out.push(`  ${f}`);
+  out.push(...wroteLines(r.files));
   return `${out.join('\n')}\n`;
 }
 

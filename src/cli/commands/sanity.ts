@@ -3,7 +3,7 @@
 import { SIMILARITY_NAMES, type SimilarityName } from '../../numeric/similarity-options.js';
 import { runSanity, type SanityResult } from '../../pipeline/sanity.js';
 import { CliError, type CliIO, choice, optionalInt, optionalSize, parseNumber } from '../_args.js';
-import { startCommand } from '../_command.js';
+import { startCommand, wroteLines } from '../_command.js';
 import {
   type FlagGroup,
   flag,
@@ -100,8 +100,7 @@ function formatSanity(r: SanityResult): string {
       out.push(`  ${m.padEnd(22)}${cells.join('')}`);
     }
   }
-  out.push('wrote:');
-  for (const f of r.files) out.push(`  ${f}`);
+  out.push(...wroteLines(r.files));
   return `${out.join('\n')}\n`;
 }
 

@@ -3,7 +3,7 @@
 import { type ScoreResult, scoreLabels } from '../../pipeline/score.js';
 import type { LayerTrustSummary } from '../../pipeline/trust.js';
 import { type CliIO, optionalInt, optionalSize } from '../_args.js';
-import { startCommand } from '../_command.js';
+import { startCommand, wroteLines } from '../_command.js';
 import {
   type FlagGroup,
   flag,
@@ -103,8 +103,7 @@ function formatScore(r: ScoreResult): string {
     for (const [label, f] of rows)
       out.push(`  ${label.padEnd(24)}${cols.map((c) => f(c.s).padStart(w + 2)).join('')}`);
   }
-  out.push('wrote:');
-  for (const f of r.files) out.push(`  ${f}`);
+  out.push(...wroteLines(r.files));
   return `${out.join('\n')}\n`;
 }
 

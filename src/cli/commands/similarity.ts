@@ -4,7 +4,7 @@ import { SIMILARITY_NAMES, type SimilarityName } from '../../numeric/similarity-
 import { runSimilarityFiles } from '../../pipeline/similarity-files.js';
 import { formatFloat32 } from '../../report/descriptions.js';
 import { CliError, type CliIO, choice, optionalInt, optionalSize, parseParams } from '../_args.js';
-import { startCommand } from '../_command.js';
+import { startCommand, wroteLines } from '../_command.js';
 import {
   CACHE_DIR,
   CONCEPTS,
@@ -154,8 +154,7 @@ export async function similarityCommand(args: string[], io: CliIO): Promise<numb
       `  ${String(k).padStart(4)}  ${layer.concepts[r.labels[k]].slice(0, 30).padEnd(30)}  ${formatFloat32(r.scores[k])}`,
     );
   }
-  out.push('wrote:');
-  for (const f of files) out.push(`  ${f}`);
+  out.push(...wroteLines(files));
   io.stdout.write(`${out.join('\n')}\n`);
   return 0;
 }

@@ -3,7 +3,7 @@
 import type { PearsonResult } from '../../numeric/stats.js';
 import { analyseWeights, WEIGHT_TEXT_SPACES, type WeightTextSpace } from '../../pipeline/weights.js';
 import { type CliIO, choice, optionalInt } from '../_args.js';
-import { startCommand } from '../_command.js';
+import { startCommand, wroteLines } from '../_command.js';
 import {
   CACHE_DIR,
   type FlagGroup,
@@ -143,8 +143,7 @@ export async function weightsCommand(args: string[], io: CliIO): Promise<number>
     `winning score vs largest outgoing weight (per ${r.from} neuron): ${formatCorrelation(r.scoreVsMaxWeight)}`,
   );
   if (r.files.length) {
-    out.push('wrote:');
-    for (const f of r.files) out.push(`  ${f}`);
+    out.push(...wroteLines(r.files));
   }
   io.stdout.write(`${out.join('\n')}\n`);
   return 0;
