@@ -1,0 +1,101 @@
+/** The file-system port on Node's `fs`. */
+import { constants, readFileSync, type Stats, unlinkSync } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import type { DirEntry, FileStat, FileSystem, OpenFile, OpenMode } from '../types.js';
+
+function toStat(st: Stats, ns?: bigint): FileStat {
+  return {
+    size: st.size,
+    mtimeMs: st.mtimeMs,
+    ctimeMs: st.ctimeMs,
+    mtimeNs: ns ?? BigInt(Math.round(st.mtimeMs * 1e6)),
+    ino: st.ino,
+    dev: st.dev,
+    isFile: () => st.isFile(),
+    isDirectory: () => st.isDirectory(),
+    isSymbolicLink: () => st.isSymbolicLink(),
+    isFIFO: () => st.isFIFO(),
+    isSocket: () => st.isSocket(),
+    isCharacterDevice: () => st.isCharacterDevice(),
+    isBlockDevice: () => st.isBlockDevice(),
+  };
+}
+
+async function statOf(path: string, link: boolean): Promise<FileStat> {
+  const big = link ? await fsp.lstat(path, { bigint: true }) : await fsp.stat(path, { bigint: true });
+  const st = link ? await fsp.lstat(path) : await fsp.stat(path);
+  return toStat(st, big.mtimeNs);
+}
+
+const OPEN_FLAGS: Record<OpenMode, string | number> = {
+  r: 'r',
+  'r-nonblocking': constants.O_RDONLY | (constants.O_NONBLOCK ?? 0),
+  w: 'w',
+  wx: 'wx',
+  a: 'a',
+};
+
+function wrapHandle(fh: fsp.FileHandle): OpenFile {
+  return {
+    read: async (buffer, offset, length, position) =>
+      (await fh.read(buffer, offset, length, position)).bytesRead,
+    write: async (buffer, offset = 0, length = buffer.length - offset) =>
+      (await fh.write(buffer, offset, length)).bytesWritten,
+    writeText: (text) => fh.writeFile(text),
+    stat: async () => {
+      const st = await fh.stat();
+      const big = await fh.stat({ bigint: true });
+      return toStat(st, big.mtimeNs);
+    },
+    datasync: () => fh.datasync(),
+    close: () => fh.close(),
+  };
+}
+
+export const nodeFiles: FileSystem = {
+  stat: (path) => statOf(path, false),
+  lstat: (path) => statOf(path, true),
+  readFile: async (path) => {
+    const b = await fsp.readFile(path);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  },
+  readText: (path) => fsp.readFile(path, 'utf8'),
+  readAssetSync: (url) => {
+    const b = readFileSync(url);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  },
+  writeFile: (path, data) => fsp.writeFile(path, data),
+  readdir: async (path): Promise<DirEntry[]> =>
+    (await fsp.readdir(path, { withFileTypes: true })).map((e) => ({
+      name: e.name,
+      isFile: () => e.isFile(),
+      isDirectory: () => e.isDirectory(),
+      isSymbolicLink: () => e.isSymbolicLink(),
+    })),
+  mkdir: (path, options) => fsp.mkdir(path, { recursive: options?.recursive ?? false }),
+  rename: (from, to) => fsp.rename(from, to),
+  rm: (path, options) =>
+    fsp.rm(path, { recursive: options?.recursive ?? false, force: options?.force ?? false }),
+  rmdir: (path) => fsp.rmdir(path),
+  removeSync: (path) => unlinkSync(path),
+  link: (existingPath, newPath) => fsp.link(existingPath, newPath),
+  realpath: (path) => fsp.realpath(path),
+  utimes: (path, atime, mtime) => fsp.utimes(path, atime, mtime),
+  checkWritable: (path) => fsp.access(path, constants.W_OK | constants.X_OK),
+  open: async (path, mode) => wrapHandle(await fsp.open(path, OPEN_FLAGS[mode])),
+  readChunks: (path, chunkBytes = 1 << 20) => readChunks(path, chunkBytes),
+};
+
+async function* readChunks(path: string, chunkBytes: number): AsyncIterable<Uint8Array> {
+  const fh = await fsp.open(path, 'r');
+  try {
+    for (;;) {
+      const buf = new Uint8Array(chunkBytes);
+      const { bytesRead } = await fh.read(buf, 0, chunkBytes, null);
+      if (bytesRead === 0) return;
+      yield bytesRead === chunkBytes ? buf : buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
+}
