@@ -16,7 +16,6 @@ export {
 } from './compute/similarity-engine.js';
 export {
   BUILTIN_CONCEPT_NAMES,
-  defaultCacheDir,
   type LoadConceptsOptions,
   loadConceptSet,
 } from './data/builtin-concepts.js';
@@ -31,6 +30,7 @@ export {
   ProbeDatasetError,
   type ProbeImage,
 } from './data/probe-dataset.js';
+export { defaultCacheDir } from './io/cache-dir.js';
 export { NpyFormatError } from './io/npy.js';
 export type { ClipEncoder, EncodeTextOptions, TextEmbeddings } from './models/clip-encoder.js';
 export {

@@ -5,14 +5,17 @@
  */
 import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../io/atomic.js';
+import { defaultCacheDir } from '../io/cache-dir.js';
 import { markUsed } from '../io/cache-files.js';
+import { downloadFile } from '../io/download.js';
 import { NotRegularFileError, readRegularFile } from '../io/regular-file.js';
 import { formatChoices } from '../numeric/errors.js';
-import type { ProgressCallback } from '../progress.js';
+import type { ProgressCallback, RunHooks } from '../progress.js';
 import { type ConceptSet, ConceptSetError, parseConcepts } from './concepts.js';
+
+/** Kept here too for callers that imported it from this module. */
+export { defaultCacheDir };
 
 const OFFICIAL = 'https://raw.githubusercontent.com/Trustworthy-ML-Lab/CLIP-dissect/main/data/';
 
@@ -59,11 +62,6 @@ export const BUILTIN_CONCEPT_SETS: Readonly<Record<string, BuiltinConceptSet>> =
 
 export const BUILTIN_CONCEPT_NAMES = Object.keys(BUILTIN_CONCEPT_SETS);
 
-/** `$XDG_CACHE_HOME/clip-dissect`, else `~/.cache/clip-dissect`. */
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'clip-dissect');
-}
-
 export interface LoadConceptsOptions {
   /** Default: defaultCacheDir(). */
   cacheDir?: string;
@@ -73,6 +71,7 @@ export interface LoadConceptsOptions {
   baseUrl?: string;
   /** The fetch implementation (default: global fetch). */
   fetch?: typeof fetch;
+  /** @deprecated since 0.x: pass `onProgress` in the second argument ({@link RunHooks}); still honoured. */
   onProgress?: ProgressCallback;
 }
 
@@ -93,7 +92,11 @@ async function tryRead(path: string): Promise<Uint8Array | undefined> {
  * Loads a concept set: a text file (one concept a line), or a built-in name
  * ('20k', '10k', '3k', 'broden', 'imagenet'), downloaded and cached on first use.
  */
-export async function loadConceptSet(spec: string, options: LoadConceptsOptions = {}): Promise<ConceptSet> {
+export async function loadConceptSet(
+  spec: string,
+  options: LoadConceptsOptions = {},
+  hooks: RunHooks = {},
+): Promise<ConceptSet> {
   const asFile = await tryRead(spec).catch((e: NodeJS.ErrnoException) => {
     if (e instanceof NotRegularFileError) throw new ConceptSetError(`concept file ${e.message}`);
     throw new ConceptSetError(`${spec}: cannot read the concept file (${e.code ?? e.message})`);
@@ -119,24 +122,20 @@ export async function loadConceptSet(spec: string, options: LoadConceptsOptions 
       `built-in concept set '${spec}' is not in the cache (${cached}) and offline mode forbids downloading it; run once without --offline, or download ${url} yourself and pass the file`,
     );
   }
-  options.onProgress?.({ stage: `download ${builtin.file}`, done: 0, total: 1, unit: 'file' });
-  let bytes: Uint8Array;
-  try {
-    const res = await (options.fetch ?? fetch)(url);
-    if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`);
-    bytes = new Uint8Array(await res.arrayBuffer());
-  } catch (e) {
-    throw new ConceptSetError(
-      `cannot download built-in concept set '${spec}' from ${url}: ${(e as Error).message}; download it yourself and pass the file`,
-    );
-  }
-  const got = sha256(bytes);
-  if (got !== builtin.sha256) {
-    throw new ConceptSetError(
-      `built-in concept set '${spec}' downloaded from ${url} has SHA-256 ${got} but ${builtin.sha256} was expected; not using it`,
-    );
-  }
-  await writeFileAtomic(cached, bytes);
-  options.onProgress?.({ stage: `download ${builtin.file}`, done: 1, total: 1, unit: 'file' });
-  return parseConcepts(new TextDecoder().decode(bytes), spec);
+  await downloadFile(
+    {
+      url,
+      path: cached,
+      label: `built-in concept set '${spec}'`,
+      stage: `download ${builtin.file}`,
+      fetch: options.fetch,
+      checks: [
+        { algorithm: 'sha256', value: builtin.sha256, from: 'the SHA-256 clip-dissect knows for this set' },
+      ],
+      advice: 'download it yourself and pass the file',
+      error: (message) => new ConceptSetError(message),
+    },
+    { onProgress: hooks.onProgress ?? options.onProgress, signal: hooks.signal },
+  );
+  return parseConcepts(new TextDecoder().decode(await readRegularFile(cached)), spec);
 }

@@ -11,23 +11,18 @@
  * not have (HTTP 404) are remembered by an empty `.clip-dissect/<file>.absent`, so that offline runs know them
  * absent instead of guessing.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { defaultCacheDir } from '../data/builtin-concepts.js';
+import { stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
-import {
-  type DownloadRecord,
-  LAST_USED,
-  markUsed,
-  RECORD_DIR,
-  writeDownloadRecord,
-} from '../io/cache-files.js';
+import { defaultCacheDir } from '../io/cache-dir.js';
+import { LAST_USED, markUsed, RECORD_DIR, writeDownloadRecord } from '../io/cache-files.js';
+import { downloadFile, hubAuthHeaders, hubEndpoint, hubFileUrl } from '../io/download.js';
 import { isFile } from '../io/files.js';
+
+export { hubFileUrl };
+
 import { ClipDissectError } from '../numeric/errors.js';
 import type { ProgressCallback } from '../progress.js';
-
-const HUB_URL = 'https://huggingface.co';
 
 export interface HubOptions {
   /** Where hub models are cached (in `models/<id>/`). Default: defaultCacheDir(). */
@@ -48,6 +43,8 @@ export interface HubOptions {
   onProgress?: ProgressCallback;
   /** What the model is, for messages (default 'CLIP'). */
   modelKind?: string;
+  /** Stops a download: its temporary file is removed and the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface ResolvedModel {
@@ -64,18 +61,6 @@ export interface ResolvedModel {
 /** The marker that records an optional file as absent from the hub. */
 function absentMarker(dir: string, file: string): string {
   return join(dir, RECORD_DIR, `${file}.absent`);
-}
-
-/** The endpoint hub files come from: `baseUrl`, else HF_ENDPOINT, else https://huggingface.co. */
-function hubEndpoint(baseUrl?: string): string {
-  const env = process.env['HF_ENDPOINT'];
-  return (baseUrl ?? (env !== undefined && env !== '' ? env : HUB_URL)).replace(/\/+$/, '');
-}
-
-/** The URL of one file of a hub model. */
-export function hubFileUrl(id: string, file: string, options: Pick<HubOptions, 'baseUrl' | 'revision'> = {}) {
-  const rev = encodeURIComponent(options.revision ?? 'main');
-  return `${hubEndpoint(options.baseUrl)}/${id}/resolve/${rev}/${file.split('/').map(encodeURIComponent).join('/')}`;
 }
 
 /** Where a hub model's files are cached. */
@@ -172,12 +157,10 @@ export async function resolveModelFiles(
         `model '${idOrDir}': ${f} is not in the cache folder ${dir} and offline mode forbids downloading it; run once without --offline, or download ${url} into that folder yourself`,
       );
     }
-    const got = await download(
-      url,
-      path,
+    const got = await downloadHubFile(
+      dir,
       { id: idOrDir, file: f, revision, optional: optional.has(f) },
       options,
-      (r) => writeDownloadRecord(dir, { ...r, file: f }),
     );
     if (!got) {
       absent.push(f);
@@ -188,19 +171,11 @@ export async function resolveModelFiles(
   return { dir, hubId: idOrDir, revision, absent };
 }
 
-/** An error's message with its cause's (undici's "fetch failed" says why only in its cause). */
-function errorText(e: unknown): string {
-  const msg = (e as Error)?.message ?? String(e);
-  const cause = (e as { cause?: unknown })?.cause;
-  const why = cause instanceof Error ? cause.message : undefined;
-  return why && why !== msg ? `${msg} (${why})` : msg;
-}
-
 /**
  * What to do about an HTTP error of the hub: why (from the status and Hugging Face's X-Error-Code header) and
  * what the user can do about it.
  */
-function httpErrorText(
+function hubHttpErrorText(
   res: Response,
   what: { id: string; file: string; revision: string },
   tokenSent: boolean,
@@ -224,122 +199,42 @@ function httpErrorText(
 }
 
 /**
- * Downloads `url` into `path` through a temporary file in the same folder; `record` is given the file's size
- * and SHA-256 just before it is renamed into place (for `clip-dissect cache verify`). false: an optional file
- * the hub does not have (HTTP 404, not a missing repository or revision).
+ * Downloads one hub file into `dir` through the verified downloader; its size and SHA-256 are recorded just
+ * before it is renamed into place (for `clip-dissect cache verify`). false: an optional file the hub does not
+ * have (HTTP 404, not a missing repository or revision).
  */
-async function download(
-  url: string,
-  path: string,
+async function downloadHubFile(
+  dir: string,
   what: { id: string; file: string; revision: string; optional: boolean },
   options: HubOptions,
-  record: (r: Omit<DownloadRecord, 'file'>) => Promise<void>,
 ): Promise<boolean> {
-  const label = `${what.id}/${what.file}`;
-  const stage = `download ${label}`;
-  const fail = (why: string, cause?: unknown): never => {
-    throw new ClipDissectError(
-      'ERR_MODEL_DOWNLOAD',
-      `cannot download ${label} from ${url}: ${why}`,
-      cause === undefined ? undefined : { cause },
-    );
-  };
-  const envToken = process.env['HF_TOKEN'];
-  const token = options.token ?? (envToken !== undefined && envToken !== '' ? envToken : undefined);
-  let res: Response;
-  try {
-    res = await (options.fetch ?? fetch)(url, {
-      redirect: 'follow',
-      headers: token !== undefined ? { authorization: `Bearer ${token}` } : {},
-    });
-  } catch (e) {
-    return fail(
-      `${errorText(e)}; check the network and the endpoint (HF_ENDPOINT), or pass a local folder`,
-      e,
-    );
-  }
-  if (!res.ok) {
-    await res.body?.cancel().catch(() => undefined);
-    const code = res.headers.get('x-error-code');
-    if (what.optional && res.status === 404 && code !== 'RepoNotFound' && code !== 'RevisionNotFound')
-      return false;
-    return fail(httpErrorText(res, what, token !== undefined, hubEndpoint(options.baseUrl)));
-  }
-  const lengthHeader = res.headers.get('content-length');
-  const expectedLength =
-    lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
-  const etag = (res.headers.get('x-linked-etag') ?? '').replace(/^W\//, '').replace(/"/g, '');
-  const expectedSha = /^[0-9a-f]{64}$/.test(etag) ? etag : undefined;
-  // x-linked-size is the LFS object's size; content-length may describe a compressed body.
-  const linkedSize = res.headers.get('x-linked-size');
-  const total = linkedSize !== null && /^\d+$/.test(linkedSize) ? Number(linkedSize) : (expectedLength ?? 0);
-
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.download`;
-  let renamed = false;
-  let received = 0;
-  let sha256 = '';
-  try {
-    const fh = await open(tmp, 'wx');
-    const hash = createHash('sha256');
-    let lastReport = -1;
-    // total 0 while the size is unknown (no Content-Length); the last event has the size received
-    const report = (force: boolean, last = false) => {
-      // at most ~100 events per file
-      const step = Math.max(total / 100, 1 << 20);
-      if (force || received - lastReport >= step) {
-        lastReport = received;
-        const all = last ? received : total > 0 ? Math.max(total, received) : 0;
-        options.onProgress?.({ stage, done: received, total: all, unit: 'bytes' });
-      }
-    };
-    try {
-      report(true);
-      if (res.body) {
-        const reader = res.body.getReader();
-        for (;;) {
-          let chunk: Awaited<ReturnType<typeof reader.read>>;
-          try {
-            chunk = await reader.read();
-          } catch (e) {
-            return fail(`the connection broke after ${received} bytes (${errorText(e)})`, e);
-          }
-          if (chunk.done) break;
-          const bytes = chunk.value;
-          hash.update(bytes);
-          let off = 0;
-          while (off < bytes.length) off += (await fh.write(bytes, off, bytes.length - off)).bytesWritten;
-          received += bytes.length;
-          report(false);
-        }
-      }
-      if (
-        total > 0 &&
-        received !== total &&
-        (linkedSize !== null || res.headers.get('content-encoding') === null)
-      )
-        fail(`received ${received} bytes but the server announced ${total}`);
-      sha256 = hash.digest('hex');
-      if (expectedSha !== undefined && sha256 !== expectedSha)
-        fail(`its SHA-256 is ${sha256} but the server announced ${expectedSha}`);
-      await fh.datasync();
-    } finally {
-      await fh.close();
-    }
-    // the record first: a crash in between leaves a record without its file, which is downloaded again
-    await record({
-      url,
-      size: received,
-      sha256,
-      checkedAgainst: expectedSha !== undefined ? 'sha256' : total > 0 ? 'size' : 'none',
-      downloadedAt: new Date().toISOString(),
-      version: 1,
-    });
-    await rename(tmp, path);
-    renamed = true;
-    report(true, true);
-  } finally {
-    if (!renamed) await rm(tmp, { force: true }).catch(() => undefined);
-  }
-  return true;
+  const headers = hubAuthHeaders(options.token);
+  const got = await downloadFile(
+    {
+      url: hubFileUrl(what.id, what.file, options),
+      path: join(dir, what.file),
+      label: `${what.id}/${what.file}`,
+      headers,
+      fetch: options.fetch,
+      error: (message, cause) => new ClipDissectError('ERR_MODEL_DOWNLOAD', message, { cause }),
+      explainHttpError: (res) =>
+        hubHttpErrorText(res, what, headers.authorization !== undefined, hubEndpoint(options.baseUrl)),
+      allowNotFound: (res) => {
+        const code = res.headers.get('x-error-code');
+        return what.optional && code !== 'RepoNotFound' && code !== 'RevisionNotFound';
+      },
+      beforeRename: (r) =>
+        writeDownloadRecord(dir, {
+          file: what.file,
+          url: r.url,
+          size: r.size,
+          sha256: r.sha256,
+          checkedAgainst: r.checkedAgainst === 'md5' ? 'none' : r.checkedAgainst,
+          downloadedAt: new Date().toISOString(),
+          version: 1,
+        }),
+    },
+    { onProgress: options.onProgress, signal: options.signal },
+  );
+  return got !== undefined;
 }

@@ -9,8 +9,9 @@
  */
 import { join } from 'node:path';
 import { computeSimilarity } from '../compute/similarity-engine.js';
-import { defaultCacheDir, loadConceptSet } from '../data/builtin-concepts.js';
+import { loadConceptSet } from '../data/builtin-concepts.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { defaultCacheDir } from '../io/cache-dir.js';
 import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import type { RunHooks } from '../progress.js';

@@ -26,7 +26,7 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { checkMemoryBudget, computeSimilarity, type SimilarityResult } from '../compute/similarity-engine.js';
-import { BUILTIN_CONCEPT_SETS, defaultCacheDir, loadConceptSet } from '../data/builtin-concepts.js';
+import { BUILTIN_CONCEPT_SETS, loadConceptSet } from '../data/builtin-concepts.js';
 import { type ConceptSet, duplicateWarnings } from '../data/concepts.js';
 import { type PreprocessConfig, preprocessorConfigFromHF, preprocessShape } from '../data/preprocess.js';
 import {
@@ -36,6 +36,7 @@ import {
   type ProbeImage,
 } from '../data/probe-dataset.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { defaultCacheDir } from '../io/cache-dir.js';
 import { checkWritableFolder, withFolderLock } from '../io/folders.js';
 import { matrixToNpy, writeNpy } from '../io/npy.js';
 import { resolveModelFiles } from '../models/_hub.js';

@@ -130,7 +130,7 @@ describe('built-in concept sets', { skip: !existsSync(SHARED) && 'needs ../share
     try {
       await assert.rejects(
         loadConceptSet('10k', { cacheDir: tempDir(), baseUrl: base }),
-        /built-in concept set '10k' downloaded from .*10k.txt has SHA-256 [0-9a-f]{64} but d6b3e04f1ac30be6525d41474166c0bff28486ecd8c48dcb0ab9c7c9cc05ed86 was expected/,
+        /cannot download built-in concept set '10k' from .*10k.txt: its SHA-256 is [0-9a-f]{64} but d6b3e04f1ac30be6525d41474166c0bff28486ecd8c48dcb0ab9c7c9cc05ed86 was expected/,
       );
     } finally {
       corrupt = false;

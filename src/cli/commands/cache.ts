@@ -1,6 +1,6 @@
 /** `clip-dissect cache list | clean | verify`: what the cache folder holds, removing and checking it. */
 
-import { defaultCacheDir } from '../../data/builtin-concepts.js';
+import { defaultCacheDir } from '../../io/cache-dir.js';
 import { formatChoices } from '../../numeric/errors.js';
 import {
   type CacheEntry,
