@@ -731,7 +731,7 @@ describe('built-in CIFAR-100 download', () => {
       await assert.rejects(openProbeDataset('cifar100_val', opts()), (e: Error) => {
         assert.match(
           e.message,
-          /has SHA-256 [0-9a-f]{64} but [0-9a-f]{64} was expected \(pinned in .*cifar-100-binary\.json when the archive was first downloaded/,
+          /its SHA-256 is [0-9a-f]{64} but [0-9a-f]{64} was expected \(pinned in .*cifar-100-binary\.json when the archive was first downloaded/,
         );
         return true;
       });
@@ -752,7 +752,7 @@ describe('built-in CIFAR-100 download', () => {
       await assert.rejects(openProbeDataset('cifar100_val', { cacheDir: fresh, baseUrl }), (e: Error) => {
         assert.match(
           e.message,
-          /has MD5 [0-9a-f]{32} but 03b5dce01913d631647c71ecec9e9cb8 was expected \(the published MD5\)/,
+          /its MD5 is [0-9a-f]{32} but 03b5dce01913d631647c71ecec9e9cb8 was expected \(the published MD5\)/,
         );
         return true;
       });
