@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BUILTIN_CONCEPT_SETS, loadConceptSet } from '../../src/data/builtin-concepts.js';
 import { duplicateWarnings, parseConcepts } from '../../src/data/concepts.js';
+import type { ProgressEvent } from '../../src/progress.js';
 import { tempDir } from '../helpers/cli.js';
 import { makeFifo } from '../helpers/data.js';
 
@@ -110,6 +111,18 @@ describe('built-in concept sets', { skip: !existsSync(SHARED) && 'needs ../share
     utimesSync(cached, old, old);
     await loadConceptSet('3k', { cacheDir, offline: true });
     assert.ok(Date.now() - statSync(cached).mtimeMs < 60e3);
+  });
+  it('reports the download in bytes through the hooks; an aborted signal leaves nothing in the cache', async () => {
+    const cacheDir = tempDir();
+    const events: ProgressEvent[] = [];
+    await assert.rejects(
+      loadConceptSet('3k', { cacheDir, baseUrl: base }, { signal: AbortSignal.abort(new Error('stop now')) }),
+      /stop now/,
+    );
+    assert.equal(existsSync(join(cacheDir, 'concepts')), false);
+    await loadConceptSet('3k', { cacheDir, baseUrl: base }, { onProgress: (e) => events.push(e) });
+    const size = readFileSync(new URL('3k.txt', SHARED)).length;
+    assert.deepEqual(events.at(-1), { stage: 'download 3k.txt', done: size, total: size, unit: 'bytes' });
   });
   it('refetches a corrupted cache entry', async () => {
     const cacheDir = tempDir();

@@ -200,6 +200,27 @@ describe('image folders', () => {
     assert.match(ds.warnings[0], /README\.png\) are ignored/);
   });
 
+  it('hooks: progress and each warning as it arises; an aborted signal stops the opening', async () => {
+    const warned: string[] = [];
+    const events: ProgressEvent[] = [];
+    const ds = await openProbeDataset(
+      root,
+      {},
+      { onWarning: (w) => warned.push(w), onProgress: (e) => events.push(e) },
+    );
+    assert.deepEqual(warned, ds.warnings);
+    assert.deepEqual(events.at(-1), {
+      stage: 'scan probe images',
+      done: ds.images.length,
+      total: ds.images.length,
+      unit: 'files',
+    });
+    await assert.rejects(
+      openProbeDataset(root, {}, { signal: AbortSignal.abort(new Error('stop now')) }),
+      /stop now/,
+    );
+  });
+
   it('decodes files; a broken one throws the decoder error naming the file, other indices unaffected', async () => {
     const ds = await openProbeDataset(root);
     const im = await ds.load(0);
