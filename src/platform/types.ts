@@ -27,6 +27,8 @@ export interface FileStat {
   isSocket(): boolean;
   isCharacterDevice(): boolean;
   isBlockDevice(): boolean;
+  /** Status-change time in nanoseconds where the platform has it (else ctimeMs × 1e6). */
+  ctimeNs: bigint;
 }
 
 /** One entry of a folder listing. */
@@ -86,6 +88,21 @@ export interface FileSystem {
   open(path: string, mode: OpenMode): Promise<OpenFile>;
   /** Streams a file's bytes in chunks of about `chunkBytes`. */
   readChunks(path: string, chunkBytes?: number): AsyncIterable<Uint8Array>;
+  /**
+   * Lists a folder with each name's bytes as stored (a name that is not valid UTF-8 comes back in `name` with
+   * U+FFFD replacements and is told apart by `nameIsUtf8`).
+   */
+  readdirRaw(path: string): Promise<RawDirEntry[]>;
+}
+
+/** One entry of {@link FileSystem.readdirRaw}. */
+export interface RawDirEntry extends DirEntry {
+  /** The name's bytes as the file system stores them. */
+  readonly nameBytes: Uint8Array;
+  /** Whether `nameBytes` is valid UTF-8 (then `name` is exactly the name). */
+  readonly nameIsUtf8: boolean;
+  /** Whether the entry is a folder, following a symbolic link (false for a broken link or a failing stat). */
+  isDirectoryFollowingLinks(): Promise<boolean>;
 }
 
 /** Path arithmetic (POSIX-like; the Node adapter uses the host's rules). */
@@ -162,6 +179,8 @@ export interface Sha256 {
 
 export interface Hashing {
   sha256(): Sha256;
+  /** An incremental MD5 (same shape as Sha256), only to check checksums that publishers give as MD5. */
+  md5(): Sha256;
 }
 
 /** A worker as its creator sees it. */

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -99,5 +99,36 @@ ch.onMessage((m) => { ch.postMessage({ got: m, data: ch.data }); });`,
     assert.match(host.runtimeVersion, /^node v\d+/);
     const off = host.onExit(() => undefined);
     off();
+  });
+
+  test('files.readdirRaw: name bytes as stored, non-UTF-8 names told apart, links followed; stat ctimeNs; hashing.md5', async () => {
+    const { files, paths } = platform;
+    const raw = paths.join(dir, 'raw');
+    await files.mkdir(paths.join(raw, 'sub'), { recursive: true });
+    await writeFile(Buffer.concat([Buffer.from(`${raw}/`), Buffer.from([0x64, 0xff])]), 'x'); // 'd\xff'
+    await symlink(paths.join(raw, 'sub'), paths.join(raw, 'link'));
+    await symlink(paths.join(raw, 'missing'), paths.join(raw, 'broken'));
+    const entries = (await files.readdirRaw(raw)).sort((a, b) => Buffer.compare(a.nameBytes, b.nameBytes));
+    assert.deepEqual(
+      await Promise.all(
+        entries.map(async (e) => [
+          Array.from(e.nameBytes),
+          e.nameIsUtf8,
+          e.isDirectory(),
+          await e.isDirectoryFollowingLinks(),
+        ]),
+      ),
+      [
+        [Array.from(Buffer.from('broken')), true, false, false],
+        [[0x64, 0xff], false, false, false],
+        [Array.from(Buffer.from('link')), true, false, true],
+        [Array.from(Buffer.from('sub')), true, true, true],
+      ],
+    );
+    const st = await files.stat(paths.join(raw, 'sub'));
+    assert.equal(st.ctimeNs, (await stat(paths.join(raw, 'sub'), { bigint: true })).ctimeNs);
+    const h = platform.hashing.md5();
+    h.update(new TextEncoder().encode('clip-')).update(new TextEncoder().encode('dissect'));
+    assert.equal(h.digestHex(), createHash('md5').update('clip-dissect').digest('hex'));
   });
 });

@@ -1,9 +1,10 @@
 /** The file-system port on Node's `fs`. */
 import { constants, readFileSync, type Stats, unlinkSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
-import type { DirEntry, FileStat, FileSystem, OpenFile, OpenMode } from '../types.js';
+import { sep } from 'node:path';
+import type { DirEntry, FileStat, FileSystem, OpenFile, OpenMode, RawDirEntry } from '../types.js';
 
-function toStat(st: Stats, ns?: bigint): FileStat {
+function toStat(st: Stats, ns?: bigint, cns?: bigint): FileStat {
   return {
     size: st.size,
     mtimeMs: st.mtimeMs,
@@ -18,13 +19,14 @@ function toStat(st: Stats, ns?: bigint): FileStat {
     isSocket: () => st.isSocket(),
     isCharacterDevice: () => st.isCharacterDevice(),
     isBlockDevice: () => st.isBlockDevice(),
+    ctimeNs: cns ?? BigInt(Math.round(st.ctimeMs * 1e6)),
   };
 }
 
 async function statOf(path: string, link: boolean): Promise<FileStat> {
   const big = link ? await fsp.lstat(path, { bigint: true }) : await fsp.stat(path, { bigint: true });
   const st = link ? await fsp.lstat(path) : await fsp.stat(path);
-  return toStat(st, big.mtimeNs);
+  return toStat(st, big.mtimeNs, big.ctimeNs);
 }
 
 const OPEN_FLAGS: Record<OpenMode, string | number> = {
@@ -45,7 +47,7 @@ function wrapHandle(fh: fsp.FileHandle): OpenFile {
     stat: async () => {
       const st = await fh.stat();
       const big = await fh.stat({ bigint: true });
-      return toStat(st, big.mtimeNs);
+      return toStat(st, big.mtimeNs, big.ctimeNs);
     },
     datasync: () => fh.datasync(),
     close: () => fh.close(),
@@ -84,6 +86,25 @@ export const nodeFiles: FileSystem = {
   checkWritable: (path) => fsp.access(path, constants.W_OK | constants.X_OK),
   open: async (path, mode) => wrapHandle(await fsp.open(path, OPEN_FLAGS[mode])),
   readChunks: (path, chunkBytes = 1 << 20) => readChunks(path, chunkBytes),
+  readdirRaw: async (path): Promise<RawDirEntry[]> =>
+    (await fsp.readdir(path, { withFileTypes: true, encoding: 'buffer' })).map((e) => {
+      const name = e.name.toString('utf8');
+      return {
+        name,
+        nameBytes: new Uint8Array(e.name.buffer, e.name.byteOffset, e.name.byteLength),
+        nameIsUtf8: Buffer.from(name, 'utf8').equals(e.name),
+        isFile: () => e.isFile(),
+        isDirectory: () => e.isDirectory(),
+        isSymbolicLink: () => e.isSymbolicLink(),
+        isDirectoryFollowingLinks: async () =>
+          e.isDirectory() ||
+          (e.isSymbolicLink() &&
+            (await fsp.stat(Buffer.concat([Buffer.from(`${path}${sep}`), e.name])).then(
+              (s) => s.isDirectory(),
+              () => false,
+            ))),
+      };
+    }),
 };
 
 async function* readChunks(path: string, chunkBytes: number): AsyncIterable<Uint8Array> {
