@@ -3,9 +3,7 @@
  * and cached under `<cacheDir>/concepts/<sha256>-<file>` (its modification time: the last use). Nothing is
  * downloaded when `offline` is set.
  */
-import { createHash } from 'node:crypto';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { platform } from '#platform';
 import { defaultCacheDir } from '../io/cache-dir.js';
 import { markUsed } from '../io/cache-files.js';
 import { downloadFile } from '../io/download.js';
@@ -76,14 +74,14 @@ export interface LoadConceptsOptions {
 }
 
 function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+  return platform.hashing.sha256().update(bytes).digestHex();
 }
 
 async function tryRead(path: string): Promise<Uint8Array | undefined> {
   try {
     return await readRegularFile(path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if ((e as { code?: unknown }).code === 'ENOENT') return undefined;
     throw e;
   }
 }
@@ -97,7 +95,7 @@ export async function loadConceptSet(
   options: LoadConceptsOptions = {},
   hooks: RunHooks = {},
 ): Promise<ConceptSet> {
-  const asFile = await tryRead(spec).catch((e: NodeJS.ErrnoException) => {
+  const asFile = await tryRead(spec).catch((e: Error & { code?: string }) => {
     if (e instanceof NotRegularFileError) throw new ConceptSetError(`concept file ${e.message}`);
     throw new ConceptSetError(`${spec}: cannot read the concept file (${e.code ?? e.message})`);
   });
@@ -108,14 +106,17 @@ export async function loadConceptSet(
       `concept set '${spec}' is neither a file nor a built-in set; give a text file with one concept a line or one of ${formatChoices(BUILTIN_CONCEPT_NAMES)}`,
     );
   }
-  const dir = join(options.cacheDir ?? defaultCacheDir(), 'concepts');
-  const cached = join(dir, `${builtin.sha256}-${builtin.file}`);
+  const cached = platform.paths.join(
+    options.cacheDir ?? defaultCacheDir(),
+    'concepts',
+    `${builtin.sha256}-${builtin.file}`,
+  );
   const have = await tryRead(cached);
   if (have && sha256(have) === builtin.sha256) {
     await markUsed(cached);
     return parseConcepts(new TextDecoder().decode(have), spec);
   }
-  if (have) await rm(cached, { force: true }); // corrupted: fetch again
+  if (have) await platform.files.rm(cached, { force: true }); // corrupted: fetch again
   const url = options.baseUrl ? `${options.baseUrl.replace(/\/?$/, '/')}${builtin.file}` : builtin.url;
   if (options.offline) {
     throw new ConceptSetError(

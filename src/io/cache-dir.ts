@@ -1,8 +1,12 @@
 /** The cache root that everything cached (hub models, concept sets, probe datasets, features) lives under. */
-import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { platform } from '#platform';
 
-/** `$XDG_CACHE_HOME/clip-dissect`, else `~/.cache/clip-dissect`. */
-export function defaultCacheDir(env: Record<string, string | undefined> = process.env): string {
-  return join(env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'clip-dissect');
+/**
+ * `$XDG_CACHE_HOME/clip-dissect`, else `~/.cache/clip-dissect`. `env`: the variables to read instead of the
+ * process environment.
+ */
+export function defaultCacheDir(env?: Readonly<Record<string, string | undefined>>): string {
+  const { join } = platform.paths;
+  const xdg = env ? env['XDG_CACHE_HOME'] : platform.host.env('XDG_CACHE_HOME');
+  return join(xdg || join(platform.host.homedir(), '.cache'), 'clip-dissect');
 }

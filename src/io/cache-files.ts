@@ -4,8 +4,7 @@
  * `models/<owner>/<name>/.clip-dissect/<file>.json`), when a cached entry was last used (a file's
  * modification time, set on use), and the names of the temporary files an interrupted write leaves.
  */
-import { utimes } from 'node:fs/promises';
-import { join } from 'node:path';
+import { platform } from '#platform';
 import { TEMP_NAME, writeFileAtomic } from './atomic.js';
 import { readRegularFile } from './regular-file.js';
 
@@ -38,7 +37,7 @@ export interface DownloadRecord {
 }
 
 export function downloadRecordPath(modelDir: string, file: string): string {
-  return join(modelDir, RECORD_DIR, `${file}.json`);
+  return platform.paths.join(modelDir, RECORD_DIR, `${file}.json`);
 }
 
 export async function writeDownloadRecord(modelDir: string, record: DownloadRecord): Promise<void> {
@@ -52,7 +51,7 @@ export async function readDownloadRecord(
 ): Promise<DownloadRecord | undefined> {
   try {
     const r = JSON.parse(
-      (await readRegularFile(downloadRecordPath(modelDir, file))).toString('utf8'),
+      new TextDecoder().decode(await readRegularFile(downloadRecordPath(modelDir, file))),
     ) as DownloadRecord;
     return r?.version === 1 &&
       r.file === file &&
@@ -72,9 +71,9 @@ export async function readDownloadRecord(
 export async function markUsed(path: string, create = false): Promise<void> {
   const now = new Date();
   try {
-    await utimes(path, now, now);
+    await platform.files.utimes(path, now, now);
   } catch (e) {
-    if (!create || (e as NodeJS.ErrnoException).code !== 'ENOENT') return;
+    if (!create || (e as { code?: unknown }).code !== 'ENOENT') return;
     await writeFileAtomic(path, '', { fsync: false }).catch(() => undefined);
   }
 }

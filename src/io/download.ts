@@ -7,9 +7,7 @@
  * Progress goes through the usual callback in bytes (the CLI renders MB, rate and ETA). Hugging Face hub URLs
  * come from {@link hubFileUrl} (HF_ENDPOINT, revision) with {@link hubAuthHeaders} (HF_TOKEN).
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { platform } from '#platform';
 import { ClipDissectError } from '../numeric/errors.js';
 import type { ProgressCallback } from '../progress.js';
 
@@ -82,7 +80,7 @@ export class DownloadError extends ClipDissectError {
 
 /** The endpoint hub files come from: `baseUrl`, else HF_ENDPOINT, else https://huggingface.co. */
 export function hubEndpoint(baseUrl?: string): string {
-  const env = process.env['HF_ENDPOINT'];
+  const env = platform.host.env('HF_ENDPOINT');
   return (baseUrl ?? (env !== undefined && env !== '' ? env : HUB_URL)).replace(/\/+$/, '');
 }
 
@@ -94,9 +92,16 @@ export function hubFileUrl(id: string, file: string, options: { baseUrl?: string
 
 /** `Authorization: Bearer <token>` for `token`, else HF_TOKEN when set; {} without a token. */
 export function hubAuthHeaders(token?: string): Record<string, string> {
-  const env = process.env['HF_TOKEN'];
+  const env = platform.host.env('HF_TOKEN');
   const t = token ?? (env !== undefined && env !== '' ? env : undefined);
   return t !== undefined ? { authorization: `Bearer ${t}` } : {};
+}
+
+/** `bytes` random bytes as hex digits. */
+function randomHex(bytes: number): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) =>
+    b.toString(16).padStart(2, '0'),
+  ).join('');
 }
 
 /** An error's message with its cause's (undici's "fetch failed" says why only in its cause). */
@@ -153,17 +158,18 @@ export async function downloadFile(
   const etag = (res.headers.get('x-linked-etag') ?? '').replace(/^W\//, '').replace(/"/g, '');
   if (/^[0-9a-f]{64}$/.test(etag)) checks.push({ algorithm: 'sha256', value: etag, from: 'the server' });
 
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = join(
-    dirname(path),
-    `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.download`,
+  const { files, paths } = platform;
+  await files.mkdir(paths.dirname(path), { recursive: true });
+  const tmp = paths.join(
+    paths.dirname(path),
+    `.${paths.basename(path)}.${platform.host.pid}.${randomHex(6)}.download`,
   );
   let renamed = false;
   let received = 0;
   try {
-    const fh = await open(tmp, 'wx');
-    const sha = createHash('sha256');
-    const md5 = request.md5 || checks.some((c) => c.algorithm === 'md5') ? createHash('md5') : undefined;
+    const fh = await files.open(tmp, 'wx');
+    const sha = platform.hashing.sha256();
+    const md5 = request.md5 || checks.some((c) => c.algorithm === 'md5') ? platform.hashing.md5() : undefined;
     let lastReport = -1;
     // total 0 while the size is unknown (no Content-Length); the last event has the size received
     const report = (force: boolean, last = false) => {
@@ -193,7 +199,7 @@ export async function downloadFile(
           sha.update(bytes);
           md5?.update(bytes);
           let off = 0;
-          while (off < bytes.length) off += (await fh.write(bytes, off, bytes.length - off)).bytesWritten;
+          while (off < bytes.length) off += await fh.write(bytes, off, bytes.length - off);
           received += bytes.length;
           report(false);
         }
@@ -204,7 +210,7 @@ export async function downloadFile(
         (linkedSize !== null || res.headers.get('content-encoding') === null)
       )
         fail(`received ${received} bytes but the server announced ${total}`);
-      const digests = { sha256: sha.digest('hex'), md5: md5?.digest('hex') };
+      const digests = { sha256: sha.digestHex(), md5: md5?.digestHex() };
       for (const c of checks) {
         const got = digests[c.algorithm];
         const want = c.value.toLowerCase();
@@ -235,11 +241,11 @@ export async function downloadFile(
     }
     await request.beforeRename?.(result);
     signal?.throwIfAborted();
-    await rename(tmp, path);
+    await files.rename(tmp, path);
     renamed = true;
     report(true, true);
     return result;
   } finally {
-    if (!renamed) await rm(tmp, { force: true }).catch(() => undefined);
+    if (!renamed) await files.rm(tmp, { force: true }).catch(() => undefined);
   }
 }

@@ -11,8 +11,7 @@
  * not have (HTTP 404) are remembered by an empty `.clip-dissect/<file>.absent`, so that offline runs know them
  * absent instead of guessing.
  */
-import { stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { platform } from '#platform';
 import { writeFileAtomic } from '../io/atomic.js';
 import { defaultCacheDir } from '../io/cache-dir.js';
 import { LAST_USED, markUsed, RECORD_DIR, writeDownloadRecord } from '../io/cache-files.js';
@@ -60,14 +59,14 @@ export interface ResolvedModel {
 
 /** The marker that records an optional file as absent from the hub. */
 function absentMarker(dir: string, file: string): string {
-  return join(dir, RECORD_DIR, `${file}.absent`);
+  return platform.paths.join(dir, RECORD_DIR, `${file}.absent`);
 }
 
 /** Where a hub model's files are cached. */
 export function hubCacheDir(id: string, options: Pick<HubOptions, 'cacheDir' | 'revision'> = {}): string {
   const [owner, name] = id.split('/');
   const rev = options.revision ?? 'main';
-  return join(
+  return platform.paths.join(
     options.cacheDir ?? defaultCacheDir(),
     'models',
     owner,
@@ -98,7 +97,7 @@ export function isHubId(s: string): boolean {
 
 async function isDir(path: string): Promise<boolean> {
   try {
-    return (await stat(path)).isDirectory();
+    return (await platform.files.stat(path)).isDirectory();
   } catch {
     return false;
   }
@@ -124,9 +123,10 @@ export async function resolveModelFiles(
   const optional = new Set(options.optional ?? []);
   const absent: string[] = [];
   if (await isDir(idOrDir)) {
-    const dir = resolve(idOrDir);
+    const dir = platform.paths.resolve(idOrDir);
     const missing: string[] = [];
-    for (const f of files) if (!(await isFile(join(dir, f)))) (optional.has(f) ? absent : missing).push(f);
+    for (const f of files)
+      if (!(await isFile(platform.paths.join(dir, f)))) (optional.has(f) ? absent : missing).push(f);
     if (missing.length > 0) {
       throw new ClipDissectError(
         'ERR_MODEL_FILES',
@@ -141,10 +141,10 @@ export async function resolveModelFiles(
       `model '${idOrDir}' is neither a folder nor a Hugging Face model id (owner/name, e.g. 'Xenova/clip-vit-base-patch16')`,
     );
   }
-  const dir = resolve(hubCacheDir(idOrDir, options)); // absolute: args.json records it for later commands
+  const dir = platform.paths.resolve(hubCacheDir(idOrDir, options)); // absolute: args.json records it for later commands
   const revision = options.revision ?? 'main';
   for (const f of files) {
-    const path = join(dir, f);
+    const path = platform.paths.join(dir, f);
     if (await isFile(path)) continue;
     if (optional.has(f) && (await isFile(absentMarker(dir, f)))) {
       absent.push(f);
@@ -167,7 +167,7 @@ export async function resolveModelFiles(
       await writeFileAtomic(absentMarker(dir, f), '', { fsync: false });
     }
   }
-  await markUsed(join(dir, RECORD_DIR, LAST_USED), true);
+  await markUsed(platform.paths.join(dir, RECORD_DIR, LAST_USED), true);
   return { dir, hubId: idOrDir, revision, absent };
 }
 
@@ -212,7 +212,7 @@ async function downloadHubFile(
   const got = await downloadFile(
     {
       url: hubFileUrl(what.id, what.file, options),
-      path: join(dir, what.file),
+      path: platform.paths.join(dir, what.file),
       label: `${what.id}/${what.file}`,
       headers,
       fetch: options.fetch,

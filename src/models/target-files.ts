@@ -4,10 +4,10 @@
  * external data `onnx/model.onnx_data`, `preprocessor_config.json` for the preprocessing, `config.json` whose
  * `id2label` names the classes), downloaded once into the cache like the CLIP models (./_hub.ts).
  */
-import { readFile, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { platform } from '#platform';
 import { isFile } from '../io/files.js';
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
+import type { FileStat } from '../platform/types.js';
 import { type HubOptions, isHubId, resolveModelFiles } from './_hub.js';
 import { externalDataLocations } from './_onnx-external-data.js';
 
@@ -81,12 +81,12 @@ export async function resolveTargetSource(
       `the target dtype must be ${formatChoices(TARGET_DTYPES)} but got '${String(dtype)}'`,
     );
   const file = targetModelFile(dtype);
-  let st: Awaited<ReturnType<typeof stat>> | null = null;
-  let statError: NodeJS.ErrnoException | null = null;
+  let st: FileStat | null = null;
+  let statError: (Error & { code?: string }) | null = null;
   try {
-    st = await stat(target);
+    st = await platform.files.stat(target);
   } catch (e) {
-    statError = e as NodeJS.ErrnoException;
+    statError = e as Error & { code?: string };
   }
   if (st === null) {
     if (isHubId(target)) return resolveHubTarget(target, file, options);
@@ -96,7 +96,9 @@ export async function resolveTargetSource(
   }
   if (!st.isDirectory()) return { model: target };
   const candidates =
-    dtype === 'fp32' ? [join(target, 'model.onnx'), join(target, file)] : [join(target, file)];
+    dtype === 'fp32'
+      ? [platform.paths.join(target, 'model.onnx'), platform.paths.join(target, file)]
+      : [platform.paths.join(target, file)];
   let model: string | undefined;
   for (const c of candidates) {
     if (await isFile(c)) {
@@ -110,8 +112,8 @@ export async function resolveTargetSource(
         ? `target folder '${target}' holds neither model.onnx nor onnx/model.onnx; pass the .onnx file itself`
         : `target folder '${target}' has no ${file} (the ${dtype} weights); choose another target dtype or pass the .onnx file itself`,
     );
-  const pc = join(target, 'preprocessor_config.json');
-  const cfg = join(target, 'config.json');
+  const pc = platform.paths.join(target, 'preprocessor_config.json');
+  const cfg = platform.paths.join(target, 'config.json');
   return {
     model,
     ...((await isFile(pc)) ? { preprocessorConfig: pc } : {}),
@@ -127,10 +129,10 @@ async function resolveHubTarget(
   const hub: HubOptions = { ...options, modelKind: 'target' };
   const meta = ['config.json', 'preprocessor_config.json'];
   const r = await resolveModelFiles(id, [...meta, file], { ...hub, optional: meta });
-  const model = join(r.dir, file);
+  const model = platform.paths.join(r.dir, file);
   // external data (onnx/model.onnx_data, …) is named inside the model file
   const locations = await externalDataLocations(model);
-  const folder = dirname(file);
+  const folder = platform.paths.dirname(file);
   if (locations.length > 0)
     await resolveModelFiles(
       id,
@@ -141,8 +143,8 @@ async function resolveHubTarget(
     model,
     ...(r.absent.includes('preprocessor_config.json')
       ? {}
-      : { preprocessorConfig: join(r.dir, 'preprocessor_config.json') }),
-    ...(r.absent.includes('config.json') ? {} : { config: join(r.dir, 'config.json') }),
+      : { preprocessorConfig: platform.paths.join(r.dir, 'preprocessor_config.json') }),
+    ...(r.absent.includes('config.json') ? {} : { config: platform.paths.join(r.dir, 'config.json') }),
     hubId: id,
     revision: r.revision,
   };
@@ -155,7 +157,7 @@ async function resolveHubTarget(
 export async function readId2Label(configPath: string): Promise<string[] | null> {
   let json: unknown;
   try {
-    json = JSON.parse(await readFile(configPath, 'utf8'));
+    json = JSON.parse(await platform.files.readText(configPath));
   } catch (e) {
     throw new ClipDissectError('ERR_MODEL_FILES', `cannot read ${configPath}: ${(e as Error).message}`, {
       cause: e,

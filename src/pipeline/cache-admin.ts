@@ -13,13 +13,12 @@
  * An entry's last use is the newest modification time of its files: the code that reads an entry touches its
  * record (sidecar, last-used stamp, cached file). Files of other shapes are left alone and not listed.
  */
-import type { Dirent } from 'node:fs';
-import { readdir, rm, rmdir, stat } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { platform } from '#platform';
 import { RECORD_DIR, readDownloadRecord, TEMP_FILE } from '../io/cache-files.js';
 import { readJson } from '../io/files.js';
 import { readRegularFile } from '../io/regular-file.js';
 import { ArgumentError } from '../numeric/errors.js';
+import type { DirEntry } from '../platform/types.js';
 import type { ProgressCallback, RunHooks } from '../progress.js';
 import { FeatureCache, fileSha256, modelSha256s } from './cache.js';
 
@@ -47,18 +46,20 @@ interface FileInfo {
   mtimeMs: number;
 }
 
-async function list(dir: string): Promise<Dirent[]> {
+const { dirname, join, relative, resolve, sep } = platform.paths;
+
+async function list(dir: string): Promise<DirEntry[]> {
   try {
-    return await readdir(dir, { withFileTypes: true });
+    return await platform.files.readdir(dir);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR')
-      return [];
+    const code = (e as { code?: unknown }).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
     throw e;
   }
 }
 
 async function fileInfo(path: string): Promise<FileInfo> {
-  const s = await stat(path);
+  const s = await platform.files.stat(path);
   return { path, size: s.size, mtimeMs: s.mtimeMs };
 }
 
@@ -203,7 +204,7 @@ const ONNX_FILE = /\.onnx(_data|\.data)?$/;
  */
 async function modelHashes(model: CacheEntry | string, onProgress?: ProgressCallback): Promise<Set<string>> {
   const dir = typeof model === 'string' ? model : model.paths[0];
-  const st = await stat(dir);
+  const st = await platform.files.stat(dir);
   const files = st.isDirectory()
     ? (await tree(dir)).filter((f) => ONNX_FILE.test(f.path) && !f.path.includes(`${sep}${RECORD_DIR}${sep}`))
     : [await fileInfo(dir)];
@@ -258,7 +259,7 @@ export async function cleanCache(
     const cached = entries.find((e) => e.kind === 'models' && e.id === id);
     const isPath =
       !cached &&
-      (await stat(id).then(
+      (await platform.files.stat(id).then(
         () => true,
         () => false,
       ));
@@ -275,7 +276,7 @@ export async function cleanCache(
       if (e.kind !== 'features') continue;
       let parts: unknown;
       try {
-        parts = JSON.parse((await readRegularFile(e.paths[0])).toString('utf8'))?.parts;
+        parts = JSON.parse(new TextDecoder().decode(await readRegularFile(e.paths[0])))?.parts;
       } catch {
         continue; // verify reports it; a read recomputes it
       }
@@ -284,7 +285,8 @@ export async function cleanCache(
   }
   hooks.signal?.throwIfAborted();
   if (!options.dryRun) {
-    for (const e of removed) for (const p of e.paths) await rm(p, { recursive: true, force: true });
+    for (const e of removed)
+      for (const p of e.paths) await platform.files.rm(p, { recursive: true, force: true });
     await pruneEmptyFolders(resolve(cacheDir), removed);
   }
   return { removed, bytes: removed.reduce((s, e) => s + e.bytes, 0) };
@@ -297,7 +299,8 @@ async function pruneEmptyFolders(root: string, removed: CacheEntry[]): Promise<v
     for (const p of e.paths)
       for (let d = dirname(p); d.startsWith(`${root}${sep}`); d = dirname(d)) dirs.add(d);
   // deepest first; rmdir fails on a folder that is not empty, which is what keeps it
-  for (const d of [...dirs].sort((a, b) => b.length - a.length)) await rmdir(d).catch(() => undefined);
+  for (const d of [...dirs].sort((a, b) => b.length - a.length))
+    await platform.files.rmdir(d).catch(() => undefined);
 }
 
 export type VerifyStatus = 'ok' | 'corrupt' | 'unverified';
@@ -354,7 +357,7 @@ export async function verifyCache(
       else {
         for (const [m, want] of Object.entries(members)) {
           const p = join(dir, m);
-          const got = await stat(p).then(
+          const got = await platform.files.stat(p).then(
             (s) => s.size,
             () => -1,
           );
@@ -397,7 +400,7 @@ export async function verifyCache(
         e.kind === 'models'
           ? badFiles.flatMap((f) => [join(dir, f), join(dir, RECORD_DIR, `${f}.json`)])
           : e.paths;
-      for (const p of paths) await rm(p, { recursive: true, force: true });
+      for (const p of paths) await platform.files.rm(p, { recursive: true, force: true });
       r.removed = paths;
     }
     results.push(r);

@@ -2,11 +2,7 @@
  * The built-in probe datasets: the CIFAR-100 splits, downloaded once (the published MD5 checked, the archive's
  * SHA-256 pinned on first use), extracted into `<cacheDir>/datasets/cifar-100-binary/`.
  */
-import { createHash } from 'node:crypto';
-import { readFile, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { gunzip as gunzipCallback } from 'node:zlib';
+import { platform } from '#platform';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { defaultCacheDir } from '../../io/cache-dir.js';
 import { markUsed } from '../../io/cache-files.js';
@@ -24,7 +20,21 @@ import {
 import { readTar } from './tar.js';
 import { type OpenedSource, type ProbeContext, ProbeDatasetError } from './types.js';
 
-const gunzip = promisify(gunzipCallback);
+const { files, paths } = platform;
+const { join } = paths;
+
+/** The decompressed content of a gzip file, through the web-standard DecompressionStream. */
+async function gunzipFile(path: string): Promise<Uint8Array> {
+  const chunks = files.readChunks(path, 1 << 20)[Symbol.asyncIterator]();
+  const input = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = await chunks.next();
+      if (next.done) controller.close();
+      else controller.enqueue(next.value);
+    },
+  });
+  return new Uint8Array(await new Response(input.pipeThrough(new DecompressionStream('gzip'))).arrayBuffer());
+}
 
 /** The archive of the built-in datasets, as published by its authors. */
 const CIFAR100_ARCHIVE = {
@@ -55,9 +65,9 @@ interface ArchivePin {
 async function readPin(path: string): Promise<ArchivePin | undefined> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await files.readText(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if ((err as { code?: unknown }).code === 'ENOENT') return undefined;
     throw new ProbeDatasetError(`${path}: cannot read the dataset cache record (${describeFsError(err)})`);
   }
   try {
@@ -82,7 +92,7 @@ export async function openBuiltin(name: string, options: ProbeContext): Promise<
     const want = pin?.members[member];
     if (
       want &&
-      (await stat(file).then(
+      (await files.stat(file).then(
         (s) => s.size === want.size,
         () => false,
       ))
@@ -102,7 +112,7 @@ export async function openBuiltin(name: string, options: ProbeContext): Promise<
           `${file}: changed right after it was extracted (SHA-256 ${sha256}); giving up`,
         );
       }
-      await rm(file, { force: true }); // corrupted in the cache: extract it again
+      await files.rm(file, { force: true }); // corrupted in the cache: extract it again
       await downloadCifar100(name, root, pinPath, pin, `is corrupted in the cache (${file})`, options);
       continue;
     }
@@ -176,7 +186,7 @@ async function downloadCifar100(
     options.onProgress?.({ stage: `extract ${CIFAR100_ARCHIVE.file}`, done: 0, total: 1, unit: 'file' });
     let tar: Uint8Array;
     try {
-      tar = await gunzip(await readFile(archive));
+      tar = await gunzipFile(archive);
     } catch (err) {
       throw new ProbeDatasetError(
         `${url}: the download is not a gzip file (${(err as Error).message}); not using it`,
@@ -205,14 +215,14 @@ async function downloadCifar100(
           `${url}: ${f} in the archive has ${data.length} bytes, not a whole number of CIFAR-100 records of ${2 + CIFAR_PIXELS} bytes; not using it`,
         );
       }
-      record.members[f] = { size: data.length, sha256: createHash('sha256').update(data).digest('hex') };
+      record.members[f] = { size: data.length, sha256: platform.hashing.sha256().update(data).digestHex() };
     }
     for (const f of CIFAR100_FILES) await writeFileAtomic(join(dir, f), members.get(f)!);
     // written last, and only for an archive that extracted cleanly: the pin of trust on first use
     await writeFileAtomic(pinPath, `${JSON.stringify(record, null, 2)}\n`);
     options.onProgress?.({ stage: `extract ${CIFAR100_ARCHIVE.file}`, done: 1, total: 1, unit: 'file' });
   } finally {
-    await rm(archive, { force: true });
+    await files.rm(archive, { force: true });
   }
 }
 

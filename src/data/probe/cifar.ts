@@ -1,8 +1,5 @@
 /** CIFAR-10 / CIFAR-100 binary files: their formats, class names, labels and records. */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { platform } from '#platform';
 import { describeFsError } from '../../io/files.js';
 import { regularFileStat } from '../../io/regular-file.js';
 import { ClipDissectError } from '../../numeric/errors.js';
@@ -77,7 +74,7 @@ export async function openCifarFile(
   options: ProbeContext,
 ): Promise<{ segment: Omit<Segment, 'start'>; images: OpenedSource['images']; sha256: string }> {
   const recordSize = format.labelBytes + CIFAR_PIXELS;
-  const name = basename(path);
+  const name = platform.paths.basename(path);
   let size: number;
   try {
     size = (await regularFileStat(path)).size;
@@ -92,11 +89,11 @@ export async function openCifarFile(
   }
   const count = size / recordSize;
   const labels = new Uint8Array(count);
-  const hash = createHash('sha256');
+  const hash = platform.hashing.sha256();
   let pos = 0;
   let nextRecord = 0;
   try {
-    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    for await (const chunk of platform.files.readChunks(path, 1 << 20)) {
       hash.update(chunk);
       const end = pos + chunk.length;
       while (nextRecord < count) {
@@ -126,7 +123,7 @@ export async function openCifarFile(
     }
     images[r] = { source: `cifar:${path}#${r}`, label, className: format.classes[label] };
   }
-  const sha256 = hash.digest('hex');
+  const sha256 = hash.digestHex();
   return {
     sha256,
     images,
@@ -148,9 +145,9 @@ export async function readCifarRecord(
   const source = `cifar:${path}#${r}`;
   const planes = new Uint8Array(CIFAR_PIXELS);
   try {
-    const fh = await open(path, 'r');
+    const fh = await platform.files.open(path, 'r');
     try {
-      const { bytesRead } = await fh.read(planes, 0, CIFAR_PIXELS, r * recordSize + labelBytes);
+      const bytesRead = await fh.read(planes, 0, CIFAR_PIXELS, r * recordSize + labelBytes);
       if (bytesRead !== CIFAR_PIXELS) {
         throw new ClipDissectError(
           'ERR_IMAGE_READ',

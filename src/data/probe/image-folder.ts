@@ -2,15 +2,17 @@
  * Folders of images: torchvision's ImageFolder enumeration (class folders walked as `sorted(os.walk(...))`),
  * flat folders, and the manifest lines of image files.
  */
-import { readdir, stat } from 'node:fs/promises';
-import { join, sep } from 'node:path';
+import { platform } from '#platform';
 import { describeFsError } from '../../io/files.js';
 import { fileTypeName } from '../../io/regular-file.js';
 import { formatChoices } from '../../numeric/errors.js';
+import type { RawDirEntry } from '../../platform/types.js';
 import { decodeImageRGB } from '../decode.js';
 import { EXPECTED } from './builtin.js';
 import { CIFAR10, CIFAR10_FILES, CIFAR100, CIFAR100_FILES, openCifarFile } from './cifar.js';
 import { type OpenedSource, type ProbeContext, ProbeDatasetError, type ProbeSource } from './types.js';
+
+const { join, sep } = platform.paths;
 
 /** torchvision's `IMG_EXTENSIONS`, matched against the lower-cased file name. */
 export const PROBE_IMAGE_EXTENSIONS: readonly string[] = [
@@ -60,10 +62,10 @@ interface DirListing {
 /** One `os.scandir` pass as `os.walk` classifies it: an entry is a directory when `entry.is_dir()` (which
  * follows symbolic links; a broken link or a failing stat counts as a file). */
 async function listDir(dir: string, spec: string): Promise<DirListing> {
-  let entries: import('node:fs').Dirent<Buffer>[];
+  let entries: RawDirEntry[];
   try {
     // names as bytes: one that is not UTF-8 would otherwise come back mangled and be "no such file" later
-    entries = await readdir(dir, { withFileTypes: true, encoding: 'buffer' });
+    entries = await platform.files.readdirRaw(dir);
   } catch (err) {
     throw new ProbeDatasetError(
       `probe source '${spec}': cannot list folder ${dir} (${describeFsError(err)})`,
@@ -75,20 +77,14 @@ async function listDir(dir: string, spec: string): Promise<DirListing> {
   const dirs: string[] = [];
   const files: string[] = [];
   for (const e of entries) {
-    const name = e.name.toString('utf8');
-    const utf8 = Buffer.from(name, 'utf8').equals(e.name);
-    let isDir = e.isDirectory();
-    if (!isDir && e.isSymbolicLink())
-      isDir = await stat(Buffer.concat([Buffer.from(`${dir}${sep}`), e.name])).then(
-        (s) => s.isDirectory(),
-        () => false,
-      );
-    if (!utf8) {
+    const name = e.name;
+    const isDir = await e.isDirectoryFollowingLinks();
+    if (!e.nameIsUtf8) {
       // torchvision lists it (Python decodes such names with surrogate escapes); paths here are UTF-8 text
       // (images.txt, the cache manifest), so it is refused rather than silently left out
       if (isDir || isProbeImageFile(name))
         throw new ProbeDatasetError(
-          `probe source '${spec}': the ${isDir ? 'folder' : 'image file'} name '${escapeBytes(e.name)}' in ${dir} is not valid UTF-8; rename it (e.g. convmv -f latin1 -t utf8)`,
+          `probe source '${spec}': the ${isDir ? 'folder' : 'image file'} name '${escapeBytes(e.nameBytes)}' in ${dir} is not valid UTF-8; rename it (e.g. convmv -f latin1 -t utf8)`,
         );
       continue;
     }
@@ -98,7 +94,7 @@ async function listDir(dir: string, spec: string): Promise<DirListing> {
 }
 
 /** A file name's bytes with those outside printable ASCII as \xHH. */
-function escapeBytes(b: Buffer): string {
+function escapeBytes(b: Uint8Array): string {
   return Array.from(b, (x) =>
     x >= 0x20 && x < 0x7f ? String.fromCharCode(x) : `\\x${x.toString(16).padStart(2, '0')}`,
   ).join('');
@@ -114,7 +110,7 @@ function escapeBytes(b: Buffer): string {
 async function walkClass(classDir: string, spec: string): Promise<string[]> {
   const roots: { root: string; files: string[] }[] = [];
   const visit = async (dir: string, ancestors: Set<string>): Promise<void> => {
-    const st = await stat(dir, { bigint: true }).catch((err) => {
+    const st = await platform.files.stat(dir).catch((err) => {
       throw new ProbeDatasetError(
         `probe source '${spec}': cannot read folder ${dir} (${describeFsError(err)})`,
         {
@@ -179,6 +175,7 @@ export async function openFolder(spec: string, path: string, options: ProbeConte
   const classes = [...dirs].sort(compareCodePoints);
   const perClass: string[][] = [];
   for (let c = 0; c < classes.length; c++) {
+    options.signal?.throwIfAborted();
     perClass.push(await walkClass(join(path, classes[c]), spec));
     options.onProgress?.({ stage: 'list probe images', done: c + 1, total: classes.length, unit: 'classes' });
   }
@@ -234,22 +231,24 @@ async function fileManifest(paths: string[], options: ProbeContext): Promise<str
   const lines = new Array<string>(paths.length);
   const BATCH = 64;
   for (let b = 0; b < paths.length; b += BATCH) {
+    options.signal?.throwIfAborted();
     const batch = paths.slice(b, b + BATCH);
     await Promise.all(
       batch.map(async (p, k) => {
         try {
-          const st = await stat(p, { bigint: true });
+          const st = await platform.files.stat(p);
           // the change time too: a file replaced in place with its size and mtime kept (cp -p, rsync -t) still
           // gets a new one, which users cannot set
           lines[b + k] = st.isFile()
             ? JSON.stringify(['file', p, st.size.toString(), st.mtimeNs.toString(), st.ctimeNs.toString()])
-            : JSON.stringify(['file', p, fileTypeName(st)]);
+            : // fileTypeName reads only the is*() methods, which FileStat has
+              JSON.stringify(['file', p, fileTypeName(st as unknown as Parameters<typeof fileTypeName>[0])]);
         } catch (err) {
           // listed but unreadable (a broken link, as torchvision lists too): load(i) will throw for it
           lines[b + k] = JSON.stringify([
             'file',
             p,
-            (err as NodeJS.ErrnoException).code ?? (err as Error).message ?? String(err),
+            (err as { code?: string }).code ?? (err as Error).message ?? String(err),
           ]);
         }
       }),

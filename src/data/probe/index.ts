@@ -19,11 +19,11 @@
  * 'ERR_IMAGE' or 'ERR_IMAGE_READ', message starting with the path); skipping such images (and keeping the
  * indices of the others) is left to the caller.
  */
-import { stat } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { platform } from '#platform';
 import { describeFsError } from '../../io/files.js';
 import { isInsideFolder } from '../../io/paths.js';
 import { ArgumentError, ClipDissectError, formatChoices } from '../../numeric/errors.js';
+import type { FileStat } from '../../platform/types.js';
 import type { RunHooks } from '../../progress.js';
 import { decodeImageRGB, type RGBImage } from '../decode.js';
 import { BUILTIN_PROBE_DATASETS, EXPECTED, openBuiltin } from './builtin.js';
@@ -144,7 +144,7 @@ export async function checkOutputsOutsideProbe(
   outputs: readonly (RunOutputFolder | undefined)[],
 ): Promise<void> {
   for (const part of await splitSpec(spec)) {
-    const isDir = (await stat(part).catch(() => null))?.isDirectory() === true;
+    const isDir = (await platform.files.stat(part).catch(() => null))?.isDirectory() === true;
     if (!isDir) continue;
     for (const o of outputs) {
       if (o === undefined || typeof o.path !== 'string' || o.path === '') continue;
@@ -158,7 +158,7 @@ export async function checkOutputsOutsideProbe(
 
 async function exists(path: string): Promise<boolean> {
   try {
-    await stat(path);
+    await platform.files.stat(path);
     return true;
   } catch {
     return false;
@@ -188,12 +188,12 @@ async function splitSpec(spec: string | readonly string[]): Promise<string[]> {
 }
 
 async function openSource(spec: string, options: ProbeContext): Promise<OpenedSource> {
-  const path = resolve(spec);
-  let st: Awaited<ReturnType<typeof stat>>;
+  const path = platform.paths.resolve(spec);
+  let st: FileStat;
   try {
-    st = await stat(path);
+    st = await platform.files.stat(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+    if ((err as { code?: unknown }).code !== 'ENOENT') {
       throw new ProbeDatasetError(`probe source '${spec}': cannot read it (${describeFsError(err)})`, {
         cause: err,
       });
@@ -205,7 +205,7 @@ async function openSource(spec: string, options: ProbeContext): Promise<OpenedSo
   }
   if (st.isDirectory()) return openFolder(spec, path, options);
   if (st.isFile()) {
-    const format = cifarFormatOf(basename(path));
+    const format = cifarFormatOf(platform.paths.basename(path));
     if (!format) {
       throw new ProbeDatasetError(
         `probe source '${spec}' is a file but not a CIFAR binary file (recognised by its name); expected ${EXPECTED}`,
@@ -232,11 +232,11 @@ async function openSource(spec: string, options: ProbeContext): Promise<OpenedSo
 export async function loadProbeSource(source: string): Promise<RGBImage> {
   const m = /^cifar:(.*)#(\d+)$/.exec(source);
   if (!m) return decodeImageRGB(source);
-  const format = cifarFormatOf(basename(m[1]));
+  const format = cifarFormatOf(platform.paths.basename(m[1]));
   if (!format)
     throw new ClipDissectError(
       'ERR_IMAGE_READ',
-      `${source}: '${basename(m[1])}' is not a CIFAR binary file name (${formatChoices([...CIFAR10_FILES, ...CIFAR100_FILES])})`,
+      `${source}: '${platform.paths.basename(m[1])}' is not a CIFAR binary file name (${formatChoices([...CIFAR10_FILES, ...CIFAR100_FILES])})`,
     );
   return readCifarRecord(m[1], Number(m[2]), format.labelBytes + CIFAR_PIXELS, format.labelBytes);
 }

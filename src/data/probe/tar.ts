@@ -14,10 +14,11 @@ export interface TarMember {
  */
 export function readTar(tar: Uint8Array, source: string): TarMember[] {
   const members: TarMember[] = [];
+  const utf8 = new TextDecoder();
   const text = (a: number, b: number) => {
     let end = a;
     while (end < b && tar[end] !== 0) end++;
-    return Buffer.from(tar.subarray(a, end)).toString('utf8');
+    return utf8.decode(tar.subarray(a, end));
   };
   const number = (a: number, len: number): number => {
     if (tar[a] & 0x80) {
@@ -56,7 +57,7 @@ export function readTar(tar: Uint8Array, source: string): TarMember[] {
       continue;
     }
     if (typeflag === 'x') {
-      paxPath = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(Buffer.from(data).toString('utf8'))?.[1];
+      paxPath = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(utf8.decode(data))?.[1];
       continue;
     }
     if (typeflag === 'g') continue;
