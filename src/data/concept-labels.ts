@@ -7,7 +7,7 @@
  *
  * Read into a map concept name → presence vector; concepts the file lacks fall back to CLIP pseudo-labels.
  */
-import { extname } from 'node:path';
+import { platform } from '#platform';
 import { readNpy } from '../io/npy.js';
 import { readTextInput } from '../io/regular-file.js';
 import { ShapeError } from '../numeric/errors.js';
@@ -62,7 +62,7 @@ export async function readConceptLabels(
   images: number,
   concepts: readonly string[],
 ): Promise<ConceptPresence> {
-  if (extname(path).toLowerCase() !== '.npy')
+  if (platform.paths.extname(path).toLowerCase() !== '.npy')
     return parseConceptLabelsCsv(await readTextInput(path, 'concept labels file'), path, images);
   const arr = await readNpy(path);
   const [rows, cols] = arr.shape;

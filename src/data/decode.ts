@@ -1,7 +1,7 @@
 /**
  * Image decoding that gives the pixels PIL gives for `Image.open(path).convert('RGB')`, the loader of
- * torchvision's `ImageFolder` (and so of CLIP-Dissect's probe datasets). Decoding is done by sharp (libvips);
- * every place where libvips would otherwise differ from PIL is undone here:
+ * torchvision's `ImageFolder` (and so of CLIP-Dissect's probe datasets). Decoding is done by the platform's
+ * image port (in Node: sharp, i.e. libvips, see src/platform/node/images.ts); every place where libvips would otherwise differ from PIL is undone here:
  *
  * - EXIF orientation is not applied (PIL's `open` does not rotate; sharp only rotates when asked).
  * - Embedded ICC profiles are ignored (PIL's `convert('RGB')` never colour-manages; sharp converts to sRGB
@@ -22,10 +22,11 @@
  * that says so); GIF / WebP frames with transparency (libvips composites frames to RGBA, PIL keeps the palette
  * colour of transparent pixels); 16-bit grayscale PNG with a tRNS chunk (treated as gray+alpha: high byte).
  */
-import sharp, { type Metadata } from 'sharp';
+import { platform } from '#platform';
 import { describeFsError } from '../io/files.js';
 import { readRegularFile } from '../io/regular-file.js';
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
+import type { ImageHeader } from '../platform/types.js';
 
 /** An 8-bit RGB image: `data[(y * width + x) * 3 + c]` (HWC, row-major). */
 export interface RGBImage {
@@ -34,9 +35,8 @@ export interface RGBImage {
   data: Uint8Array;
 }
 
-/** libvips options: fail on truncated or broken data (PIL raises on both) but not on libjpeg warnings
- * (PIL ignores them); never colour-manage. */
-const SHARP_OPTIONS = { failOn: 'error', ignoreIcc: true } as const;
+/* The image port decodes as PIL does here: it fails on truncated or broken data (PIL raises on both) but not
+ * on libjpeg warnings (PIL ignores them), and never colour-manages. */
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
@@ -92,9 +92,9 @@ export async function decodeImageRGB(
   if (bytes.length === 0)
     throw new ClipDissectError('ERR_IMAGE', `${source}: empty file (0 bytes), not an image`);
 
-  let meta: Metadata;
+  let meta: ImageHeader;
   try {
-    meta = await sharp(bytes, SHARP_OPTIONS).metadata();
+    meta = await platform.images.header(bytes);
   } catch (err) {
     throw imageError(source, bytes, err);
   }
@@ -124,8 +124,7 @@ export async function decodeImageRGB(
 /** Everything but CMYK and 16-bit gray: libvips' 8-bit sRGB(A) / B-W output, alpha dropped. libvips turns
  * 16-bit samples into 8-bit by keeping the high byte, as PIL does for 16-bit RGB(A) and LA PNGs. */
 async function decode8(bytes: Uint8Array, source: string): Promise<RGBImage> {
-  const { data, info } = await sharp(bytes, SHARP_OPTIONS).raw().toBuffer({ resolveWithObject: true });
-  const { width, height, channels } = info;
+  const { data, width, height, channels } = await platform.images.decodeRaw(bytes, 'native8');
   const n = width * height;
   if (data.length !== n * channels || channels < 1 || channels > 4) {
     throw new ClipDissectError(
@@ -154,11 +153,7 @@ async function decode8(bytes: Uint8Array, source: string): Promise<RGBImage> {
 
 /** 16-bit grayscale: PIL opens it as mode I;16 and converts to RGB by clipping each sample to 255. */
 async function decodeGray16(bytes: Uint8Array): Promise<RGBImage> {
-  const { data, info } = await sharp(bytes, SHARP_OPTIONS)
-    .toColourspace('grey16')
-    .raw({ depth: 'ushort' })
-    .toBuffer({ resolveWithObject: true });
-  const { width, height, channels } = info;
+  const { data, width, height, channels } = await platform.images.decodeRaw(bytes, 'grey16');
   const n = width * height;
   const out = new Uint8Array(n * 3);
   // libvips writes the samples in the host's byte order.
@@ -176,12 +171,7 @@ async function decodeGray16(bytes: Uint8Array): Promise<RGBImage> {
 /** CMYK: the raw C, M, Y, K samples (Adobe-inverted CMYK JPEGs are un-inverted by libjpeg / libvips just as
  * PIL's 'CMYK;I' raw mode does), then PIL's cmyk -> rgb: `(255 - K) - round(C * (255 - K) / 255)`. */
 async function decodeCMYK(bytes: Uint8Array): Promise<RGBImage> {
-  const { data, info } = await sharp(bytes, SHARP_OPTIONS)
-    .pipelineColourspace('cmyk')
-    .toColourspace('cmyk')
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  const { width, height, channels } = info;
+  const { data, width, height, channels } = await platform.images.decodeRaw(bytes, 'cmyk');
   const n = width * height;
   const out = new Uint8Array(n * 3);
   for (let i = 0, j = 0; i < n; i++, j += channels) {
@@ -199,11 +189,9 @@ function mulDiv255(a: number, b: number): number {
   return ((t >> 8) + t) >> 8;
 }
 
-/** The input formats this build of sharp decodes from a buffer ('jpeg', 'png', 'webp', ...). */
+/** The input formats the platform's decoder reads ('jpeg', 'png', 'webp', ...). */
 export function supportedImageFormats(): string[] {
-  return Object.values(sharp.format)
-    .filter((f) => f.input.buffer && f.id !== 'raw')
-    .map((f) => f.id);
+  return platform.images.inputFormats();
 }
 
 /** Formats PIL reads that libvips (and so clip-dissect) does not, recognised by their magic bytes. */
