@@ -21,6 +21,13 @@ const T = { timeout: 20_000 };
 const BODY = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 251));
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
+/** The last progress event of a complete download of BODY. */
+const finished = (stage: string): ProgressEvent => ({
+  stage,
+  done: BODY.length,
+  total: BODY.length,
+  unit: 'bytes',
+});
 
 describe('downloadFile', () => {
   // a loopback server: each path is one behaviour
@@ -89,12 +96,7 @@ describe('downloadFile', () => {
     assert.deepEqual(listing(dir), ['file.bin']); // no temporary file left
     assert.ok(events.length >= 2 && events.every((e) => e.stage === 'download test file file.bin'));
     assert.ok(events.every((e) => e.unit === 'bytes' && e.total === BODY.length));
-    assert.deepEqual(events.at(-1), {
-      stage: 'download test file file.bin',
-      done: BODY.length,
-      total: BODY.length,
-      unit: 'bytes',
-    });
+    assert.deepEqual(events.at(-1), finished('download test file file.bin'));
   });
 
   it('without a Content-Length reports total 0 until the last event, which has the size', T, async () => {
@@ -105,12 +107,7 @@ describe('downloadFile', () => {
     });
     assert.equal(got?.checkedAgainst, 'none');
     assert.ok(events.slice(0, -1).every((e) => e.total === 0 && e.stage === 'fetch it'));
-    assert.deepEqual(events.at(-1), {
-      stage: 'fetch it',
-      done: BODY.length,
-      total: BODY.length,
-      unit: 'bytes',
-    });
+    assert.deepEqual(events.at(-1), finished('fetch it'));
   });
 
   it('checks the expected SHA-256 and MD5', T, async () => {
