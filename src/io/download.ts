@@ -41,6 +41,8 @@ export interface DownloadRequest {
   md5?: boolean;
   /** What the user can do when the download fails (appended to the message), e.g. 'download it yourself'. */
   advice?: string;
+  /** What to check when the server cannot be reached: "check the network and <this>" (default 'the address'). */
+  unreachableHint?: string;
   /** Explains an HTTP error better than the generic text (the hub: repository, revision, gated model). */
   explainHttpError?: (res: Response) => string | undefined;
   /** HTTP 404 is not an error: the download returns undefined (an optional file the server does not have). */
@@ -141,7 +143,7 @@ export async function downloadFile(
     res = await (request.fetch ?? fetch)(url, { redirect: 'follow', headers: request.headers ?? {}, signal });
   } catch (e) {
     signal?.throwIfAborted();
-    return fail(`${errorText(e)}; check the network and the address`, e);
+    return fail(`${errorText(e)}; check the network and ${request.unreachableHint ?? 'the address'}`, e);
   }
   if (!res.ok) {
     await res.body?.cancel().catch(() => undefined);

@@ -217,6 +217,7 @@ async function downloadHubFile(
       headers,
       fetch: options.fetch,
       error: (message, cause) => new ClipDissectError('ERR_MODEL_DOWNLOAD', message, { cause }),
+      unreachableHint: 'the endpoint (HF_ENDPOINT), or pass a local folder',
       explainHttpError: (res) =>
         hubHttpErrorText(res, what, headers.authorization !== undefined, hubEndpoint(options.baseUrl)),
       allowNotFound: (res) => {
