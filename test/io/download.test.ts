@@ -12,10 +12,11 @@ import {
   hubAuthHeaders,
   hubFileUrl,
 } from '../../src/io/download.js';
+import { resolveModelFiles } from '../../src/models/_hub.js';
 import { ClipDissectError } from '../../src/numeric/errors.js';
 import type { ProgressEvent } from '../../src/progress.js';
 import { tempDir } from '../helpers/cli.js';
-import { withEnv } from '../helpers/hub.js';
+import { HF_FIXTURES, startHub, withEnv } from '../helpers/hub.js';
 
 const T = { timeout: 20_000 };
 const BODY = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 251));
@@ -264,5 +265,33 @@ describe('downloadFile', () => {
       assert.equal(hubFileUrl('a/b', 'c'), 'https://huggingface.co/a/b/resolve/main/c');
       assert.deepEqual(hubAuthHeaders(), {});
     });
+  });
+
+  it('hub files: the signal of the hub options stops resolveModelFiles and leaves no file', T, async () => {
+    const hub = await startHub({ 'test-org/resnet-tiny': { dir: join(HF_FIXTURES, 'resnet-tiny') } });
+    try {
+      const cacheDir = tempDir();
+      const controller = new AbortController();
+      const files = ['config.json', 'onnx/model.onnx'];
+      const pending = resolveModelFiles('test-org/resnet-tiny', files, {
+        cacheDir,
+        baseUrl: hub.url,
+        signal: controller.signal,
+        // stop once the first file is in place
+        onProgress: (e) => {
+          if (e.stage.endsWith('config.json') && e.total > 0 && e.done === e.total)
+            controller.abort(new Error('stop'));
+        },
+      });
+      await assert.rejects(pending, /stop/);
+      const dir = join(cacheDir, 'models', 'test-org', 'resnet-tiny');
+      assert.deepEqual(readdirSync(dir).sort(), ['.clip-dissect', 'config.json']);
+      assert.deepEqual(
+        hub.requests.map((r) => r.path),
+        ['/test-org/resnet-tiny/resolve/main/config.json'],
+      );
+    } finally {
+      await hub.close();
+    }
   });
 });
