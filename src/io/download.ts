@@ -99,11 +99,17 @@ export function hubAuthHeaders(token?: string): Record<string, string> {
   return t !== undefined ? { authorization: `Bearer ${t}` } : {};
 }
 
-/** `bytes` random bytes as hex digits. */
-function randomHex(bytes: number): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) =>
-    b.toString(16).padStart(2, '0'),
-  ).join('');
+/**
+ * A hidden temporary name next to `path`, unique to this process and call: `.<name>.<pid>.<12 hex digits>.<suffix>`
+ * (what `clip-dissect cache` lists as a partial file, see TEMP_FILE in cache-files.ts).
+ */
+export function temporarySibling(path: string, suffix: 'download' | 'part'): string {
+  const { paths } = platform;
+  const hex = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, '0'));
+  return paths.join(
+    paths.dirname(path),
+    `.${paths.basename(path)}.${platform.host.pid}.${hex.join('')}.${suffix}`,
+  );
 }
 
 /** An error's message with its cause's (undici's "fetch failed" says why only in its cause). */
@@ -162,10 +168,7 @@ export async function downloadFile(
 
   const { files, paths } = platform;
   await files.mkdir(paths.dirname(path), { recursive: true });
-  const tmp = paths.join(
-    paths.dirname(path),
-    `.${paths.basename(path)}.${platform.host.pid}.${randomHex(6)}.download`,
-  );
+  const tmp = temporarySibling(path, 'download');
   let renamed = false;
   let received = 0;
   try {

@@ -6,7 +6,7 @@ import { platform } from '#platform';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { defaultCacheDir } from '../../io/cache-dir.js';
 import { markUsed } from '../../io/cache-files.js';
-import { type DownloadCheck, downloadFile } from '../../io/download.js';
+import { type DownloadCheck, downloadFile, temporarySibling } from '../../io/download.js';
 import { describeFsError } from '../../io/files.js';
 import { formatChoices } from '../../numeric/errors.js';
 import {
@@ -145,7 +145,8 @@ async function downloadCifar100(
       `built-in probe dataset '${name}' ${why} and offline mode forbids downloading it; run once without --offline, or download ${url} yourself, extract it and pass ${join(CIFAR100_ARCHIVE.folder, BUILTIN_PROBE_DATASETS[name].member)}`,
     );
   }
-  const archive = join(root, CIFAR100_ARCHIVE.file);
+  // a temporary name: only the extracted members stay in the cache (an interrupted run leaves a partial file)
+  const archive = temporarySibling(join(root, CIFAR100_ARCHIVE.file), 'part');
   const published =
     options.archiveChecksums?.md5 ?? (options.archiveChecksums?.sha256 ? undefined : CIFAR100_ARCHIVE.md5);
   const checks: DownloadCheck[] = [];
