@@ -10,6 +10,7 @@
 import { platform } from '#platform';
 import { ClipDissectError } from '../numeric/errors.js';
 import type { ProgressCallback } from '../progress.js';
+import { describeFsError } from './files.js';
 
 const HUB_URL = 'https://huggingface.co';
 
@@ -167,12 +168,20 @@ export async function downloadFile(
   if (/^[0-9a-f]{64}$/.test(etag)) checks.push({ algorithm: 'sha256', value: etag, from: 'the server' });
 
   const { files, paths } = platform;
-  await files.mkdir(paths.dirname(path), { recursive: true });
   const tmp = temporarySibling(path, 'download');
+  // file-system failures (no space, no permission) name the file as well as the download
+  const write = async <T>(op: () => Promise<T>): Promise<T> => {
+    try {
+      return await op();
+    } catch (e) {
+      return fail(`cannot write ${tmp} (${describeFsError(e)})`, e);
+    }
+  };
+  await write(() => files.mkdir(paths.dirname(path), { recursive: true }));
   let renamed = false;
   let received = 0;
   try {
-    const fh = await files.open(tmp, 'wx');
+    const fh = await write(() => files.open(tmp, 'wx'));
     const sha = platform.hashing.sha256();
     const md5 = request.md5 || checks.some((c) => c.algorithm === 'md5') ? platform.hashing.md5() : undefined;
     let lastReport = -1;
@@ -190,23 +199,32 @@ export async function downloadFile(
       report(true);
       if (res.body) {
         const reader = res.body.getReader();
-        for (;;) {
-          let chunk: Awaited<ReturnType<typeof reader.read>>;
-          try {
-            chunk = await reader.read();
-          } catch (e) {
+        let ended = false;
+        try {
+          for (;;) {
+            let chunk: Awaited<ReturnType<typeof reader.read>>;
+            try {
+              chunk = await reader.read();
+            } catch (e) {
+              signal?.throwIfAborted();
+              return fail(`the connection broke after ${received} bytes (${errorText(e)})`, e);
+            }
+            if (chunk.done) {
+              ended = true;
+              break;
+            }
             signal?.throwIfAborted();
-            return fail(`the connection broke after ${received} bytes (${errorText(e)})`, e);
+            const bytes = chunk.value;
+            sha.update(bytes);
+            md5?.update(bytes);
+            let off = 0;
+            while (off < bytes.length) off += await write(() => fh.write(bytes, off, bytes.length - off));
+            received += bytes.length;
+            report(false);
           }
-          if (chunk.done) break;
-          signal?.throwIfAborted();
-          const bytes = chunk.value;
-          sha.update(bytes);
-          md5?.update(bytes);
-          let off = 0;
-          while (off < bytes.length) off += await fh.write(bytes, off, bytes.length - off);
-          received += bytes.length;
-          report(false);
+        } finally {
+          // stopped early (abort, write error): release the connection
+          if (!ended) await reader.cancel().catch(() => undefined);
         }
       }
       if (
@@ -226,7 +244,7 @@ export async function downloadFile(
           );
         }
       }
-      await fh.datasync();
+      await write(() => fh.datasync());
       result = {
         url,
         path,
@@ -246,7 +264,7 @@ export async function downloadFile(
     }
     await request.beforeRename?.(result);
     signal?.throwIfAborted();
-    await files.rename(tmp, path);
+    await write(() => files.rename(tmp, path));
     renamed = true;
     report(true, true);
     return result;

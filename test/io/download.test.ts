@@ -217,6 +217,17 @@ describe('downloadFile', () => {
     assert.deepEqual(readdirSync(dir), []); // nothing was created for a failed request
   });
 
+  it('a destination that cannot be written names the download and the file', T, async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'sub'), 'a file where the folder should be');
+    await assert.rejects(
+      downloadFile(request(dir, 'file.bin')),
+      new RegExp(
+        `cannot download test file file\\.bin from ${base}/file\\.bin: cannot write .*sub/\\.file\\.bin\\.\\d+\\.[0-9a-f]{12}\\.download \\(`,
+      ),
+    );
+  });
+
   it('a network failure names the URL and says what to check', T, async () => {
     const closed = createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
