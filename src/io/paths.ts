@@ -9,7 +9,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:pat
  * The real path of `path` (symbolic links resolved) even when it does not exist yet: the real path of its
  * deepest existing ancestor, joined with the rest.
  */
-export async function realPathOf(path: string): Promise<string> {
+async function realPathOf(path: string): Promise<string> {
   const abs = resolve(path);
   try {
     return await realpath(abs);

@@ -19,7 +19,7 @@ import type { EncodeSentencesOptions, SentenceEmbeddings, SentenceEncoder } from
 /** The sentence encoder of the paper's evaluation, exported by Xenova for transformers.js. */
 export const DEFAULT_SENTENCE_MODEL = 'Xenova/all-mpnet-base-v2';
 /** sentence-transformers' max_seq_length of all-mpnet-base-v2. */
-export const DEFAULT_SENTENCE_MAX_LENGTH = 384;
+const DEFAULT_SENTENCE_MAX_LENGTH = 384;
 const DEFAULT_BATCH = 64;
 /** Which ONNX weights of a sentence encoder: the hub's files (the CLIP towers' in-memory 'int8' is not offered). */
 export type SentenceDtype = 'fp32' | 'fp16' | 'q8';
