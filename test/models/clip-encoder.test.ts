@@ -271,6 +271,13 @@ describe('ONNX CLIP encoder variants and errors', { skip: NEEDS_SHARED }, () => 
       await assert.rejects(createOnnxClipEncoder(dir), /lacks onnx\/text_model\.onnx/);
       await assert.rejects(createOnnxClipEncoder(dir, { dtype: 'int4' as 'q8' }), ArgumentError);
       await assert.rejects(createOnnxClipEncoder(dir, { threads: 0 }), ArgumentError);
+      const reason = new Error('stopped by the caller');
+      await assert.rejects(createOnnxClipEncoder(dir, {}, { signal: AbortSignal.abort(reason) }), reason);
+      // aborted while the folder is read: no tower is opened
+      const ac = new AbortController();
+      const opening = createOnnxClipEncoder(dir, { dtype: 'fp16', threads: 1 }, { signal: ac.signal });
+      ac.abort(reason);
+      await assert.rejects(opening, reason);
     } finally {
       await cleanup();
     }

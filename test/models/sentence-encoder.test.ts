@@ -154,6 +154,15 @@ describe('sentence encoder options and errors', () => {
     );
   });
 
+  test("an aborted signal stops the opening with the signal's reason", async () => {
+    const reason = new Error('stopped by the caller');
+    await assert.rejects(createOnnxSentenceEncoder(MODEL, {}, { signal: AbortSignal.abort(reason) }), reason);
+    const ac = new AbortController();
+    const opening = createOnnxSentenceEncoder(MODEL, { threads: 1 }, { signal: ac.signal });
+    ac.abort(reason);
+    await assert.rejects(opening, reason);
+  });
+
   test('a CLIP folder is refused with the inputs it has', async () => {
     const dir = tempDir('clip-dissect-mpnet-wrong-');
     await cp(MODEL, dir, { recursive: true });
