@@ -2,8 +2,9 @@
  * Path containment, on real paths (symbolic links resolved): whether a folder lies inside another, and whether
  * a file named by a results folder's args.json stays inside that folder.
  */
-import { realpath } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { platform } from '#platform';
+
+const { basename, dirname, isAbsolute, join, relative, resolve } = platform.paths;
 
 /**
  * The real path of `path` (symbolic links resolved) even when it does not exist yet: the real path of its
@@ -12,7 +13,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:pat
 async function realPathOf(path: string): Promise<string> {
   const abs = resolve(path);
   try {
-    return await realpath(abs);
+    return await platform.files.realpath(abs);
   } catch {
     const parent = dirname(abs);
     if (parent === abs) return abs;
