@@ -17,7 +17,7 @@
  * configuration logic, not on a real SigLIP export.
  */
 
-import { join } from 'node:path';
+import { platform } from '#platform';
 import { int8WeightMax } from '../compute/_cpu-features.js';
 import { type PreprocessConfig, preprocessorConfigFromHF, preprocessShape } from '../data/preprocess.js';
 import { readJson } from '../io/files.js';
@@ -467,7 +467,9 @@ async function openClipEncoder(
   const dtype = options.dtype ?? 'fp32';
   const files = clipModelFiles(dtype);
   const { dir, hubId } = await resolveModelFiles(idOrDir, files, hubOptionsWith(options, hooks));
-  const [configPath, tokPath, tokCfgPath, prePath, textPath, visionPath] = files.map((f) => join(dir, f));
+  const [configPath, tokPath, tokCfgPath, prePath, textPath, visionPath] = files.map((f) =>
+    platform.paths.join(dir, f),
+  );
 
   const config = await readModelJson(configPath);
   const rawType = config['model_type'];

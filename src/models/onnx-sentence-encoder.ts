@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { platform } from '#platform';
 import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
 import type { ProgressCallback, RunHooks } from '../progress.js';
 import {
@@ -215,7 +215,7 @@ async function openSentenceEncoder(
     files,
     hubOptionsWith({ modelKind: 'sentence-encoder', ...options }, hooks),
   );
-  const [configPath, tokPath, tokCfgPath, modelPath] = files.map((f) => join(dir, f));
+  const [configPath, tokPath, tokCfgPath, modelPath] = files.map((f) => platform.paths.join(dir, f));
   const config = await readModelJson(configPath);
   const tokenizerConfig = await readModelJson(tokCfgPath);
   const tokenizerJson = await readModelJson(tokPath);
