@@ -339,6 +339,7 @@ export class OnnxClipEncoder implements ClipEncoder {
     options.onProgress?.({ stage: 'text features', done: 0, total, unit: 'texts' });
     for (let start = 0; start < m; start += batchSize) {
       this.checkLive();
+      options.signal?.throwIfAborted();
       const idx = order.slice(start, start + batchSize);
       const n = idx.length;
       let len = spec.contextLength;

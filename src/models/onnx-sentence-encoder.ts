@@ -97,6 +97,7 @@ export class OnnxSentenceEncoder implements SentenceEncoder {
     const stage = 'sentence embeddings';
     options.onProgress?.({ stage, done: 0, total: m, unit: 'texts' });
     for (let start = 0; start < m; start += batchSize) {
+      options.signal?.throwIfAborted();
       const idx = order.slice(start, start + batchSize);
       const n = idx.length;
       let len = 1;

@@ -156,6 +156,21 @@ describe('ONNX CLIP encoder on the tiny fixture model', { skip: NEEDS_SHARED }, 
     await assert.rejects(enc.encodeText([3 as unknown as string]), /texts\[0\] must be a string/);
   });
 
+  test("the signal stops text encoding between batches with the signal's reason", async () => {
+    const reason = new Error('stopped by the caller');
+    const ac = new AbortController();
+    const done: number[] = [];
+    const onProgress = (e: ProgressEvent) => {
+      done.push(e.done);
+      if (e.done === 2) ac.abort(reason);
+    };
+    await assert.rejects(
+      enc.encodeText(['a dog', 'a cat', 'a tree'], { batchSize: 2, onProgress, signal: ac.signal }),
+      reason,
+    );
+    assert.deepEqual(done, [0, 2]);
+  });
+
   test('image embeddings equal PyTorch get_image_features', async () => {
     const want = await goldenMatrix('image_embeds_synthetic.npy');
     const got = await enc.encodeImages(syntheticPixels(3), 3);

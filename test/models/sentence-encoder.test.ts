@@ -83,6 +83,21 @@ describe('ONNX sentence encoder on the tiny MPNet fixture', () => {
       /'batchSize' must be a positive integer but got 0/,
     );
   });
+
+  test("the signal stops between batches with the signal's reason", async () => {
+    const reason = new Error('stopped by the caller');
+    const ac = new AbortController();
+    const done: number[] = [];
+    const onProgress = (e: { done: number }) => {
+      done.push(e.done);
+      if (e.done === 2) ac.abort(reason);
+    };
+    await assert.rejects(
+      enc.encode(['dog', 'cat', 'tree'], { batchSize: 2, onProgress, signal: ac.signal }),
+      reason,
+    );
+    assert.deepEqual(done, [0, 2]);
+  });
 });
 
 describe('sentence encoder options and errors', () => {
