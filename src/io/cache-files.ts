@@ -7,7 +7,7 @@
 import { utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TEMP_NAME, writeFileAtomic } from './atomic.js';
-import { readRegularText } from './regular-file.js';
+import { readRegularFile } from './regular-file.js';
 
 /** The folder inside a cached model's folder that holds the download records and the last-use stamp. */
 export const RECORD_DIR = '.clip-dissect';
@@ -51,7 +51,9 @@ export async function readDownloadRecord(
   file: string,
 ): Promise<DownloadRecord | undefined> {
   try {
-    const r = JSON.parse(await readRegularText(downloadRecordPath(modelDir, file))) as DownloadRecord;
+    const r = JSON.parse(
+      new TextDecoder().decode(await readRegularFile(downloadRecordPath(modelDir, file))),
+    ) as DownloadRecord;
     return r?.version === 1 &&
       r.file === file &&
       typeof r.size === 'number' &&

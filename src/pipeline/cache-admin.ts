@@ -18,7 +18,7 @@ import { readdir, rm, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { RECORD_DIR, readDownloadRecord, TEMP_FILE } from '../io/cache-files.js';
 import { readJson } from '../io/files.js';
-import { readRegularText } from '../io/regular-file.js';
+import { readRegularFile } from '../io/regular-file.js';
 import { ArgumentError } from '../numeric/errors.js';
 import type { ProgressCallback, RunHooks } from '../progress.js';
 import { FeatureCache, fileSha256, modelSha256s } from './cache.js';
@@ -275,7 +275,7 @@ export async function cleanCache(
       if (e.kind !== 'features') continue;
       let parts: unknown;
       try {
-        parts = JSON.parse(await readRegularText(e.paths[0]))?.parts;
+        parts = JSON.parse(new TextDecoder().decode(await readRegularFile(e.paths[0])))?.parts;
       } catch {
         continue; // verify reports it; a read recomputes it
       }

@@ -17,7 +17,6 @@
  * model's hash covers its external-data files ({@link modelSha256s}). Contents are hashed, never names.
  */
 import { createHash } from 'node:crypto';
-import type { Stats } from 'node:fs';
 import { createReadStream } from 'node:fs';
 import { access, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -33,6 +32,7 @@ import {
 } from '../io/regular-file.js';
 import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
+import type { FileStat } from '../platform/types.js';
 
 /** JSON with object keys sorted at every level and no whitespace; `undefined` members are left out. */
 export function canonicalJson(value: unknown): string {
@@ -61,7 +61,7 @@ export function cacheKey(parts: Record<string, unknown>): string {
 }
 
 /** What a memoised hash was computed from: a file's size, times and inode (a replaced file gets a new one). */
-export function statKey(st: Pick<Stats, 'size' | 'mtimeMs' | 'ctimeMs' | 'ino'>): string {
+export function statKey(st: Pick<FileStat, 'size' | 'mtimeMs' | 'ctimeMs' | 'ino'>): string {
   return `${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`;
 }
 
