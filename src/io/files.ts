@@ -30,9 +30,15 @@ export async function readJson<T = unknown>(
   }
 }
 
+/** The `code` of a file-system error ('ENOENT', 'EEXIST', ...; see src/platform/types.ts), if it has one. */
+export function fsErrorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
 /** Why a file operation failed, for a message: 'no such file (ENOENT)', 'permission denied (EACCES)', ... */
 export function describeFsError(err: unknown): string {
-  const code = (err as { code?: unknown } | undefined)?.code;
+  const code = fsErrorCode(err);
   if (code === 'ENOENT') return 'no such file (ENOENT)';
   if (code === 'EISDIR') return 'it is a directory (EISDIR)';
   if (code === 'EACCES' || code === 'EPERM') return `permission denied (${code})`;

@@ -6,14 +6,10 @@
 import { platform } from '#platform';
 import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
 import { randomHex } from './atomic.js';
+import { fsErrorCode } from './files.js';
 
 const { files, host } = platform;
 const { basename, dirname, join, resolve } = platform.paths;
-
-/** The `code` of a file-system error ('ENOENT', 'EEXIST', ...; see src/platform/types.ts). */
-function codeOf(e: unknown): string | undefined {
-  return (e as { code?: string } | undefined)?.code;
-}
 
 /** Pseudo file systems of the kernel: writing results there fails or, worse, never ends. */
 const PSEUDO_FS = ['/proc', '/sys', '/dev'];
@@ -40,9 +36,9 @@ export async function checkWritableFolder(
   let p = abs;
   for (;;) {
     const st = await files.stat(p).catch((e: Error) => {
-      if (codeOf(e) === 'ENOENT') return null;
-      if (codeOf(e) === 'ENOTDIR') return 'notdir' as const;
-      throw new ArgumentError(`${name}${abs} cannot be used as the ${what}: ${codeOf(e) ?? e.message}`, {
+      if (fsErrorCode(e) === 'ENOENT') return null;
+      if (fsErrorCode(e) === 'ENOTDIR') return 'notdir' as const;
+      throw new ArgumentError(`${name}${abs} cannot be used as the ${what}: ${fsErrorCode(e) ?? e.message}`, {
         option,
         cause: e,
       });
@@ -78,8 +74,8 @@ export async function checkWritableFolder(
   } catch (e) {
     throw new ArgumentError(
       p === abs
-        ? `${name}${abs} is not writable (${codeOf(e)}): choose a folder you can write for the ${what}`
-        : `${name}${abs} cannot be created as the ${what}: ${p} is not writable (${codeOf(e)})`,
+        ? `${name}${abs} is not writable (${fsErrorCode(e)}): choose a folder you can write for the ${what}`
+        : `${name}${abs} cannot be created as the ${what}: ${p} is not writable (${fsErrorCode(e)})`,
       { option, cause: e },
     );
   }
@@ -145,7 +141,7 @@ export async function lockFolder(
       await createExclusive(path, `${JSON.stringify(me)}\n`);
       break;
     } catch (e) {
-      if (codeOf(e) !== 'EEXIST' || attempt >= 2) throw e;
+      if (fsErrorCode(e) !== 'EEXIST' || attempt >= 2) throw e;
     }
     const text = await files.readText(path).catch(() => null);
     if (text === null) continue; // released meanwhile
@@ -232,7 +228,7 @@ async function createExclusive(path: string, text: string): Promise<void> {
     await files.link(tmp, path);
     return;
   } catch (e) {
-    const code = codeOf(e);
+    const code = fsErrorCode(e);
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw e;
   } finally {
     await files.rm(tmp, { force: true });
