@@ -1,9 +1,9 @@
 /** Shared argument handling of the CLI commands. */
 import { constants } from 'node:os';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { editDistance } from '../models/target-model.js';
 import { type ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 import { SIMILARITY_DEFAULTS } from '../numeric/similarity-options.js';
+import { editDistance } from '../numeric/strings.js';
 
 /** Exit status of a usage error: an unknown command or flag, a flag without its value, a missing flag. */
 export const EXIT_USAGE = 2;

@@ -1,6 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { platform } from '#platform';
+import type { OpenFile } from '../platform/types.js';
+
+const { files, paths } = platform;
 
 /** Options of {@link writeFileAtomic}. */
 export interface WriteFileAtomicOptions {
@@ -22,6 +23,13 @@ export function isTempName(name: string): boolean {
   return TEMP_NAME.test(name);
 }
 
+/** `bytes` random bytes as lowercase hex digits, for unique temporary names. */
+export function randomHex(bytes: number): string {
+  let hex = '';
+  for (const b of crypto.getRandomValues(new Uint8Array(bytes))) hex += b.toString(16).padStart(2, '0');
+  return hex;
+}
+
 /** The most bytes handed to one `write` call (a single write of more than 2 GiB fails on some platforms). */
 const MAX_WRITE = 1 << 30;
 
@@ -41,35 +49,35 @@ export async function writeFileAtomic(
   options: WriteFileAtomicOptions = {},
 ): Promise<void> {
   const fsync = options.fsync ?? true;
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = join(
-    dirname(path),
-    `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}-${basename(path).slice(0, 200)}`,
+  const dir = paths.dirname(path);
+  await files.mkdir(dir, { recursive: true });
+  const tmp = paths.join(
+    dir,
+    `${TEMP_PREFIX}${platform.host.pid}-${randomHex(6)}-${paths.basename(path).slice(0, 200)}`,
   );
   let renamed = false;
   try {
-    const fh = await open(tmp, 'wx');
+    const fh = await files.open(tmp, 'wx');
     try {
-      if (typeof data === 'string') await writeAll(fh, Buffer.from(data, 'utf8'));
+      if (typeof data === 'string') await writeAll(fh, new TextEncoder().encode(data));
       else if (data instanceof Uint8Array) await writeAll(fh, data);
       else for (const chunk of data) await writeAll(fh, chunk);
       if (fsync) await fh.datasync();
     } finally {
       await fh.close();
     }
-    await rename(tmp, path);
+    await files.rename(tmp, path);
     renamed = true;
   } finally {
-    if (!renamed) await rm(tmp, { force: true }).catch(() => undefined);
+    if (!renamed) await files.rm(tmp, { force: true }).catch(() => undefined);
   }
 }
 
 /** Writes all of `bytes` at the current position, looping over short writes and capping each call. */
-async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
+async function writeAll(fh: OpenFile, bytes: Uint8Array): Promise<void> {
   let offset = 0;
   while (offset < bytes.length) {
     const length = Math.min(MAX_WRITE, bytes.length - offset);
-    const { bytesWritten } = await fh.write(bytes, offset, length);
-    offset += bytesWritten;
+    offset += await fh.write(bytes, offset, length);
   }
 }

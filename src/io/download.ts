@@ -10,6 +10,7 @@
 import { platform } from '#platform';
 import { ClipDissectError } from '../numeric/errors.js';
 import type { ProgressCallback } from '../progress.js';
+import { randomHex } from './atomic.js';
 import { describeFsError } from './files.js';
 
 const HUB_URL = 'https://huggingface.co';
@@ -106,10 +107,9 @@ export function hubAuthHeaders(token?: string): Record<string, string> {
  */
 export function temporarySibling(path: string, suffix: 'download' | 'part'): string {
   const { paths } = platform;
-  const hex = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, '0'));
   return paths.join(
     paths.dirname(path),
-    `.${paths.basename(path)}.${platform.host.pid}.${hex.join('')}.${suffix}`,
+    `.${paths.basename(path)}.${platform.host.pid}.${randomHex(6)}.${suffix}`,
   );
 }
 

@@ -1,15 +1,15 @@
 /** Small file-system helpers shared by every layer: whether a path is a file, reading a JSON file, and a
  * short reason for a failed file operation to put in an error message. */
-import { stat } from 'node:fs/promises';
-import { readRegularFile } from './regular-file.js';
+import { platform } from '#platform';
+import { readRegularText } from './regular-file.js';
 
 /** True when `path` exists and is a regular file (following links); false on any error. */
 export async function isFile(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => null))?.isFile() === true;
+  return (await platform.files.stat(path).catch(() => null))?.isFile() === true;
 }
 
 /**
- * Reads (as a regular file: readRegularFile) and parses a JSON file. `fail` turns the read error (`kind` 'read') or the JSON syntax error
+ * Reads (as a regular file: readRegularText) and parses a JSON file. `fail` turns the read error (`kind` 'read') or the JSON syntax error
  * ('parse') into the error the caller throws, naming the file as its users know it; without `fail` that
  * error itself is thrown.
  */
@@ -19,7 +19,7 @@ export async function readJson<T = unknown>(
 ): Promise<T> {
   let text: string;
   try {
-    text = (await readRegularFile(path)).toString('utf8');
+    text = await readRegularText(path);
   } catch (e) {
     throw fail('read', e as Error);
   }
@@ -30,9 +30,15 @@ export async function readJson<T = unknown>(
   }
 }
 
+/** The `code` of a file-system error ('ENOENT', 'EEXIST', ...; see src/platform/types.ts), if it has one. */
+export function fsErrorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
 /** Why a file operation failed, for a message: 'no such file (ENOENT)', 'permission denied (EACCES)', ... */
 export function describeFsError(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException)?.code;
+  const code = fsErrorCode(err);
   if (code === 'ENOENT') return 'no such file (ENOENT)';
   if (code === 'EISDIR') return 'it is a directory (EISDIR)';
   if (code === 'EACCES' || code === 'EPERM') return `permission denied (${code})`;

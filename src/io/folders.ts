@@ -3,24 +3,13 @@
  * a lock that keeps two runs from writing one results folder at the same time.
  */
 
-import { randomBytes } from 'node:crypto';
-import { constants, unlinkSync } from 'node:fs';
-import {
-  access,
-  link,
-  mkdir,
-  open,
-  readFile,
-  realpath,
-  rename,
-  rm,
-  rmdir,
-  stat,
-  writeFile,
-} from 'node:fs/promises';
-import { hostname } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { platform } from '#platform';
 import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
+import { randomHex } from './atomic.js';
+import { fsErrorCode } from './files.js';
+
+const { files, host } = platform;
+const { basename, dirname, join, resolve } = platform.paths;
 
 /** Pseudo file systems of the kernel: writing results there fails or, worse, never ends. */
 const PSEUDO_FS = ['/proc', '/sys', '/dev'];
@@ -46,10 +35,10 @@ export async function checkWritableFolder(
   const abs = resolve(path);
   let p = abs;
   for (;;) {
-    const st = await stat(p).catch((e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') return null;
-      if (e.code === 'ENOTDIR') return 'notdir' as const;
-      throw new ArgumentError(`${name}${abs} cannot be used as the ${what}: ${e.code ?? e.message}`, {
+    const st = await files.stat(p).catch((e: Error) => {
+      if (fsErrorCode(e) === 'ENOENT') return null;
+      if (fsErrorCode(e) === 'ENOTDIR') return 'notdir' as const;
+      throw new ArgumentError(`${name}${abs} cannot be used as the ${what}: ${fsErrorCode(e) ?? e.message}`, {
         option,
         cause: e,
       });
@@ -73,7 +62,7 @@ export async function checkWritableFolder(
     if (up === p) break;
     p = up;
   }
-  const real = await realpath(p).catch(() => p);
+  const real = await files.realpath(p).catch(() => p);
   const pseudo = underPseudo(abs) ?? underPseudo(real);
   if (pseudo)
     throw new ArgumentError(
@@ -81,12 +70,12 @@ export async function checkWritableFolder(
       { option },
     );
   try {
-    await access(p, constants.W_OK | constants.X_OK);
+    await files.checkWritable(p);
   } catch (e) {
     throw new ArgumentError(
       p === abs
-        ? `${name}${abs} is not writable (${(e as NodeJS.ErrnoException).code}): choose a folder you can write for the ${what}`
-        : `${name}${abs} cannot be created as the ${what}: ${p} is not writable (${(e as NodeJS.ErrnoException).code})`,
+        ? `${name}${abs} is not writable (${fsErrorCode(e)}): choose a folder you can write for the ${what}`
+        : `${name}${abs} cannot be created as the ${what}: ${p} is not writable (${fsErrorCode(e)})`,
       { option, cause: e },
     );
   }
@@ -121,21 +110,12 @@ let exitHook = false;
 export function releaseHeldLocks(): void {
   for (const p of held) {
     try {
-      unlinkSync(p);
+      files.removeSync(p);
     } catch {
       // already gone
     }
   }
   held.clear();
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**
@@ -153,17 +133,17 @@ export async function lockFolder(
 ): Promise<FolderLock> {
   // the first folder this call creates (undefined when `dir` existed): removed again on release if the run
   // left it empty, so that a run refused before writing anything leaves nothing behind
-  const created = await mkdir(dir, { recursive: true });
+  const created = await files.mkdir(dir, { recursive: true });
   const path = join(dir, LOCK_FILE);
-  const me: LockInfo = { pid: process.pid, host: hostname(), started: new Date().toISOString(), command };
+  const me: LockInfo = { pid: host.pid, host: host.hostname(), started: new Date().toISOString(), command };
   for (let attempt = 0; ; attempt++) {
     try {
       await createExclusive(path, `${JSON.stringify(me)}\n`);
       break;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 2) throw e;
+      if (fsErrorCode(e) !== 'EEXIST' || attempt >= 2) throw e;
     }
-    const text = await readFile(path, 'utf8').catch(() => null);
+    const text = await files.readText(path).catch(() => null);
     if (text === null) continue; // released meanwhile
     let other: Partial<LockInfo> = {};
     try {
@@ -175,20 +155,20 @@ export async function lockFolder(
     const since = other.started
       ? ` (started ${other.started}${other.command ? `: ${other.command}` : ''})`
       : '';
-    if (typeof other.pid === 'number' && other.host === me.host && !alive(other.pid)) {
+    if (typeof other.pid === 'number' && other.host === me.host && !host.isProcessAlive(other.pid)) {
       // the stale lock is moved aside under a name of this process, and removed only if it is still the stale
       // one: a run that took it over meanwhile keeps its new lock
-      const aside = `${path}.stale-${process.pid}-${randomBytes(6).toString('hex')}`;
-      const moved = await rename(path, aside).then(
+      const aside = `${path}.stale-${host.pid}-${randomHex(6)}`;
+      const moved = await files.rename(path, aside).then(
         () => true,
         () => false,
       );
       if (moved) {
-        if ((await readFile(aside, 'utf8').catch(() => null)) === text) await rm(aside, { force: true });
+        if ((await files.readText(aside).catch(() => null)) === text) await files.rm(aside, { force: true });
         else {
           // not the stale lock but a live run's that came meanwhile: put it back (never over a newer one)
-          await link(aside, path).catch(() => undefined);
-          await rm(aside, { force: true });
+          await files.link(aside, path).catch(() => undefined);
+          await files.rm(aside, { force: true });
         }
       }
       onWarning?.(
@@ -207,7 +187,7 @@ export async function lockFolder(
   held.add(path);
   if (!exitHook) {
     exitHook = true;
-    process.once('exit', releaseHeldLocks);
+    host.onExit(releaseHeldLocks);
   }
   let released = false;
   return {
@@ -216,7 +196,7 @@ export async function lockFolder(
       if (released) return;
       released = true;
       held.delete(path);
-      await rm(path, { force: true });
+      await files.rm(path, { force: true });
       if (created !== undefined) await removeEmptyFolders(resolve(dir), resolve(created));
     },
   };
@@ -226,7 +206,7 @@ export async function lockFolder(
 async function removeEmptyFolders(dir: string, top: string): Promise<void> {
   for (let d = dir; ; d = dirname(d)) {
     if (
-      !(await rmdir(d).then(
+      !(await files.rmdir(d).then(
         () => true,
         () => false,
       ))
@@ -242,20 +222,25 @@ async function removeEmptyFolders(dir: string, top: string): Promise<void> {
  * links are not supported, the file is created with O_EXCL and written.
  */
 async function createExclusive(path: string, text: string): Promise<void> {
-  const tmp = join(dirname(path), `.tmp-${process.pid}-${randomBytes(6).toString('hex')}-${basename(path)}`);
-  await writeFile(tmp, text, { flag: 'wx' });
+  const tmp = join(dirname(path), `.tmp-${host.pid}-${randomHex(6)}-${basename(path)}`);
+  await writeNew(tmp, text);
   try {
-    await link(tmp, path);
+    await files.link(tmp, path);
     return;
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
+    const code = fsErrorCode(e);
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw e;
   } finally {
-    await rm(tmp, { force: true });
+    await files.rm(tmp, { force: true });
   }
-  const fh = await open(path, 'wx');
+  await writeNew(path, text);
+}
+
+/** Creates `path` holding `text`, failing with EEXIST when it exists (O_EXCL). */
+async function writeNew(path: string, text: string): Promise<void> {
+  const fh = await files.open(path, 'wx');
   try {
-    await fh.writeFile(text);
+    await fh.writeText(text);
   } finally {
     await fh.close();
   }

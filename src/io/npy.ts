@@ -112,9 +112,9 @@ export function parseNpy(bytes: Uint8Array, source = '<buffer>'): NpyArray {
       return fail('the header of a version 3.0 file is not valid UTF-8');
     }
   } else {
-    header = Buffer.from(headerBytes.buffer, headerBytes.byteOffset, headerBytes.byteLength).toString(
-      'latin1',
-    );
+    // latin1, byte for byte (TextDecoder's 'latin1' is windows-1252, which differs at 0x80-0x9f)
+    header = '';
+    for (const b of headerBytes) header += String.fromCharCode(b);
   }
 
   const { dtype, swap, fortranOrder, shape } = interpretHeader(header, source);

@@ -2,17 +2,18 @@
  * Path containment, on real paths (symbolic links resolved): whether a folder lies inside another, and whether
  * a file named by a results folder's args.json stays inside that folder.
  */
-import { realpath } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { platform } from '#platform';
+
+const { basename, dirname, isAbsolute, join, relative, resolve } = platform.paths;
 
 /**
  * The real path of `path` (symbolic links resolved) even when it does not exist yet: the real path of its
  * deepest existing ancestor, joined with the rest.
  */
-export async function realPathOf(path: string): Promise<string> {
+async function realPathOf(path: string): Promise<string> {
   const abs = resolve(path);
   try {
-    return await realpath(abs);
+    return await platform.files.realpath(abs);
   } catch {
     const parent = dirname(abs);
     if (parent === abs) return abs;

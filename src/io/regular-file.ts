@@ -3,9 +3,9 @@
  * probe folder, a cache or a results folder) is refused before it is opened for reading: opening a FIFO waits
  * for a writer, and reading /dev/zero never ends. Reads are bounded by the size the file has when opened.
  */
-import { type BigIntStats, constants, type Stats } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { platform } from '#platform';
 import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
+import type { FileStat } from '../platform/types.js';
 
 /** An input path that exists but is not a regular file (code 'ERR_NOT_REGULAR_FILE'). */
 export class NotRegularFileError extends ClipDissectError {
@@ -15,7 +15,12 @@ export class NotRegularFileError extends ClipDissectError {
 }
 
 /** What kind of file system entry `st` is, for messages: 'a FIFO (named pipe)', 'a character device'… */
-export function fileTypeName(st: Stats | BigIntStats): string {
+export function fileTypeName(
+  st: Pick<
+    FileStat,
+    'isFile' | 'isDirectory' | 'isFIFO' | 'isSocket' | 'isCharacterDevice' | 'isBlockDevice'
+  >,
+): string {
   if (st.isFile()) return 'a regular file';
   if (st.isDirectory()) return 'a folder';
   if (st.isFIFO()) return 'a FIFO (named pipe)';
@@ -25,14 +30,14 @@ export function fileTypeName(st: Stats | BigIntStats): string {
   return 'not a regular file';
 }
 
-function notRegular(path: string, st: Stats): NotRegularFileError {
+function notRegular(path: string, st: FileStat): NotRegularFileError {
   return new NotRegularFileError(
     `${path} is ${fileTypeName(st)}, not a regular file; clip-dissect reads only regular files (a pipe or device could block or never end)`,
   );
 }
 
 /** A folder read as a file: the error readFile gives (code EISDIR), so that callers keep their messages. */
-function isDirError(path: string): NodeJS.ErrnoException {
+function isDirError(path: string): Error & { code: string; path: string } {
   return Object.assign(new Error(`EISDIR: illegal operation on a directory, read '${path}'`), {
     code: 'EISDIR',
     path,
@@ -43,8 +48,8 @@ function isDirError(path: string): NodeJS.ErrnoException {
  * The stat of `path` (symbolic links followed) when it is a regular file; otherwise the error readFile would
  * give (not found, permission, EISDIR for a folder), or a NotRegularFileError for a FIFO, socket or device.
  */
-export async function regularFileStat(path: string): Promise<Stats> {
-  const st = await stat(path);
+export async function regularFileStat(path: string): Promise<FileStat> {
+  const st = await platform.files.stat(path);
   if (st.isDirectory()) throw isDirError(path);
   if (!st.isFile()) throw notRegular(path, st);
   return st;
@@ -55,18 +60,18 @@ export async function regularFileStat(path: string): Promise<Stats> {
  * throw Node's own errors (with `code`), a folder throws an EISDIR error as readFile does, and a FIFO, socket
  * or device throws a NotRegularFileError without being opened for a blocking read.
  */
-export async function readRegularFile(path: string): Promise<Buffer> {
+export async function readRegularFile(path: string): Promise<Uint8Array> {
   await regularFileStat(path);
-  // O_NONBLOCK: should the path become a FIFO between the stat and the open, the open does not wait
-  const fh = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  // non-blocking: should the path become a FIFO between the stat and the open, the open does not wait
+  const fh = await platform.files.open(path, 'r-nonblocking');
   try {
     const fst = await fh.stat();
     if (fst.isDirectory()) throw isDirError(path);
     if (!fst.isFile()) throw notRegular(path, fst);
-    const buf = Buffer.allocUnsafe(fst.size);
+    const buf = new Uint8Array(fst.size);
     let off = 0;
     while (off < buf.length) {
-      const { bytesRead } = await fh.read(buf, off, buf.length - off, off);
+      const bytesRead = await fh.read(buf, off, buf.length - off, off);
       if (bytesRead === 0) break;
       off += bytesRead;
     }
@@ -76,17 +81,22 @@ export async function readRegularFile(path: string): Promise<Buffer> {
   }
 }
 
+/** The regular file `path` as UTF-8 text (errors as {@link readRegularFile}). */
+export async function readRegularText(path: string): Promise<string> {
+  return new TextDecoder().decode(await readRegularFile(path));
+}
+
 /**
  * A UTF-8 text input file (a list, a JSON file) named `what` in errors: an ArgumentError "`what` 'path' cannot be
  * read (ENOENT)" (then `hint`, when given), or one naming a FIFO, socket or device, which is never opened.
  */
 export async function readTextInput(path: string, what: string, hint = ''): Promise<string> {
   try {
-    return (await readRegularFile(path)).toString('utf8');
+    return await readRegularText(path);
   } catch (e) {
     if (e instanceof NotRegularFileError) throw new ArgumentError(`${what} ${e.message}`);
     throw new ArgumentError(
-      `${what} '${path}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})${hint}`,
+      `${what} '${path}' cannot be read (${(e as { code?: string }).code ?? (e as Error).message})${hint}`,
     );
   }
 }

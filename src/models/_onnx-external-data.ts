@@ -9,11 +9,13 @@
  * (`./x.bin` → `x.bin`): onnxruntime looks in-memory external data up by the location as written but stores
  * the names it is given normalised, so `./x.bin` would never be found.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
+
 import { fromBinary } from '@bufbuild/protobuf';
 import * as onnx from 'onnx-buf';
+import { platform } from '#platform';
 import { ClipDissectError } from '../numeric/errors.js';
+
+const { paths } = platform;
 
 /** One tensor's external-data reference: the location as written, the byte offset, the length (-1: to EOF). */
 export interface ExternalRef {
@@ -73,8 +75,13 @@ function referencedLocations(model: onnx.ModelProto, label: string): Map<string,
   for (const t of modelTensors(model)) {
     const e = externalEntries(t);
     if (!e) continue;
-    const norm = normalize(e.location);
-    if (e.location === '' || isAbsolute(e.location) || norm === '..' || norm.startsWith(`..${sep}`))
+    const norm = paths.normalize(e.location);
+    if (
+      e.location === '' ||
+      paths.isAbsolute(e.location) ||
+      norm === '..' ||
+      norm.startsWith(`..${paths.sep}`)
+    )
       throw new ClipDissectError(
         'ERR_MODEL_EXTERNAL_DATA',
         `tensor '${t.name}' of ${label} has external data location '${e.location}'; it must be a path relative to the model's folder, inside it`,
@@ -94,7 +101,7 @@ export async function externalDataLocations(modelPath: string): Promise<string[]
   const label = `ONNX model '${modelPath}'`;
   let bytes: Uint8Array;
   try {
-    bytes = await readFile(modelPath);
+    bytes = await platform.files.readFile(modelPath);
   } catch (e) {
     throw new ClipDissectError('ERR_MODEL_NOT_FOUND', `cannot read ${label}: ${(e as Error).message}`, {
       cause: e,
@@ -115,12 +122,12 @@ export async function externalDataFiles(
   model: onnx.ModelProto,
   label = `ONNX model '${modelPath}'`,
 ): Promise<ExternalFile[]> {
-  const dir = dirname(modelPath);
+  const dir = paths.dirname(modelPath);
   const needed = referencedLocations(model, label);
   const files: ExternalFile[] = [];
   for (const [location, end] of needed) {
-    const path = join(dir, location);
-    const st = await stat(path).catch(() => null);
+    const path = paths.join(dir, location);
+    const st = await platform.files.stat(path).catch(() => null);
     if (!st?.isFile())
       throw new ClipDissectError(
         'ERR_MODEL_EXTERNAL_DATA',

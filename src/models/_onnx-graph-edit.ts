@@ -10,9 +10,9 @@
  * the protobuf and models over 2 GB keep working.
  */
 
-import { dirname, join } from 'node:path';
 import { create, toBinary } from '@bufbuild/protobuf';
 import * as onnx from 'onnx-buf';
+import { platform } from '#platform';
 import { GraphBuilder } from '../compute/_onnx.js';
 import { readRegularFile } from '../io/regular-file.js';
 import { ClipDissectError } from '../numeric/errors.js';
@@ -81,11 +81,11 @@ export async function loadOnnxModel(path: string): Promise<LoadedModel> {
 
 /** The external data files, read for one session creation (onnxruntime copies what it needs). */
 async function readExternalData(loaded: LoadedModel): Promise<{ path: string; data: Uint8Array }[]> {
-  const dir = dirname(loaded.path);
+  const dir = platform.paths.dirname(loaded.path);
   return Promise.all(
     loaded.externalLocations.map(async (location) => ({
       path: location,
-      data: await readRegularFile(join(dir, location)),
+      data: await readRegularFile(platform.paths.join(dir, location)),
     })),
   );
 }

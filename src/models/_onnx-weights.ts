@@ -9,9 +9,9 @@
  * [out, in]) and B when transB = 0 (B is [in, out]); MatMul Y = A·B with B [in, out]. The result is always
  * W[to, from] (row-major, nn.Linear's `weight` layout), scaled by α.
  */
-import { open } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+
 import * as onnx from 'onnx-buf';
+import { platform } from '#platform';
 import { ClipDissectError, formatChoices } from '../numeric/errors.js';
 import { float16ToFloat32 } from '../numeric/float16.js';
 import type { Matrix } from '../numeric/matrix.js';
@@ -80,11 +80,11 @@ function attrInts(n: Node, name: string): number[] | null {
 async function tensorBytes(loaded: LoadedModel, t: onnx.TensorProto): Promise<Uint8Array | null> {
   const ext = externalEntries(t);
   if (ext) {
-    const file = join(dirname(loaded.path), ext.location);
+    const file = platform.paths.join(platform.paths.dirname(loaded.path), ext.location);
     const count = t.dims.reduce((a, d) => a * Number(d), 1);
     const per = t.dataType === DT.DOUBLE ? 8 : t.dataType === DT.FLOAT ? 4 : 2;
     const length = ext.length >= 0 ? ext.length : count * per;
-    const fh = await open(file, 'r');
+    const fh = await platform.files.open(file, 'r');
     try {
       const buf = new Uint8Array(length);
       await fh.read(buf, 0, length, ext.offset);

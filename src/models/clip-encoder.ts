@@ -12,6 +12,8 @@ export interface EncodeTextOptions {
   batchSize?: number;
   /** Called after each batch with `{ stage: 'text features', done, total, unit: 'texts' }`. */
   onProgress?: ProgressCallback;
+  /** Stops before the next batch: the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /** Text embeddings: M×d, one row per input text in input order, not normalised. */

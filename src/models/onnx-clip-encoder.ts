@@ -17,12 +17,13 @@
  * configuration logic, not on a real SigLIP export.
  */
 
-import { join } from 'node:path';
+import { platform } from '#platform';
 import { int8WeightMax } from '../compute/_cpu-features.js';
 import { type PreprocessConfig, preprocessorConfigFromHF, preprocessShape } from '../data/preprocess.js';
 import { readJson } from '../io/files.js';
 import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
+import type { ProgressCallback, RunHooks } from '../progress.js';
 import {
   checkDeviceOption,
   checkThreads,
@@ -36,6 +37,7 @@ import {
 import { ClipTokenizer, type ClipTokenizerSpec, tokenizerSpec } from './_clip-tokenizer.js';
 import { type HubOptions, resolveModelFiles } from './_hub.js';
 import { checkDevice } from './_onnx-graph-edit.js';
+import { hubOptionsWith, openUnder } from './_open-hooks.js';
 import { int8TowerBytes } from './_quantize-int8.js';
 import { checkRunBatchSize, runBatchFor } from './_run-batch.js';
 import { lengthOrder, tokenizeTexts } from './_text-batches.js';
@@ -98,6 +100,8 @@ export interface OnnxClipEncoderOptions extends HubOptions {
   towers?: ClipTowers;
   /** CLIP's image preprocessing semantics (see {@link ClipPreprocess}); default 'openai'. */
   clipPreprocess?: ClipPreprocess;
+  /** @deprecated Pass `onProgress` in the hooks, the third argument of {@link createOnnxClipEncoder}. */
+  onProgress?: ProgressCallback;
 }
 
 export type ClipTowers = 'both' | 'text' | 'vision';
@@ -335,6 +339,7 @@ export class OnnxClipEncoder implements ClipEncoder {
     options.onProgress?.({ stage: 'text features', done: 0, total, unit: 'texts' });
     for (let start = 0; start < m; start += batchSize) {
       this.checkLive();
+      options.signal?.throwIfAborted();
       const idx = order.slice(start, start + batchSize);
       const n = idx.length;
       let len = spec.contextLength;
@@ -442,16 +447,30 @@ function declaredEmbedDim(tower: TowerIO): number | undefined {
  * 'Xenova/clip-vit-base-patch16'), downloaded into `<cacheDir>/models/<id>/` on first use (`offline` forbids
  * that). Errors are ClipDissectErrors: 'ERR_MODEL_FILES' (a missing file, named with its folder),
  * 'ERR_OFFLINE', 'ERR_MODEL_DOWNLOAD', 'ERR_MODEL_CONFIG', 'ERR_MODEL_SESSION', 'ERR_CUDA_UNAVAILABLE'.
+ * Hooks: `onProgress` hears the downloads (bytes, one stage per file); `signal` stops a download or the
+ * opening between its steps, and the promise rejects with the signal's reason.
  */
 export async function createOnnxClipEncoder(
   idOrDir: string = DEFAULT_CLIP_MODEL,
   options: OnnxClipEncoderOptions = {},
+  hooks: RunHooks = {},
 ): Promise<OnnxClipEncoder> {
   checkOptions(options);
+  return openUnder(hooks.signal, () => openClipEncoder(idOrDir, options, hooks));
+}
+
+async function openClipEncoder(
+  idOrDir: string,
+  options: OnnxClipEncoderOptions,
+  hooks: RunHooks,
+): Promise<OnnxClipEncoder> {
+  const signal = hooks.signal;
   const dtype = options.dtype ?? 'fp32';
   const files = clipModelFiles(dtype);
-  const { dir, hubId } = await resolveModelFiles(idOrDir, files, options);
-  const [configPath, tokPath, tokCfgPath, prePath, textPath, visionPath] = files.map((f) => join(dir, f));
+  const { dir, hubId } = await resolveModelFiles(idOrDir, files, hubOptionsWith(options, hooks));
+  const [configPath, tokPath, tokCfgPath, prePath, textPath, visionPath] = files.map((f) =>
+    platform.paths.join(dir, f),
+  );
 
   const config = await readModelJson(configPath);
   const rawType = config['model_type'];
@@ -478,9 +497,11 @@ export async function createOnnxClipEncoder(
 
   await checkDevice({ device: options.device ?? 'cpu', threads: options.threads }, `CLIP model ${idOrDir}`);
   const towers = options.towers ?? 'both';
+  signal?.throwIfAborted();
   const text = towers === 'vision' ? null : await openTower(textPath, 'text', options);
   let vision: TowerIO | null = null;
   try {
+    signal?.throwIfAborted();
     if (towers !== 'text') vision = await openTower(visionPath, 'vision', options);
   } catch (e) {
     await text?.session.release();

@@ -1,5 +1,6 @@
-import { join } from 'node:path';
+import { platform } from '#platform';
 import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
+import type { ProgressCallback, RunHooks } from '../progress.js';
 import {
   checkDeviceOption,
   checkThreads,
@@ -12,6 +13,7 @@ import {
 import { ClipTokenizer } from './_clip-tokenizer.js';
 import { type HubOptions, resolveModelFiles } from './_hub.js';
 import { checkDevice } from './_onnx-graph-edit.js';
+import { hubOptionsWith, openUnder } from './_open-hooks.js';
 import { lengthOrder, tokenizeTexts } from './_text-batches.js';
 import { readModelJson } from './onnx-clip-encoder.js';
 import type { EncodeSentencesOptions, SentenceEmbeddings, SentenceEncoder } from './sentence-encoder.js';
@@ -19,7 +21,7 @@ import type { EncodeSentencesOptions, SentenceEmbeddings, SentenceEncoder } from
 /** The sentence encoder of the paper's evaluation, exported by Xenova for transformers.js. */
 export const DEFAULT_SENTENCE_MODEL = 'Xenova/all-mpnet-base-v2';
 /** sentence-transformers' max_seq_length of all-mpnet-base-v2. */
-export const DEFAULT_SENTENCE_MAX_LENGTH = 384;
+const DEFAULT_SENTENCE_MAX_LENGTH = 384;
 const DEFAULT_BATCH = 64;
 /** Which ONNX weights of a sentence encoder: the hub's files (the CLIP towers' in-memory 'int8' is not offered). */
 export type SentenceDtype = 'fp32' | 'fp16' | 'q8';
@@ -35,6 +37,8 @@ export interface OnnxSentenceEncoderOptions extends HubOptions {
   device?: Device;
   /** onnxruntime intra-op threads; default: all cores. */
   threads?: number;
+  /** @deprecated Pass `onProgress` in the hooks, the third argument of {@link createOnnxSentenceEncoder}. */
+  onProgress?: ProgressCallback;
 }
 
 /** The files of a sentence-encoder folder for a dtype, relative to the folder (downloaded in this order). */
@@ -93,6 +97,7 @@ export class OnnxSentenceEncoder implements SentenceEncoder {
     const stage = 'sentence embeddings';
     options.onProgress?.({ stage, done: 0, total: m, unit: 'texts' });
     for (let start = 0; start < m; start += batchSize) {
+      options.signal?.throwIfAborted();
       const idx = order.slice(start, start + batchSize);
       const n = idx.length;
       let len = 1;
@@ -181,10 +186,13 @@ export class OnnxSentenceEncoder implements SentenceEncoder {
  * 'Xenova/all-mpnet-base-v2'), downloaded into `<cacheDir>/models/<id>/` on first use (`offline` forbids
  * that). Errors are ClipDissectErrors: 'ERR_MODEL_FILES', 'ERR_OFFLINE', 'ERR_MODEL_DOWNLOAD',
  * 'ERR_MODEL_CONFIG', 'ERR_MODEL_SESSION', 'ERR_CUDA_UNAVAILABLE'; ArgumentError for bad options.
+ * Hooks: `onProgress` hears the downloads (bytes, one stage per file); `signal` stops a download or the
+ * opening between its steps, and the promise rejects with the signal's reason.
  */
 export async function createOnnxSentenceEncoder(
   idOrDir: string = DEFAULT_SENTENCE_MODEL,
   options: OnnxSentenceEncoderOptions = {},
+  hooks: RunHooks = {},
 ): Promise<OnnxSentenceEncoder> {
   if (options.dtype !== undefined && !SENTENCE_DTYPES.includes(options.dtype))
     throw new ArgumentError(`'dtype' must be ${formatChoices(SENTENCE_DTYPES)} but got '${options.dtype}'`);
@@ -193,12 +201,22 @@ export async function createOnnxSentenceEncoder(
   const maxLength = options.maxLength ?? DEFAULT_SENTENCE_MAX_LENGTH;
   if (!(Number.isInteger(maxLength) && maxLength >= 2))
     throw new ArgumentError(`'maxLength' must be an integer >= 2 but got ${options.maxLength}`);
+  return openUnder(hooks.signal, () => openSentenceEncoder(idOrDir, options, maxLength, hooks));
+}
+
+async function openSentenceEncoder(
+  idOrDir: string,
+  options: OnnxSentenceEncoderOptions,
+  maxLength: number,
+  hooks: RunHooks,
+): Promise<OnnxSentenceEncoder> {
   const files = sentenceModelFiles(options.dtype ?? 'fp32');
-  const { dir, hubId } = await resolveModelFiles(idOrDir, files, {
-    modelKind: 'sentence-encoder',
-    ...options,
-  });
-  const [configPath, tokPath, tokCfgPath, modelPath] = files.map((f) => join(dir, f));
+  const { dir, hubId } = await resolveModelFiles(
+    idOrDir,
+    files,
+    hubOptionsWith({ modelKind: 'sentence-encoder', ...options }, hooks),
+  );
+  const [configPath, tokPath, tokCfgPath, modelPath] = files.map((f) => platform.paths.join(dir, f));
   const config = await readModelJson(configPath);
   const tokenizerConfig = await readModelJson(tokCfgPath);
   const tokenizerJson = await readModelJson(tokPath);
@@ -225,6 +243,7 @@ export async function createOnnxSentenceEncoder(
     { device: options.device ?? 'cpu', threads: options.threads },
     `sentence encoder ${idOrDir}`,
   );
+  hooks.signal?.throwIfAborted();
   const session = await createSession(
     modelPath,
     { device: options.device ?? 'cpu', threads: options.threads },

@@ -10,6 +10,7 @@
  */
 import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
+import type { RunHooks } from '../progress.js';
 import { checkDeviceOption, checkThreads, type Device, type SessionConfig } from '../runtime/node.js';
 import { analyseModules, type FoldedBatchNorm, type ModuleAnalysis } from './_module-tree.js';
 import {
@@ -28,6 +29,7 @@ import {
   TargetSession,
   withSession,
 } from './_onnx-graph-edit.js';
+import { openUnder } from './_open-hooks.js';
 import { checkRunBatchSize, runBatchFor } from './_run-batch.js';
 import {
   type LayerInfo,
@@ -118,19 +120,27 @@ function checkOptions(options: OnnxTargetModelOptions): void {
 /**
  * Opens an ONNX target network. The model file may keep its weights in external data files next to it
  * (`model.onnx.data`). Throws ClipDissectError 'ERR_CUDA_UNAVAILABLE' for device 'cuda' without the CUDA build
- * of onnxruntime-node, 'ERR_MODEL_*' for unreadable models.
+ * of onnxruntime-node, 'ERR_MODEL_*' for unreadable models. Hooks: `onWarning` hears each of the model's
+ * `warnings` (folded BatchNorms, no module names) once it is open; `signal` stops the opening between its
+ * steps (reading, probing), and the promise rejects with the signal's reason.
  */
 export async function createOnnxTargetModel(
   path: string,
   options: OnnxTargetModelOptions = {},
+  hooks: RunHooks = {},
 ): Promise<OnnxTargetModel> {
   if (typeof path !== 'string' || path.length === 0)
     throw new ArgumentError(`'path' must be the path of an .onnx file but got ${JSON.stringify(path)}`);
   checkOptions(options);
-  const loaded = await loadOnnxModel(path);
-  const config: SessionConfig = { device: options.device ?? 'cpu', threads: options.threads };
-  const model = new OnnxTargetModel(loaded, options, config);
-  await model.init();
+  const model = await openUnder(hooks.signal, async () => {
+    const loaded = await loadOnnxModel(path);
+    hooks.signal?.throwIfAborted();
+    const config: SessionConfig = { device: options.device ?? 'cpu', threads: options.threads };
+    const m = new OnnxTargetModel(loaded, options, config);
+    await m.init();
+    return m;
+  });
+  for (const w of model.warnings) hooks.onWarning?.(w);
   return model;
 }
 

@@ -11,6 +11,8 @@ export interface EncodeSentencesOptions {
   batchSize?: number;
   /** Called after each batch with `{ stage: 'sentence embeddings', done, total, unit: 'texts' }`. */
   onProgress?: ProgressCallback;
+  /** Stops before the next batch: the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /** Sentence embeddings: M×d, one unit-norm row per input text in input order. */

@@ -17,7 +17,6 @@
  * model's hash covers its external-data files ({@link modelSha256s}). Contents are hashed, never names.
  */
 import { createHash } from 'node:crypto';
-import type { Stats } from 'node:fs';
 import { createReadStream } from 'node:fs';
 import { access, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -25,9 +24,15 @@ import { Worker } from 'node:worker_threads';
 import { writeFileAtomic } from '../io/atomic.js';
 import { markUsed } from '../io/cache-files.js';
 import { encodeNpyChunks, matrixToNpy, npyToMatrix, parseNpy } from '../io/npy.js';
-import { NotRegularFileError, readRegularFile, regularFileStat } from '../io/regular-file.js';
+import {
+  NotRegularFileError,
+  readRegularFile,
+  readRegularText,
+  regularFileStat,
+} from '../io/regular-file.js';
 import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
+import type { FileStat } from '../platform/types.js';
 
 /** JSON with object keys sorted at every level and no whitespace; `undefined` members are left out. */
 export function canonicalJson(value: unknown): string {
@@ -56,7 +61,7 @@ export function cacheKey(parts: Record<string, unknown>): string {
 }
 
 /** What a memoised hash was computed from: a file's size, times and inode (a replaced file gets a new one). */
-export function statKey(st: Stats): string {
+export function statKey(st: Pick<FileStat, 'size' | 'mtimeMs' | 'ctimeMs' | 'ino'>): string {
   return `${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`;
 }
 
@@ -280,7 +285,7 @@ export class FeatureCache {
     const jsonPath = npyPath.replace(/\.npy$/, '.json');
     let sideText: string;
     try {
-      sideText = (await readRegularFile(jsonPath)).toString('utf8');
+      sideText = await readRegularText(jsonPath);
     } catch (e) {
       if (e instanceof NotRegularFileError) return { why: e.message };
       return undefined; // no sidecar: never completed

@@ -26,7 +26,7 @@ import {
   readMethodLabels,
 } from '../data/labels-files.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { NotRegularFileError, readRegularFile } from '../io/regular-file.js';
+import { NotRegularFileError, readRegularText } from '../io/regular-file.js';
 import { readResultsMatrix, resultsFilePath } from '../io/results-folder.js';
 import { type ClipDtype, createOnnxClipEncoder, DEFAULT_CLIP_MODEL } from '../models/onnx-clip-encoder.js';
 import { createOnnxSentenceEncoder, DEFAULT_SENTENCE_MODEL } from '../models/onnx-sentence-encoder.js';
@@ -192,7 +192,7 @@ export async function evaluate(o: EvalOptions, hooks: RunHooks = {}): Promise<Ev
   const descPath = join(o.results, 'descriptions.csv');
   let descText: string;
   try {
-    descText = (await readRegularFile(descPath)).toString('utf8');
+    descText = await readRegularText(descPath);
   } catch (e) {
     if (e instanceof NotRegularFileError) throw e;
     throw new ClipDissectError('ERR_RESULTS', `${descPath} is missing from the results folder`, { cause: e });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -7,6 +7,7 @@ import { readNpy } from '../../src/io/npy.js';
 import {
   NotRegularFileError,
   readRegularFile,
+  readRegularText,
   readTextInput,
   regularFileStat,
 } from '../../src/io/regular-file.js';
@@ -20,10 +21,15 @@ const T = { timeout: 10_000 };
 describe('readRegularFile', () => {
   it('reads a regular file, through a symbolic link too', T, async () => {
     const dir = tempDir();
-    writeFileSync(join(dir, 'a.txt'), 'hello');
-    assert.equal((await readRegularFile(join(dir, 'a.txt'))).toString(), 'hello');
-    assert.equal((await readRegularFile(join(dir, 'a.txt'))).length, 5);
-    assert.equal((await regularFileStat(join(dir, 'a.txt'))).size, 5);
+    writeFileSync(join(dir, 'a.txt'), 'héllo');
+    symlinkSync('a.txt', join(dir, 'link.txt'));
+    for (const name of ['a.txt', 'link.txt']) {
+      const bytes = await readRegularFile(join(dir, name));
+      assert.ok(bytes instanceof Uint8Array);
+      assert.deepEqual([...bytes], [...Buffer.from('héllo')]);
+      assert.equal(await readRegularText(join(dir, name)), 'héllo');
+      assert.equal((await regularFileStat(join(dir, name))).size, 6);
+    }
   });
   it('refuses a FIFO without opening it (an open would wait for a writer)', T, async () => {
     const fifo = makeFifo(join(tempDir(), 'pipe.npy'));

@@ -21,6 +21,7 @@ import {
   NEEDS_SHARED,
   syntheticPixels,
 } from './clip-helpers.js';
+import { assertStopsBetweenBatches } from './helpers.js';
 
 const IMAGE_FILES = ['rgb444.jpg', 'rgb_odd.png', 'tall10x1100.png'];
 const IMAGES = join(CLIP_FIXTURES, '..', 'images');
@@ -156,6 +157,10 @@ describe('ONNX CLIP encoder on the tiny fixture model', { skip: NEEDS_SHARED }, 
     await assert.rejects(enc.encodeText([3 as unknown as string]), /texts\[0\] must be a string/);
   });
 
+  test("the signal stops text encoding between batches with the signal's reason", async () => {
+    await assertStopsBetweenBatches((texts, options) => enc.encodeText(texts, options));
+  });
+
   test('image embeddings equal PyTorch get_image_features', async () => {
     const want = await goldenMatrix('image_embeds_synthetic.npy');
     const got = await enc.encodeImages(syntheticPixels(3), 3);
@@ -271,6 +276,13 @@ describe('ONNX CLIP encoder variants and errors', { skip: NEEDS_SHARED }, () => 
       await assert.rejects(createOnnxClipEncoder(dir), /lacks onnx\/text_model\.onnx/);
       await assert.rejects(createOnnxClipEncoder(dir, { dtype: 'int4' as 'q8' }), ArgumentError);
       await assert.rejects(createOnnxClipEncoder(dir, { threads: 0 }), ArgumentError);
+      const reason = new Error('stopped by the caller');
+      await assert.rejects(createOnnxClipEncoder(dir, {}, { signal: AbortSignal.abort(reason) }), reason);
+      // aborted while the folder is read: no tower is opened
+      const ac = new AbortController();
+      const opening = createOnnxClipEncoder(dir, { dtype: 'fp16', threads: 1 }, { signal: ac.signal });
+      ac.abort(reason);
+      await assert.rejects(opening, reason);
     } finally {
       await cleanup();
     }

@@ -131,12 +131,11 @@ describe('CLIP models from a hub (loopback server)', { skip: NEEDS_SHARED }, () 
     requests.length = 0;
     faults.set('onnx/vision_model.onnx', 'redirect');
     faults.set('tokenizer.json', 'good-sha');
-    const enc = await createOnnxClipEncoder(ID, {
-      cacheDir,
-      baseUrl: `${baseUrl}/`,
-      threads: 1,
-      onProgress: (e) => events.push(e),
-    });
+    const enc = await createOnnxClipEncoder(
+      ID,
+      { cacheDir, baseUrl: `${baseUrl}/`, threads: 1 },
+      { onProgress: (e) => events.push(e) },
+    );
     faults.clear();
     try {
       assert.equal(enc.modelId, ID);
@@ -211,6 +210,33 @@ describe('CLIP models from a hub (loopback server)', { skip: NEEDS_SHARED }, () 
     // the files before the missing one are complete and kept; nothing else
     assert.deepEqual(await listFiles(dir), clipModelFiles('q8').slice(0, 4).sort());
     await assert.rejects(createOnnxClipEncoder('nobody/nothing', { cacheDir, baseUrl }), /HTTP 404/);
+  });
+
+  test("the signal stops a download in the middle of a file with the signal's reason", async () => {
+    const cacheDir = join(root, 'cache-abort');
+    const reason = new Error('stopped by the caller');
+    const ac = new AbortController();
+    const events: ProgressEvent[] = [];
+    await assert.rejects(
+      createOnnxClipEncoder(
+        ID,
+        {
+          cacheDir,
+          baseUrl,
+          // the older option still hears the downloads
+          onProgress: (e) => {
+            events.push(e);
+            if (e.stage === `download ${ID}/onnx/text_model.onnx`) ac.abort(reason);
+          },
+        },
+        { signal: ac.signal },
+      ),
+      reason,
+    );
+    assert.equal(events.filter((e) => e.stage === `download ${ID}/onnx/text_model.onnx`).length, 1);
+    const dir = join(cacheDir, 'models', 'test-org', 'tiny-clip');
+    // the files before it are complete and kept; no partial file, no temporary file
+    assert.deepEqual(await listFiles(dir), clipModelFiles().slice(0, 4).sort());
   });
 
   test('a broken connection or a wrong SHA-256 leaves nothing under the final name', async () => {

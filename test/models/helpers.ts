@@ -90,3 +90,28 @@ export function batchThreeOnlyModel(declareShapes: boolean): Uint8Array {
   });
   return toBinary(onnx.ModelProtoSchema, model);
 }
+
+/**
+ * Encodes three texts in batches of 2 through `encode` (an encoder's encodeText or encode with those options),
+ * aborting after the first batch: the promise must reject with the signal's reason, progress having reached
+ * 2 of 3 and no further.
+ */
+export async function assertStopsBetweenBatches(
+  encode: (
+    texts: string[],
+    options: { batchSize: number; onProgress: (e: { done: number }) => void; signal: AbortSignal },
+  ) => Promise<unknown>,
+): Promise<void> {
+  const reason = new Error('stopped by the caller');
+  const ac = new AbortController();
+  const done: number[] = [];
+  const onProgress = (e: { done: number }) => {
+    done.push(e.done);
+    if (e.done === 2) ac.abort(reason);
+  };
+  await assert.rejects(
+    encode(['a dog', 'a cat', 'a tree'], { batchSize: 2, onProgress, signal: ac.signal }),
+    reason,
+  );
+  assert.deepEqual(done, [0, 2]);
+}

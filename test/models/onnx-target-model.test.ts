@@ -434,6 +434,17 @@ describe('BatchNorm folding warnings', () => {
     });
   });
 
+  test("the hooks' onWarning hears the model's warnings as it opens", async () => {
+    const heard: string[] = [];
+    const m = await createOnnxTargetModel(RESNET_TS, {}, { onWarning: (w) => heard.push(w) });
+    try {
+      assert.ok(m.warnings.length > 0);
+      assert.deepEqual(heard, m.warnings);
+    } finally {
+      await m.release();
+    }
+  });
+
   test('dynamo export (optimizer fuses BatchNorm into Conv): the model warns', async () => {
     await withModel(RESNET_DYNAMO, {}, async (m) => {
       assert.ok(m.warnings.some((w) => /FuseBatchNormIntoConv/.test(w) && /'conv1'/.test(w)));
@@ -638,6 +649,18 @@ describe('device and native memory', () => {
       assert.match(e.message, /device 'cpu'/);
       return true;
     });
+    assert.equal(liveSessionCount(), before);
+  });
+
+  test("an aborted signal stops the opening with the signal's reason and leaves no session", async () => {
+    const before = liveSessionCount();
+    const reason = new Error('stopped by the caller');
+    await assert.rejects(createOnnxTargetModel(VIT_TS, {}, { signal: AbortSignal.abort(reason) }), reason);
+    // aborted while the model is read: the probe never runs
+    const ac = new AbortController();
+    const opening = createOnnxTargetModel(VIT_TS, {}, { signal: ac.signal });
+    ac.abort(reason);
+    await assert.rejects(opening, reason);
     assert.equal(liveSessionCount(), before);
   });
 

@@ -13,6 +13,7 @@ import {
 import type { ClipDissectError } from '../../src/numeric/errors.js';
 import type { Matrix } from '../../src/numeric/matrix.js';
 import { tempDir } from '../helpers/cli.js';
+import { assertStopsBetweenBatches } from './helpers.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/mpnet/', import.meta.url));
 const MODEL = join(FIXTURES, 'model');
@@ -83,6 +84,10 @@ describe('ONNX sentence encoder on the tiny MPNet fixture', () => {
       /'batchSize' must be a positive integer but got 0/,
     );
   });
+
+  test("the signal stops between batches with the signal's reason", async () => {
+    await assertStopsBetweenBatches((texts, options) => enc.encode(texts, options));
+  });
 });
 
 describe('sentence encoder options and errors', () => {
@@ -152,6 +157,15 @@ describe('sentence encoder options and errors', () => {
       createOnnxSentenceEncoder(MODEL, { device: 'gpu' as never }),
       /'device' must be 'cpu' or 'cuda' but got 'gpu'/,
     );
+  });
+
+  test("an aborted signal stops the opening with the signal's reason", async () => {
+    const reason = new Error('stopped by the caller');
+    await assert.rejects(createOnnxSentenceEncoder(MODEL, {}, { signal: AbortSignal.abort(reason) }), reason);
+    const ac = new AbortController();
+    const opening = createOnnxSentenceEncoder(MODEL, { threads: 1 }, { signal: ac.signal });
+    ac.abort(reason);
+    await assert.rejects(opening, reason);
   });
 
   test('a CLIP folder is refused with the inputs it has', async () => {

@@ -96,12 +96,16 @@ export async function layersCommand(args: string[], io: CliIO): Promise<number> 
     onProgress,
   });
   renderer.finishLine();
-  const model = await createOnnxTargetModel(source.model, {
-    channelsLast: values['channels-last'] === true,
-    token,
-    imageSize: optionalInt('image-size', values['image-size']),
-    threads: optionalInt('threads', values.threads),
-  });
+  const model = await createOnnxTargetModel(
+    source.model,
+    {
+      channelsLast: values['channels-last'] === true,
+      token,
+      imageSize: optionalInt('image-size', values['image-size']),
+      threads: optionalInt('threads', values.threads),
+    },
+    { signal: io.signal },
+  );
   try {
     const layers = model.layers().filter((l) => values.all === true || l.kind !== 'unsupported');
     if (values.json) {
