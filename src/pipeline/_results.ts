@@ -8,30 +8,26 @@ import { stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { BUILTIN_CONCEPT_SETS, type LoadConceptsOptions, loadConceptSet } from '../data/builtin-concepts.js';
 import type { ConceptSet } from '../data/concepts.js';
-import { readTextInput } from '../io/regular-file.js';
-import { readResultsMatrix, resultsFilePath } from '../io/results-folder.js';
 import type { ClipEncoder } from '../models/clip-encoder.js';
 import { type ClipDtype, createOnnxClipEncoder } from '../models/onnx-clip-encoder.js';
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
-import { checkSimilarityName, type SimilarityName } from '../numeric/similarity-options.js';
+import type { SimilarityName } from '../numeric/similarity-options.js';
+import {
+  type ArgsLayer,
+  type DissectArgs,
+  type NeuronRecord,
+  readDissectArgs,
+  readNeuronsJson,
+  readResultsMatrix,
+  resultsFilePath,
+} from '../results/index.js';
 
-export interface RunLayer {
-  name: string;
-  /** The activations file, relative to the results folder. */
-  file: string;
-  /** The ONNX tensor that was read. */
-  tensor: string;
-  neurons: number;
-}
+/** A dissected layer (args.json). */
+export type RunLayer = ArgsLayer;
 
-export interface RunNeuron {
-  unit: number;
-  label: string;
-  /** The winning score; null when it was not finite. */
-  score: number | null;
-  dead: boolean;
-}
+/** A neuron's record (neurons.json). */
+export type RunNeuron = NeuronRecord;
 
 /** A dissection's results folder, read back. */
 export interface DissectRun {
@@ -54,20 +50,8 @@ export interface DissectRun {
   textFeaturesFile: string;
   /** neurons.json records by layer name, in unit order. */
   neurons: Map<string, RunNeuron[]>;
-}
-
-/** A JSON file of a results folder; a clear ArgumentError when it is missing or broken. */
-export async function readJsonFile(path: string, what: string): Promise<Record<string, unknown>> {
-  const text = await readTextInput(
-    path,
-    what,
-    "; --results must be a folder written by 'clip-dissect dissect --out'",
-  );
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch (e) {
-    throw new ClipDissectError('ERR_RESULTS', `${what} '${path}' is not valid JSON: ${(e as Error).message}`);
-  }
+  /** args.json as read. */
+  args: DissectArgs;
 }
 
 function runCacheDir(cache: { dir?: string } | undefined): string | undefined {
@@ -81,12 +65,11 @@ function runCacheDir(cache: { dir?: string } | undefined): string | undefined {
  * absolute path; a relative one (written by older versions) is resolved against the recorded `cwd` (the
  * folder dissect ran in) when there is one, else left relative to the current folder.
  */
-export function runConceptSource(args: Record<string, unknown>): string {
-  const inputs = args.inputs as Record<string, Record<string, unknown> | undefined> | undefined;
-  const source = inputs?.concepts?.source;
-  if (typeof source !== 'string' || source === '') return '';
+export function runConceptSource(args: DissectArgs): string {
+  const source = args.inputs.concepts.source;
+  if (source === '') return '';
   if (isAbsolute(source) || Object.hasOwn(BUILTIN_CONCEPT_SETS, source)) return source;
-  return typeof args.cwd === 'string' ? resolve(args.cwd, source) : source;
+  return args.cwd !== undefined ? resolve(args.cwd, source) : source;
 }
 
 /**
@@ -119,53 +102,43 @@ export async function loadDissectRun(dir: string): Promise<DissectRun> {
     throw new ArgumentError(`'results' must be a dissect output folder but got ${JSON.stringify(dir)}`);
   const isDir = (await stat(dir).catch(() => null))?.isDirectory() === true;
   if (!isDir) throw new ArgumentError(`results folder '${dir}' does not exist or is not a folder`);
-  const args = await readJsonFile(join(dir, 'args.json'), 'args.json');
-  if (args.command !== 'dissect')
-    throw new ClipDissectError(
-      'ERR_RESULTS',
-      `'${join(dir, 'args.json')}' was written by '${String(args.command)}', not by 'dissect'`,
-    );
-  const inputs = args.inputs as Record<string, Record<string, unknown>>;
-  const files = args.files as Record<string, { file: string }>;
+  const args = await readDissectArgs(dir);
   const argsPath = join(dir, 'args.json');
-  for (const l of (args.layers ?? []) as RunLayer[])
+  for (const l of args.layers)
     await resultsFilePath(dir, l.file, `the activations file of layer '${l.name}'`, argsPath);
-  await resultsFilePath(dir, files.imageFeatures.file, 'the image features file', argsPath);
-  await resultsFilePath(dir, files.textFeatures.file, 'the text features file', argsPath);
-  const neuronsJson = await readJsonFile(join(dir, 'neurons.json'), 'neurons.json');
+  await resultsFilePath(dir, args.files.imageFeatures.file, 'the image features file', argsPath);
+  await resultsFilePath(dir, args.files.textFeatures.file, 'the text features file', argsPath);
   const neurons = new Map<string, RunNeuron[]>();
-  for (const n of neuronsJson.neurons as (RunNeuron & { layer: string })[]) {
+  for (const n of (await readNeuronsJson(dir)).neurons) {
     let list = neurons.get(n.layer);
     if (!list) {
       list = [];
       neurons.set(n.layer, list);
     }
-    list[n.unit] = { unit: n.unit, label: n.label, score: n.score, dead: n.dead };
+    list[n.unit] = n;
   }
+  const { inputs } = args;
   return {
     dir,
-    similarity: checkSimilarityName(args.similarity as string),
-    options: (args.options ?? {}) as Record<string, number>,
-    template: (inputs.concepts.template as string) ?? '{}',
+    similarity: args.similarity,
+    options: args.options ?? {},
+    template: inputs.concepts.template ?? '{}',
     concepts: {
       source: runConceptSource(args),
-      given: (inputs.concepts.given as string | undefined) ?? (inputs.concepts.source as string),
-      count: inputs.concepts.concepts as number,
-      sha256: inputs.concepts.sha256 as string,
+      given: inputs.concepts.given ?? inputs.concepts.source,
+      count: inputs.concepts.concepts,
+      sha256: inputs.concepts.sha256,
     },
-    clip: {
-      dir: inputs.clip.dir as string,
-      given: inputs.clip.given as string,
-      dtype: (inputs.clip.dtype as ClipDtype) ?? 'fp32',
-    },
-    cwd: typeof args.cwd === 'string' ? args.cwd : undefined,
-    device: (args.device as 'cpu' | 'cuda') ?? 'cpu',
-    targetModel: inputs.target.model as string,
-    cacheDir: runCacheDir(args.cache as { dir?: string } | undefined),
-    layers: args.layers as RunLayer[],
-    imageFeaturesFile: files.imageFeatures.file,
-    textFeaturesFile: files.textFeatures.file,
+    clip: { dir: inputs.clip.dir, given: inputs.clip.given, dtype: inputs.clip.dtype ?? 'fp32' },
+    cwd: args.cwd,
+    device: args.device ?? 'cpu',
+    targetModel: inputs.target.model,
+    cacheDir: runCacheDir(args.cache),
+    layers: args.layers,
+    imageFeaturesFile: args.files.imageFeatures.file,
+    textFeaturesFile: args.files.textFeatures.file,
     neurons,
+    args,
   };
 }
 

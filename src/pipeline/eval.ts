@@ -19,24 +19,18 @@
 import { basename, join } from 'node:path';
 import { computeSimilarity } from '../compute/similarity-engine.js';
 import { loadConceptSet } from '../data/builtin-concepts.js';
-import {
-  type MethodLabels,
-  parseMethodLabels,
-  readClassNames,
-  readMethodLabels,
-} from '../data/labels-files.js';
+import { type MethodLabels, readClassNames, readMethodLabels } from '../data/labels-files.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { NotRegularFileError, readRegularText } from '../io/regular-file.js';
 import { readResultsMatrix, resultsFilePath } from '../io/results-folder.js';
 import { type ClipDtype, createOnnxClipEncoder, DEFAULT_CLIP_MODEL } from '../models/onnx-clip-encoder.js';
 import { createOnnxSentenceEncoder, DEFAULT_SENTENCE_MODEL } from '../models/onnx-sentence-encoder.js';
 import { ArgumentError, ClipDissectError, ShapeError } from '../numeric/errors.js';
 import { mean, rocAuc, rowCosines, targetRanks, topKAccuracy, upperMedian } from '../numeric/eval-metrics.js';
 import type { Matrix } from '../numeric/matrix.js';
-import { checkSimilarityName } from '../numeric/similarity-options.js';
 import type { RunHooks } from '../progress.js';
+import { layerDescriptions, readDescriptionsCsv, readDissectArgs } from '../results/index.js';
 import { VERSION } from '../version.js';
-import { embedDistinct, loadRunConceptSet, readJsonFile, runConceptSource } from './_results.js';
+import { embedDistinct, loadRunConceptSet, runConceptSource } from './_results.js';
 import { sha256Hex } from './cache.js';
 
 export interface EvalOptions {
@@ -114,12 +108,6 @@ export interface EvalResult {
   files: string[];
 }
 
-interface LayerEntry {
-  name: string;
-  file: string;
-  neurons: number;
-}
-
 /**
  * Evaluates one layer of a dissection against ground-truth class names (and other methods' labels on the same
  * ground truths). Writes eval.json to `out` (default: the results folder).
@@ -142,13 +130,8 @@ export async function evaluate(o: EvalOptions, hooks: RunHooks = {}): Promise<Ev
 
   // --- the run
   const argsPath = join(o.results, 'args.json');
-  const args = await readJsonFile(argsPath, 'the run description');
-  if (args['command'] !== 'dissect')
-    throw new ClipDissectError(
-      'ERR_RESULTS',
-      `${argsPath} describes a '${String(args['command'])}' run; eval reads the output folder of clip-dissect dissect`,
-    );
-  const layers = (args['layers'] ?? []) as LayerEntry[];
+  const args = await readDissectArgs(o.results);
+  const layers = args.layers;
   const entry = layers.find((l) => l.name === o.layer);
   if (!entry)
     throw new ArgumentError(
@@ -156,10 +139,9 @@ export async function evaluate(o: EvalOptions, hooks: RunHooks = {}): Promise<Ev
     );
   await resultsFilePath(o.results, entry.file, `the activations file of layer '${o.layer}'`, argsPath);
   const K = entry.neurons;
-  const inputs = (args['inputs'] ?? {}) as Record<string, Record<string, unknown>>;
-  const clipInfo = inputs['clip'] ?? {};
-  const conceptInfo = inputs['concepts'] ?? {};
-  const similarity = checkSimilarityName(String(args['similarity']));
+  const clipInfo = args.inputs.clip;
+  const conceptInfo = args.inputs.concepts;
+  const similarity = args.similarity;
 
   let classes: string[];
   let gtSource: string;
@@ -172,10 +154,7 @@ export async function evaluate(o: EvalOptions, hooks: RunHooks = {}): Promise<Ev
       );
   } else {
     // the target's class names, as dissect recorded them (config.json id2label)
-    const recorded = (inputs['target']?.['classNames'] ?? null) as {
-      source?: unknown;
-      names?: unknown;
-    } | null;
+    const recorded = args.inputs.target.classNames ?? null;
     const names = recorded?.names;
     if (!Array.isArray(names) || !names.every((n) => typeof n === 'string'))
       throw new ArgumentError(
@@ -190,14 +169,11 @@ export async function evaluate(o: EvalOptions, hooks: RunHooks = {}): Promise<Ev
   }
 
   const descPath = join(o.results, 'descriptions.csv');
-  let descText: string;
-  try {
-    descText = await readRegularText(descPath);
-  } catch (e) {
-    if (e instanceof NotRegularFileError) throw e;
-    throw new ClipDissectError('ERR_RESULTS', `${descPath} is missing from the results folder`, { cause: e });
-  }
-  const own = parseMethodLabels(descText, descPath, o.layer, K);
+  const own: MethodLabels = {
+    source: descPath,
+    layout: 'layer-unit-description',
+    labels: layerDescriptions(await readDescriptionsCsv(o.results), o.layer, K, o.results),
+  };
   const others: MethodLabels[] = [];
   for (const f of o.compare ?? []) others.push(await readMethodLabels(f, o.layer, K));
 
@@ -205,7 +181,7 @@ export async function evaluate(o: EvalOptions, hooks: RunHooks = {}): Promise<Ev
   let accuracy: AccuracyScores | null = null;
   let accuracyNote: string | undefined;
   const conceptSource = o.concepts ?? runConceptSource(args);
-  let conceptCount = Number(conceptInfo['concepts'] ?? 0);
+  let conceptCount = conceptInfo.concepts;
   let concepts: string[] | null = null;
   try {
     const loadOptions = { cacheDir: o.cacheDir, offline: o.offline, onProgress: progress };
@@ -213,10 +189,7 @@ export async function evaluate(o: EvalOptions, hooks: RunHooks = {}): Promise<Ev
       o.concepts !== undefined
         ? await loadConceptSet(conceptSource, loadOptions)
         : await loadRunConceptSet(conceptSource, argsPath, loadOptions);
-    if (
-      conceptInfo['sha256'] !== undefined &&
-      sha256Hex(JSON.stringify(set.concepts)) !== conceptInfo['sha256']
-    )
+    if (conceptInfo.sha256 !== undefined && sha256Hex(JSON.stringify(set.concepts)) !== conceptInfo.sha256)
       throw new ClipDissectError(
         'ERR_RESULTS',
         o.concepts !== undefined
@@ -253,7 +226,7 @@ export async function evaluate(o: EvalOptions, hooks: RunHooks = {}): Promise<Ev
         similarity,
         { imageFeatures: I, textFeatures: T, activations: A },
         {
-          options: (args['options'] ?? {}) as never,
+          options: (args.options ?? {}) as never,
           top: 1,
           topImages: 0,
           keepMatrix: true,
@@ -290,14 +263,13 @@ export async function evaluate(o: EvalOptions, hooks: RunHooks = {}): Promise<Ev
   }
 
   // --- cosine similarities in CLIP's and mpnet's text spaces
-  const clipId =
-    o.clip ?? String(clipInfo['hubId'] ?? clipInfo['dir'] ?? clipInfo['given'] ?? DEFAULT_CLIP_MODEL);
+  const clipId = o.clip ?? String(clipInfo['hubId'] ?? clipInfo.dir ?? clipInfo.given ?? DEFAULT_CLIP_MODEL);
   const mpnetId = o.mpnet ?? DEFAULT_SENTENCE_MODEL;
   const allLabels = [own, ...others].flatMap((m) => m.labels);
   const texts = [...classes, ...allLabels];
   hooks.signal?.throwIfAborted();
   const clip = await createOnnxClipEncoder(clipId, {
-    dtype: o.dtype ?? (clipInfo['dtype'] as ClipDtype | undefined) ?? 'fp32',
+    dtype: o.dtype ?? clipInfo.dtype ?? 'fp32',
     device: o.device,
     threads: o.threads,
     cacheDir: o.cacheDir,
@@ -379,7 +351,10 @@ export async function evaluate(o: EvalOptions, hooks: RunHooks = {}): Promise<Ev
 const round = (x: number, digits = 6) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : null);
 
 /** eval.json: summary figures first, then one record per unit. */
-export function evalJson(r: EvalResult, args: Record<string, unknown> = {}): Record<string, unknown> {
+export function evalJson(
+  r: EvalResult,
+  args: { options?: Record<string, number> } = {},
+): Record<string, unknown> {
   const a = r.accuracy;
   return {
     command: 'eval',
@@ -390,7 +365,7 @@ export function evalJson(r: EvalResult, args: Record<string, unknown> = {}): Rec
     groundTruth: r.groundTruth.source,
     clipModel: r.clipModel,
     mpnetModel: r.mpnetModel,
-    run: { similarity: r.similarity, options: args['options'] ?? {}, concepts: r.concepts },
+    run: { similarity: r.similarity, options: args.options ?? {}, concepts: r.concepts },
     methods: r.methods.map((m) => ({
       method: m.method,
       source: m.source,

@@ -4,6 +4,9 @@
  */
 import type { SimilarityResult } from '../compute/similarity-engine.js';
 import type { LayerTrust, NeuronTrust } from '../pipeline/trust.js';
+import { type NeuronRecord, type NeuronsJson, RESULTS_SCHEMA_VERSION } from '../results/schema.js';
+
+export type { NeuronRecord } from '../results/schema.js';
 
 /** One dissected layer: the engine's result and the concept strings its indices refer to. */
 export interface LayerResult {
@@ -46,18 +49,6 @@ export function descriptionsCsv(layers: readonly LayerResult[]): string {
   return `${out.join('\n')}\n`;
 }
 
-export interface NeuronRecord {
-  layer: string;
-  unit: number;
-  label: string;
-  score: number | null;
-  dead: boolean;
-  top: { concept: string; index: number; score: number | null }[];
-  topImages: number[];
-  /** Which labels to trust (src/pipeline/trust.ts), when computed. */
-  trust?: Omit<NeuronTrust, 'unit' | 'label'>;
-}
-
 const num = (x: number) => (Number.isFinite(x) ? Number(formatFloat32(x)) : null);
 
 function trustRecord(t: NeuronTrust): Omit<NeuronTrust, 'unit' | 'label'> {
@@ -90,9 +81,16 @@ function neuronRecords(layers: readonly LayerResult[]): NeuronRecord[] {
   return out;
 }
 
-/** `neurons.json`: what was run and one record per neuron. */
-export function neuronsJson(layers: readonly LayerResult[], meta: Record<string, unknown>): string {
-  const body = {
+/**
+ * The body of `neurons.json` (src/results/schema.ts): the format version, the run's `meta` (`{ version,
+ * similarity }`), its layers and one record per neuron.
+ */
+export function neuronsJsonBody(
+  layers: readonly LayerResult[],
+  meta: { version: string; similarity: string },
+): NeuronsJson {
+  return {
+    schemaVersion: RESULTS_SCHEMA_VERSION,
     ...meta,
     layers: layers.map(({ layer, result: r, trust }) => ({
       layer,
@@ -106,5 +104,12 @@ export function neuronsJson(layers: readonly LayerResult[], meta: Record<string,
     })),
     neurons: neuronRecords(layers),
   };
-  return `${JSON.stringify(body, null, 1)}\n`;
+}
+
+/** `neurons.json` as text. */
+export function neuronsJson(
+  layers: readonly LayerResult[],
+  meta: { version: string; similarity: string },
+): string {
+  return `${JSON.stringify(neuronsJsonBody(layers, meta), null, 1)}\n`;
 }

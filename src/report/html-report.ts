@@ -22,7 +22,7 @@
  * Thumbnails are cut from the pixels the network saw: files are read by sharp without EXIF rotation or
  * colour management (as PIL's `convert('RGB')` does), CIFAR records from their binary file.
  */
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { loadProbeSource } from '../data/probe-dataset.js';
@@ -38,9 +38,15 @@ import { columnTopK } from '../numeric/topk.js';
 import { sha256Hex } from '../pipeline/cache.js';
 import type { LayerTrust, TrustBadge } from '../pipeline/trust.js';
 import type { RunHooks } from '../progress.js';
+import {
+  type DissectArgs,
+  type NeuronRecord,
+  readArgsJson,
+  readImagesTxt,
+  readNeuronsJson,
+} from '../results/index.js';
 import { VERSION } from '../version.js';
 import { reportPageHtml } from './_report-page.js';
-import type { NeuronRecord } from './descriptions.js';
 
 export interface ReportOptions {
   /** The results folder of `clip-dissect dissect` (it must hold neurons.json). */
@@ -85,46 +91,9 @@ export const REPORT_BANDS: readonly number[] = [0.001, 0.01, 0.05];
 const THUMB_QUALITY = 80;
 const THUMB_NAME = /^(\d+)\.webp$/;
 
-interface NeuronsFile {
-  version?: string;
-  similarity?: string;
-  layers: {
-    layer: string;
-    nNeurons: number;
-    nConcepts?: number;
-    nImages?: number;
-    options?: unknown;
-    trust?: { settings: LayerTrust['settings']; summary: LayerTrust['summary'] };
-  }[];
-  neurons: NeuronRecord[];
-}
-
-interface ArgsFile {
-  layers?: { name: string; file?: string }[];
-  inputs?: {
-    target?: { given?: string };
-    clip?: { given?: string };
-    concepts?: { source?: string; concepts?: number; template?: string };
-    probe?: { given?: string | string[]; images?: number; rows?: number };
-  };
-  options?: Record<string, number>;
-  pool?: string;
-  date?: string;
-}
-
 function positiveInt(name: string, v: number | undefined, max = Number.MAX_SAFE_INTEGER): void {
   if (v !== undefined && (!Number.isInteger(v) || v < 1 || v > max))
     throw new ArgumentError(`'${name}' must be an integer from 1 to ${max} but got ${v}`);
-}
-
-/** readJson's errors for a file of the results folder: ClipDissectError 'ERR_REPORT_INPUT' naming it. */
-function inputError(path: string, what: string) {
-  return (kind: 'read' | 'parse', e: Error) =>
-    new ClipDissectError(
-      'ERR_REPORT_INPUT',
-      `${path}: ${kind === 'read' ? `cannot read ${what}` : `${what} is not valid JSON`} (${e.message})`,
-      { cause: e },
-    );
 }
 
 /** Activation value rounded to 4 significant digits (what the page prints). */
@@ -237,19 +206,16 @@ async function buildReportUnlocked(o: ReportOptions, hooks: RunHooks): Promise<R
       'ERR_REPORT_INPUT',
       `${neuronsPath}: not found; the report is built from a clip-dissect dissect results folder (neurons.json, args.json, images.txt, <layer>.npy)`,
     );
-  const nj = await readJson<NeuronsFile>(neuronsPath, inputError(neuronsPath, 'neurons.json'));
-  if (!Array.isArray(nj.layers) || !Array.isArray(nj.neurons))
-    throw new ClipDissectError('ERR_REPORT_INPUT', `${neuronsPath}: expected 'layers' and 'neurons' arrays`);
+  const nj = await readNeuronsJson(dir);
   const argsPath = join(dir, 'args.json');
-  const args: ArgsFile = (await isFile(argsPath))
-    ? await readJson<ArgsFile>(argsPath, inputError(argsPath, 'args.json'))
-    : {};
+  const read = (await isFile(argsPath)) ? await readArgsJson(dir) : undefined;
+  // a similarity run's args.json names no activations files
+  const args: Partial<DissectArgs> = read?.command === 'dissect' ? read : {};
   if (!args.layers) warn(`${argsPath}: not found; the report shows no activation values`);
 
   const imagesPath = join(dir, 'images.txt');
   let sources: string[] = [];
-  if (await isFile(imagesPath))
-    sources = (await readFile(imagesPath, 'utf8')).split('\n').filter((l) => l !== '');
+  if (await isFile(imagesPath)) sources = await readImagesTxt(dir);
   else warn(`${imagesPath}: not found; the report shows no images`);
 
   // --- per layer: records, then the activation-derived images

@@ -6,9 +6,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { matrixToNpy, writeNpy } from '../../src/io/npy.js';
 import type { Matrix } from '../../src/numeric/matrix.js';
 import { mulberry32 } from '../../src/numeric/random.js';
+import {
+  type ArgsLayer,
+  type NeuronRecord,
+  type NeuronsLayer,
+  writeArgsJson,
+  writeImagesTxt,
+  writeNeuronsJson,
+  writeResultsMatrix,
+} from '../../src/results/index.js';
 
 export interface SyntheticLayer {
   name: string;
@@ -75,9 +83,9 @@ export async function writeSyntheticResults(
   );
   const activations = new Map<string, Matrix>();
   const labels = new Map<string, string[]>();
-  const neurons: unknown[] = [];
-  const layerMeta: unknown[] = [];
-  const argsLayers: unknown[] = [];
+  const neurons: NeuronRecord[] = [];
+  const layerMeta: NeuronsLayer[] = [];
+  const argsLayers: ArgsLayer[] = [];
   for (const L of layers) {
     const m: Matrix = { rows: nImages, cols: L.neurons, data: new Float32Array(nImages * L.neurons) };
     const dead: number[] = [];
@@ -88,7 +96,7 @@ export async function writeSyntheticResults(
     }
     activations.set(L.name, m);
     const file = `${L.name}.npy`;
-    await writeNpy(join(dir, file), matrixToNpy(m));
+    await writeResultsMatrix(dir, file, m);
     const lab: string[] = [];
     for (let j = 0; j < L.neurons; j++) {
       const top = Array.from({ length: 5 }, (_, t) => {
@@ -116,26 +124,26 @@ export async function writeSyntheticResults(
       nImages,
       deadNeurons: dead.length,
     });
-    argsLayers.push({ name: L.name, file, neurons: L.neurons });
+    argsLayers.push({ name: L.name, file, tensor: L.name, neurons: L.neurons });
   }
-  writeFileSync(
-    join(dir, 'neurons.json'),
-    JSON.stringify({ version: 'test', similarity: 'soft_wpmi', layers: layerMeta, neurons }),
-  );
-  writeFileSync(
-    join(dir, 'args.json'),
-    JSON.stringify({
-      command: 'dissect',
-      options: { topK: 100 },
-      inputs: {
-        target: { given: 'synthetic/resnet50.onnx' },
-        clip: { given: 'synthetic-clip' },
-        concepts: { source: 'synthetic', concepts: nc, template: '{}' },
-        probe: { given: join(dir, 'probe'), images: nImages, rows: nImages },
-      },
-      layers: argsLayers,
-    }),
-  );
-  writeFileSync(join(dir, 'images.txt'), images.map((p) => `${p}\n`).join(''));
+  await writeNeuronsJson(dir, { version: 'test', similarity: 'soft_wpmi', layers: layerMeta, neurons });
+  await writeArgsJson(dir, {
+    command: 'dissect',
+    version: 'test',
+    similarity: 'soft_wpmi',
+    options: { topK: 100 },
+    inputs: {
+      target: { given: 'synthetic/resnet50.onnx', model: 'synthetic/resnet50.onnx' },
+      clip: { given: 'synthetic-clip', dir: 'synthetic-clip' },
+      concepts: { source: 'synthetic', concepts: nc, template: '{}', sha256: '' },
+      probe: { given: join(dir, 'probe'), images: nImages, rows: nImages },
+    },
+    layers: argsLayers,
+    files: {
+      imageFeatures: { file: 'image_features.npy', shape: [nImages, 0] },
+      textFeatures: { file: 'text_features.npy', shape: [nc, 0] },
+    },
+  });
+  await writeImagesTxt(dir, images);
   return { dir, images, activations, labels, concepts };
 }

@@ -1,0 +1,20 @@
+/** The results contract: types, readers and writers of the files of a results folder. */
+export {
+  checkSchemaVersion,
+  layerDescriptions,
+  readArgsJson,
+  readDescriptionsCsv,
+  readDissectArgs,
+  readImagesTxt,
+  readNeuronsJson,
+  readResultsMatrix,
+  resultsFilePath,
+} from './read.js';
+export * from './schema.js';
+export {
+  writeArgsJson,
+  writeDescriptionsCsv,
+  writeImagesTxt,
+  writeNeuronsJson,
+  writeResultsMatrix,
+} from './write.js';

@@ -1,0 +1,57 @@
+/**
+ * Writers of the results contract (src/results/schema.ts): one per file, each atomic (src/io/atomic.ts: a
+ * reader never sees a partial file) and returning the path written. args.json and neurons.json get the
+ * current RESULTS_SCHEMA_VERSION.
+ */
+import { join } from 'node:path';
+import { writeFileAtomic } from '../io/atomic.js';
+import { matrixToNpy, writeNpy } from '../io/npy.js';
+import type { Matrix } from '../numeric/matrix.js';
+import { descriptionsCsv, type LayerResult } from '../report/descriptions.js';
+import { type NeuronsJson, RESULTS_SCHEMA_VERSION, type ResultsArgs } from './schema.js';
+
+/** Writes `dir`/args.json; `schemaVersion` is set to the current version. */
+export async function writeArgsJson(dir: string, args: ResultsArgs): Promise<string> {
+  const path = join(dir, 'args.json');
+  const { schemaVersion: _old, ...rest } = args;
+  await writeFileAtomic(
+    path,
+    `${JSON.stringify({ schemaVersion: RESULTS_SCHEMA_VERSION, ...rest }, null, 2)}\n`,
+  );
+  return path;
+}
+
+/**
+ * Writes `dir`/neurons.json; `schemaVersion` is set to the current version. dissect's body:
+ * `neuronsJsonBody(layers, { version: VERSION, similarity })` (src/report/descriptions.ts).
+ */
+export async function writeNeuronsJson(dir: string, body: NeuronsJson): Promise<string> {
+  const path = join(dir, 'neurons.json');
+  const { schemaVersion: _old, ...rest } = body;
+  await writeFileAtomic(
+    path,
+    `${JSON.stringify({ schemaVersion: RESULTS_SCHEMA_VERSION, ...rest }, null, 1)}\n`,
+  );
+  return path;
+}
+
+/** Writes `dir`/descriptions.csv (`layer,unit,description,similarity`) of the labelled layers. */
+export async function writeDescriptionsCsv(dir: string, layers: readonly LayerResult[]): Promise<string> {
+  const path = join(dir, 'descriptions.csv');
+  await writeFileAtomic(path, descriptionsCsv(layers));
+  return path;
+}
+
+/** Writes `dir`/images.txt: the source of each probe row, one a line. */
+export async function writeImagesTxt(dir: string, sources: readonly string[]): Promise<string> {
+  const path = join(dir, 'images.txt');
+  await writeFileAtomic(path, sources.map((s) => `${s}\n`).join(''));
+  return path;
+}
+
+/** Writes a float32 matrix of the folder (`file` relative to `dir`: `<layer>.npy`, `image_features.npy` ...). */
+export async function writeResultsMatrix(dir: string, file: string, m: Matrix): Promise<string> {
+  const path = join(dir, file);
+  await writeNpy(path, matrixToNpy(m));
+  return path;
+}
