@@ -5,19 +5,24 @@
  */
 
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import { computeSimilarity, type SimilarityResult } from '../compute/similarity-engine.js';
 import { loadConceptSet } from '../data/builtin-concepts.js';
 import { type ConceptSet, duplicateWarnings } from '../data/concepts.js';
-import { writeFileAtomic } from '../io/atomic.js';
 import { checkWritableFolder, withFolderLock } from '../io/folders.js';
-import { matrixToNpy, npyToMatrix, parseNpy, writeNpy } from '../io/npy.js';
+import { npyToMatrix, parseNpy } from '../io/npy.js';
 import { readRegularFile } from '../io/regular-file.js';
 import { ArgumentError, ClipDissectError, ShapeError } from '../numeric/errors.js';
 import { checkFinite, type Matrix } from '../numeric/matrix.js';
 import { checkSimilarityName, type SimilarityName } from '../numeric/similarity-options.js';
 import type { RunHooks } from '../progress.js';
-import { descriptionsCsv, type LayerResult, neuronsJson } from '../report/descriptions.js';
+import { type LayerResult, neuronsJsonBody } from '../report/descriptions.js';
+import {
+  type SimilarityArgs,
+  writeArgsJson,
+  writeDescriptionsCsv,
+  writeNeuronsJson,
+  writeResultsMatrix,
+} from '../results/index.js';
 import { runtimeVersions } from '../runtime/node.js';
 import { VERSION } from '../version.js';
 
@@ -153,13 +158,8 @@ async function similarityFiles(o: SimilarityFilesOptions, hooks: RunHooks): Prom
     throw e;
   }
   const layer: LayerResult = { layer: o.layer ?? 'layer', result, concepts: set.concepts };
-  const files: string[] = [];
-  const write = async (name: string, data: string | Uint8Array) => {
-    await writeFileAtomic(join(o.out, name), data);
-    files.push(join(o.out, name));
-  };
-  await write('descriptions.csv', descriptionsCsv([layer]));
-  const args = {
+  const files = [await writeDescriptionsCsv(o.out, [layer])];
+  const args: SimilarityArgs = {
     command: 'similarity',
     version: VERSION,
     node: process.version,
@@ -180,11 +180,9 @@ async function similarityFiles(o: SimilarityFilesOptions, hooks: RunHooks): Prom
       },
     },
   };
-  await write('neurons.json', neuronsJson([layer], { version: VERSION, similarity }));
-  await write('args.json', `${JSON.stringify(args, null, 2)}\n`);
-  if (o.saveMatrix && result.matrix) {
-    await writeNpy(join(o.out, 'similarity.npy'), matrixToNpy(result.matrix));
-    files.push(join(o.out, 'similarity.npy'));
-  }
+  files.push(await writeNeuronsJson(o.out, neuronsJsonBody([layer], { version: VERSION, similarity })));
+  files.push(await writeArgsJson(o.out, args));
+  if (o.saveMatrix && result.matrix)
+    files.push(await writeResultsMatrix(o.out, 'similarity.npy', result.matrix));
   return { layer, files };
 }
