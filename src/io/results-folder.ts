@@ -2,11 +2,13 @@
  * Reading the files of a results folder (what `dissect --out` wrote) safely: every file that its args.json
  * names is read only from inside the folder, and saved matrices must hold finite values.
  */
-import { join } from 'node:path';
+import { platform } from '#platform';
 import { ClipDissectError } from '../numeric/errors.js';
 import { checkFinite, type Matrix } from '../numeric/matrix.js';
 import { npyToMatrix, readNpy } from './npy.js';
 import { fileInsideFolder } from './paths.js';
+
+const { join } = platform.paths;
 
 /**
  * The path of a results file that args.json (`argsPath`) names: `file` joined to the results folder `dir`, or an
@@ -39,7 +41,7 @@ export async function readResultsMatrix(dir: string, file: string, what = 'resul
   try {
     m = npyToMatrix(await readNpy(path), path);
   } catch (e) {
-    if (((e as Error).cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT')
+    if (((e as Error).cause as { code?: string } | undefined)?.code === 'ENOENT')
       throw new ClipDissectError('ERR_RESULTS', `'${path}' is missing from the results folder`, { cause: e });
     throw e;
   }

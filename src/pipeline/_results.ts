@@ -4,8 +4,7 @@
  * (each neuron's label and score) and the feature / activation .npy files. Used by the follow-up analyses
  * (`compose`, `weights`), which must reuse the run's CLIP model, template and similarity function.
  */
-import { stat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { platform } from '#platform';
 import { BUILTIN_CONCEPT_SETS, type LoadConceptsOptions, loadConceptSet } from '../data/builtin-concepts.js';
 import type { ConceptSet } from '../data/concepts.js';
 import type { ClipEncoder } from '../models/clip-encoder.js';
@@ -22,6 +21,9 @@ import {
   readResultsMatrix,
   resultsFilePath,
 } from '../results/index.js';
+
+const { basename, dirname, isAbsolute, join, resolve } = platform.paths;
+const { stat } = platform.files;
 
 /** A dissected layer (args.json). */
 export type RunLayer = ArgsLayer;

@@ -7,7 +7,7 @@
  * evaluated again with the candidates as the concept set over the whole layer (SoftWPMI / WPMI subtract a
  * prior over all neurons, so the layer's every neuron takes part); the neuron's row gives the ranking.
  */
-import { join } from 'node:path';
+import { platform } from '#platform';
 import { computeSimilarity } from '../compute/similarity-engine.js';
 import { loadConceptSet } from '../data/builtin-concepts.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -18,6 +18,8 @@ import type { RunHooks } from '../progress.js';
 import { VERSION } from '../version.js';
 import { loadDissectRun, loadRunConceptSet, openRunClip, readRunMatrix, runLayer } from './_results.js';
 import { sha256Hex } from './cache.js';
+
+const { join } = platform.paths;
 
 export interface ComposeOptions {
   /** A `dissect` output folder. */

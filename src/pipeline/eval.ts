@@ -16,7 +16,7 @@
  * Other methods' labels (NetDissect, MILAN, plain CSV; see src/data/labels-files.ts) are scored against the same
  * ground truths with the same encoders, so the methods can be put side by side as in Table 1.
  */
-import { basename, join } from 'node:path';
+import { platform } from '#platform';
 import { computeSimilarity } from '../compute/similarity-engine.js';
 import { loadConceptSet } from '../data/builtin-concepts.js';
 import { type MethodLabels, readClassNames, readMethodLabels } from '../data/labels-files.js';
@@ -32,6 +32,8 @@ import { layerDescriptions, readDescriptionsCsv, readDissectArgs } from '../resu
 import { VERSION } from '../version.js';
 import { embedDistinct, loadRunConceptSet, runConceptSource } from './_results.js';
 import { sha256Hex } from './cache.js';
+
+const { basename, join } = platform.paths;
 
 export interface EvalOptions {
   /** The output folder of `clip-dissect dissect` (args.json, descriptions.csv, the .npy files). */

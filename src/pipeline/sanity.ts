@@ -13,7 +13,7 @@
  * score higher with "a OR b" than with "a". The pass rate is the fraction of pairs where it does (strictly).
  * AUC (ROC) is reported beside the five metrics for contrast.
  */
-import { join } from 'node:path';
+import { platform } from '#platform';
 import { computeSimilarity } from '../compute/similarity-engine.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { ArgumentError } from '../numeric/errors.js';
@@ -38,6 +38,8 @@ import {
 import type { RunHooks } from '../progress.js';
 import { VERSION } from '../version.js';
 import { loadDissectRun, readRunMatrix } from './_results.js';
+
+const { join } = platform.paths;
 
 export interface SyntheticNeuron {
   /** One concept, or two joined by `op`. */

@@ -10,7 +10,7 @@
  * the permutation null of the winning score; simulation and the five metrics judge the given label on the
  * held-out half. Writes score.json (per layer, per method: settings, summary, one record per neuron).
  */
-import { join } from 'node:path';
+import { platform } from '#platform';
 import { loadConceptSet } from '../data/builtin-concepts.js';
 import { type ConceptPresence, readConceptLabels } from '../data/concept-labels.js';
 import { LabelsFileError, type MethodLabels, readMethodLabels } from '../data/labels-files.js';
@@ -29,6 +29,8 @@ import {
 } from './_results.js';
 import { sha256Hex } from './cache.js';
 import { computeLayerTrust, type LayerTrust, resolveTrustOptions, type TrustOptions } from './trust.js';
+
+const { join } = platform.paths;
 
 export interface ScoreOptions extends Omit<TrustOptions, 'onProgress'> {
   /** A `dissect` output folder. */

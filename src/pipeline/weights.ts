@@ -16,7 +16,7 @@
  *   weights (Figure 6b), as weights.svg;
  * - Pearson r between each `from` neuron's winning score and its largest outgoing weight.
  */
-import { join } from 'node:path';
+import { platform } from '#platform';
 import { writeFileAtomic } from '../io/atomic.js';
 import { readTextInput } from '../io/regular-file.js';
 import { linearWeightsBetween } from '../models/_onnx-weights.js';
@@ -29,6 +29,8 @@ import type { RunHooks } from '../progress.js';
 import { linePlotSvg } from '../report/line-plot-svg.js';
 import { VERSION } from '../version.js';
 import { type DissectRun, embedDistinct, loadDissectRun, openRunClip, runLayer } from './_results.js';
+
+const { join } = platform.paths;
 
 /** Embeds texts into a space where cosine similarity compares them (rows need not be normalised). */
 export type TextEmbedder = (texts: readonly string[]) => Promise<Matrix>;

@@ -6,8 +6,7 @@
  * src/report/page/ folder (package.json `files` ships it), once per process; the data comes from `data.js`
  * beside index.html (see html-report.ts).
  */
-import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { platform } from '#platform';
 import { describeFsError } from '../io/files.js';
 import { ClipDissectError } from '../numeric/errors.js';
 
@@ -17,8 +16,8 @@ const PAGE_DIR = new URL('../../../src/report/page/', import.meta.url);
 let page: Promise<string> | undefined;
 
 async function pageFile(name: string): Promise<string> {
-  const path = fileURLToPath(new URL(name, PAGE_DIR));
-  const text = await readFile(path, 'utf8').catch((e: Error) => {
+  const path = platform.paths.fromFileUrl(new URL(name, PAGE_DIR));
+  const text = await platform.files.readText(path).catch((e: Error) => {
     throw new ClipDissectError(
       'ERR_REPORT_PAGE',
       `${path}: cannot read the report page's ${name} (${describeFsError(e)}); the clip-dissect installation is incomplete: reinstall it`,

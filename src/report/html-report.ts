@@ -22,9 +22,7 @@
  * Thumbnails are cut from the pixels the network saw: files are read by sharp without EXIF rotation or
  * colour management (as PIL's `convert('RGB')` does), CIFAR records from their binary file.
  */
-import { readdir, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import sharp from 'sharp';
+import { platform } from '#platform';
 import { loadProbeSource } from '../data/probe-dataset.js';
 import { isTempName, writeFileAtomic } from '../io/atomic.js';
 import { isFile, readJson } from '../io/files.js';
@@ -47,6 +45,9 @@ import {
 } from '../results/index.js';
 import { VERSION } from '../version.js';
 import { reportPageHtml } from './_report-page.js';
+
+const { basename, dirname, join, resolve } = platform.paths;
+const { readdir, rm, stat } = platform.files;
 
 export interface ReportOptions {
   /** The results folder of `clip-dissect dissect` (it must hold neurons.json). */
@@ -483,7 +484,7 @@ async function writeThumbnails(
   const indexPath = join(thumbsDir, 'index.json');
   let prev: ThumbIndex | undefined;
   if (await isFile(indexPath)) prev = await readJson<ThumbIndex>(indexPath).catch(() => undefined);
-  const present = new Set<string>(await readdir(thumbsDir).catch(() => [] as string[]));
+  const present = new Set<string>((await readdir(thumbsDir).catch(() => [])).map((e) => e.name));
   const sameSettings = prev?.size === size && prev.quality === THUMB_QUALITY && prev.sha256 !== undefined;
   const wanted = new Set(rows.map((r) => `${r}.webp`));
   // thumbnails no longer shown (or of another probe set) go
@@ -527,29 +528,22 @@ async function writeThumbnails(
 }
 
 /** A size×size WebP centre crop of a probe image (by its images.txt source). */
-async function thumbnail(source: string, size: number): Promise<Buffer> {
-  const resize = { width: size, height: size, fit: 'cover' as const };
+async function thumbnail(source: string, size: number): Promise<Uint8Array> {
   if (!source.startsWith('cifar:')) {
     try {
-      // shrink-on-load straight from the file; no .rotate(): EXIF orientation is not applied, as for the network
-      return await sharp(source, { failOn: 'error', ignoreIcc: true })
-        .resize(resize)
-        .webp({ quality: THUMB_QUALITY })
-        .toBuffer();
+      // shrink-on-load straight from the file's bytes; EXIF orientation is not applied, as for the network
+      return await platform.images.thumbnailWebp(await readRegularFile(source), size, THUMB_QUALITY);
     } catch {
       // formats libvips reads differently from PIL (CMYK, 16-bit, palette): the decoder of the pipeline
     }
   }
   const im = await loadProbeSource(source);
-  return sharp(im.data, { raw: { width: im.width, height: im.height, channels: 3 } })
-    .resize(resize)
-    .webp({ quality: THUMB_QUALITY })
-    .toBuffer();
+  return platform.images.thumbnailWebp(im, size, THUMB_QUALITY);
 }
 
 async function folderBytes(path: string): Promise<number> {
   let total = 0;
-  for (const e of await readdir(path, { withFileTypes: true })) {
+  for (const e of await readdir(path)) {
     const p = join(path, e.name);
     if (e.isDirectory()) total += await folderBytes(p);
     // another writer's temporary file may be renamed away between the listing and the stat

@@ -4,7 +4,7 @@
  * what was expected; a newer major format version than this code knows is refused; a missing file is an
  * ArgumentError naming it.
  */
-import { join } from 'node:path';
+import { platform } from '#platform';
 import { parseCsv } from '../data/labels-files.js';
 import { readTextInput } from '../io/regular-file.js';
 import { ClipDissectError } from '../numeric/errors.js';
@@ -16,6 +16,8 @@ import {
   RESULTS_SCHEMA_VERSION,
   type ResultsArgs,
 } from './schema.js';
+
+const { join } = platform.paths;
 
 export { readResultsMatrix, resultsFilePath } from '../io/results-folder.js';
 

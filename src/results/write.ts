@@ -3,12 +3,14 @@
  * reader never sees a partial file) and returning the path written. args.json and neurons.json get the
  * current RESULTS_SCHEMA_VERSION.
  */
-import { join } from 'node:path';
+import { platform } from '#platform';
 import { writeFileAtomic } from '../io/atomic.js';
 import { matrixToNpy, writeNpy } from '../io/npy.js';
 import type { Matrix } from '../numeric/matrix.js';
 import { descriptionsCsv, type LayerResult } from '../report/descriptions.js';
 import { type NeuronsJson, RESULTS_SCHEMA_VERSION, type ResultsArgs } from './schema.js';
+
+const { join } = platform.paths;
 
 /** Writes `dir`/args.json; `schemaVersion` is set to the current version. */
 export async function writeArgsJson(dir: string, args: ResultsArgs): Promise<string> {
