@@ -162,4 +162,19 @@ export {
 export type { ProgressCallback, ProgressEvent, RunHooks } from './progress.js';
 export { descriptionsCsv, type LayerResult, neuronsJson } from './report/descriptions.js';
 export { buildReport, type ReportOptions, type ReportResult } from './report/html-report.js';
+export {
+  type ArgsLayer,
+  type DescriptionRow,
+  type DissectArgs,
+  type NeuronRecord,
+  type NeuronsJson,
+  type NeuronsLayer,
+  RESULTS_SCHEMA_VERSION,
+  type ResultsArgs,
+  readArgsJson,
+  readDescriptionsCsv,
+  readImagesTxt,
+  readNeuronsJson,
+  type SimilarityArgs,
+} from './results/index.js';
 export { VERSION } from './version.js';
