@@ -12,29 +12,33 @@ import { type NeuronsJson, RESULTS_SCHEMA_VERSION, type ResultsArgs } from './sc
 
 const { join } = platform.paths;
 
-/** Writes `dir`/args.json; `schemaVersion` is set to the current version. */
-export async function writeArgsJson(dir: string, args: ResultsArgs): Promise<string> {
-  const path = join(dir, 'args.json');
-  const { schemaVersion: _old, ...rest } = args;
+/** Writes `dir`/`name` as JSON (indented by `indent`), its `schemaVersion` first and set to the current one. */
+async function writeVersionedJson(
+  dir: string,
+  name: string,
+  body: { schemaVersion?: string },
+  indent: number,
+): Promise<string> {
+  const path = join(dir, name);
+  const { schemaVersion: _old, ...rest } = body;
   await writeFileAtomic(
     path,
-    `${JSON.stringify({ schemaVersion: RESULTS_SCHEMA_VERSION, ...rest }, null, 2)}\n`,
+    `${JSON.stringify({ schemaVersion: RESULTS_SCHEMA_VERSION, ...rest }, null, indent)}\n`,
   );
   return path;
+}
+
+/** Writes `dir`/args.json (dissect's or similarity's); `schemaVersion` is set to the current version. */
+export function writeArgsJson(dir: string, args: ResultsArgs): Promise<string> {
+  return writeVersionedJson(dir, 'args.json', args, 2);
 }
 
 /**
  * Writes `dir`/neurons.json; `schemaVersion` is set to the current version. dissect's body:
  * `neuronsJsonBody(layers, { version: VERSION, similarity })` (src/report/descriptions.ts).
  */
-export async function writeNeuronsJson(dir: string, body: NeuronsJson): Promise<string> {
-  const path = join(dir, 'neurons.json');
-  const { schemaVersion: _old, ...rest } = body;
-  await writeFileAtomic(
-    path,
-    `${JSON.stringify({ schemaVersion: RESULTS_SCHEMA_VERSION, ...rest }, null, 1)}\n`,
-  );
-  return path;
+export function writeNeuronsJson(dir: string, body: NeuronsJson): Promise<string> {
+  return writeVersionedJson(dir, 'neurons.json', body, 1);
 }
 
 /** Writes `dir`/descriptions.csv (`layer,unit,description,similarity`) of the labelled layers. */
