@@ -236,6 +236,13 @@ export function layerDescriptions(
   dir: string,
 ): string[] {
   const path = join(dir, 'descriptions.csv');
+  if (!rows.some((r) => r.layer === layer)) {
+    const present = [...new Set(rows.map((r) => `'${r.layer}'`))].join(', ') || '(none)';
+    throw new ClipDissectError(
+      'ERR_RESULTS',
+      `${path}: no rows of layer '${layer}'; its layers are ${present}`,
+    );
+  }
   const labels: (string | undefined)[] = new Array(units).fill(undefined);
   for (const r of rows) {
     if (r.layer !== layer) continue;

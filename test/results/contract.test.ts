@@ -268,6 +268,11 @@ describe('results contract: refusals', () => {
         ),
       resultsError(/layer 'layer4' has no row for unit 1 \(of 2\)/),
     );
+    assert.throws(
+      () =>
+        layerDescriptions([{ layer: 'layer4', unit: 0, description: 'dog', similarity: 0.5 }], 'fc', 1, dir),
+      resultsError(/no rows of layer 'fc'; its layers are 'layer4'/),
+    );
   });
 
   it('the analyses refuse a folder of a newer format before any work', async () => {
