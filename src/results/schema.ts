@@ -41,7 +41,7 @@ export interface ArgsLayer {
   tensor: string;
   kind?: string;
   neurons: number;
-  outputShape?: (number | string | null)[];
+  outputShape?: readonly (number | string | null)[];
 }
 
 /** A saved matrix of the run, relative to the results folder. */
@@ -75,7 +75,7 @@ export interface DissectArgs extends RunHeaderFields {
   files: { imageFeatures: ArgsMatrixFile; textFeatures: ArgsMatrixFile; images?: string };
   skipped?: unknown[];
   /** The feature cache the run used: `dir` is `<cache>/features`. */
-  cache?: { dir?: string; enabled?: boolean; [counter: string]: unknown };
+  cache?: { dir?: string; enabled?: boolean };
   chunks?: unknown;
   warnings?: string[];
   timings?: Record<string, number>;
