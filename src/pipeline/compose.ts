@@ -10,12 +10,11 @@
 import { platform } from '#platform';
 import { computeSimilarity } from '../compute/similarity-engine.js';
 import { loadConceptSet } from '../data/builtin-concepts.js';
-import { writeFileAtomic } from '../io/atomic.js';
 import { defaultCacheDir } from '../io/cache-dir.js';
 import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import type { RunHooks } from '../progress.js';
-import { VERSION } from '../version.js';
+import { writeAnalysisJson } from '../results/index.js';
 import { loadDissectRun, loadRunConceptSet, openRunClip, readRunMatrix, runLayer } from './_results.js';
 import { sha256Hex } from './cache.js';
 
@@ -179,12 +178,14 @@ export async function composeConcepts(o: ComposeOptions, hooks: RunHooks = {}): 
   };
   const out = o.out === undefined ? run.dir : o.out;
   if (out !== null) {
-    const f = join(out, 'compose.json');
-    await writeFileAtomic(
-      f,
-      `${JSON.stringify({ command: 'compose', version: VERSION, results: run.dir, options: run.options, ...result, files: undefined }, null, 1)}\n`,
+    result.files.push(
+      await writeAnalysisJson(out, 'compose', {
+        results: run.dir,
+        options: run.options,
+        ...result,
+        files: undefined,
+      }),
     );
-    result.files.push(f);
   }
   return result;
 }

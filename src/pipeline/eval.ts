@@ -20,7 +20,6 @@ import { platform } from '#platform';
 import { computeSimilarity } from '../compute/similarity-engine.js';
 import { loadConceptSet } from '../data/builtin-concepts.js';
 import { type MethodLabels, readClassNames, readMethodLabels } from '../data/labels-files.js';
-import { writeFileAtomic } from '../io/atomic.js';
 import { readResultsMatrix, resultsFilePath } from '../io/results-folder.js';
 import { type ClipDtype, createOnnxClipEncoder, DEFAULT_CLIP_MODEL } from '../models/onnx-clip-encoder.js';
 import { createOnnxSentenceEncoder, DEFAULT_SENTENCE_MODEL } from '../models/onnx-sentence-encoder.js';
@@ -28,7 +27,12 @@ import { ArgumentError, ClipDissectError, ShapeError } from '../numeric/errors.j
 import { mean, rocAuc, rowCosines, targetRanks, topKAccuracy, upperMedian } from '../numeric/eval-metrics.js';
 import type { Matrix } from '../numeric/matrix.js';
 import type { RunHooks } from '../progress.js';
-import { layerDescriptions, readDescriptionsCsv, readDissectArgs } from '../results/index.js';
+import {
+  layerDescriptions,
+  readDescriptionsCsv,
+  readDissectArgs,
+  writeAnalysisJson,
+} from '../results/index.js';
 import { VERSION } from '../version.js';
 import { embedDistinct, loadRunConceptSet, runConceptSource } from './_results.js';
 import { sha256Hex } from './cache.js';
@@ -344,9 +348,7 @@ export async function evaluate(o: EvalOptions, hooks: RunHooks = {}): Promise<Ev
     warnings,
     files: [],
   };
-  const outPath = join(o.out ?? o.results, 'eval.json');
-  await writeFileAtomic(outPath, `${JSON.stringify(evalJson(result, args), null, 1)}\n`);
-  result.files.push(outPath);
+  result.files.push(await writeAnalysisJson(o.out ?? o.results, 'eval', evalJson(result, args)));
   return result;
 }
 

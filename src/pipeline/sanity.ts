@@ -13,9 +13,7 @@
  * score higher with "a OR b" than with "a". The pass rate is the fraction of pairs where it does (strictly).
  * AUC (ROC) is reported beside the five metrics for contrast.
  */
-import { platform } from '#platform';
 import { computeSimilarity } from '../compute/similarity-engine.js';
-import { writeFileAtomic } from '../io/atomic.js';
 import { ArgumentError } from '../numeric/errors.js';
 import { rocAuc } from '../numeric/eval-metrics.js';
 import type { Matrix } from '../numeric/matrix.js';
@@ -36,10 +34,8 @@ import {
   topFractionMask,
 } from '../numeric/trust-metrics.js';
 import type { RunHooks } from '../progress.js';
-import { VERSION } from '../version.js';
+import { writeAnalysisJson } from '../results/index.js';
 import { loadDissectRun, readRunMatrix } from './_results.js';
-
-const { join } = platform.paths;
 
 export interface SyntheticNeuron {
   /** One concept, or two joined by `op`. */
@@ -175,10 +171,7 @@ export async function runSanity(o: SanityOptions, hooks: RunHooks = {}): Promise
     { similarity: run.similarity, options: run.options },
     hooks,
   );
-  const out = join(o.out ?? o.results, 'sanity.json');
   const body = {
-    command: 'sanity',
-    version: VERSION,
     results: o.results,
     images: I.rows,
     concepts: T.rows,
@@ -193,7 +186,7 @@ export async function runSanity(o: SanityOptions, hooks: RunHooks = {}): Promise
     recovery,
     tests,
   };
-  await writeFileAtomic(out, `${JSON.stringify(body, null, 1)}\n`);
+  const out = await writeAnalysisJson(o.out ?? o.results, 'sanity', body);
   return { images: I.rows, concepts: T.rows, recovery, tests, files: [out] };
 }
 

@@ -14,11 +14,10 @@ import { platform } from '#platform';
 import { loadConceptSet } from '../data/builtin-concepts.js';
 import { type ConceptPresence, readConceptLabels } from '../data/concept-labels.js';
 import { LabelsFileError, type MethodLabels, readMethodLabels } from '../data/labels-files.js';
-import { writeFileAtomic } from '../io/atomic.js';
 import { ArgumentError, ClipDissectError, ShapeError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import type { RunHooks } from '../progress.js';
-import { VERSION } from '../version.js';
+import { writeAnalysisJson } from '../results/index.js';
 import {
   embedDistinct,
   loadDissectRun,
@@ -209,10 +208,7 @@ export async function scoreLabels(o: ScoreOptions, hooks: RunHooks = {}): Promis
       methods.push(m);
     }
   }
-  const out = join(o.out ?? o.results, 'score.json');
   const body = {
-    command: 'score',
-    version: VERSION,
     results: o.results,
     similarity: run.similarity,
     options: run.options,
@@ -230,6 +226,6 @@ export async function scoreLabels(o: ScoreOptions, hooks: RunHooks = {}): Promis
       })),
     })),
   };
-  await writeFileAtomic(out, `${JSON.stringify(body, null, 1)}\n`);
+  const out = await writeAnalysisJson(o.out ?? o.results, 'score', body);
   return { similarity: run.similarity, images: I.rows, methods, files: [out] };
 }

@@ -27,7 +27,7 @@ import { matmulTransB, normalizeRows } from '../numeric/reductions.js';
 import { type PearsonResult, pearson } from '../numeric/stats.js';
 import type { RunHooks } from '../progress.js';
 import { linePlotSvg } from '../report/line-plot-svg.js';
-import { VERSION } from '../version.js';
+import { writeAnalysisJson } from '../results/index.js';
 import { type DissectRun, embedDistinct, loadDissectRun, openRunClip, runLayer } from './_results.js';
 
 const { join } = platform.paths;
@@ -281,8 +281,6 @@ export async function analyseWeights(o: WeightsOptions, hooks: RunHooks = {}): P
   const out = o.out === undefined ? run.dir : o.out;
   if (out !== null) {
     const json = {
-      command: 'weights',
-      version: VERSION,
       results: run.dir,
       targetModel: run.targetModel,
       ...result,
@@ -290,7 +288,7 @@ export async function analyseWeights(o: WeightsOptions, hooks: RunHooks = {}): P
     };
     const jsonNum = (_k: string, v: unknown) =>
       typeof v === 'number' && !Number.isFinite(v) ? (Number.isNaN(v) ? null : String(v)) : v;
-    await writeFileAtomic(join(out, 'weights.json'), `${JSON.stringify(json, jsonNum, 1)}\n`);
+    const jsonPath = await writeAnalysisJson(out, 'weights', json, jsonNum);
     const svg = linePlotSvg(
       [
         {
@@ -307,7 +305,7 @@ export async function analyseWeights(o: WeightsOptions, hooks: RunHooks = {}): P
       },
     );
     await writeFileAtomic(join(out, 'weights.svg'), svg);
-    result.files = [join(out, 'weights.json'), join(out, 'weights.svg')];
+    result.files = [jsonPath, join(out, 'weights.svg')];
   }
   return result;
 }

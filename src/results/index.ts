@@ -12,6 +12,7 @@ export {
 } from './read.js';
 export * from './schema.js';
 export {
+  writeAnalysisJson,
   writeArgsJson,
   writeDescriptionsCsv,
   writeImagesTxt,

@@ -8,6 +8,8 @@
  *   (no version field: the official code reads it).
  * - `images.txt`: the source of each probe row, one a line.
  * - `<layer>.npy`, `image_features.npy`, `text_features.npy`: float32 matrices named by args.json.
+ * - `score.json`, `eval.json`, `sanity.json`, `weights.json`, `compose.json`: what the follow-up analyses write
+ *   into the folder (or their --out), each starting with an {@link AnalysisHeader}.
  *
  * Versions are `major.minor`: a reader reads every minor version of the majors it knows (a minor version only
  * adds optional fields) and refuses a newer major. Files written before the field existed carry none and
@@ -190,4 +192,15 @@ export interface DescriptionRow {
   description: string;
   /** The winning score; NaN for an empty field (pandas' missing value). */
   similarity: number;
+}
+
+/** The follow-up analyses that write `<command>.json` into a results folder (or their --out). */
+export type AnalysisCommand = 'score' | 'eval' | 'sanity' | 'weights' | 'compose';
+
+/** The first fields of score.json, eval.json, sanity.json, weights.json and compose.json. */
+export interface AnalysisHeader {
+  schemaVersion: string;
+  command: AnalysisCommand;
+  /** The library version that wrote the file. */
+  version: string;
 }

@@ -8,22 +8,32 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { matrixToNpy, writeNpy } from '../io/npy.js';
 import type { Matrix } from '../numeric/matrix.js';
 import { descriptionsCsv, type LayerResult } from '../report/descriptions.js';
-import { type NeuronsJson, RESULTS_SCHEMA_VERSION, type ResultsArgs } from './schema.js';
+import { VERSION } from '../version.js';
+import {
+  type AnalysisCommand,
+  type NeuronsJson,
+  RESULTS_SCHEMA_VERSION,
+  type ResultsArgs,
+} from './schema.js';
 
 const { join } = platform.paths;
 
-/** Writes `dir`/`name` as JSON (indented by `indent`), its `schemaVersion` first and set to the current one. */
+/**
+ * Writes `dir`/`name` as JSON (indented by `indent`, values through `replacer`), its `schemaVersion` first and
+ * set to the current one.
+ */
 async function writeVersionedJson(
   dir: string,
   name: string,
   body: { schemaVersion?: string },
   indent: number,
+  replacer?: (key: string, value: unknown) => unknown,
 ): Promise<string> {
   const path = join(dir, name);
   const { schemaVersion: _old, ...rest } = body;
   await writeFileAtomic(
     path,
-    `${JSON.stringify({ schemaVersion: RESULTS_SCHEMA_VERSION, ...rest }, null, indent)}\n`,
+    `${JSON.stringify({ schemaVersion: RESULTS_SCHEMA_VERSION, ...rest }, replacer, indent)}\n`,
   );
   return path;
 }
@@ -60,4 +70,18 @@ export async function writeResultsMatrix(dir: string, file: string, m: Matrix): 
   const path = join(dir, file);
   await writeNpy(path, matrixToNpy(m));
   return path;
+}
+
+/**
+ * Writes `dir`/`<command>.json`, a follow-up analysis's output: the AnalysisHeader (schemaVersion, command,
+ * library version), then `body` (`replacer` as JSON.stringify's, e.g. for non-finite numbers).
+ */
+export function writeAnalysisJson(
+  dir: string,
+  command: AnalysisCommand,
+  body: Record<string, unknown>,
+  replacer?: (key: string, value: unknown) => unknown,
+): Promise<string> {
+  const json: Record<string, unknown> = { command, version: VERSION, ...body };
+  return writeVersionedJson(dir, `${command}.json`, json, 1, replacer);
 }

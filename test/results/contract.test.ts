@@ -20,12 +20,14 @@ import {
   readNeuronsJson,
   readResultsMatrix,
   type SimilarityArgs,
+  writeAnalysisJson,
   writeArgsJson,
   writeDescriptionsCsv,
   writeImagesTxt,
   writeNeuronsJson,
   writeResultsMatrix,
 } from '../../src/results/index.js';
+import { VERSION } from '../../src/version.js';
 import { tempDir } from '../helpers/cli.js';
 
 /** A results folder written by `clip-dissect dissect` before the results contract (commit 1880b3e). */
@@ -162,6 +164,25 @@ describe('results contract: round trips', () => {
     const m = randomMatrix(5, 4, 9);
     assert.equal(await writeResultsMatrix(dir, 'layer4.npy', m), join(dir, 'layer4.npy'));
     assert.deepEqual(await readResultsMatrix(dir, 'layer4.npy'), m);
+  });
+});
+
+describe("results contract: the analyses' outputs", () => {
+  it('<command>.json starts with schemaVersion, command and the library version, then the body', async () => {
+    const dir = tempDir();
+    const nonFinite = (_k: string, v: unknown) =>
+      typeof v === 'number' && !Number.isFinite(v) ? String(v) : v;
+    const path = await writeAnalysisJson(
+      dir,
+      'weights',
+      { results: '/r', r: Number.NEGATIVE_INFINITY },
+      nonFinite,
+    );
+    assert.equal(path, join(dir, 'weights.json'));
+    const j = JSON.parse(readFileSync(path, 'utf8'));
+    assert.deepEqual(Object.keys(j), ['schemaVersion', 'command', 'version', 'results', 'r']);
+    assert.deepEqual([j.schemaVersion, j.command, j.r], [RESULTS_SCHEMA_VERSION, 'weights', '-Infinity']);
+    assert.equal(j.version, VERSION);
   });
 });
 
