@@ -52,8 +52,6 @@ export interface DissectRun {
   textFeaturesFile: string;
   /** neurons.json records by layer name, in unit order. */
   neurons: Map<string, RunNeuron[]>;
-  /** args.json as read. */
-  args: DissectArgs;
 }
 
 function runCacheDir(cache: { dir?: string } | undefined): string | undefined {
@@ -140,7 +138,6 @@ export async function loadDissectRun(dir: string): Promise<DissectRun> {
     imageFeaturesFile: args.files.imageFeatures.file,
     textFeaturesFile: args.files.textFeatures.file,
     neurons,
-    args,
   };
 }
 
