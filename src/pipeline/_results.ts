@@ -1,8 +1,9 @@
 /**
  * Reading back what `dissect` wrote into its output folder (internal to src/pipeline): args.json (how the run
  * was made: target model, CLIP model, concepts, similarity function, layers and their files), neurons.json
- * (each neuron's label and score) and the feature / activation .npy files. Used by the follow-up analyses
- * (`compose`, `weights`), which must reuse the run's CLIP model, template and similarity function.
+ * (each neuron's label and score) and the feature / activation .npy files, through the results contract's
+ * readers (src/results). Used by the follow-up analyses (`compose`, `weights`, `score`, `sanity`, `eval`),
+ * which must reuse the run's CLIP model, template and similarity function.
  */
 import { platform } from '#platform';
 import { BUILTIN_CONCEPT_SETS, type LoadConceptsOptions, loadConceptSet } from '../data/builtin-concepts.js';
