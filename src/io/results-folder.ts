@@ -5,6 +5,7 @@
 import { platform } from '#platform';
 import { ClipDissectError } from '../numeric/errors.js';
 import { checkFinite, type Matrix } from '../numeric/matrix.js';
+import { fsErrorCode } from './files.js';
 import { npyToMatrix, readNpy } from './npy.js';
 import { fileInsideFolder } from './paths.js';
 
@@ -41,7 +42,7 @@ export async function readResultsMatrix(dir: string, file: string, what = 'resul
   try {
     m = npyToMatrix(await readNpy(path), path);
   } catch (e) {
-    if (((e as Error).cause as { code?: string } | undefined)?.code === 'ENOENT')
+    if (fsErrorCode((e as Error).cause) === 'ENOENT')
       throw new ClipDissectError('ERR_RESULTS', `'${path}' is missing from the results folder`, { cause: e });
     throw e;
   }
