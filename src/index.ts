@@ -9,6 +9,7 @@
  * test/api/public-api.test.ts pins this list.
  */
 
+export { DEFAULT_MEMORY_BUDGET } from './compute/memory-budget.js';
 export {
   computeSimilarity,
   type SimilarityResult,

@@ -2,8 +2,9 @@
 import { constants } from 'node:os';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { type ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
-import { SIMILARITY_DEFAULTS } from '../numeric/similarity-options.js';
+import { SIMILARITY_DEFAULTS, type SimilarityName } from '../numeric/similarity-options.js';
 import { editDistance } from '../numeric/strings.js';
+import { TOP_K_FUNCTIONS } from './_flags.js';
 
 /** Exit status of a usage error: an unknown command or flag, a flag without its value, a missing flag. */
 export const EXIT_USAGE = 2;
@@ -135,6 +136,23 @@ export function choice<T extends string>(flag: string, value: unknown, choices: 
     throw new CliError(`--${flag} must be ${formatChoices(choices)} but got '${String(value)}'`);
   }
   return value as T;
+}
+
+/** Sets params.topK from --top-k (when given); refused for a function without a topK option. */
+export function applyTopK(
+  similarity: SimilarityName | undefined,
+  value: unknown,
+  params: Record<string, number>,
+): void {
+  if (value === undefined || similarity === undefined) return;
+  if (!(TOP_K_FUNCTIONS as readonly string[]).includes(similarity)) {
+    const hint =
+      'topFraction' in SIMILARITY_DEFAULTS[similarity]
+        ? ` (use --param topFraction=… for ${similarity})`
+        : '';
+    throw new CliError(`--top-k applies to ${TOP_K_FUNCTIONS.join(' and ')}, not ${similarity}${hint}`);
+  }
+  params.topK = optionalInt('top-k', value) as number;
 }
 
 /** An integer flag >= min (undefined when absent). */

@@ -3,18 +3,35 @@
  * Commands pick them by group; their help is generated from the definitions (helpText). Internal.
  */
 import type { ParseArgsConfig } from 'node:util';
+import { DEFAULT_MEMORY_BUDGET } from '../compute/memory-budget.js';
 import { DEFAULT_CPU_RUN_BATCH } from '../models/_run-batch.js';
 import { DEFAULT_CLIP_MODEL } from '../models/onnx-clip-encoder.js';
 import { DEFAULT_SENTENCE_MODEL } from '../models/onnx-sentence-encoder.js';
 import { TARGET_DTYPES } from '../models/target-files.js';
-import { SIMILARITY_DEFAULTS, SIMILARITY_NAMES } from '../numeric/similarity-options.js';
+import {
+  DEFAULT_SIMILARITY,
+  SIMILARITY_DEFAULTS,
+  SIMILARITY_DESCRIPTIONS,
+  SIMILARITY_NAMES,
+} from '../numeric/similarity-options.js';
 import { DEFAULT_CONCEPTS, DEFAULT_PROBE } from '../pipeline/dissect.js';
 
+/** A byte count as a size flag takes it (_args.ts parseSize's inverse): 768M, 2G, 1536k, 1000. */
+export function formatSize(bytes: number): string {
+  for (const [unit, size] of [
+    ['G', 2 ** 30],
+    ['M', 2 ** 20],
+    ['k', 2 ** 10],
+  ] as const)
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  return String(bytes);
+}
+
 /**
- * Bound on the similarity engine's buffers and on the images decoded at once when none is given: the
- * library's default (src/compute/similarity-engine.ts, src/pipeline/_preprocess-pool.ts: 768 MiB).
+ * --memory-budget's default as the help prints it: the library's DEFAULT_MEMORY_BUDGET (the similarity engine's
+ * buffers, and the images decoded at once).
  */
-export const DEFAULT_MEMORY_BUDGET = '768M';
+export const DEFAULT_MEMORY_BUDGET_TEXT = formatSize(DEFAULT_MEMORY_BUDGET);
 
 export interface FlagDef {
   type: 'string' | 'boolean';
@@ -80,7 +97,7 @@ export const MEMORY_BUDGET = {
   type: 'string',
   arg: 'SIZE',
   help: "bound on the similarity engine's buffers, e.g. 512M, 2G",
-  default: DEFAULT_MEMORY_BUDGET,
+  default: DEFAULT_MEMORY_BUDGET_TEXT,
 } as const satisfies FlagDef;
 export const WORKERS = {
   type: 'string',
@@ -205,25 +222,27 @@ export const SKIP_BAD_IMAGES = {
 } as const satisfies FlagDef;
 
 // ---- method ----
+/** The similarity functions that take --top-k: those with a `topK` option. */
+export const TOP_K_FUNCTIONS = SIMILARITY_NAMES.filter((f) => 'topK' in SIMILARITY_DEFAULTS[f]);
+
 export const SIMILARITY = {
   type: 'string',
   arg: 'NAME',
-  help: SIMILARITY_NAMES.join(' | '),
-  default: 'soft_wpmi',
+  help: `the similarity function${SIMILARITY_NAMES.map((f) => `\n  ${f}: ${SIMILARITY_DESCRIPTIONS[f]}`).join('')}`,
+  default: DEFAULT_SIMILARITY,
 } as const satisfies FlagDef;
 export const TOP_K = {
   type: 'string',
   arg: 'N',
-  help: `images per neuron for soft_wpmi (default ${SIMILARITY_DEFAULTS.soft_wpmi.topK}) / wpmi (default ${SIMILARITY_DEFAULTS.wpmi.topK})`,
+  help: `images per neuron for ${TOP_K_FUNCTIONS.map((f) => `${f} (default ${(SIMILARITY_DEFAULTS[f] as { topK: number }).topK})`).join(' / ')}`,
 } as const satisfies FlagDef;
 export const PARAM = {
   type: 'string',
   multiple: true,
   arg: 'KEY=VALUE',
-  help: `any hyperparameter, repeatable: ${(
-    Object.keys(SIMILARITY_DEFAULTS) as (keyof typeof SIMILARITY_DEFAULTS)[]
+  help: `any hyperparameter, repeatable: ${SIMILARITY_NAMES.filter(
+    (f) => Object.keys(SIMILARITY_DEFAULTS[f]).length,
   )
-    .filter((f) => Object.keys(SIMILARITY_DEFAULTS[f]).length)
     .map((f) => `${f} ${Object.keys(SIMILARITY_DEFAULTS[f]).join(' ')}`)
     .join('; ')} (snake_case names as in the paper code work too)`,
 } as const satisfies FlagDef;
@@ -301,8 +320,10 @@ function groupHelp(g: FlagGroup): string[] {
   const out = [`${g.title}:`];
   for (const [name, d] of Object.entries(g.flags)) {
     const left = `  ${d.short ? `-${d.short}, ` : ''}--${name}${d.arg ? ` ${d.arg}` : ''}`;
-    const text = d.default === undefined ? d.help : `${d.help} (default ${d.default})`;
-    const lines = text.split(/\n(?= )/).flatMap((l) => wrap(l.replace(/\n/g, ' '), WIDTH - COLUMN));
+    // the default ends the first paragraph, before any indented lines (e.g. a list of choices)
+    const paragraphs = d.help.split(/\n(?= )/);
+    if (d.default !== undefined) paragraphs[0] += ` (default ${d.default})`;
+    const lines = paragraphs.flatMap((l) => wrap(l.replace(/\n/g, ' '), WIDTH - COLUMN));
     if (left.length <= COLUMN - 2) out.push(`${left.padEnd(COLUMN)}${lines[0]}`);
     else out.push(left, `${' '.repeat(COLUMN)}${lines[0]}`);
     for (const l of lines.slice(1)) out.push(`${' '.repeat(COLUMN)}${l}`);

@@ -20,6 +20,9 @@ export type { WpmiOptions } from './similarity-functions/wpmi.js';
 /** The five similarity functions of CLIP-Dissect (paper Sec. 3.1 and Appendix A.1). */
 export const SIMILARITY_NAMES = Object.keys(SIMILARITY_FUNCTIONS) as readonly SimilarityName[];
 
+/** The function used when none is named: SoftWPMI, the paper's default. */
+export const DEFAULT_SIMILARITY: SimilarityName = 'soft_wpmi';
+
 export const SIMILARITY_DEFAULTS: { readonly [F in SimilarityName]: Readonly<SimilarityOptionsMap[F]> } =
   Object.fromEntries(SIMILARITY_NAMES.map((f) => [f, similarityDefinition(f).defaults])) as never;
 

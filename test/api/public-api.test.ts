@@ -26,6 +26,7 @@ const EXPECTED: Record<string, string[]> = {
     'ConceptSetError',
     'DEFAULT_CLIP_MODEL',
     'DEFAULT_CONCEPTS',
+    'DEFAULT_MEMORY_BUDGET',
     'DEFAULT_PROBE',
     'DEFAULT_SENTENCE_MODEL',
     'IMAGENET_PREPROCESS',

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { didYouMean } from '../../src/cli/_args.js';
-import { DEFAULT_MEMORY_BUDGET, type FlagGroup } from '../../src/cli/_flags.js';
+import { DEFAULT_MEMORY_BUDGET_TEXT, type FlagGroup } from '../../src/cli/_flags.js';
 import { isTempName } from '../../src/io/atomic.js';
 import { cli, spawnCli, tempDir } from '../helpers/cli.js';
 import { NEEDS_SHARED, tinyClipForSuite } from '../models/clip-helpers.js';
@@ -113,7 +113,7 @@ describe('help generated from the flag definitions', () => {
       if (m) budget.push(m[1]);
     }
     assert.ok(budget.length >= 6);
-    assert.deepEqual(new Set(budget), new Set([DEFAULT_MEMORY_BUDGET]));
+    assert.deepEqual(new Set(budget), new Set([DEFAULT_MEMORY_BUDGET_TEXT]));
   });
 
   it('each flag name has one type and placeholder in every command', async () => {

@@ -10,11 +10,15 @@ import {
 } from '../../models/onnx-clip-encoder.js';
 import { TARGET_DTYPES, type TargetDtype } from '../../models/target-files.js';
 import { POOL_MODES, type PoolMode, TOKEN_MODES, type TokenMode } from '../../models/target-model.js';
-import { SIMILARITY_NAMES, type SimilarityName } from '../../numeric/similarity-options.js';
+import {
+  DEFAULT_SIMILARITY,
+  SIMILARITY_NAMES,
+  type SimilarityName,
+} from '../../numeric/similarity-options.js';
 import { dissect } from '../../pipeline/dissect.js';
 import { formatFloat32 } from '../../report/descriptions.js';
 import { buildReport } from '../../report/html-report.js';
-import { CliError, type CliIO, choice, optionalInt, optionalSize, parseParams } from '../_args.js';
+import { applyTopK, CliError, type CliIO, choice, optionalInt, optionalSize, parseParams } from '../_args.js';
 import { startCommand, wroteLines } from '../_command.js';
 import {
   BATCH_SIZE,
@@ -168,13 +172,13 @@ export async function dissectCommand(args: string[], io: CliIO): Promise<number>
   );
   if (!start) return 0;
   const { values, renderer, onProgress } = start;
-  const similarity = choice<SimilarityName>('similarity', values.similarity ?? 'soft_wpmi', SIMILARITY_NAMES);
+  const similarity = choice<SimilarityName>(
+    'similarity',
+    values.similarity ?? DEFAULT_SIMILARITY,
+    SIMILARITY_NAMES,
+  );
   const params = parseParams((values.param as string[] | undefined) ?? []);
-  if (values['top-k'] !== undefined) {
-    if (similarity !== 'soft_wpmi' && similarity !== 'wpmi')
-      throw new CliError(`--top-k applies to soft_wpmi and wpmi, not ${similarity}`);
-    params.topK = optionalInt('top-k', values['top-k']) as number;
-  }
+  applyTopK(similarity, values['top-k'], params);
   const template = values.template as string | undefined;
   if (template !== undefined && !template.includes('{}'))
     throw new CliError(

@@ -1,9 +1,13 @@
 /** `clip-dissect similarity`: label one layer from saved features. */
 
-import { SIMILARITY_NAMES, type SimilarityName } from '../../numeric/similarity-options.js';
+import {
+  DEFAULT_SIMILARITY,
+  SIMILARITY_NAMES,
+  type SimilarityName,
+} from '../../numeric/similarity-options.js';
 import { runSimilarityFiles } from '../../pipeline/similarity-files.js';
 import { formatFloat32 } from '../../report/descriptions.js';
-import { CliError, type CliIO, choice, optionalInt, optionalSize, parseParams } from '../_args.js';
+import { applyTopK, type CliIO, choice, optionalInt, optionalSize, parseParams } from '../_args.js';
 import { startCommand, wroteLines } from '../_command.js';
 import {
   CACHE_DIR,
@@ -100,16 +104,13 @@ export async function similarityCommand(args: string[], io: CliIO): Promise<numb
   );
   if (!start) return 0;
   const { values, renderer, onProgress } = start;
-  const similarity = choice<SimilarityName>('similarity', values.similarity ?? 'soft_wpmi', SIMILARITY_NAMES);
+  const similarity = choice<SimilarityName>(
+    'similarity',
+    values.similarity ?? DEFAULT_SIMILARITY,
+    SIMILARITY_NAMES,
+  );
   const params = parseParams((values.param as string[] | undefined) ?? []);
-  if (values['top-k'] !== undefined) {
-    if (similarity !== 'soft_wpmi' && similarity !== 'wpmi') {
-      throw new CliError(
-        `--top-k applies to soft_wpmi and wpmi, not ${similarity} (use --param topFraction=… for rank_reorder)`,
-      );
-    }
-    params.topK = optionalInt('top-k', values['top-k']) as number;
-  }
+  applyTopK(similarity, values['top-k'], params);
   const t0 = performance.now();
   const { layer, files } = await runSimilarityFiles(
     {
