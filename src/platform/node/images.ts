@@ -1,6 +1,23 @@
 /** The image port on sharp (libvips). */
-import sharp, { type Sharp } from 'sharp';
+import { createRequire } from 'node:module';
+import type sharpLib from 'sharp';
+import type { Sharp } from 'sharp';
 import type { ImageCodec, RawDecodeMode, RawPixels } from '../types.js';
+
+let loaded: typeof sharpLib | undefined;
+
+/**
+ * sharp, loaded on first use: every thread that imports '#platform' (the similarity engine's kernel workers too)
+ * would otherwise start libvips, which costs each new worker several times its own start-up.
+ */
+function sharp(...args: Parameters<typeof sharpLib>): Sharp {
+  return lib()(...args);
+}
+
+function lib(): typeof sharpLib {
+  loaded ??= createRequire(import.meta.url)('sharp') as typeof sharpLib;
+  return loaded;
+}
 
 /** Fail on truncated or broken data but not on libjpeg warnings; never colour-manage. */
 const OPTIONS = { failOn: 'error', ignoreIcc: true } as const;
@@ -13,9 +30,9 @@ function pipeline(bytes: Uint8Array, mode: RawDecodeMode): Sharp {
 }
 
 export const nodeImages: ImageCodec = {
-  versions: () => ({ sharp: sharp.versions.sharp, libvips: sharp.versions.vips }),
+  versions: () => ({ sharp: lib().versions.sharp, libvips: lib().versions.vips }),
   inputFormats: () =>
-    Object.values(sharp.format)
+    Object.values(lib().format)
       .filter((f) => f.input.buffer && f.id !== 'raw')
       .map((f) => f.id),
   header: async (bytes) => {
