@@ -2,8 +2,8 @@
  * Loader and memory arena for the SIMD WebAssembly kernels (assembly/kernels.ts, built by
  * `npm run build:wasm` next to this file). Internal: nothing here is exported from the package.
  */
-import { readFileSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
+import { platform } from '#platform';
+import type { WorkerHandle } from '../platform/types.js';
 
 /** Slices of work (neuron or tile ranges) handed out through a shared Int32 counter (KernelPool.runStealing). */
 export interface StealSpec {
@@ -77,7 +77,7 @@ let compiled: WebAssembly.Module | undefined;
 
 function kernelModule(): WebAssembly.Module {
   if (!compiled) {
-    const bytes = readFileSync(new URL('./kernels.wasm', import.meta.url));
+    const bytes = platform.files.readAssetSync(new URL('./kernels.wasm', import.meta.url));
     compiled = new WebAssembly.Module(bytes);
   }
   return compiled;
@@ -147,21 +147,22 @@ export function pad4(n: number): number {
  * gives each worker its own arguments (typically a neuron range). `release()` terminates the workers.
  */
 export class KernelPool {
-  private readonly workers: Worker[];
+  private readonly workers: WorkerHandle[];
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
 
   constructor(arena: KernelArena, size: number) {
     const url = new URL('./_kernel-worker.js', import.meta.url);
     this.workers = Array.from({ length: size }, () => {
-      const w = new Worker(url, { workerData: { module: kernelModule(), memory: arena.memory } });
-      w.on('message', (msg: { id: number; error?: string }) => {
+      const w = platform.workers.spawn(url, { module: kernelModule(), memory: arena.memory });
+      w.onMessage((message) => {
+        const msg = message as { id: number; error?: string };
         const p = this.pending.get(msg.id);
         this.pending.delete(msg.id);
         if (msg.error) p?.reject(new Error(`wasm kernel failed: ${msg.error}`));
         else p?.resolve();
       });
-      w.on('error', (e) => {
+      w.onError((e) => {
         for (const p of this.pending.values()) p.reject(e);
         this.pending.clear();
       });

@@ -1,5 +1,5 @@
 /** The cos_cubed kernel (cos_similarity_cubed): centre, cube and normalise the columns of A and of P. Internal. */
-import { availableParallelism } from 'node:os';
+import { platform } from '#platform';
 import type { Matrix } from '../../numeric/matrix.js';
 import { normalizeRows } from '../../numeric/reductions.js';
 import type { SimilarityInputs, SimilarityKernel } from '../../numeric/similarity-functions/_define.js';
@@ -12,7 +12,7 @@ type CosCubedKernel = Extract<SimilarityKernel, { kind: 'cos_cubed' }>;
 /** cos_similarity_cubed: centre, cube and normalise the columns of A and (per concept chunk) of P. */
 async function cosCubedEngine(ctx: Ctx, In: Matrix, T: Matrix, A: Matrix, o: CosCubedKernel): Promise<void> {
   const { n, m, d, k: K } = ctx;
-  const threads = ctx.threads ?? availableParallelism();
+  const threads = ctx.threads ?? platform.host.availableParallelism();
   // the per-column transform, used on A once and on each chunk of P
   const cube = (gb: GraphBuilder, x: string, out: string) => {
     gb.op('ReduceMean', [x], `${x}_mu`, { axes: [0], keepdims: 1 });

@@ -2,7 +2,7 @@
  * The cos kernel (cos_similarity) without forming P: Âᵀ·P̂ = (ÂᵀI)·Tᵀ / ‖P_m‖ with ‖P_m‖² = T_m (IᵀI) T_mᵀ.
  * Internal.
  */
-import { availableParallelism } from 'node:os';
+import { platform } from '#platform';
 import { ArgumentError } from '../../numeric/errors.js';
 import type { Matrix } from '../../numeric/matrix.js';
 import { normalizeRows } from '../../numeric/reductions.js';
@@ -34,7 +34,7 @@ function inverseColumnNorms(A: Matrix): Float32Array {
  */
 async function cosEngine(ctx: Ctx, In: Matrix, T: Matrix, A: Matrix, norms?: Float32Array): Promise<void> {
   const { n, m, d, k: K } = ctx;
-  const threads = ctx.threads ?? availableParallelism();
+  const threads = ctx.threads ?? platform.host.availableParallelism();
   const g1 = new GraphBuilder();
   g1.input('A', [n, K]);
   g1.input('inv', [K, 1]);
@@ -115,7 +115,7 @@ export async function cosConceptNorms(
   // concept chunks: a chunk of T and its two m×d intermediates within half the budget
   const mc = Math.max(4, Math.floor(memoryBudget / 2 / (3 * d * 4)));
   const X = normalizeRows(I).data;
-  const s = await ComputeSession.create(gb, { threads: threads ?? availableParallelism() });
+  const s = await ComputeSession.create(gb, { threads: threads ?? platform.host.availableParallelism() });
   try {
     for (let c0 = 0; c0 < m; c0 += mc) {
       const c1 = Math.min(m, c0 + mc);

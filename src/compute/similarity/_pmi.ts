@@ -6,7 +6,7 @@
  * (neuron, concept) instead of top_k of them. Only images that are in some neuron's top-k are ever scored.
  * Internal.
  */
-import { availableParallelism } from 'node:os';
+import { platform } from '#platform';
 import { ArgumentError } from '../../numeric/errors.js';
 import { createMatrix, gatherRows, type Matrix } from '../../numeric/matrix.js';
 import type { SimilarityInputs, SimilarityKernel } from '../../numeric/similarity-functions/_define.js';
@@ -169,7 +169,7 @@ async function pmiEngine(
   const g = cMin >= 0.5 ? 64 : Math.max(1, Math.min(64, Math.floor(120 / -Math.log2(cMin))));
 
   // Threads: onnxruntime computes block b+1 while kernel workers multiply block b in.
-  const threads = ctx.threads ?? availableParallelism();
+  const threads = ctx.threads ?? platform.host.availableParallelism();
   const nWorkers = threads >= 2 ? Math.max(1, Math.round(threads / 4)) : 0;
   const ortThreads = Math.max(1, threads - nWorkers);
 

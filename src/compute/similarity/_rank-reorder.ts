@@ -3,7 +3,7 @@
  * bitonic network (WebAssembly, 4 concepts at once), and that order compared with their order by activation.
  * Internal.
  */
-import { availableParallelism } from 'node:os';
+import { platform } from '#platform';
 import { gatherRows, type Matrix } from '../../numeric/matrix.js';
 import type { SimilarityInputs, SimilarityKernel } from '../../numeric/similarity-functions/_define.js';
 import { rankReorderBaseline } from '../../numeric/similarity-functions/rank-reorder.js';
@@ -51,7 +51,7 @@ async function rankReorderEngine(
   const mcp = pad4(mc);
   const chunks = Math.ceil(m / mc);
 
-  const threads = ctx.threads ?? availableParallelism();
+  const threads = ctx.threads ?? platform.host.availableParallelism();
   const arena = new KernelArena();
   const pcPtr = arena.alloc(U * mcp * 4);
   const rowsPtr = arena.alloc(K * topN * 4);
