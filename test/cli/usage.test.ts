@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { didYouMean } from '../../src/cli/_args.js';
 import { DEFAULT_MEMORY_BUDGET_TEXT, type FlagGroup } from '../../src/cli/_flags.js';
 import { isTempName } from '../../src/io/atomic.js';
+import { SIMILARITY_DESCRIPTIONS, SIMILARITY_NAMES } from '../../src/numeric/similarity-options.js';
 import { cli, spawnCli, tempDir } from '../helpers/cli.js';
 import { NEEDS_SHARED, tinyClipForSuite } from '../models/clip-helpers.js';
 import { FOLDED, PREPROCESS_JSON, probeFolder } from '../pipeline/helpers.js';
@@ -114,6 +115,45 @@ describe('help generated from the flag definitions', () => {
     }
     assert.ok(budget.length >= 6);
     assert.deepEqual(new Set(budget), new Set([DEFAULT_MEMORY_BUDGET_TEXT]));
+  });
+
+  it('--similarity and --top-k come from the similarity registry', async () => {
+    for (const name of ['dissect', 'similarity']) {
+      const h = (await cli(['help', name])).stdout.replace(/\s+/g, ' ');
+      assert.match(h, /--similarity NAME the similarity function \(default soft_wpmi\)/, name);
+      for (const f of SIMILARITY_NAMES)
+        assert.ok(h.includes(`${f}: ${SIMILARITY_DESCRIPTIONS[f]}`), `${name}: ${f}`);
+      assert.match(
+        h,
+        /--top-k N images per neuron for soft_wpmi \(default 100\) \/ wpmi \(default 28\)/,
+        name,
+      );
+    }
+    const files = ['--image-features', 'i.npy', '--text-features', 't.npy', '--activations', 'a.npy'];
+    const cases: [string, RegExp][] = [
+      [
+        'rank_reorder',
+        /--top-k applies to soft_wpmi and wpmi, not rank_reorder \(use --param topFraction=… for rank_reorder\)/,
+      ],
+      ['cos_similarity', /--top-k applies to soft_wpmi and wpmi, not cos_similarity$/m],
+    ];
+    for (const [f, re] of cases) {
+      const argv = [
+        'similarity',
+        ...files,
+        '--concepts',
+        'c.txt',
+        '--out',
+        tempDir(),
+        '--similarity',
+        f,
+        '--top-k',
+        '3',
+      ];
+      const r = await cli(argv);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, re);
+    }
   });
 
   it('each flag name has one type and placeholder in every command', async () => {
