@@ -44,10 +44,12 @@ import {
   earlyPrefetch,
   imagePixelLimit,
   Prefetcher,
-  type PrepareOutcome,
   writeInput,
 } from './_preprocess-pool.js';
+import { runProbeBatches, type SkippedImage } from './_probe-batches.js';
 import { loadPreprocessConfig } from './preprocess-config.js';
+
+export type { SkippedImage } from './_probe-batches.js';
 
 export interface ExtractActivationsOptions {
   /** An `.onnx` file, or a folder holding `model.onnx` (or `onnx/model.onnx`) and, optionally, a Hugging Face
@@ -116,13 +118,6 @@ export interface LayerActivations {
   shape: readonly (number | string)[];
 }
 
-export interface SkippedImage {
-  /** Position in the probe order. */
-  index: number;
-  source: string;
-  message: string;
-}
-
 export interface ActivationsResult {
   layers: LayerActivations[];
   /** The images of the rows, in order (the probe order without the skipped images). */
@@ -151,9 +146,6 @@ export interface ActivationsResult {
 }
 
 const DEFAULT_BATCH = 64;
-
-/** Error codes of images that `skipBadImages` skips (see decodeImageRGB). */
-const BAD_IMAGE_CODES = new Set(['ERR_IMAGE', 'ERR_IMAGE_READ']);
 
 function checkOptions(o: ExtractActivationsOptions): void {
   if (typeof o !== 'object' || o === null)
@@ -281,9 +273,7 @@ export async function extractActivations(
   const nWorkers = o.workers ?? defaultWorkers(device);
   const [, h, w] = preprocessShape(pre.config);
   const per = 3 * h * w;
-  let preprocessMs = 0;
   let inferenceMs = 0;
-  let waitMs = 0;
 
   // the model and its layers are checked before the probe set is scanned
   // (a mistyped layer fails fast)
@@ -309,65 +299,44 @@ export async function extractActivations(
     const pf = new Prefetcher(dataset, nWorkers, imagePixelLimit(o.memoryBudget, nWorkers));
     prefetcher = pf;
     await pf.use([pre.config]);
-    const batchOf = (b: number): Promise<PrepareOutcome>[] => {
-      const jobs: Promise<PrepareOutcome>[] = [];
-      for (let i = b * bs; i < Math.min(N, (b + 1) * bs); i++) jobs.push(pf.take(i));
-      return jobs;
-    };
     // onnxruntime's session is built (on one core) while the workers prepare the first images
     pf.ahead(0, earlyPrefetch(per, bs, nWorkers));
-    let next: Promise<PrepareOutcome>[] | null = batchOf(0);
-    await model.prepare(names, pool);
     const outputs = infos.map((info) => new Float32Array(N * info.neurons));
     const batch = new Float32Array(bs * per);
     const kept: ProbeImage[] = [];
-    const skipped: SkippedImage[] = [];
-
-    const nb = Math.ceil(N / bs);
-    hooks.onProgress?.({ stage: 'activations', done: 0, total: N, unit: 'images' });
+    const ms: Record<string, number> = {};
+    const m = model;
     let row = 0;
-    for (let b = 0; b < nb; b++) {
-      hooks.signal?.throwIfAborted();
-      const tw = performance.now();
-      const results: PrepareOutcome[] = await Promise.all(next as Promise<PrepareOutcome>[]);
-      waitMs += performance.now() - tw;
-      const rows: ProbeImage[] = [];
-      for (let j = 0; j < results.length; j++) {
-        const r = results[j];
-        const image = dataset.images[b * bs + j];
-        if (r.ok) {
-          preprocessMs += r.ms + writeInput(r, 0, pre.config, batch, rows.length);
-          rows.push(image);
-          continue;
-        }
-        const e = r.error;
-        if (o.skipBadImages && e instanceof ClipDissectError && BAD_IMAGE_CODES.has(e.code)) {
-          skipped.push({ index: image.index, source: image.source, message: e.message });
-          continue;
-        }
-        if (e instanceof ClipDissectError && BAD_IMAGE_CODES.has(e.code))
-          throw new ClipDissectError(
-            e.code,
-            `${e.message} (probe image ${image.index}; skipBadImages / --skip-bad-images leaves such images out)`,
-            { cause: e },
-          );
-        throw e;
-      }
-      // hand the next batch to the workers (or to sharp) before onnxruntime blocks this thread
-      next = b + 1 < nb ? batchOf(b + 1) : null;
-      const n = rows.length;
-      if (n > 0) {
+    const skipped = await runProbeBatches({
+      dataset,
+      prefetcher: pf,
+      start: 0,
+      end: N,
+      batchSize: bs,
+      skipBadImages: o.skipBadImages ?? false,
+      signal: hooks.signal,
+      timingKeys: { wait: 'waitForImages', preprocess: 'preprocess' },
+      time: (key, t) => {
+        ms[key] = (ms[key] ?? 0) + t;
+      },
+      beforeFirst: async () => {
+        await m.prepare(names, pool);
+        hooks.onProgress?.({ stage: 'activations', done: 0, total: N, unit: 'images' });
+      },
+      write: (r, n) => writeInput(r, 0, pre.config, batch, n),
+      run: async (rows) => {
+        const n = rows.length;
         const ti = performance.now();
-        const acts = await model.activations(n === bs ? batch : batch.subarray(0, n * per), n, names, pool);
+        const acts = await m.activations(n === bs ? batch : batch.subarray(0, n * per), n, names, pool);
         inferenceMs += performance.now() - ti;
         infos.forEach((info, k) => {
           outputs[k].set((acts.get(info.name) as Matrix).data, row * info.neurons);
         });
-        kept.push(...rows);
+        for (const i of rows) kept.push(dataset.images[i]);
         row += n;
-      }
-      hooks.onProgress?.({ stage: 'activations', done: Math.min(N, (b + 1) * bs), total: N, unit: 'images' });
-    }
+      },
+      onBatch: (done) => hooks.onProgress?.({ stage: 'activations', done, total: N, unit: 'images' }),
+    });
 
     if (row === 0)
       throw new ClipDissectError(
@@ -400,8 +369,8 @@ export async function extractActivations(
         openModel: secs(tModel - t0),
         openProbe: secs(tProbe - tModel),
         inference: secs(inferenceMs),
-        waitForImages: secs(waitMs),
-        preprocess: secs(preprocessMs),
+        waitForImages: secs(ms.waitForImages ?? 0),
+        preprocess: secs(ms.preprocess ?? 0),
         total: secs(t1 - t0),
       },
       pool,

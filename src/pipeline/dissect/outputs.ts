@@ -1,0 +1,154 @@
+/**
+ * dissect's outputs stage: the result files of a results folder (descriptions.csv, neurons.json, one .npy per
+ * layer, image_features.npy, text_features.npy, images.txt, args.json), each written atomically, and the record
+ * of the inputs that args.json keeps.
+ */
+import { join } from 'node:path';
+import type { ProbeDataset } from '../../data/probe-dataset.js';
+import { writeFileAtomic } from '../../io/atomic.js';
+import { matrixToNpy, writeNpy } from '../../io/npy.js';
+import { runBatchFor } from '../../models/_run-batch.js';
+import type { ClipPreprocess } from '../../models/onnx-clip-encoder.js';
+import type { LayerInfo, PoolMode, TokenMode } from '../../models/target-model.js';
+import type { Matrix } from '../../numeric/matrix.js';
+import type { SimilarityName } from '../../numeric/similarity-options.js';
+import { descriptionsCsv, neuronsJson } from '../../report/descriptions.js';
+import { VERSION } from '../../version.js';
+import { layerFileNames, runHeader } from '../activations-files.js';
+import type { ClipHashes, DissectInputs } from './inputs.js';
+import { DEFAULT_BATCH, type DissectOptions, type DissectResult } from './options.js';
+
+/** The inputs of a run as args.json records them: what was given, the files used, their hashes. */
+export function inputsRecord(
+  o: DissectOptions,
+  inp: DissectInputs,
+  found: {
+    targetSha: string;
+    exporter: string;
+    clipHashes: ClipHashes;
+    clipPreprocess: ClipPreprocess;
+    clipPre: object;
+    template: string;
+    probe: string | readonly string[];
+    dataset: ProbeDataset;
+    manifestSha: string;
+    rows: number;
+    skipped: number;
+  },
+): Record<string, unknown> {
+  const { target, pre, classNames, clip, concepts } = inp;
+  return {
+    target: {
+      given: o.target,
+      hubId: target.hubId ?? null,
+      revision: target.revision ?? null,
+      dtype: o.targetDtype ?? 'fp32',
+      model: target.model,
+      sha256: found.targetSha,
+      exporter: found.exporter,
+      preprocessing: { source: pre.source, ...pre.config },
+      // the ground truth of eval: unit i of the classifier = class i
+      classNames: classNames ? { source: `${target.config} (id2label)`, names: classNames } : null,
+    },
+    clip: {
+      given: clip.id,
+      hubId: clip.hubId ?? null,
+      dir: clip.dir,
+      dtype: clip.dtype,
+      sha256: found.clipHashes,
+      preprocess: found.clipPreprocess,
+      preprocessing: { source: clip.preprocessorFile, ...found.clipPre },
+    },
+    concepts: {
+      source: concepts.source,
+      given: concepts.name,
+      concepts: concepts.set.concepts.length,
+      duplicatesDropped: concepts.set.duplicates.length,
+      template: found.template,
+      sha256: concepts.sha256,
+    },
+    probe: {
+      given: found.probe,
+      sources: found.dataset.sources,
+      images: found.dataset.images.length,
+      rows: found.rows,
+      manifestSha256: found.manifestSha,
+      skipped: found.skipped,
+    },
+  };
+}
+
+export async function writeResults(
+  o: DissectOptions,
+  r: DissectResult,
+  meta: {
+    similarity: SimilarityName;
+    pool: PoolMode;
+    token: TokenMode;
+    chunkSize: number;
+    textChunkSize: number;
+    infos: LayerInfo[];
+  },
+): Promise<string[]> {
+  const out = o.out as string;
+  const files: string[] = [];
+  const write = async (name: string, data: string | Uint8Array) => {
+    await writeFileAtomic(join(out, name), data);
+    files.push(join(out, name));
+  };
+  await write('descriptions.csv', descriptionsCsv(r.layers));
+  await write('neurons.json', neuronsJson(r.layers, { version: VERSION, similarity: meta.similarity }));
+  // reserved names first, so that a layer called 'image_features' gets image_features_2.npy
+  const names = layerFileNames(['image_features', 'text_features', ...meta.infos.map((i) => i.name)]);
+  for (const info of meta.infos) {
+    const f = names.get(info.name) as string;
+    await writeNpy(join(out, f), matrixToNpy(r.activations.get(info.name) as Matrix));
+    files.push(join(out, f));
+  }
+  await writeNpy(join(out, 'image_features.npy'), matrixToNpy(r.imageFeatures));
+  files.push(join(out, 'image_features.npy'));
+  await writeNpy(join(out, 'text_features.npy'), matrixToNpy(r.textFeatures));
+  files.push(join(out, 'text_features.npy'));
+  await write('images.txt', r.images.map((im) => `${im.source}\n`).join(''));
+  const first = r.layers[0]?.result;
+  const runBatch = runBatchFor(o.device, o.runBatchSize);
+  const args = {
+    ...runHeader('dissect'),
+    // the folder dissect ran in: relative paths given to it (probe, target) are relative to it
+    cwd: process.cwd(),
+    similarity: meta.similarity,
+    options: first?.options ?? {},
+    top: first?.top ?? null,
+    pool: meta.pool,
+    token: meta.token,
+    channelsLast: o.channelsLast ?? false,
+    batchSize: o.batchSize ?? DEFAULT_BATCH,
+    runBatchSize: Number.isFinite(runBatch) ? runBatch : null, // no limit on CUDA
+    chunkSize: meta.chunkSize,
+    textChunkSize: meta.textChunkSize,
+    device: o.device ?? 'cpu',
+    threads: o.threads ?? null,
+    skipBadImages: o.skipBadImages ?? false,
+    inputs: r.inputs,
+    layers: meta.infos.map((i) => ({
+      name: i.name,
+      file: names.get(i.name),
+      tensor: i.tensor,
+      kind: i.kind,
+      neurons: i.neurons,
+      outputShape: i.shape,
+    })),
+    files: {
+      imageFeatures: { file: 'image_features.npy', shape: [r.imageFeatures.rows, r.imageFeatures.cols] },
+      textFeatures: { file: 'text_features.npy', shape: [r.textFeatures.rows, r.textFeatures.cols] },
+      images: 'images.txt',
+    },
+    skipped: r.skipped,
+    cache: r.cache,
+    chunks: r.chunks,
+    warnings: r.warnings,
+    timings: r.timings,
+  };
+  await write('args.json', `${JSON.stringify(args, null, 2)}\n`);
+  return files;
+}
