@@ -199,6 +199,8 @@ export interface ParentChannel {
   readonly data: unknown;
   postMessage(message: unknown): void;
   onMessage(listener: (message: unknown) => void): void;
+  /** Posts `message`, moving the `transfer` buffers to the creator instead of copying them (they become empty here). */
+  transferMessage(message: unknown, transfer: ArrayBuffer[]): void;
 }
 
 export interface Workers {

@@ -22,6 +22,7 @@ export const nodeWorkers: Workers = {
       data: workerData,
       postMessage: (message) => port.postMessage(message),
       onMessage: (listener) => void port.on('message', listener),
+      transferMessage: (message, transfer) => port.postMessage(message, transfer),
     };
   },
 };
