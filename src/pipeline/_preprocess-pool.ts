@@ -5,13 +5,12 @@
  * Each job decodes one image ONCE and derives one CHW float32 tensor per preprocessing (the target's and, in
  * dissect, CLIP's), so onnxruntime on the main thread never waits for resizing.
  */
-import { availableParallelism } from 'node:os';
-import { isAbsolute } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { platform } from '#platform';
 import { decodeImageRGB, IMAGE_BYTES_PER_PIXEL, type RGBImage } from '../data/decode.js';
 import { cropImage, normalizeCrop, type PreprocessConfig } from '../data/preprocess.js';
 import type { ProbeDataset } from '../data/probe-dataset.js';
 import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
+import type { WorkerHandle } from '../platform/types.js';
 
 export interface Prepared {
   ok: true;
@@ -67,7 +66,7 @@ export function earlyPrefetch(bytesPerImage: number, batch: number, workers: num
  * time, so more workers than cores only wait, each holding a decoded image (up to imagePixelLimit's bytes).
  */
 export function maxWorkers(): number {
-  return Math.min(64, Math.max(4, availableParallelism()));
+  return Math.min(64, Math.max(4, platform.host.availableParallelism()));
 }
 
 /** Checks a worker count: an integer from 0 to maxWorkers() (ArgumentError with option 'workers'). */
@@ -76,7 +75,7 @@ export function checkWorkers(workers: number | undefined): void {
   const max = maxWorkers();
   if (!Number.isInteger(workers) || workers < 0 || workers > max)
     throw new ArgumentError(
-      `'workers' must be an integer from 0 to ${max} (the cores of this machine, ${availableParallelism()}, at least 4, at most 64) but got ${workers}`,
+      `'workers' must be an integer from 0 to ${max} (the cores of this machine, ${platform.host.availableParallelism()}, at least 4, at most 64) but got ${workers}`,
       { option: 'workers' },
     );
 }
@@ -91,12 +90,12 @@ export function imagePixelLimit(memoryBudget: number | undefined, workers: numbe
 
 /** Default worker count: 1 on the CPU (onnxruntime keeps the cores busy), cores - 1 (at least 1) on CUDA. */
 export function defaultWorkers(device: 'cpu' | 'cuda'): number {
-  return device === 'cuda' ? Math.max(1, availableParallelism() - 1) : 1;
+  return device === 'cuda' ? Math.max(1, platform.host.availableParallelism() - 1) : 1;
 }
 
 /** Worker threads running _preprocess-worker.js; one job per image, each to the least busy worker. */
 class WorkerPool {
-  private readonly workers: { worker: Worker; busy: number }[];
+  private readonly workers: { worker: WorkerHandle; busy: number }[];
   private readonly pending = new Map<number, (o: PrepareOutcome) => void>();
   private nextId = 1;
   private failure: Error | null = null;
@@ -107,21 +106,23 @@ class WorkerPool {
     const url = new URL('./_preprocess-worker.js', import.meta.url);
     const gate = this.gate;
     this.workers = Array.from({ length: size }, (_, slot) => {
-      const worker = new Worker(url, { workerData: { configs, gate, maxPixels } });
-      worker.on(
-        'message',
-        (msg: { id: number; data?: Uint8Array[]; ms: number; error?: { code: string; message: string } }) => {
-          const resolve = this.pending.get(msg.id);
-          if (!resolve) return;
-          this.pending.delete(msg.id);
-          this.workers[slot].busy--;
-          if (msg.error)
-            resolve({ ok: false, error: new ClipDissectError(msg.error.code, msg.error.message) });
-          else resolve({ ok: true, data: msg.data as Uint8Array[], ms: msg.ms });
-        },
-      );
-      worker.on('error', (e) => this.fail(e));
-      worker.on('exit', (code) => {
+      const worker = platform.workers.spawn(url, { configs, gate, maxPixels });
+      worker.onMessage((m) => {
+        const msg = m as {
+          id: number;
+          data?: Uint8Array[];
+          ms: number;
+          error?: { code: string; message: string };
+        };
+        const resolve = this.pending.get(msg.id);
+        if (!resolve) return;
+        this.pending.delete(msg.id);
+        this.workers[slot].busy--;
+        if (msg.error) resolve({ ok: false, error: new ClipDissectError(msg.error.code, msg.error.message) });
+        else resolve({ ok: true, data: msg.data as Uint8Array[], ms: msg.ms });
+      });
+      worker.onError((e) => this.fail(e));
+      worker.onExit((code) => {
         if (code !== 0) this.fail(new Error(`exited with code ${code}`));
       });
       return { worker, busy: 0 };
@@ -198,9 +199,9 @@ class ImagePreparer {
   /** Probe image i, decoded once and preprocessed with each config. Never rejects: failures are outcomes. */
   prepare(i: number): Promise<PrepareOutcome> {
     const source = this.dataset.images[i].source;
-    if (this.pool && isAbsolute(source)) return this.pool.submit({ path: source });
+    if (this.pool && platform.paths.isAbsolute(source)) return this.pool.submit({ path: source });
     // an image file is decoded as ProbeDataset.load does, within the size limit
-    const load = isAbsolute(source)
+    const load = platform.paths.isAbsolute(source)
       ? decodeImageRGB(source, { maxPixels: this.maxPixels })
       : this.dataset.load(i);
     return load

@@ -12,7 +12,7 @@
  * Every file is written atomically (readers never see a partial file).
  */
 
-import { join } from 'node:path';
+import { platform } from '#platform';
 import { checkOutputsOutsideProbe } from '../data/probe-dataset.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { checkWritableFolder, withFolderLock } from '../io/folders.js';
@@ -91,11 +91,11 @@ async function writeActivationsFiles(
   const layerFiles = layerFileNames(result.layers.map((l) => l.name));
   const tWrite = performance.now();
   for (const l of result.layers) {
-    const path = join(out, layerFiles.get(l.name) as string);
+    const path = platform.paths.join(out, layerFiles.get(l.name) as string);
     await writeNpy(path, matrixToNpy(l.matrix));
     files.push(path);
   }
-  const imagesPath = join(out, 'images.txt');
+  const imagesPath = platform.paths.join(out, 'images.txt');
   await writeFileAtomic(imagesPath, result.images.map((im) => `${im.source}\n`).join(''));
   files.push(imagesPath);
 
@@ -136,7 +136,7 @@ async function writeActivationsFiles(
     warnings: result.warnings,
     timings,
   };
-  const jsonPath = join(out, 'activations.json');
+  const jsonPath = platform.paths.join(out, 'activations.json');
   await writeFileAtomic(jsonPath, `${JSON.stringify(json, null, 2)}\n`);
   files.push(jsonPath);
   return { result, files, layerFiles };

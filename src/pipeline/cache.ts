@@ -16,11 +16,7 @@
  * Files are hashed once per process, memoised by path, size, times and inode ({@link fileSha256}); an ONNX
  * model's hash covers its external-data files ({@link modelSha256s}). Contents are hashed, never names.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { access, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { platform } from '#platform';
 import { writeFileAtomic } from '../io/atomic.js';
 import { markUsed } from '../io/cache-files.js';
 import { encodeNpyChunks, matrixToNpy, npyToMatrix, parseNpy } from '../io/npy.js';
@@ -52,7 +48,10 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  return platform.hashing
+    .sha256()
+    .update(typeof data === 'string' ? new TextEncoder().encode(data) : data)
+    .digestHex();
 }
 
 /** The cache key of an entry: SHA-256 (hex) of the canonical JSON of its parts. */
@@ -71,13 +70,13 @@ const modelExternals = new Map<string, { stat: string; files: string[] }>();
 
 /** SHA-256 (hex) of a file's bytes, streamed; memoised per process by absolute path, size, times and inode. */
 export async function fileSha256(path: string): Promise<string> {
-  const abs = resolve(path);
+  const abs = platform.paths.resolve(path);
   const st = await regularFileStat(abs);
   const memo = fileHashes.get(abs);
   if (memo?.stat === statKey(st)) return memo.sha256;
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(abs)) hash.update(chunk as Buffer);
-  const sha256 = hash.digest('hex');
+  const hash = platform.hashing.sha256();
+  for await (const chunk of platform.files.readChunks(abs)) hash.update(chunk);
+  const sha256 = hash.digestHex();
   fileHashes.set(abs, { stat: statKey(st), sha256 });
   return sha256;
 }
@@ -113,13 +112,11 @@ async function hashOnWorker(abs: readonly string[], onnx: boolean): Promise<void
     }
   });
   if (todo.length === 0) return;
-  const worker = new Worker(new URL('./_hash-worker.js', import.meta.url), {
-    workerData: { paths: todo, onnx },
-  });
+  const worker = platform.workers.spawn(new URL('./_hash-worker.js', import.meta.url), { paths: todo, onnx });
   const msg = await new Promise<HashReply>((res, rej) => {
-    worker.once('message', res);
-    worker.once('error', rej);
-    worker.once('exit', (code) => rej(new Error(`the hashing worker exited with code ${code}`)));
+    worker.onMessage((m) => res(m as HashReply));
+    worker.onError(rej);
+    worker.onExit((code) => rej(new Error(`the hashing worker exited with code ${code}`)));
   }).finally(() => worker.terminate());
   if (msg.error) {
     const { code, message, name } = msg.error;
@@ -140,7 +137,7 @@ async function hashOnWorker(abs: readonly string[], onnx: boolean): Promise<void
  * (memoised like fileSha256). Rejects with the first file's error (its code, e.g. ENOENT, and path).
  */
 export async function fileSha256s(paths: readonly string[]): Promise<string[]> {
-  const abs = paths.map((p) => resolve(p));
+  const abs = paths.map((p) => platform.paths.resolve(p));
   await hashOnWorker(abs, false);
   return abs.map((p) => (fileHashes.get(p) as { sha256: string }).sha256);
 }
@@ -154,7 +151,7 @@ export async function fileSha256s(paths: readonly string[]): Promise<string[]> {
  * location that is absolute or leaves the model's folder, a missing or short external-data file, named).
  */
 export async function modelSha256s(paths: readonly string[]): Promise<string[]> {
-  const abs = paths.map((p) => resolve(p));
+  const abs = paths.map((p) => platform.paths.resolve(p));
   await hashOnWorker(abs, true);
   let external = abs.map((p) => (modelExternals.get(p) as { files: string[] }).files);
   let extSha: string[];
@@ -222,7 +219,7 @@ export class FeatureCache {
   constructor(cacheDir: string, options: FeatureCacheOptions = {}) {
     if (typeof cacheDir !== 'string' || cacheDir === '')
       throw new ArgumentError(`'cacheDir' must be a folder but got ${JSON.stringify(cacheDir)}`);
-    this.dir = join(cacheDir, 'features');
+    this.dir = platform.paths.join(cacheDir, 'features');
     this.enabled = options.enabled ?? true;
     this.fsync = options.fsync ?? true;
     this.onWarning = options.onWarning;
@@ -232,13 +229,13 @@ export class FeatureCache {
   path(key: string, kind: string): string {
     if (!KEY.test(key)) throw new ArgumentError(`cache key must be 64 hex digits but got '${key}'`);
     if (!KIND.test(kind)) throw new ArgumentError(`cache kind must be [A-Za-z0-9_-]+ but got '${kind}'`);
-    return join(this.dir, kind, key.slice(0, 2), `${key}.npy`);
+    return platform.paths.join(this.dir, kind, key.slice(0, 2), `${key}.npy`);
   }
 
   /** Whether a completed entry seems present (its sidecar exists); not verified, not counted in `stats`. */
   async has(key: string, kind: string): Promise<boolean> {
     if (!this.enabled) return false;
-    return access(this.path(key, kind).replace(/\.npy$/, '.json')).then(
+    return platform.files.stat(this.path(key, kind).replace(/\.npy$/, '.json')).then(
       () => true,
       () => false,
     );
@@ -261,8 +258,8 @@ export class FeatureCache {
       this.stats.corrupted++;
       this.stats.misses++;
       this.onWarning?.(`cache entry ${npyPath} is corrupted (${r.why}); recomputing it`);
-      await rm(jsonPath, { force: true }).catch(() => undefined);
-      await rm(npyPath, { force: true }).catch(() => undefined);
+      await platform.files.rm(jsonPath, { force: true }).catch(() => undefined);
+      await platform.files.rm(npyPath, { force: true }).catch(() => undefined);
       return undefined;
     }
     this.stats.hits++;
@@ -327,12 +324,12 @@ export class FeatureCache {
     if (!this.enabled) return;
     const npyPath = this.path(key, kind);
     const chunks = encodeNpyChunks(matrixToNpy(m));
-    const hash = createHash('sha256');
+    const hash = platform.hashing.sha256();
     for (const c of chunks) hash.update(c);
     const side: Sidecar = {
       key,
       kind,
-      sha256: hash.digest('hex'),
+      sha256: hash.digestHex(),
       shape: [m.rows, m.cols],
       ...(parts ? { parts } : {}),
       version: 1,

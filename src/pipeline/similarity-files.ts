@@ -4,7 +4,7 @@
  * files. The library entry point behind the CLI command.
  */
 
-import { createHash } from 'node:crypto';
+import { platform } from '#platform';
 import { computeSimilarity, type SimilarityResult } from '../compute/similarity-engine.js';
 import { loadConceptSet } from '../data/builtin-concepts.js';
 import { type ConceptSet, duplicateWarnings } from '../data/concepts.js';
@@ -70,12 +70,12 @@ async function loadMatrix(path: string, what: string): Promise<LoadedMatrix> {
   } catch (e) {
     if (e instanceof ClipDissectError) throw new ArgumentError(`${what}: ${e.message}`);
     throw new ArgumentError(
-      `${what} '${path}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      `${what} '${path}' cannot be read (${(e as { code?: string }).code ?? (e as Error).message})`,
     );
   }
   const matrix = npyToMatrix(parseNpy(bytes, path), path);
   checkFinite(matrix, `${what} ${path}`);
-  return { matrix, sha256: createHash('sha256').update(bytes).digest('hex'), path };
+  return { matrix, sha256: platform.hashing.sha256().update(bytes).digestHex(), path };
 }
 
 const shape = (m: Matrix) => `${m.rows}×${m.cols}`;

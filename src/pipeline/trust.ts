@@ -35,7 +35,7 @@
  * softmax of every image and each neuron's image ranking, cos_similarity's concept norms); every figure equals
  * what plain computeSimilarity reruns give.
  */
-import { availableParallelism } from 'node:os';
+import { platform } from '#platform';
 import { similarityColumns } from '../compute/similarity-columns.js';
 import {
   computeSimilarity,
@@ -293,7 +293,8 @@ export async function computeLayerTrust(
   const stage = `trust ${inp.layer}`;
   const step = () => hooks.onProgress?.({ stage, done: ++done, total, unit: 'runs' });
   // the engine's kernel workers cost more to start than they save on small problems and on 2 cores
-  const threads = opts.threads ?? (availableParallelism() <= 2 || K * T.rows < 1 << 20 ? 1 : undefined);
+  const threads =
+    opts.threads ?? (platform.host.availableParallelism() <= 2 || K * T.rows < 1 << 20 ? 1 : undefined);
   let rerunSeconds = 0;
   // Work shared by the reruns (soft_wpmi / wpmi): the softmax rows of every image, and each neuron's
   // ranking of the images, from which a resample's top images follow (see SimilarityReuse).

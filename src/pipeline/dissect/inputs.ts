@@ -3,8 +3,7 @@
  * target's files and preprocessing, CLIP's files (offline errors name the missing file) and the concept set —
  * and the hashes of the model files, computed on a worker thread while the later stages open the target.
  */
-import { stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { platform } from '#platform';
 import { BUILTIN_CONCEPT_SETS, loadConceptSet } from '../../data/builtin-concepts.js';
 import { type ConceptSet, duplicateWarnings } from '../../data/concepts.js';
 import type { PreprocessConfig } from '../../data/preprocess.js';
@@ -103,7 +102,9 @@ export async function resolveDissectInputs(
     offline: o.offline,
     onProgress: ctx.progress,
   });
-  const [configF, tokF, tokCfgF, preF, textF, visionF] = clipFiles.map((f) => join(clipDir, f));
+  const [configF, tokF, tokCfgF, preF, textF, visionF] = clipFiles.map((f) =>
+    platform.paths.join(clipDir, f),
+  );
   // hashed on a worker thread while this one opens the target; the towers with their external data files
   const hashes = (async (): Promise<ClipHashes> => {
     const [config, tokenizer, tokenizerConfig, preprocessor] = await fileSha256s([
@@ -137,11 +138,11 @@ export async function resolveDissectInputs(
   // built-in set by its name (loadConceptSet reads a file of that name first, as here)
   const conceptIsFile =
     !Object.hasOwn(BUILTIN_CONCEPT_SETS, conceptsName) ||
-    (await stat(conceptsName).then(
+    (await platform.files.stat(conceptsName).then(
       (st) => st.isFile(),
       () => false,
     ));
-  const conceptSource = conceptIsFile ? resolve(conceptsName) : set.source;
+  const conceptSource = conceptIsFile ? platform.paths.resolve(conceptsName) : set.source;
   ctx.time('concepts', performance.now() - t);
   return {
     target,

@@ -3,7 +3,7 @@
  * layer, image_features.npy, text_features.npy, images.txt, args.json), each written atomically, and the record
  * of the inputs that args.json keeps.
  */
-import { join } from 'node:path';
+import { platform } from '#platform';
 import type { ProbeDataset } from '../../data/probe-dataset.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { matrixToNpy, writeNpy } from '../../io/npy.js';
@@ -93,8 +93,8 @@ export async function writeResults(
   const out = o.out as string;
   const files: string[] = [];
   const write = async (name: string, data: string | Uint8Array) => {
-    await writeFileAtomic(join(out, name), data);
-    files.push(join(out, name));
+    await writeFileAtomic(platform.paths.join(out, name), data);
+    files.push(platform.paths.join(out, name));
   };
   await write('descriptions.csv', descriptionsCsv(r.layers));
   await write('neurons.json', neuronsJson(r.layers, { version: VERSION, similarity: meta.similarity }));
@@ -102,20 +102,20 @@ export async function writeResults(
   const names = layerFileNames(['image_features', 'text_features', ...meta.infos.map((i) => i.name)]);
   for (const info of meta.infos) {
     const f = names.get(info.name) as string;
-    await writeNpy(join(out, f), matrixToNpy(r.activations.get(info.name) as Matrix));
-    files.push(join(out, f));
+    await writeNpy(platform.paths.join(out, f), matrixToNpy(r.activations.get(info.name) as Matrix));
+    files.push(platform.paths.join(out, f));
   }
-  await writeNpy(join(out, 'image_features.npy'), matrixToNpy(r.imageFeatures));
-  files.push(join(out, 'image_features.npy'));
-  await writeNpy(join(out, 'text_features.npy'), matrixToNpy(r.textFeatures));
-  files.push(join(out, 'text_features.npy'));
+  await writeNpy(platform.paths.join(out, 'image_features.npy'), matrixToNpy(r.imageFeatures));
+  files.push(platform.paths.join(out, 'image_features.npy'));
+  await writeNpy(platform.paths.join(out, 'text_features.npy'), matrixToNpy(r.textFeatures));
+  files.push(platform.paths.join(out, 'text_features.npy'));
   await write('images.txt', r.images.map((im) => `${im.source}\n`).join(''));
   const first = r.layers[0]?.result;
   const runBatch = runBatchFor(o.device, o.runBatchSize);
   const args = {
     ...runHeader('dissect'),
     // the folder dissect ran in: relative paths given to it (probe, target) are relative to it
-    cwd: process.cwd(),
+    cwd: platform.host.cwd(),
     similarity: meta.similarity,
     options: first?.options ?? {},
     top: first?.top ?? null,
