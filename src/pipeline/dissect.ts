@@ -3,6 +3,10 @@
  * image features and the target network's pooled activations of each layer; then the similarity function per
  * layer and the result files.
  *
+ * This file orchestrates the stages of src/pipeline/dissect/, each with typed inputs and results: inputs.ts
+ * (the target's and CLIP's files, the concept set, the model hashes), text-features.ts, image-chunks.ts,
+ * similarity.ts, trust.ts and outputs.ts (the result files).
+ *
  * How the work is laid out:
  * - Every probe image is decoded ONCE (PIL `convert('RGB')` pixels, see src/data/decode.ts) and both the
  *   target's input (its preprocessing) and CLIP's input (the sizes, filter, mean and std of the CLIP model's
