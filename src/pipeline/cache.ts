@@ -302,7 +302,7 @@ export class FeatureCache {
       const why =
         e instanceof NotRegularFileError
           ? e.message
-          : ((e as NodeJS.ErrnoException).code ?? (e as Error).message);
+          : ((e as { code?: string }).code ?? (e as Error).message);
       return { why: `the .npy cannot be read: ${why}` };
     }
     const got = sha256Hex(bytes);
