@@ -24,7 +24,13 @@ import { VERSION } from '../version.js';
 import { type ActivationsResult, type ExtractActivationsOptions, extractActivations } from './activations.js';
 
 /** The first fields of every args.json: the command, library and runtime versions, the date. */
-export function runHeader(command: string): Record<string, string> {
+export function runHeader(command: string): {
+  command: string;
+  version: string;
+  node: string;
+  date: string;
+  [runtime: string]: string;
+} {
   return {
     command,
     version: VERSION,

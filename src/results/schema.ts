@@ -114,7 +114,7 @@ export interface DissectInputs {
     sha256: string;
   };
   probe: {
-    given?: string | string[];
+    given?: string | readonly string[];
     images?: number;
     rows?: number;
     [more: string]: unknown;

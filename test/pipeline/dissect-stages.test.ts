@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it, test } from 'node:test';
 import { computeSimilarity } from '../../src/compute/similarity-engine.js';
@@ -189,7 +190,7 @@ describe('dissect stage: outputs', () => {
       imageFeatures: I,
       textFeatures: T,
       activations,
-      inputs: { probe: { given: '/probe' } },
+      inputs: { probe: { given: '/probe' } } as unknown as DissectResult['inputs'],
     };
     const files = await writeResults({ target: 'model.onnx', out }, result, {
       similarity: 'cos_similarity',
@@ -213,6 +214,11 @@ describe('dissect stage: outputs', () => {
     );
     const npy = async (f: string) => npyToMatrix(await readNpy(join(out, f)), f);
     assert.deepEqual(await npy('image_features_2.npy'), A);
+    // args.json and neurons.json are written by the results contract's writers: versioned, first key
+    for (const f of ['args.json', 'neurons.json']) {
+      const keys = Object.keys(JSON.parse(await readFile(join(out, f), 'utf8')));
+      assert.equal(keys[0], 'schemaVersion', f);
+    }
     assert.deepEqual(await npy('image_features.npy'), I);
     assert.deepEqual(await npy('text_features.npy'), T);
     const csv = readFileSync(join(out, 'descriptions.csv'), 'utf8').trim().split('\n');

@@ -14,6 +14,7 @@ import type { Matrix } from '../../numeric/matrix.js';
 import type { SimilarityName } from '../../numeric/similarity-options.js';
 import type { ProgressEvent, RunHooks } from '../../progress.js';
 import type { LayerResult } from '../../report/descriptions.js';
+import type { DissectInputs as ArgsInputs } from '../../results/schema.js';
 import { checkThreads } from '../../runtime/node.js';
 import { checkWorkers } from '../_preprocess-pool.js';
 import type { SkippedImage } from '../_probe-batches.js';
@@ -154,7 +155,7 @@ export interface DissectResult {
   textFeatures: Matrix;
   activations: Map<string, Matrix>;
   /** Hashes and sources for args.json. */
-  inputs: Record<string, unknown>;
+  inputs: ArgsInputs;
 }
 
 export const DEFAULT_BATCH = 64;

@@ -5,14 +5,21 @@
  */
 import { platform } from '#platform';
 import type { ProbeDataset } from '../../data/probe-dataset.js';
-import { writeFileAtomic } from '../../io/atomic.js';
-import { matrixToNpy, writeNpy } from '../../io/npy.js';
 import { runBatchFor } from '../../models/_run-batch.js';
 import type { ClipPreprocess } from '../../models/onnx-clip-encoder.js';
 import type { LayerInfo, PoolMode, TokenMode } from '../../models/target-model.js';
 import type { Matrix } from '../../numeric/matrix.js';
 import type { SimilarityName } from '../../numeric/similarity-options.js';
-import { descriptionsCsv, neuronsJson } from '../../report/descriptions.js';
+import { neuronsJsonBody } from '../../report/descriptions.js';
+import {
+  type DissectInputs as ArgsInputs,
+  type DissectArgs,
+  writeArgsJson,
+  writeDescriptionsCsv,
+  writeImagesTxt,
+  writeNeuronsJson,
+  writeResultsMatrix,
+} from '../../results/index.js';
 import { VERSION } from '../../version.js';
 import { layerFileNames, runHeader } from '../activations-files.js';
 import type { ClipHashes, DissectInputs } from './inputs.js';
@@ -35,7 +42,7 @@ export function inputsRecord(
     rows: number;
     skipped: number;
   },
-): Record<string, unknown> {
+): ArgsInputs {
   const { target, pre, classNames, clip, concepts } = inp;
   return {
     target: {
@@ -92,32 +99,32 @@ export async function writeResults(
 ): Promise<string[]> {
   const out = o.out as string;
   const files: string[] = [];
-  const write = async (name: string, data: string | Uint8Array) => {
-    await writeFileAtomic(platform.paths.join(out, name), data);
-    files.push(platform.paths.join(out, name));
-  };
-  await write('descriptions.csv', descriptionsCsv(r.layers));
-  await write('neurons.json', neuronsJson(r.layers, { version: VERSION, similarity: meta.similarity }));
+  files.push(await writeDescriptionsCsv(out, r.layers));
+  files.push(
+    await writeNeuronsJson(out, neuronsJsonBody(r.layers, { version: VERSION, similarity: meta.similarity })),
+  );
   // reserved names first, so that a layer called 'image_features' gets image_features_2.npy
   const names = layerFileNames(['image_features', 'text_features', ...meta.infos.map((i) => i.name)]);
-  for (const info of meta.infos) {
-    const f = names.get(info.name) as string;
-    await writeNpy(platform.paths.join(out, f), matrixToNpy(r.activations.get(info.name) as Matrix));
-    files.push(platform.paths.join(out, f));
-  }
-  await writeNpy(platform.paths.join(out, 'image_features.npy'), matrixToNpy(r.imageFeatures));
-  files.push(platform.paths.join(out, 'image_features.npy'));
-  await writeNpy(platform.paths.join(out, 'text_features.npy'), matrixToNpy(r.textFeatures));
-  files.push(platform.paths.join(out, 'text_features.npy'));
-  await write('images.txt', r.images.map((im) => `${im.source}\n`).join(''));
+  const fileOf = (layer: string) => names.get(layer) as string;
+  for (const info of meta.infos)
+    files.push(await writeResultsMatrix(out, fileOf(info.name), r.activations.get(info.name) as Matrix));
+  files.push(await writeResultsMatrix(out, 'image_features.npy', r.imageFeatures));
+  files.push(await writeResultsMatrix(out, 'text_features.npy', r.textFeatures));
+  files.push(
+    await writeImagesTxt(
+      out,
+      r.images.map((im) => im.source),
+    ),
+  );
   const first = r.layers[0]?.result;
   const runBatch = runBatchFor(o.device, o.runBatchSize);
-  const args = {
+  const args: DissectArgs = {
     ...runHeader('dissect'),
+    command: 'dissect',
     // the folder dissect ran in: relative paths given to it (probe, target) are relative to it
     cwd: platform.host.cwd(),
     similarity: meta.similarity,
-    options: first?.options ?? {},
+    options: (first?.options ?? {}) as Record<string, number>,
     top: first?.top ?? null,
     pool: meta.pool,
     token: meta.token,
@@ -132,7 +139,7 @@ export async function writeResults(
     inputs: r.inputs,
     layers: meta.infos.map((i) => ({
       name: i.name,
-      file: names.get(i.name),
+      file: fileOf(i.name),
       tensor: i.tensor,
       kind: i.kind,
       neurons: i.neurons,
@@ -149,6 +156,6 @@ export async function writeResults(
     warnings: r.warnings,
     timings: r.timings,
   };
-  await write('args.json', `${JSON.stringify(args, null, 2)}\n`);
+  files.push(await writeArgsJson(out, args));
   return files;
 }
