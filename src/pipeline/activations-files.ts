@@ -12,13 +12,16 @@
  * Every file is written atomically (readers never see a partial file).
  */
 
-import { platform } from '#platform';
 import { checkOutputsOutsideProbe } from '../data/probe-dataset.js';
-import { writeFileAtomic } from '../io/atomic.js';
 import { checkWritableFolder, withFolderLock } from '../io/folders.js';
-import { matrixToNpy, writeNpy } from '../io/npy.js';
 import { ArgumentError } from '../numeric/errors.js';
 import type { RunHooks } from '../progress.js';
+import {
+  type ActivationsJson,
+  writeActivationsJson,
+  writeImagesTxt,
+  writeResultsMatrix,
+} from '../results/index.js';
 import { runtimeVersions } from '../runtime/node.js';
 import { VERSION } from '../version.js';
 import { type ActivationsResult, type ExtractActivationsOptions, extractActivations } from './activations.js';
@@ -96,18 +99,19 @@ async function writeActivationsFiles(
   const files: string[] = [];
   const layerFiles = layerFileNames(result.layers.map((l) => l.name));
   const tWrite = performance.now();
-  for (const l of result.layers) {
-    const path = platform.paths.join(out, layerFiles.get(l.name) as string);
-    await writeNpy(path, matrixToNpy(l.matrix));
-    files.push(path);
-  }
-  const imagesPath = platform.paths.join(out, 'images.txt');
-  await writeFileAtomic(imagesPath, result.images.map((im) => `${im.source}\n`).join(''));
-  files.push(imagesPath);
+  for (const l of result.layers)
+    files.push(await writeResultsMatrix(out, layerFiles.get(l.name) as string, l.matrix));
+  files.push(
+    await writeImagesTxt(
+      out,
+      result.images.map((im) => im.source),
+    ),
+  );
 
   const timings = { ...result.timings, write: Math.round(performance.now() - tWrite) / 1000 };
-  const json = {
+  const json: ActivationsJson = {
     ...runHeader('activations'),
+    command: 'activations',
     target: {
       given: o.target,
       model: result.model.path,
@@ -125,7 +129,7 @@ async function writeActivationsFiles(
     },
     layers: result.layers.map((l) => ({
       name: l.name,
-      file: layerFiles.get(l.name),
+      file: layerFiles.get(l.name) as string,
       shape: [l.matrix.rows, l.matrix.cols],
       neurons: l.neurons,
       tensor: l.tensor,
@@ -142,8 +146,6 @@ async function writeActivationsFiles(
     warnings: result.warnings,
     timings,
   };
-  const jsonPath = platform.paths.join(out, 'activations.json');
-  await writeFileAtomic(jsonPath, `${JSON.stringify(json, null, 2)}\n`);
-  files.push(jsonPath);
+  files.push(await writeActivationsJson(out, json));
   return { result, files, layerFiles };
 }

@@ -2,6 +2,7 @@
 export {
   checkSchemaVersion,
   layerDescriptions,
+  readActivationsJson,
   readArgsJson,
   readDescriptionsCsv,
   readDissectArgs,
@@ -12,6 +13,7 @@ export {
 } from './read.js';
 export * from './schema.js';
 export {
+  writeActivationsJson,
   writeAnalysisJson,
   writeArgsJson,
   writeDescriptionsCsv,

@@ -10,6 +10,7 @@ import { readTextInput } from '../io/regular-file.js';
 import { ClipDissectError } from '../numeric/errors.js';
 import { checkSimilarityName } from '../numeric/similarity-options.js';
 import {
+  type ActivationsJson,
   type DescriptionRow,
   type DissectArgs,
   type NeuronsJson,
@@ -163,6 +164,31 @@ export async function readArgsJson(dir: string): Promise<ResultsArgs> {
 }
 
 /** args.json of a `dissect` results folder: ERR_RESULTS naming the command when another one wrote it. */
+/** Reads `dir`/activations.json (an activations folder), checking the fields that locate its matrices. */
+export async function readActivationsJson(dir: string): Promise<ActivationsJson> {
+  const path = join(dir, 'activations.json');
+  const a = await readResultsJson(path, 'activations.json');
+  checkFields(path, '', a, {
+    command: 'string',
+    version: 'string',
+    target: 'object',
+    probe: 'object',
+    layers: 'array',
+  });
+  if (a.command !== 'activations') throw badField(path, 'command', a.command, "'activations'");
+  checkFields(path, 'target', a.target, { model: 'string' });
+  checkFields(path, 'probe', a.probe, { rows: 'integer', imagesFile: 'string' });
+  for (const [i, l] of (a.layers as unknown[]).entries())
+    checkFields(path, `layers[${i}]`, l, {
+      name: 'string',
+      file: 'string',
+      shape: 'array',
+      neurons: 'integer',
+      tensor: 'string',
+    });
+  return a as unknown as ActivationsJson;
+}
+
 export async function readDissectArgs(dir: string): Promise<DissectArgs> {
   const a = await readArgsJson(dir);
   if (a.command !== 'dissect')

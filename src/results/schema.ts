@@ -143,6 +143,34 @@ export interface SimilarityArgs extends RunHeaderFields {
   };
 }
 
+/** A layer of an activations folder (activations.json). */
+export interface ActivationsLayer {
+  name: string;
+  /** The matrix file, relative to the folder. */
+  file: string;
+  /** [images, neurons]. */
+  shape: [number, number];
+  neurons: number;
+  tensor: string;
+  kind?: string;
+  outputShape?: readonly (number | string | null)[];
+}
+
+/** activations.json of the folder `clip-dissect activations` writes (one .npy per layer, images.txt). */
+export interface ActivationsJson extends RunHeaderFields {
+  command: 'activations';
+  target: { given?: string; model: string; [more: string]: unknown };
+  probe: {
+    given?: string | readonly string[];
+    images?: number;
+    rows: number;
+    imagesFile: string;
+    [more: string]: unknown;
+  };
+  layers: ActivationsLayer[];
+  [more: string]: unknown;
+}
+
 /** args.json of a results folder. */
 export type ResultsArgs = DissectArgs | SimilarityArgs;
 

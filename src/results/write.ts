@@ -10,6 +10,7 @@ import type { Matrix } from '../numeric/matrix.js';
 import { descriptionsCsv, type LayerResult } from '../report/descriptions.js';
 import { VERSION } from '../version.js';
 import {
+  type ActivationsJson,
   type AnalysisCommand,
   type NeuronsJson,
   RESULTS_SCHEMA_VERSION,
@@ -49,6 +50,11 @@ export function writeArgsJson(dir: string, args: ResultsArgs): Promise<string> {
  */
 export function writeNeuronsJson(dir: string, body: NeuronsJson): Promise<string> {
   return writeVersionedJson(dir, 'neurons.json', body, 1);
+}
+
+/** Writes `dir`/activations.json (the record of an activations folder); `schemaVersion` is set to the current version. */
+export function writeActivationsJson(dir: string, body: ActivationsJson): Promise<string> {
+  return writeVersionedJson(dir, 'activations.json', body, 2);
 }
 
 /** Writes `dir`/descriptions.csv (`layer,unit,description,similarity`) of the labelled layers. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { npyToMatrix, readNpy } from '../../src/io/npy.js';
 import { layerFileNames } from '../../src/pipeline/activations-files.js';
+import { RESULTS_SCHEMA_VERSION, readActivationsJson } from '../../src/results/index.js';
 import { cli, tempDir } from '../helpers/cli.js';
 import { makeFifo } from '../helpers/data.js';
 import { saveWithExternalData } from '../helpers/external-data.js';
@@ -68,6 +69,13 @@ describe('clip-dissect activations', () => {
       ]);
       const j = readJson(join(out, 'activations.json'));
       assert.equal(j.command, 'activations');
+      // the results contract reads it back: versioned, the layers' files found
+      const rec = await readActivationsJson(out);
+      assert.equal(rec.schemaVersion, RESULTS_SCHEMA_VERSION);
+      assert.deepEqual(
+        rec.layers.map((l) => l.file),
+        LAYERS.map((n) => `${n}.npy`),
+      );
       if (pool === 'avg') {
         // --json: the table as JSON
         const again = await cli([
