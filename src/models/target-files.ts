@@ -47,7 +47,7 @@ export function targetModelFile(dtype: TargetDtype = 'fp32'): string {
 export interface TargetSourceOptions
   extends Pick<
     HubOptions,
-    'cacheDir' | 'offline' | 'fetch' | 'baseUrl' | 'revision' | 'token' | 'onProgress'
+    'cacheDir' | 'offline' | 'fetch' | 'baseUrl' | 'revision' | 'token' | 'onProgress' | 'signal'
   > {
   /** Which weights of a folder or hub id in the transformers.js layout (default 'fp32'). */
   dtype?: TargetDtype;

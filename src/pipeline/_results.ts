@@ -13,6 +13,7 @@ import { type ClipDtype, createOnnxClipEncoder } from '../models/onnx-clip-encod
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import type { SimilarityName } from '../numeric/similarity-options.js';
+import type { RunHooks } from '../progress.js';
 import {
   type ArgsLayer,
   type DissectArgs,
@@ -81,9 +82,10 @@ export async function loadRunConceptSet(
   source: string,
   argsPath: string,
   options: LoadConceptsOptions = {},
+  hooks: RunHooks = {},
 ): Promise<ConceptSet> {
   try {
-    return await loadConceptSet(source, options);
+    return await loadConceptSet(source, options, hooks);
   } catch (e) {
     const builtin = Object.hasOwn(BUILTIN_CONCEPT_SETS, source);
     const missing = !builtin && (await stat(source).catch(() => null)) === null;

@@ -267,6 +267,7 @@ export async function extractActivations(
     revision: o.revision,
     dtype: o.targetDtype,
     onProgress: hooks.onProgress,
+    signal: hooks.signal,
   });
   const pre = await resolvePreprocess(o.preprocess, target.preprocessorConfig);
 
@@ -286,11 +287,11 @@ export async function extractActivations(
     const tModel = performance.now();
     hooks.signal?.throwIfAborted();
 
-    const dataset: ProbeDataset = await openProbeDataset(o.probe, {
-      cacheDir: o.cacheDir,
-      offline: o.offline,
-      onProgress: hooks.onProgress,
-    });
+    const dataset: ProbeDataset = await openProbeDataset(
+      o.probe,
+      { cacheDir: o.cacheDir, offline: o.offline },
+      { onProgress: hooks.onProgress, signal: hooks.signal },
+    );
     const N = dataset.images.length;
     if (N === 0) throw new ArgumentError(`the probe set ${JSON.stringify(o.probe)} holds no images`);
     const tProbe = performance.now();

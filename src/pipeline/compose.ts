@@ -146,6 +146,7 @@ export async function composeConcepts(o: ComposeOptions, hooks: RunHooks = {}): 
         onProgress: progress
           ? (ev) => progress({ ...ev, stage: `candidate texts of unit ${unit}` })
           : undefined,
+        signal: hooks.signal,
       });
       const r = await engine(
         { rows: e.rows, cols: e.cols, data: e.data },

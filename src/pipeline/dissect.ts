@@ -188,11 +188,11 @@ async function dissectIn(o: DissectOptions, hooks: DissectHooks): Promise<Dissec
   try {
     // --- the probe set
     let t = performance.now();
-    const dataset: ProbeDataset = await openProbeDataset(probe, {
-      cacheDir,
-      offline: o.offline,
-      onProgress: ctx.progress,
-    });
+    const dataset: ProbeDataset = await openProbeDataset(
+      probe,
+      { cacheDir, offline: o.offline },
+      { onProgress: ctx.progress, signal: ctx.signal },
+    );
     for (const w of dataset.warnings) ctx.warn(w);
     const N = dataset.images.length;
     if (N === 0) throw new ArgumentError(`the probe set ${JSON.stringify(probe)} holds no images`);

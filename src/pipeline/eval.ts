@@ -190,11 +190,12 @@ export async function evaluate(o: EvalOptions, hooks: RunHooks = {}): Promise<Ev
   let conceptCount = conceptInfo.concepts;
   let concepts: string[] | null = null;
   try {
-    const loadOptions = { cacheDir: o.cacheDir, offline: o.offline, onProgress: progress };
+    const loadOptions = { cacheDir: o.cacheDir, offline: o.offline };
+    const loadHooks = { onProgress: progress, signal: hooks.signal };
     const set =
       o.concepts !== undefined
-        ? await loadConceptSet(conceptSource, loadOptions)
-        : await loadRunConceptSet(conceptSource, argsPath, loadOptions);
+        ? await loadConceptSet(conceptSource, loadOptions, loadHooks)
+        : await loadRunConceptSet(conceptSource, argsPath, loadOptions, loadHooks);
     if (conceptInfo.sha256 !== undefined && sha256Hex(JSON.stringify(set.concepts)) !== conceptInfo.sha256)
       throw new ClipDissectError(
         'ERR_RESULTS',
@@ -274,18 +275,21 @@ export async function evaluate(o: EvalOptions, hooks: RunHooks = {}): Promise<Ev
   const allLabels = [own, ...others].flatMap((m) => m.labels);
   const texts = [...classes, ...allLabels];
   hooks.signal?.throwIfAborted();
-  const clip = await createOnnxClipEncoder(clipId, {
-    dtype: o.dtype ?? clipInfo.dtype ?? 'fp32',
-    device: o.device,
-    threads: o.threads,
-    cacheDir: o.cacheDir,
-    offline: o.offline,
-    onProgress: progress,
-  });
+  const clip = await createOnnxClipEncoder(
+    clipId,
+    {
+      dtype: o.dtype ?? clipInfo.dtype ?? 'fp32',
+      device: o.device,
+      threads: o.threads,
+      cacheDir: o.cacheDir,
+      offline: o.offline,
+    },
+    { onProgress: progress, signal: hooks.signal },
+  );
   let clipRows: (list: readonly string[]) => Matrix;
   try {
     clipRows = await embedDistinct(texts, async (t) => {
-      const e = await clip.encodeText(t, { onProgress: progress });
+      const e = await clip.encodeText(t, { onProgress: progress, signal: hooks.signal });
       if (e.truncated.length)
         warn(
           `${e.truncated.length} text${e.truncated.length === 1 ? ' was' : 's were'} longer than CLIP's ${clip.contextLength} tokens and cut (first: ${JSON.stringify(t[e.truncated[0]])})`,
@@ -296,16 +300,16 @@ export async function evaluate(o: EvalOptions, hooks: RunHooks = {}): Promise<Ev
     await clip.release();
   }
   hooks.signal?.throwIfAborted();
-  const mpnet = await createOnnxSentenceEncoder(mpnetId, {
-    device: o.device,
-    threads: o.threads,
-    cacheDir: o.cacheDir,
-    offline: o.offline,
-    onProgress: progress,
-  });
+  const mpnet = await createOnnxSentenceEncoder(
+    mpnetId,
+    { device: o.device, threads: o.threads, cacheDir: o.cacheDir, offline: o.offline },
+    { onProgress: progress, signal: hooks.signal },
+  );
   let mpnetRows: (list: readonly string[]) => Matrix;
   try {
-    mpnetRows = await embedDistinct(texts, (t) => mpnet.encode(t, { onProgress: progress }));
+    mpnetRows = await embedDistinct(texts, (t) =>
+      mpnet.encode(t, { onProgress: progress, signal: hooks.signal }),
+    );
   } finally {
     await mpnet.release();
   }

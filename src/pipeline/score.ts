@@ -167,7 +167,7 @@ export async function scoreLabels(o: ScoreOptions, hooks: RunHooks = {}): Promis
       rows = await embedDistinct(all, async (texts) => {
         const e = await clip.encodeText(
           texts.map((t) => run.template.replace('{}', t)),
-          { onProgress: hooks.onProgress },
+          { onProgress: hooks.onProgress, signal: hooks.signal },
         );
         if (e.truncated.length)
           hooks.onWarning?.(

@@ -120,11 +120,11 @@ async function similarityFiles(o: SimilarityFilesOptions, hooks: RunHooks): Prom
     await loadMatrix(o.textFeatures, 'text features'),
     await loadMatrix(o.activations, 'activations'),
   ];
-  const set = await loadConceptSet(o.concepts, {
-    cacheDir: o.cacheDir,
-    offline: o.offline,
-    onProgress: hooks.onProgress,
-  });
+  const set = await loadConceptSet(
+    o.concepts,
+    { cacheDir: o.cacheDir, offline: o.offline },
+    { onProgress: hooks.onProgress, signal: hooks.signal },
+  );
   for (const w of duplicateWarnings(set)) hooks.onWarning?.(w);
   if (I.matrix.cols !== T.matrix.cols) {
     throw new ShapeError(

@@ -179,18 +179,16 @@ export async function analyseWeights(o: WeightsOptions, hooks: RunHooks = {}): P
       const clip = await openRunClip(run, { threads: o.threads });
       textModel = run.clip.dir;
       release = () => clip.release();
-      embed = async (texts) => clip.encodeText(texts, { onProgress: hooks.onProgress });
+      embed = async (texts) => clip.encodeText(texts, { onProgress: hooks.onProgress, signal: hooks.signal });
     } else {
       textModel = o.mpnet ?? DEFAULT_SENTENCE_MODEL;
-      const mpnet = await createOnnxSentenceEncoder(textModel, {
-        device: run.device,
-        threads: o.threads,
-        cacheDir: o.cacheDir,
-        offline: o.offline,
-        onProgress: hooks.onProgress,
-      });
+      const mpnet = await createOnnxSentenceEncoder(
+        textModel,
+        { device: run.device, threads: o.threads, cacheDir: o.cacheDir, offline: o.offline },
+        { onProgress: hooks.onProgress, signal: hooks.signal },
+      );
       release = () => mpnet.release();
-      embed = async (texts) => mpnet.encode(texts, { onProgress: hooks.onProgress });
+      embed = async (texts) => mpnet.encode(texts, { onProgress: hooks.onProgress, signal: hooks.signal });
     }
   }
   let C: Matrix;

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { BUILTIN_CONCEPT_SETS } from '../../src/data/builtin-concepts.js';
 import { DEFAULT_CLIP_MODEL } from '../../src/models/onnx-clip-encoder.js';
+import { dissect } from '../../src/pipeline/dissect.js';
 import { cli, tempDir } from '../helpers/cli.js';
 import { HF_FIXTURES, type LoopbackHub, startHub, withEnv } from '../helpers/hub.js';
 import { assembleModelDir, NEEDS_SHARED } from '../models/clip-helpers.js';
@@ -39,6 +40,29 @@ describe('clip-dissect dissect --target <hub id> (loopback hub)', { skip: NEEDS_
     await cleanup();
   });
   const run = (argv: string[]) => withEnv({ HF_ENDPOINT: hub.url, HF_TOKEN: undefined }, () => cli(argv));
+
+  it("the run's signal stops the hub download in the middle of a file: no partial file, the reason", async () => {
+    // a cache of its own (the 20k list placed as before), so that the other tests still download everything
+    const cache = tempDir('clip-dissect-cache-abort-');
+    mkdirSync(join(cache, 'concepts'), { recursive: true });
+    const sha = BUILTIN_CONCEPT_SETS['20k'].sha256;
+    copyFileSync(SHARED_20K, join(cache, 'concepts', `${sha}-20k.txt`));
+    const reason = new Error('stopped by the user');
+    const ac = new AbortController();
+    const file = `download ${DEFAULT_CLIP_MODEL}/onnx/vision_model.onnx`;
+    await withEnv({ HF_ENDPOINT: hub.url, HF_TOKEN: undefined }, () =>
+      assert.rejects(
+        dissect(
+          { target: 'test-org/resnet-tiny', probe, concepts: '20k', cacheDir: cache, trust: false },
+          { signal: ac.signal, onProgress: (e) => void (e.stage === file && ac.abort(reason)) },
+        ),
+        reason,
+      ),
+    );
+    const clipDir = join(cache, 'models', ...DEFAULT_CLIP_MODEL.split('/'));
+    const left = readdirSync(clipDir, { recursive: true, encoding: 'utf8' });
+    assert.ok(!left.some((f) => /vision_model\.onnx|\.download$/.test(f)), left.join(', '));
+  });
 
   it('chooses the paper defaults, prints each choice, downloads the target and records its class names', async () => {
     const out = tempDir('clip-dissect-out-');

@@ -83,6 +83,7 @@ export async function resolveDissectInputs(
     revision: o.revision,
     dtype: o.targetDtype,
     onProgress: ctx.progress,
+    signal: ctx.signal,
   });
   const pre = await resolvePreprocess(o.preprocess, target.preprocessorConfig);
   const classNames = target.config ? await readId2Label(target.config) : null;
@@ -101,6 +102,7 @@ export async function resolveDissectInputs(
     cacheDir,
     offline: o.offline,
     onProgress: ctx.progress,
+    signal: ctx.signal,
   });
   const [configF, tokF, tokCfgF, preF, textF, visionF] = clipFiles.map((f) =>
     platform.paths.join(clipDir, f),
@@ -125,11 +127,11 @@ export async function resolveDissectInputs(
   targetSha.catch(() => undefined);
 
   const t = performance.now();
-  const set: ConceptSet = await loadConceptSet(conceptsName, {
-    cacheDir,
-    offline: o.offline,
-    onProgress: ctx.progress,
-  });
+  const set: ConceptSet = await loadConceptSet(
+    conceptsName,
+    { cacheDir, offline: o.offline },
+    { onProgress: ctx.progress, signal: ctx.signal },
+  );
   for (const w of duplicateWarnings(set)) ctx.warn(w);
   if (set.concepts.length === 0) throw new ArgumentError(`the concept set ${conceptsName} holds no concepts`);
   const texts = set.concepts.map((c) => template.replace('{}', c));
