@@ -5,7 +5,9 @@
  * Each job decodes one image ONCE and derives one CHW float32 tensor per preprocessing (the target's and, in
  * dissect, CLIP's), so onnxruntime on the main thread never waits for resizing.
  */
+
 import { platform } from '#platform';
+import { DEFAULT_MEMORY_BUDGET } from '../compute/memory-budget.js';
 import { decodeImageRGB, IMAGE_BYTES_PER_PIXEL, type RGBImage } from '../data/decode.js';
 import { cropImage, normalizeCrop, type PreprocessConfig } from '../data/preprocess.js';
 import type { ProbeDataset } from '../data/probe-dataset.js';
@@ -85,7 +87,7 @@ export function checkWorkers(workers: number | undefined): void {
  * being decoded within `memoryBudget` bytes: 768 MiB and 1 worker allow 100 megapixels (10000×10000).
  */
 export function imagePixelLimit(memoryBudget: number | undefined, workers: number): number {
-  return Math.floor((memoryBudget ?? 768 * 2 ** 20) / (IMAGE_BYTES_PER_PIXEL * Math.max(1, workers)));
+  return Math.floor((memoryBudget ?? DEFAULT_MEMORY_BUDGET) / (IMAGE_BYTES_PER_PIXEL * Math.max(1, workers)));
 }
 
 /** Default worker count: 1 on the CPU (onnxruntime keeps the cores busy), cores - 1 (at least 1) on CUDA. */

@@ -36,6 +36,7 @@
  * what plain computeSimilarity reruns give.
  */
 import { platform } from '#platform';
+import { DEFAULT_MEMORY_BUDGET } from '../compute/memory-budget.js';
 import { similarityColumns } from '../compute/similarity-columns.js';
 import {
   computeSimilarity,
@@ -49,6 +50,8 @@ import { ArgumentError, ShapeError } from '../numeric/errors.js';
 import { gatherRows, type Matrix } from '../numeric/matrix.js';
 import { mulberry32, randomPermutation } from '../numeric/random.js';
 import { normalizeRows } from '../numeric/reductions.js';
+import type { SimilarityDefinition } from '../numeric/similarity-functions/_define.js';
+import { similarityDefinition } from '../numeric/similarity-functions/index.js';
 import { resolveSimilarityOptions, type SimilarityName } from '../numeric/similarity-options.js';
 import { columnRanking, resampledColumnTopK } from '../numeric/topk.js';
 import {
@@ -245,12 +248,8 @@ function summarizeTrust(neurons: readonly NeuronTrust[]): LayerTrustSummary {
 
 /** The similarity options for a run on `rows` of the N images (topK scaled for soft_wpmi / wpmi). */
 function optionsFor(r: SimilarityResult, rows: number): Record<string, number> {
-  const o = { ...r.options };
-  if ((r.similarity === 'soft_wpmi' || r.similarity === 'wpmi') && rows !== r.nImages)
-    o.topK = Math.max(1, Math.min(rows, Math.round((o.topK * rows) / r.nImages)));
-  // rank_reorder scales by itself, but keeps at least one image
-  if (r.similarity === 'rank_reorder' && Math.floor(rows * o.topFraction) < 1) o.topFraction = 1 / rows;
-  return o;
+  const def = similarityDefinition(r.similarity) as SimilarityDefinition<Record<string, number>>;
+  return def.forRows ? def.forRows({ ...r.options }, rows, r.nImages) : { ...r.options };
 }
 
 /**
@@ -341,14 +340,17 @@ export async function computeLayerTrust(
     string,
     number
   >;
-  if (inp.similarity === 'soft_wpmi' || inp.similarity === 'wpmi') {
+  const kernel = (
+    similarityDefinition(inp.similarity) as SimilarityDefinition<Record<string, number>>
+  ).kernel(options).kind;
+  if (kernel === 'pmi') {
     const t = performance.now();
     // the cached softmax must fit beside the engine's buffers
-    if (N * (T.rows + 4) * 4 <= 0.2 * (opts.memoryBudget ?? 768 * 2 ** 20))
+    if (N * (T.rows + 4) * 4 <= 0.2 * (opts.memoryBudget ?? DEFAULT_MEMORY_BUDGET))
       softmax = await pmiSoftmaxRows(I, T, options.a, threads);
     if (A.data.every(Number.isFinite)) order = columnRanking(A);
     rerunSeconds += (performance.now() - t) / 1000;
-  } else if (inp.similarity === 'cos_similarity') {
+  } else if (kernel === 'cos') {
     const t = performance.now();
     norms = await cosConceptNorms(I, T, threads, opts.memoryBudget);
     rerunSeconds += (performance.now() - t) / 1000;

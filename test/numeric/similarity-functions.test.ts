@@ -57,6 +57,19 @@ describe('similarity registry: one definition per function', () => {
     }
   });
 
+  it('forRows scales the options that count images for a run on a subset (trust reruns)', () => {
+    const soft = similarityDefinition('soft_wpmi');
+    const o = { ...soft.defaults, topK: 10 };
+    assert.equal(soft.forRows?.(o, 50, 100).topK, 5);
+    assert.equal(soft.forRows?.(o, 3, 100).topK, 1);
+    assert.equal(soft.forRows?.(o, 100, 100), o);
+    assert.equal(similarityDefinition('wpmi').forRows?.({ ...o, topK: 40 }, 30, 60).topK, 20);
+    const rr = similarityDefinition('rank_reorder');
+    assert.equal(rr.forRows?.({ ...rr.defaults }, 10, 100).topFraction, 0.1);
+    assert.equal(rr.forRows?.({ ...rr.defaults }, 40, 100).topFraction, 0.05);
+    assert.equal(similarityDefinition('cos_similarity').forRows, undefined);
+  });
+
   it('each definition names its engine kernel with the kernel’s parameters', () => {
     const soft = similarityDefinition('soft_wpmi').kernel(
       resolveSimilarityOptions('soft_wpmi', { topK: 4 }, 10),

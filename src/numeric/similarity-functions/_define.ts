@@ -40,6 +40,12 @@ export interface SimilarityDefinition<O extends object> {
   reference(inputs: SimilarityInputs, o: O): Matrix;
   /** The fast engine's kernel for these options. */
   kernel(o: O): SimilarityKernel;
+  /**
+   * The options for a run on `rows` of the `nImages` probe images they were chosen for (the trust figures'
+   * bootstrap and half-set reruns): options that count images are scaled so that the run means the same.
+   * Absent: the options as they are.
+   */
+  forRows?(o: O, rows: number, nImages: number): O;
 }
 
 /** The options type of a definition. */

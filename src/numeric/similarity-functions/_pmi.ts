@@ -14,6 +14,12 @@ export interface PmiOptions {
 }
 
 /** Checks topK (<= nImages), a, lambda and minProb. */
+/** topK scaled with the number of images (at least 1, at most `rows`). */
+export function pmiForRows<O extends { topK: number }>(o: O, rows: number, nImages: number): O {
+  if (rows === nImages) return o;
+  return { ...o, topK: Math.max(1, Math.min(rows, Math.round((o.topK * rows) / nImages))) };
+}
+
 export function checkPmiOptions(name: string, o: PmiOptions, nImages: number): void {
   const int = (x: number) => Number.isInteger(x);
   checkNumber(name, 'topK', o.topK, (x) => int(x) && x >= 1, 'a positive integer');

@@ -87,6 +87,8 @@ export const rankReorder: SimilarityDefinition<RankReorderOptions> = {
     }
     return out;
   },
+  // scales by itself, but keeps at least one image
+  forRows: (o, rows) => (Math.floor(rows * o.topFraction) < 1 ? { ...o, topFraction: 1 / rows } : o),
   kernel: (o) => ({
     kind: 'rank_reorder',
     topFraction: o.topFraction,

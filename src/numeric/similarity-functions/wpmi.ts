@@ -2,7 +2,7 @@
 import { ArgumentError } from '../errors.js';
 import { cliHint, type SimilarityDefinition } from './_define.js';
 import { clipSimilarities } from './_math.js';
-import { checkPmiOptions, pmiScores } from './_pmi.js';
+import { checkPmiOptions, pmiForRows, pmiScores } from './_pmi.js';
 
 export interface WpmiOptions {
   /** Default 28. */
@@ -37,4 +37,5 @@ export const wpmi: SimilarityDefinition<WpmiOptions> = {
     return pmiScores(P, inp.activations, o.topK, o.a, o.lambda, p, c);
   },
   kernel: (o) => ({ kind: 'pmi', topK: o.topK, a: o.a, lambda: o.lambda, ...factors(o) }),
+  forRows: pmiForRows,
 };
