@@ -12,6 +12,7 @@
  * Every file is written atomically (readers never see a partial file).
  */
 
+import { platform } from '#platform';
 import { checkOutputsOutsideProbe } from '../data/probe-dataset.js';
 import { checkWritableFolder, withFolderLock } from '../io/folders.js';
 import { ArgumentError } from '../numeric/errors.js';
@@ -30,14 +31,13 @@ import { type ActivationsResult, type ExtractActivationsOptions, extractActivati
 export function runHeader(command: string): {
   command: string;
   version: string;
-  node: string;
   date: string;
   [runtime: string]: string;
 } {
   return {
     command,
     version: VERSION,
-    node: process.version,
+    ...platform.host.runtimeVersions,
     ...runtimeVersions(),
     date: new Date().toISOString(),
   };

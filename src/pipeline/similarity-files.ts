@@ -162,7 +162,7 @@ async function similarityFiles(o: SimilarityFilesOptions, hooks: RunHooks): Prom
   const args: SimilarityArgs = {
     command: 'similarity',
     version: VERSION,
-    node: process.version,
+    ...platform.host.runtimeVersions,
     onnxruntime: runtimeVersions().onnxruntime,
     date: new Date().toISOString(),
     similarity,

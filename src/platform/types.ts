@@ -225,8 +225,8 @@ export interface Host {
   hostname(): string;
   readonly pid: number;
   cwd(): string;
-  /** The runtime's name and version, e.g. 'node v20.20.2'. */
-  readonly runtimeVersion: string;
+  /** The JavaScript runtime's name and version as results record them, e.g. { node: 'v20.20.2' }. */
+  readonly runtimeVersions: Readonly<Record<string, string>>;
   /** Whether a process with this id is alive on this host. */
   isProcessAlive(pid: number): boolean;
   /** Runs `listener` synchronously when the process exits; returns a function that removes it. */

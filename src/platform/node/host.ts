@@ -28,7 +28,7 @@ export const nodeHost: Host = {
   hostname: () => hostname(),
   pid: process.pid,
   cwd: () => process.cwd(),
-  runtimeVersion: `node ${process.version}`,
+  runtimeVersions: { node: process.version },
   isProcessAlive: (pid) => {
     try {
       process.kill(pid, 0);
