@@ -23,7 +23,7 @@ import {
   writeNeuronsJson,
   writeResultsMatrix,
 } from '../results/index.js';
-import { runtimeVersions } from '../runtime/node.js';
+import { runtimeVersions } from '../runtime/index.js';
 import { VERSION } from '../version.js';
 
 export interface SimilarityFilesOptions {
