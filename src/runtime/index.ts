@@ -70,16 +70,17 @@ export function checkRuntimeOption(runtime: unknown): void {
 }
 
 /**
- * Chooses the runtime of the sessions opened from now on (default 'auto'). 'auto' keeps a runtime already
- * chosen. Throws ClipDissectError 'ERR_RUNTIME_UNAVAILABLE' for 'native' when onnxruntime-node cannot be
+ * Chooses the runtime of the sessions opened from now on (default 'auto'; the first session calls it when
+ * nothing was chosen). Throws ClipDissectError 'ERR_RUNTIME_UNAVAILABLE' for 'native' when onnxruntime-node cannot be
  * imported. Sessions and tensors of the runtime chosen before stay usable with each other.
  */
 export async function selectRuntime(choice: RuntimeChoice = 'auto'): Promise<RuntimeInfo> {
   checkRuntimeOption(choice);
-  if (current && (choice === 'auto' || choice === current.name)) return info(current);
+  if (current && choice === current.name) return info(current);
   if (choice !== 'wasm') {
     const native = await loadNative();
     if (native.ort) {
+      if (current?.name === 'native') return info(current);
       current = {
         name: 'native',
         ort: native.ort,
@@ -93,6 +94,7 @@ export async function selectRuntime(choice: RuntimeChoice = 'auto'): Promise<Run
         'ERR_RUNTIME_UNAVAILABLE',
         `runtime 'native' was requested but onnxruntime-node cannot be imported (${native.problem}); ${NATIVE_INSTALL_HINT}, or use runtime 'wasm'`,
       );
+    if (current?.name === 'wasm') return info(current);
     const wasm = await loadWasm();
     current = { name: 'wasm', ort: wasm.ort, version: wasm.version, reason: native.problem, wasm };
     return info(current);
@@ -194,7 +196,7 @@ export async function createSession(
     if (config.device === 'cuda')
       throw new ClipDissectError(
         'ERR_CUDA_UNAVAILABLE',
-        `device 'cuda' was requested for ${what} but the runtime is wasm (onnxruntime-web ${rt.version}), which runs on the CPU only; ${NATIVE_INSTALL_HINT}`,
+        `device 'cuda' was requested for ${what} but the runtime is wasm (onnxruntime-web ${rt.version}), which has no CUDA execution provider; ${NATIVE_INSTALL_HINT}; or use device 'cpu'`,
       );
     rt.wasm.threads(config.threads ?? availableParallelism());
   }
@@ -205,9 +207,12 @@ export async function createSession(
   try {
     // the wasm runtime opens bytes: a path is read here, not by onnxruntime-web's own file loader
     const source = rt.wasm && typeof model === 'string' ? await readFile(model) : model;
-    return typeof source === 'string'
-      ? await rt.ort.InferenceSession.create(source, so)
-      : await rt.ort.InferenceSession.create(source, so);
+    const session =
+      typeof source === 'string'
+        ? await rt.ort.InferenceSession.create(source, so)
+        : await rt.ort.InferenceSession.create(source, so);
+    if (rt.wasm) unknownDimsAsNative(session);
+    return session;
   } catch (e) {
     const msg = ((e as Error).message ?? String(e)).trim();
     if (config.device === 'cuda' && /cuda|shared library|provider/i.test(msg))
@@ -218,6 +223,23 @@ export async function createSession(
       );
     throw new ClipDissectError('ERR_MODEL_SESSION', `onnxruntime cannot load ${what}: ${msg}`, { cause: e });
   }
+}
+
+/**
+ * onnxruntime-web reports a dimension that shape inference left unknown as 2^32 - 1 (an unsigned -1), the
+ * native runtime as -1: the wasm session's metadata is given the native form.
+ */
+function unknownDimsAsNative(session: Ort.InferenceSession): void {
+  const fix = (meta: readonly Ort.InferenceSession.ValueMetadata[]) =>
+    meta.map((m) =>
+      m.isTensor
+        ? { ...m, shape: m.shape.map((d) => (typeof d === 'number' && d > 0x7fffffff ? -1 : d)) }
+        : m,
+    );
+  const inputs = fix(session.inputMetadata);
+  const outputs = fix(session.outputMetadata);
+  Object.defineProperty(session, 'inputMetadata', { value: inputs });
+  Object.defineProperty(session, 'outputMetadata', { value: outputs });
 }
 
 /** The session options of the wasm runtime: its one execution provider; threads are per process. */

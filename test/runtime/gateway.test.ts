@@ -120,7 +120,7 @@ for (const runtime of RUNTIMES)
         } else {
           assert.match(
             e.message,
-            /^device 'cuda' was requested for 'relu' but the runtime is wasm \(onnxruntime-web 1\.31\.1\), which runs on the CPU only; install the native runtime/,
+            /^device 'cuda' was requested for 'relu' but the runtime is wasm \(onnxruntime-web 1\.31\.1\), which has no CUDA execution provider; install the native runtime/,
           );
           assert.match(
             e.message,
