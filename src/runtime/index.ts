@@ -211,7 +211,10 @@ export async function createSession(
       typeof source === 'string'
         ? await rt.ort.InferenceSession.create(source, so)
         : await rt.ort.InferenceSession.create(source, so);
-    if (rt.wasm) unknownDimsAsNative(session);
+    if (rt.wasm) {
+      unknownDimsAsNative(session);
+      outputsIntoGivenTensors(session);
+    }
     return session;
   } catch (e) {
     const msg = ((e as Error).message ?? String(e)).trim();
@@ -240,6 +243,41 @@ function unknownDimsAsNative(session: Ort.InferenceSession): void {
   const outputs = fix(session.outputMetadata);
   Object.defineProperty(session, 'inputMetadata', { value: inputs });
   Object.defineProperty(session, 'outputMetadata', { value: outputs });
+}
+
+/**
+ * onnxruntime-web leaves pre-allocated CPU output tensors (`run(feeds, { y: tensor })`) unwritten: the wasm
+ * session's `run` computes those outputs as new tensors and copies them into the given ones, which it returns,
+ * as the native runtime does.
+ */
+function outputsIntoGivenTensors(session: Ort.InferenceSession): void {
+  const run = session.run.bind(session) as (...a: unknown[]) => Promise<Ort.InferenceSession.ReturnType>;
+  const value = async (feeds: unknown, fetches?: unknown, options?: unknown) => {
+    const given =
+      fetches && typeof fetches === 'object' && !Array.isArray(fetches)
+        ? session.outputNames.flatMap((n) => {
+            const t = (fetches as Record<string, unknown>)[n];
+            return t && typeof t === 'object' && 'data' in t ? [[n, t as Ort.Tensor] as const] : [];
+          })
+        : [];
+    if (given.length === 0) return run(feeds, fetches, options);
+    const names = session.outputNames.filter((n) => n in (fetches as object));
+    const res = await run(feeds, Object.fromEntries(names.map((n) => [n, null])), options);
+    for (const [name, t] of given) {
+      const out = res[name].data as Float32Array;
+      const into = t.data as Float32Array;
+      if (out.length !== into.length)
+        throw new ClipDissectError(
+          'ERR_MODEL_SESSION',
+          `output '${name}' has ${out.length} values but the tensor given for it holds ${into.length}`,
+        );
+      into.set(out);
+      res[name].dispose();
+      (res as Record<string, Ort.Tensor>)[name] = t;
+    }
+    return res;
+  };
+  Object.defineProperty(session, 'run', { value });
 }
 
 /** The session options of the wasm runtime: its one execution provider; threads are per process. */
