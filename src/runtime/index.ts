@@ -13,10 +13,8 @@
  * only these exports.
  */
 
-import { readFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import type * as Ort from 'onnxruntime-web';
-import sharp from 'sharp';
+import { platform } from '#platform';
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 import { float16ToFloat32, float32ToFloat16 } from '../numeric/float16.js';
 import { loadNative } from './_native.js';
@@ -131,7 +129,7 @@ export function checkDeviceOption(device: unknown): void {
  * threads than cores only slow a run down.
  */
 export function maxThreads(): number {
-  return 4 * availableParallelism();
+  return 4 * platform.host.availableParallelism();
 }
 
 /** Checks an onnxruntime thread count: an integer from 1 to maxThreads() (ArgumentError with option 'threads'). */
@@ -162,7 +160,7 @@ export function sessionOptions(config: SessionConfig): Ort.InferenceSession.Sess
     executionMode: 'sequential',
     logSeverityLevel: 4, // fatal only: failures reach the caller as errors, not as native log lines
     executionProviders: config.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
-    intraOpNumThreads: config.threads ?? availableParallelism(),
+    intraOpNumThreads: config.threads ?? platform.host.availableParallelism(),
   };
 }
 
@@ -198,7 +196,7 @@ export async function createSession(
         'ERR_CUDA_UNAVAILABLE',
         `device 'cuda' was requested for ${what} but the runtime is wasm (onnxruntime-web ${rt.version}), which has no CUDA execution provider; ${NATIVE_INSTALL_HINT}; or use device 'cpu'`,
       );
-    rt.wasm.threads(config.threads ?? availableParallelism());
+    rt.wasm.threads(config.threads ?? platform.host.availableParallelism());
   }
   const so: Ort.InferenceSession.SessionOptions = {
     ...(rt.wasm ? wasmSessionOptions(config) : sessionOptions(config)),
@@ -206,7 +204,7 @@ export async function createSession(
   };
   try {
     // the wasm runtime opens bytes: a path is read here, not by onnxruntime-web's own file loader
-    const source = rt.wasm && typeof model === 'string' ? await readFile(model) : model;
+    const source = rt.wasm && typeof model === 'string' ? await platform.files.readFile(model) : model;
     const session =
       typeof source === 'string'
         ? await rt.ort.InferenceSession.create(source, so)
@@ -330,10 +328,11 @@ export interface RuntimeVersions {
 }
 
 export function runtimeVersions(): RuntimeVersions {
+  const images = platform.images.versions();
   return {
     runtime: current?.name ?? 'none',
     onnxruntime: current?.version ?? 'none',
-    sharp: sharp.versions.sharp,
-    libvips: sharp.versions.vips,
+    sharp: images['sharp'] ?? 'none',
+    libvips: images['libvips'] ?? 'none',
   };
 }
