@@ -2,7 +2,7 @@
 import type { ParseArgsConfig } from 'node:util';
 import { checkWritableFolder } from '../io/folders.js';
 import type { ProgressCallback } from '../progress.js';
-import { RUNTIME_CHOICES, runtimeLine, selectRuntime } from '../runtime/index.js';
+import { checkRuntimeDevice, RUNTIME_CHOICES, runtimeLine, selectRuntime } from '../runtime/index.js';
 import { type CliIO, choice, type ParsedValues, parse, required, UsageError } from './_args.js';
 import { aliases, type FlagGroup, type FlagValues, parseOptions } from './_flags.js';
 import { ProgressRenderer } from './progress-renderer.js';
@@ -84,6 +84,7 @@ export async function startCommand<const G extends readonly FlagGroup[] = readon
   if ('runtime' in options) {
     const runtime = await selectRuntime(choice('runtime', values.runtime, RUNTIME_CHOICES) ?? 'auto');
     if (values.quiet !== true) io.stderr.write(`${runtimeLine(runtime)}\n`);
+    checkRuntimeDevice(values.device === 'cuda' ? 'cuda' : undefined);
   }
   const renderer = new ProgressRenderer(io.stderr);
   io.signal?.addEventListener('abort', () => renderer.stop(), { once: true });

@@ -118,6 +118,18 @@ export function runtimeLine(r: RuntimeInfo): string {
     : `runtime: wasm (onnxruntime-web ${r.version}, WebAssembly; ${r.reason}); for the faster native runtime, ${NATIVE_INSTALL_HINT}`;
 }
 
+/**
+ * Checks that the runtime chosen can run on `device`: ClipDissectError 'ERR_CUDA_UNAVAILABLE' for 'cuda' on
+ * the wasm runtime, saying how to install the native one. `forWhat` (' for target model …') goes into the message.
+ */
+export function checkRuntimeDevice(device: Device | undefined, forWhat = ''): void {
+  if (device === 'cuda' && current?.name === 'wasm')
+    throw new ClipDissectError(
+      'ERR_CUDA_UNAVAILABLE',
+      `device 'cuda' was requested${forWhat} but the runtime is wasm (onnxruntime-web ${current.version}), which has no CUDA execution provider; ${NATIVE_INSTALL_HINT}; or use device 'cpu'`,
+    );
+}
+
 /** Checks a `device` option (ArgumentError naming the choices). */
 export function checkDeviceOption(device: unknown): void {
   if (device !== undefined && !DEVICES.includes(device as Device))
@@ -191,11 +203,7 @@ export async function createSession(
   if (!current) await selectRuntime('auto');
   const rt = current!;
   if (rt.wasm) {
-    if (config.device === 'cuda')
-      throw new ClipDissectError(
-        'ERR_CUDA_UNAVAILABLE',
-        `device 'cuda' was requested for ${what} but the runtime is wasm (onnxruntime-web ${rt.version}), which has no CUDA execution provider; ${NATIVE_INSTALL_HINT}; or use device 'cpu'`,
-      );
+    checkRuntimeDevice(config.device, ` for ${what}`);
     rt.wasm.threads(config.threads ?? platform.host.availableParallelism());
   }
   const so: Ort.InferenceSession.SessionOptions = {

@@ -20,7 +20,7 @@ import {
   type RuntimeName,
   selectRuntime,
 } from '../../src/runtime/index.js';
-import { spawnCli, tempDir } from '../helpers/cli.js';
+import { cli, spawnCli, tempDir } from '../helpers/cli.js';
 import { maxAbsDiff } from '../helpers/data.js';
 import { assembleModelDir, GOLDEN, NEEDS_SHARED, syntheticPixels } from '../models/clip-helpers.js';
 import { caseInput, MODELS } from '../models/helpers.js';
@@ -207,5 +207,31 @@ describe('wasm and native runtimes agree', () => {
     } finally {
       await cleanup();
     }
+  });
+
+  test('the CLI refuses --device cuda on wasm and an unknown --runtime before any work', async () => {
+    const out = join(tempDir(), 'out');
+    const args = [
+      'dissect',
+      '--target',
+      FOLDED,
+      '--out',
+      out,
+      '--quiet',
+      '--device',
+      'cuda',
+      '--runtime',
+      'wasm',
+    ];
+    const r = await cli(args);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /^clip-dissect: error: device 'cuda' was requested but the runtime is wasm \(onnxruntime-web 1\.31\.1\), which has no CUDA execution provider; install the native runtime next to clip-dissect: .*; or use device 'cpu'\n$/,
+    );
+    const bad = await cli(['layers', FOLDED, '--runtime', 'gpu']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /--runtime must be 'auto', 'native' or 'wasm' but got 'gpu'/);
+    await selectRuntime('auto');
   });
 });
