@@ -212,17 +212,19 @@ export async function createSession(
   };
   try {
     // the wasm runtime opens bytes: a path is read here, not by onnxruntime-web's own file loader
-    const source = rt.wasm && typeof model === 'string' ? await platform.files.readFile(model) : model;
     const session =
-      typeof source === 'string'
-        ? await rt.ort.InferenceSession.create(source, so)
-        : await rt.ort.InferenceSession.create(source, so);
+      typeof model === 'string'
+        ? rt.wasm
+          ? await wasmSessionFromFile(rt.ort, model, so, what)
+          : await rt.ort.InferenceSession.create(model, so)
+        : await rt.ort.InferenceSession.create(model, so);
     if (rt.wasm) {
       unknownDimsAsNative(session);
       outputsIntoGivenTensors(session);
     }
     return session;
   } catch (e) {
+    if (e instanceof ClipDissectError) throw e;
     const msg = ((e as Error).message ?? String(e)).trim();
     if (config.device === 'cuda' && /cuda|shared library|provider/i.test(msg))
       throw new ClipDissectError(
@@ -231,6 +233,46 @@ export async function createSession(
         { cause: e },
       );
     throw new ClipDissectError('ERR_MODEL_SESSION', `onnxruntime cannot load ${what}: ${msg}`, { cause: e });
+  }
+}
+
+/**
+ * A wasm session on a model file: onnxruntime-web opens bytes and finds external data only in
+ * `externalData`, so the file is read here, and each external-data file it asks for (by its location,
+ * relative to the model's folder) is read and handed over, until the model opens.
+ */
+async function wasmSessionFromFile(
+  ort: typeof Ort,
+  path: string,
+  so: Ort.InferenceSession.SessionOptions,
+  what: string,
+): Promise<Ort.InferenceSession> {
+  const bytes = await platform.files.readFile(path);
+  const external = [...(so.externalData ?? [])];
+  for (;;) {
+    try {
+      return await ort.InferenceSession.create(bytes, { ...so, externalData: external });
+    } catch (e) {
+      const location = /Failed to load external data file "+([^"]+)"+/.exec(
+        String((e as Error).message),
+      )?.[1];
+      if (location === undefined || external.some((f) => (f as { path?: string }).path === location)) throw e;
+      const norm = platform.paths.normalize(location);
+      if (platform.paths.isAbsolute(location) || norm === '..' || norm.startsWith(`..${platform.paths.sep}`))
+        throw new ClipDissectError(
+          'ERR_MODEL_EXTERNAL_DATA',
+          `${what} has external data location '${location}'; it must be a path relative to the model's folder, inside it`,
+        );
+      const file = platform.paths.join(platform.paths.dirname(path), norm);
+      const data = await platform.files.readFile(file).catch((err: unknown) => {
+        throw new ClipDissectError(
+          'ERR_MODEL_EXTERNAL_DATA',
+          `${what} keeps its weights in '${location}', but '${file}' cannot be read (${(err as { code?: string }).code ?? (err as Error).message}); copy it next to the model`,
+          { cause: err },
+        );
+      });
+      external.push({ path: location, data });
+    }
   }
 }
 

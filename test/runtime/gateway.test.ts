@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -153,6 +153,37 @@ for (const runtime of RUNTIMES)
       } finally {
         await s.release();
       }
+    });
+
+    test('a model file keeps its external data beside it: opened by its path, refused without it', async () => {
+      const dir = tempDir('clip-dissect-runtime-');
+      const { model, data } = saveWithExternalData(
+        fileURLToPath(new URL('resnet_small_ts.onnx', MODELS)),
+        dir,
+        'm.onnx',
+        'sub/m.bin',
+      );
+      const s = await createSession(model, { device: 'cpu', threads: 2 }, `model '${model}'`);
+      try {
+        assert.deepEqual(s.inputNames, ['input']);
+      } finally {
+        await s.release();
+      }
+      rmSync(data);
+      await assert.rejects(createSession(model, { device: 'cpu' }, `model '${model}'`), (e: unknown) => {
+        assert.ok(e instanceof ClipDissectError);
+        if (runtime === 'wasm') {
+          assert.equal(e.code, 'ERR_MODEL_EXTERNAL_DATA');
+          assert.equal(
+            e.message,
+            `model '${model}' keeps its weights in 'sub/m.bin', but '${data}' cannot be read (ENOENT); copy it next to the model`,
+          );
+        } else {
+          assert.equal(e.code, 'ERR_MODEL_SESSION');
+          assert.match(e.message, /External data path does not exist/);
+        }
+        return true;
+      });
     });
 
     test('versions record the runtime in use', () => {
