@@ -163,6 +163,7 @@ async function similarityFiles(o: SimilarityFilesOptions, hooks: RunHooks): Prom
     command: 'similarity',
     version: VERSION,
     node: process.version,
+    runtime: runtimeVersions().runtime,
     onnxruntime: runtimeVersions().onnxruntime,
     date: new Date().toISOString(),
     similarity,
