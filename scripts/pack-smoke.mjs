@@ -7,14 +7,15 @@
  *    CHANGELOG.md and README.md; no dist/test, dist/bench, other src, test or scripts.
  * 2. Installs the tarball into an empty project without network: `npm ci --offline` from a lockfile written
  *    from this repository's (the dependencies CI just installed, so their tarballs are in npm's cache), with
- *    the registry pointed at a closed port of 127.0.0.1 and onnxruntime-node's install script denied
- *    (`allowScripts` in the project's package.json, ONNXRUNTIME_NODE_INSTALL=skip for npm 10), as the README
- *    tells users.
+ *    the registry pointed at a closed port of 127.0.0.1, as a user would: no ONNXRUNTIME_NODE_INSTALL in the
+ *    environment, no `allowScripts` in the project. onnxruntime-node (an optional peer dependency) must not
+ *    be installed, and no package with an install script other than protobufjs's (a local version check).
  * 3. Checks that every source map in the installed package carries its sources (`sourcesContent`).
  * 4. Imports every entry point of package.json `exports` by the package's name from the empty project, and
  *    checks their names against this repository's build and that an internal module is not importable.
  * 5. Runs `npx clip-dissect --version`, and a tiny dissection (the repository's tiny ResNet and tiny CLIP, eight
- *    fixture images, ten concepts, `--offline`) with the installed CLI, then `clip-dissect cache list` and
+ *    fixture images, ten concepts, `--offline`) with the installed CLI on the WebAssembly runtime (what
+ *    `--runtime auto` takes without onnxruntime-node; args.json records it), then `clip-dissect cache list` and
  *    `cache verify` on its cache. The tiny CLIP needs the tokenizer files of ../shared/fixtures/clip-tokenizer;
  *    without them the dissection is skipped with a message.
  *
@@ -49,8 +50,9 @@ const env = {
   npm_config_audit: 'false',
   npm_config_fund: 'false',
   npm_config_update_notifier: 'false',
-  ONNXRUNTIME_NODE_INSTALL: 'skip',
 };
+// the consumer's install must work without it (CI exports it for its own `npm ci`)
+delete env.ONNXRUNTIME_NODE_INSTALL;
 
 function fail(message) {
   console.error(`pack-smoke: FAIL: ${message}`);
@@ -114,7 +116,6 @@ const project = {
   version: '1.0.0',
   private: true,
   dependencies: { 'clip-dissect': spec },
-  allowScripts: { 'onnxruntime-node': false },
 };
 const packages = {
   '': { name: project.name, version: project.version, dependencies: project.dependencies },
@@ -124,6 +125,8 @@ const packages = {
     integrity: `sha512-${createHash('sha512').update(readFileSync(tgz)).digest('base64')}`,
     license: pkg.license,
     dependencies: pkg.dependencies,
+    peerDependencies: pkg.peerDependencies,
+    peerDependenciesMeta: pkg.peerDependenciesMeta,
     bin: pkg.bin,
     engines: pkg.engines,
   },
@@ -147,6 +150,19 @@ writeFileSync(
 );
 run('npm', ['ci', '--offline', '--no-audit', '--no-fund'], app);
 const installed = join(app, 'node_modules', 'clip-dissect');
+// nothing downloads at install: onnxruntime-node (whose install script fetches CUDA libraries) is not in the
+// tree, and the only install script is protobufjs's version check
+if (existsSync(join(app, 'node_modules', 'onnxruntime-node')))
+  fail('onnxruntime-node was installed: it must stay an optional peer dependency');
+const tree = JSON.parse(readFileSync(join(app, 'node_modules', '.package-lock.json'), 'utf8')).packages;
+const scripted = Object.keys(tree).filter((p) => tree[p].hasInstallScript);
+if (scripted.join() !== 'node_modules/protobufjs')
+  fail(`packages with install scripts in the installed tree: ${scripted.join(', ')}`);
+if (!existsSync(join(app, 'node_modules', 'onnxruntime-web')))
+  fail('onnxruntime-web, the WebAssembly runtime, was not installed');
+console.log(
+  `pack-smoke: installed without onnxruntime-node (${Object.keys(tree).length} packages; install scripts: protobufjs only)`,
+);
 if (
   realpathSync(join(app, 'node_modules', '.bin', 'clip-dissect')) !==
   join(installed, 'bin', 'clip-dissect.js')
@@ -241,7 +257,11 @@ if (!existsSync(join(TOKENIZER, 'tokenizer.json'))) {
   const rows = readFileSync(join(out, 'descriptions.csv'), 'utf8').trim().split('\n');
   if (rows.length !== 1 + 8 + 64) fail(`descriptions.csv has ${rows.length} lines, expected 73`);
   if (!existsSync(join(out, 'report', 'index.html'))) fail('the dissection wrote no report');
-  console.log(`pack-smoke: tiny dissection: ${rows.length - 1} neurons labelled`);
+  const args = JSON.parse(readFileSync(join(out, 'args.json'), 'utf8'));
+  if (args.runtime !== 'wasm') fail(`the dissection ran on runtime '${args.runtime}', expected 'wasm'`);
+  console.log(
+    `pack-smoke: tiny dissection: ${rows.length - 1} neurons labelled on the ${args.runtime} runtime`,
+  );
   const list = run('npx', ['--no-install', 'clip-dissect', 'cache', 'list', '--cache-dir', cache], app);
   if (!/^features +\d+ entries/m.test(list)) fail(`cache list shows no features:\n${list}`);
   run('npx', ['--no-install', 'clip-dissect', 'cache', 'verify', '--cache-dir', cache], app);

@@ -178,4 +178,5 @@ export {
   readNeuronsJson,
   type SimilarityArgs,
 } from './results/index.js';
+export { type RuntimeChoice, type RuntimeInfo, selectRuntime } from './runtime/index.js';
 export { VERSION } from './version.js';

@@ -2,7 +2,8 @@
 import type { ParseArgsConfig } from 'node:util';
 import { checkWritableFolder } from '../io/folders.js';
 import type { ProgressCallback } from '../progress.js';
-import { type CliIO, type ParsedValues, parse, required, UsageError } from './_args.js';
+import { checkRuntimeDevice, RUNTIME_CHOICES, runtimeLine, selectRuntime } from '../runtime/index.js';
+import { type CliIO, choice, type ParsedValues, parse, required, UsageError } from './_args.js';
 import { aliases, type FlagGroup, type FlagValues, parseOptions } from './_flags.js';
 import { ProgressRenderer } from './progress-renderer.js';
 
@@ -78,6 +79,12 @@ export async function startCommand<const G extends readonly FlagGroup[] = readon
     if (typeof values.out === 'string') await checkWritableFolder(values.out, 'out', 'output folder');
     if (typeof values['cache-dir'] === 'string')
       await checkWritableFolder(values['cache-dir'], 'cacheDir', 'cache');
+  }
+  // the ONNX runtime, before any work: a missing native runtime fails here
+  if ('runtime' in options) {
+    const runtime = await selectRuntime(choice('runtime', values.runtime, RUNTIME_CHOICES) ?? 'auto');
+    if (values.quiet !== true) io.stderr.write(`${runtimeLine(runtime)}\n`);
+    checkRuntimeDevice(values.device === 'cuda' ? 'cuda' : undefined);
   }
   const renderer = new ProgressRenderer(io.stderr);
   io.signal?.addEventListener('abort', () => renderer.stop(), { once: true });

@@ -105,6 +105,12 @@ export const WORKERS = {
   help: 'threads that decode and preprocess images meanwhile (0: the main thread, between batches)',
   default: '1 on cpu, cores - 1 on cuda',
 } as const satisfies FlagDef;
+export const RUNTIME = {
+  type: 'string',
+  arg: 'auto|native|wasm',
+  help: 'ONNX runtime: native (onnxruntime-node, when installed) or wasm (onnxruntime-web)',
+  default: 'auto: native when installed, else wasm',
+} as const satisfies FlagDef;
 export const DEVICE = {
   type: 'string',
   arg: 'cpu|cuda',

@@ -6,9 +6,9 @@
 import { create, toBinary } from '@bufbuild/protobuf';
 import * as onnx from 'onnx-buf';
 import { assembleOnnxModel } from '../runtime/_onnx-serialize.js';
-import { createSession, type InferenceSession, Tensor } from '../runtime/node.js';
+import { createSession, type InferenceSession, Tensor } from '../runtime/index.js';
 
-export { checkThreads } from '../runtime/node.js';
+export { checkThreads } from '../runtime/index.js';
 
 const FLOAT = onnx.TensorProto_DataType.FLOAT;
 const INT64 = onnx.TensorProto_DataType.INT64;

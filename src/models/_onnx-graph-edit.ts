@@ -17,7 +17,7 @@ import { GraphBuilder } from '../compute/_onnx.js';
 import { readRegularFile } from '../io/regular-file.js';
 import { ClipDissectError } from '../numeric/errors.js';
 import { assembleOnnxModel } from '../runtime/_onnx-serialize.js';
-import { createSession, type InferenceSession, type SessionConfig, Tensor } from '../runtime/node.js';
+import { createSession, type InferenceSession, type SessionConfig, Tensor } from '../runtime/index.js';
 import type { GraphNode, GraphView } from './_module-tree.js';
 import { externalDataFiles, parseOnnxModel } from './_onnx-external-data.js';
 

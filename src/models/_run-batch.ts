@@ -1,5 +1,5 @@
 import { ArgumentError } from '../numeric/errors.js';
-import type { Device } from '../runtime/node.js';
+import type { Device } from '../runtime/index.js';
 
 /**
  * Images per onnxruntime run on the CPU when the caller does not say. Measured on this project's 2-vCPU

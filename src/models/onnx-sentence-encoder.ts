@@ -9,7 +9,7 @@ import {
   floatTensorValues,
   type InferenceSession,
   Tensor,
-} from '../runtime/node.js';
+} from '../runtime/index.js';
 import { ClipTokenizer } from './_clip-tokenizer.js';
 import { type HubOptions, resolveModelFiles } from './_hub.js';
 import { checkDevice } from './_onnx-graph-edit.js';

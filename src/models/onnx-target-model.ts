@@ -11,7 +11,7 @@
 import { ArgumentError, ClipDissectError, formatChoices, ShapeError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import type { RunHooks } from '../progress.js';
-import { checkDeviceOption, checkThreads, type Device, type SessionConfig } from '../runtime/node.js';
+import { checkDeviceOption, checkThreads, type Device, type SessionConfig } from '../runtime/index.js';
 import { analyseModules, type FoldedBatchNorm, type ModuleAnalysis } from './_module-tree.js';
 import {
   checkDevice,

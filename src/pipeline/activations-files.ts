@@ -23,7 +23,7 @@ import {
   writeImagesTxt,
   writeResultsMatrix,
 } from '../results/index.js';
-import { runtimeVersions } from '../runtime/node.js';
+import { runtimeVersions } from '../runtime/index.js';
 import { VERSION } from '../version.js';
 import { type ActivationsResult, type ExtractActivationsOptions, extractActivations } from './activations.js';
 

@@ -37,7 +37,7 @@ import {
 import { ArgumentError, ClipDissectError, formatChoices } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import type { RunHooks } from '../progress.js';
-import { checkDeviceOption, checkThreads } from '../runtime/node.js';
+import { checkDeviceOption, checkThreads } from '../runtime/index.js';
 import {
   checkWorkers,
   defaultWorkers,

@@ -23,7 +23,7 @@ import {
   writeNeuronsJson,
   writeResultsMatrix,
 } from '../results/index.js';
-import { runtimeVersions } from '../runtime/node.js';
+import { runtimeVersions } from '../runtime/index.js';
 import { VERSION } from '../version.js';
 
 export interface SimilarityFilesOptions {
@@ -163,6 +163,7 @@ async function similarityFiles(o: SimilarityFilesOptions, hooks: RunHooks): Prom
     command: 'similarity',
     version: VERSION,
     ...platform.host.runtimeVersions,
+    runtime: runtimeVersions().runtime,
     onnxruntime: runtimeVersions().onnxruntime,
     date: new Date().toISOString(),
     similarity,

@@ -28,6 +28,8 @@ export interface RunHeaderFields {
   /** The library version that wrote the file. */
   version: string;
   node?: string;
+  /** The ONNX runtime that ran the networks: 'native' (onnxruntime-node) or 'wasm' (onnxruntime-web). */
+  runtime?: string;
   onnxruntime?: string;
   date?: string;
   /** The format version (absent in folders written before it existed: 1.0). */

@@ -25,6 +25,7 @@ import {
   QUIET,
   REVISION,
   RUN_BATCH_SIZE,
+  RUNTIME,
   SKIP_BAD_IMAGES,
   TARGET,
   TARGET_DTYPE,
@@ -88,6 +89,7 @@ export const GROUPS = [
       'run-batch-size': RUN_BATCH_SIZE,
       device: DEVICE,
       threads: THREADS,
+      runtime: RUNTIME,
       workers: WORKERS,
       'memory-budget': flag(MEMORY_BUDGET, {
         help: 'bound on the images decoded at once, one per worker, e.g. 2G: larger images are refused (or skipped with --skip-bad-images)',

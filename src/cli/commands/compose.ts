@@ -15,6 +15,7 @@ import {
   RESULTS,
   RESULTS_OUT,
   RUN_CONCEPTS,
+  RUNTIME,
   THREADS,
 } from '../_flags.js';
 import { jsonText } from '../_json.js';
@@ -43,6 +44,7 @@ export const GROUPS = [
       'cache-dir': flag(CACHE_DIR, { help: 'where a built-in concept set is cached', default: "the run's" }),
       'memory-budget': MEMORY_BUDGET,
       threads: THREADS,
+      runtime: RUNTIME,
       quiet: QUIET,
       json: flag(JSON_OUTPUT, { help: 'print the result as JSON instead of the tables' }),
     },

@@ -41,6 +41,7 @@ import {
   QUIET,
   REVISION,
   RUN_BATCH_SIZE,
+  RUNTIME,
   SIMILARITY,
   SKIP_BAD_IMAGES,
   TARGET,
@@ -134,6 +135,7 @@ export const GROUPS = [
       device: DEVICE,
       workers: WORKERS,
       threads: THREADS,
+      runtime: RUNTIME,
       'memory-budget': flag(MEMORY_BUDGET, {
         help: "bound on the similarity engine's buffers and on the images decoded at once,\none per worker, e.g. 2G: larger images are refused (or skipped with --skip-bad-images)",
       }),

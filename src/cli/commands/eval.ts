@@ -22,6 +22,7 @@ import {
   RESULTS,
   RESULTS_OUT,
   RUN_CONCEPTS,
+  RUNTIME,
   THREADS,
 } from '../_flags.js';
 import { jsonText } from '../_json.js';
@@ -55,6 +56,7 @@ export const GROUPS = [
     flags: {
       device: DEVICE,
       threads: THREADS,
+      runtime: RUNTIME,
       'memory-budget': MEMORY_BUDGET,
       'cache-dir': CACHE_DIR,
       offline: flag(OFFLINE, { help: 'never download: the models must be cached' }),

@@ -13,6 +13,7 @@ import {
   QUIET,
   RESULTS,
   RESULTS_OUT,
+  RUNTIME,
   SIMILARITY,
   THREADS,
 } from '../_flags.js';
@@ -49,6 +50,7 @@ export const GROUPS = [
     title: 'Resources',
     flags: {
       threads: THREADS,
+      runtime: RUNTIME,
       'memory-budget': MEMORY_BUDGET,
       quiet: QUIET,
       json: flag(JSON_OUTPUT, { help: 'print the result as JSON instead of the tables' }),

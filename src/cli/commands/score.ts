@@ -15,6 +15,7 @@ import {
   RESULTS,
   RESULTS_OUT,
   RUN_CONCEPTS,
+  RUNTIME,
   THREADS,
 } from '../_flags.js';
 import { jsonText } from '../_json.js';
@@ -45,6 +46,7 @@ export const GROUPS = [
     title: 'Resources',
     flags: {
       threads: flag(THREADS, { default: '1 on 2 cores or small layers, else all cores' }),
+      runtime: RUNTIME,
       'memory-budget': MEMORY_BUDGET,
       quiet: QUIET,
       json: flag(JSON_OUTPUT, { help: 'print the result as JSON instead of the table' }),

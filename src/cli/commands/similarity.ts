@@ -21,6 +21,7 @@ import {
   OUT,
   PARAM,
   QUIET,
+  RUNTIME,
   SIMILARITY,
   THREADS,
   TOP,
@@ -74,6 +75,7 @@ export const GROUPS = [
     flags: {
       'memory-budget': MEMORY_BUDGET,
       threads: THREADS,
+      runtime: RUNTIME,
       'cache-dir': flag(CACHE_DIR, { help: 'cache for built-in concept sets' }),
       offline: flag(OFFLINE, { help: 'never download; a built-in concept set must be cached already' }),
       quiet: QUIET,

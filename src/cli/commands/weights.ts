@@ -16,6 +16,7 @@ import {
   QUIET,
   RESULTS,
   RESULTS_OUT,
+  RUNTIME,
   THREADS,
 } from '../_flags.js';
 import { jsonText } from '../_json.js';
@@ -54,6 +55,7 @@ export const GROUPS = [
       },
       out: RESULTS_OUT('weights.json and weights.svg'),
       threads: THREADS,
+      runtime: RUNTIME,
       'cache-dir': flag(CACHE_DIR, { help: 'where hub models are cached' }),
       offline: flag(OFFLINE, { help: 'never download: the --mpnet model must be a folder or cached' }),
       quiet: QUIET,

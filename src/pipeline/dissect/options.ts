@@ -15,7 +15,7 @@ import type { SimilarityName } from '../../numeric/similarity-options.js';
 import type { ProgressEvent, RunHooks } from '../../progress.js';
 import type { LayerResult } from '../../report/descriptions.js';
 import type { DissectInputs as ArgsInputs } from '../../results/schema.js';
-import { checkThreads } from '../../runtime/node.js';
+import { checkThreads } from '../../runtime/index.js';
 import { checkWorkers } from '../_preprocess-pool.js';
 import type { SkippedImage } from '../_probe-batches.js';
 import type { CacheStats } from '../cache.js';
