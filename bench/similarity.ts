@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { computeSimilarity } from '../src/compute/similarity-engine.js';
+import { computeSimilarity } from '../src/compute/similarity/index.js';
 import type { Matrix } from '../src/numeric/matrix.js';
 import { mulberry32 } from '../src/numeric/random.js';
 import { SIMILARITY_NAMES, type SimilarityName } from '../src/numeric/similarity-options.js';

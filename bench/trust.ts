@@ -12,7 +12,7 @@
  * sensitive to other processes than wall-clock time), and the process's peak RSS.
  */
 import { parseArgs } from 'node:util';
-import { computeSimilarity } from '../src/compute/similarity-engine.js';
+import { computeSimilarity } from '../src/compute/similarity/index.js';
 import type { Matrix } from '../src/numeric/matrix.js';
 import { gaussianSampler, mulberry32 } from '../src/numeric/random.js';
 import { normalizeRows } from '../src/numeric/reductions.js';

@@ -14,7 +14,7 @@ export {
   computeSimilarity,
   type SimilarityResult,
   type SimilarityRunOptions,
-} from './compute/similarity-engine.js';
+} from './compute/similarity/index.js';
 export {
   BUILTIN_CONCEPT_NAMES,
   type LoadConceptsOptions,
@@ -161,8 +161,8 @@ export {
   type WeightTextSpace,
 } from './pipeline/weights.js';
 export type { ProgressCallback, ProgressEvent, RunHooks } from './progress.js';
-export { descriptionsCsv, type LayerResult, neuronsJson } from './report/descriptions.js';
 export { buildReport, type ReportOptions, type ReportResult } from './report/html-report.js';
+export { descriptionsCsv, type LayerResult, neuronsJson } from './results/descriptions.js';
 export {
   type ArgsLayer,
   type DescriptionRow,

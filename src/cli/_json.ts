@@ -1,5 +1,5 @@
 /** What the commands print with --json. Internal. */
-import type { LayerResult } from '../report/descriptions.js';
+import type { LayerResult } from '../results/descriptions.js';
 
 /** `value` as the indented JSON a command prints on stdout. */
 export function jsonText(value: unknown): string {

@@ -15,7 +15,7 @@
  * - Bad images (corrupt, truncated, unreadable) stop the run with an error naming the file, or, with
  *   `skipBadImages`, are left out of the outputs and listed in `skipped`; rows stay in probe order.
  */
-import { checkMemoryBudget } from '../compute/similarity-engine.js';
+import { checkMemoryBudget } from '../compute/similarity/index.js';
 import { IMAGENET_PREPROCESS, type PreprocessConfig, preprocessShape } from '../data/preprocess.js';
 import {
   openProbeDataset,

@@ -26,6 +26,7 @@ import {
   readRegularText,
   regularFileStat,
 } from '../io/regular-file.js';
+import { sha256Hex } from '../io/sha256.js';
 import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import type { FileStat } from '../platform/types.js';
@@ -45,13 +46,6 @@ export function canonicalJson(value: unknown): string {
     .filter((k) => obj[k] !== undefined)
     .sort();
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
-}
-
-export function sha256Hex(data: string | Uint8Array): string {
-  return platform.hashing
-    .sha256()
-    .update(typeof data === 'string' ? new TextEncoder().encode(data) : data)
-    .digestHex();
 }
 
 /** The cache key of an entry: SHA-256 (hex) of the canonical JSON of its parts. */

@@ -8,15 +8,15 @@
  * prior over all neurons, so the layer's every neuron takes part); the neuron's row gives the ranking.
  */
 import { platform } from '#platform';
-import { computeSimilarity } from '../compute/similarity-engine.js';
+import { computeSimilarity } from '../compute/similarity/index.js';
 import { loadConceptSet } from '../data/builtin-concepts.js';
 import { defaultCacheDir } from '../io/cache-dir.js';
+import { sha256Hex } from '../io/sha256.js';
 import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import type { RunHooks } from '../progress.js';
 import { writeAnalysisJson } from '../results/index.js';
 import { loadDissectRun, loadRunConceptSet, openRunClip, readRunMatrix, runLayer } from './_results.js';
-import { sha256Hex } from './cache.js';
 
 const { join } = platform.paths;
 

@@ -17,10 +17,11 @@
  * ground truths with the same encoders, so the methods can be put side by side as in Table 1.
  */
 import { platform } from '#platform';
-import { computeSimilarity } from '../compute/similarity-engine.js';
+import { computeSimilarity } from '../compute/similarity/index.js';
 import { loadConceptSet } from '../data/builtin-concepts.js';
 import { type MethodLabels, readClassNames, readMethodLabels } from '../data/labels-files.js';
 import { readResultsMatrix, resultsFilePath } from '../io/results-folder.js';
+import { sha256Hex } from '../io/sha256.js';
 import { type ClipDtype, createOnnxClipEncoder, DEFAULT_CLIP_MODEL } from '../models/onnx-clip-encoder.js';
 import { createOnnxSentenceEncoder, DEFAULT_SENTENCE_MODEL } from '../models/onnx-sentence-encoder.js';
 import { ArgumentError, ClipDissectError, ShapeError } from '../numeric/errors.js';
@@ -35,7 +36,6 @@ import {
 } from '../results/index.js';
 import { VERSION } from '../version.js';
 import { embedDistinct, loadRunConceptSet, runConceptSource } from './_results.js';
-import { sha256Hex } from './cache.js';
 
 const { basename, join } = platform.paths;
 

@@ -13,7 +13,7 @@
  * score higher with "a OR b" than with "a". The pass rate is the fraction of pairs where it does (strictly).
  * AUC (ROC) is reported beside the five metrics for contrast.
  */
-import { computeSimilarity } from '../compute/similarity-engine.js';
+import { computeSimilarity } from '../compute/similarity/index.js';
 import { ArgumentError } from '../numeric/errors.js';
 import { rocAuc } from '../numeric/eval-metrics.js';
 import type { Matrix } from '../numeric/matrix.js';

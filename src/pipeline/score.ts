@@ -14,6 +14,7 @@ import { platform } from '#platform';
 import { loadConceptSet } from '../data/builtin-concepts.js';
 import { type ConceptPresence, readConceptLabels } from '../data/concept-labels.js';
 import { LabelsFileError, type MethodLabels, readMethodLabels } from '../data/labels-files.js';
+import { sha256Hex } from '../io/sha256.js';
 import { ArgumentError, ClipDissectError, ShapeError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import type { RunHooks } from '../progress.js';
@@ -26,7 +27,6 @@ import {
   readRunMatrix,
   runLayer,
 } from './_results.js';
-import { sha256Hex } from './cache.js';
 import { computeLayerTrust, type LayerTrust, resolveTrustOptions, type TrustOptions } from './trust.js';
 
 const { join } = platform.paths;

@@ -5,7 +5,7 @@
  */
 
 import { platform } from '#platform';
-import { computeSimilarity, type SimilarityResult } from '../compute/similarity-engine.js';
+import { computeSimilarity, type SimilarityResult } from '../compute/similarity/index.js';
 import { loadConceptSet } from '../data/builtin-concepts.js';
 import { type ConceptSet, duplicateWarnings } from '../data/concepts.js';
 import { checkWritableFolder, withFolderLock } from '../io/folders.js';
@@ -15,7 +15,7 @@ import { ArgumentError, ClipDissectError, ShapeError } from '../numeric/errors.j
 import { checkFinite, type Matrix } from '../numeric/matrix.js';
 import { checkSimilarityName, type SimilarityName } from '../numeric/similarity-options.js';
 import type { RunHooks } from '../progress.js';
-import { type LayerResult, neuronsJsonBody } from '../report/descriptions.js';
+import { type LayerResult, neuronsJsonBody } from '../results/descriptions.js';
 import {
   type SimilarityArgs,
   writeArgsJson,

@@ -35,16 +35,17 @@
  * softmax of every image and each neuron's image ranking, cos_similarity's concept norms); every figure equals
  * what plain computeSimilarity reruns give.
  */
+
 import { platform } from '#platform';
 import { DEFAULT_MEMORY_BUDGET } from '../compute/memory-budget.js';
-import { similarityColumns } from '../compute/similarity-columns.js';
 import {
   computeSimilarity,
   cosConceptNorms,
   type PmiSoftmax,
   pmiSoftmaxRows,
   type SimilarityResult,
-} from '../compute/similarity-engine.js';
+} from '../compute/similarity/index.js';
+import { similarityColumns } from '../compute/similarity-columns.js';
 import { type ConceptPresence, readConceptLabels } from '../data/concept-labels.js';
 import { ArgumentError, ShapeError } from '../numeric/errors.js';
 import { gatherRows, type Matrix } from '../numeric/matrix.js';
@@ -67,7 +68,15 @@ import {
   topFractionMask,
 } from '../numeric/trust-metrics.js';
 import type { RunHooks } from '../progress.js';
-import type { LayerResult } from '../report/descriptions.js';
+import type { LayerResult } from '../results/descriptions.js';
+import type {
+  LayerTrust,
+  LayerTrustSummary,
+  NeuronTrust,
+  SummaryStat,
+  TrustBadge,
+  TrustSettings,
+} from '../results/trust.js';
 
 /** The fewest probe images the trust figures take: a fit half and a held-out half of at least 4 each. */
 export const TRUST_MIN_IMAGES = 8;
@@ -115,65 +124,7 @@ export interface TrustInputs {
   groundTruth?: (candidate: number) => Uint8Array | undefined;
 }
 
-export type TrustBadge = 'high' | 'medium' | 'low' | 'dead';
-
-export interface NeuronTrust {
-  unit: number;
-  label: string;
-  badge: TrustBadge;
-  /** Fraction of bootstrap resamples whose winner is `label`. */
-  stability: number;
-  /** The most frequent other winner over the resamples and its fraction (null when there is none). */
-  runnerUp: string | null;
-  runnerUpFraction: number;
-  /** The label's similarity score on all images. */
-  score: number | null;
-  /** z-score of `score` against the neuron's own permutation null. */
-  z: number | null;
-  /** Permutation p-value against the layer's pooled null. */
-  p: number | null;
-  /** The label the fit half picks, and whether it equals the full-set label. */
-  fitLabel: string;
-  fitLabelMatches: boolean;
-  /** The label the simulation and the metrics judge (fitLabel in 'chosen' mode, label in 'given' mode). */
-  scoredLabel: string;
-  /** Held-out Pearson r of the simulated activations. */
-  simulation: number | null;
-  metrics: { [K in keyof LabelMetrics]: number | null };
-  presence: 'ground-truth' | 'clip';
-}
-
-export interface SummaryStat {
-  mean: number | null;
-  median: number | null;
-}
-
-export interface LayerTrustSummary {
-  neurons: number;
-  live: number;
-  stability: SummaryStat;
-  simulation: SummaryStat;
-  metrics: Record<keyof LabelMetrics, SummaryStat>;
-  /** Fraction of live neurons with p ≤ 0.05. */
-  significant: number;
-  /** Fraction of live neurons whose fit-half label is the full-set label. */
-  fitLabelMatches: number;
-  badges: Record<TrustBadge, number>;
-}
-
-export interface LayerTrust {
-  layer: string;
-  settings: Required<Omit<TrustOptions, 'memoryBudget' | 'threads' | 'onProgress'>> & {
-    fitImages: number;
-    heldOutImages: number;
-    presence: 'ground-truth' | 'clip' | 'mixed';
-  };
-  neurons: NeuronTrust[];
-  summary: LayerTrustSummary;
-  /** Wall-clock seconds of the layer, and of its similarity reruns. */
-  seconds: number;
-  rerunSeconds: number;
-}
+export type { LayerTrust, LayerTrustSummary, NeuronTrust, SummaryStat, TrustBadge, TrustSettings };
 
 function checkFraction(name: string, v: number): void {
   if (!(typeof v === 'number' && v > 0 && v <= 1))

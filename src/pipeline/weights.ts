@@ -26,8 +26,8 @@ import type { Matrix } from '../numeric/matrix.js';
 import { matmulTransB, normalizeRows } from '../numeric/reductions.js';
 import { type PearsonResult, pearson } from '../numeric/stats.js';
 import type { RunHooks } from '../progress.js';
-import { linePlotSvg } from '../report/line-plot-svg.js';
 import { writeAnalysisJson } from '../results/index.js';
+import { linePlotSvg } from '../results/line-plot-svg.js';
 import { type DissectRun, embedDistinct, loadDissectRun, openRunClip, runLayer } from './_results.js';
 
 const { join } = platform.paths;

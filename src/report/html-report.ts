@@ -29,12 +29,11 @@ import { isFile, readJson } from '../io/files.js';
 import { checkWritableFolder, withFolderLock } from '../io/folders.js';
 import { readRegularFile } from '../io/regular-file.js';
 import { readResultsMatrix, resultsFilePath } from '../io/results-folder.js';
+import { sha256Hex } from '../io/sha256.js';
 import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
 import type { Matrix } from '../numeric/matrix.js';
 import { mulberry32 } from '../numeric/random.js';
 import { columnTopK } from '../numeric/topk.js';
-import { sha256Hex } from '../pipeline/cache.js';
-import type { LayerTrust, TrustBadge } from '../pipeline/trust.js';
 import type { RunHooks } from '../progress.js';
 import {
   type DissectArgs,
@@ -43,6 +42,7 @@ import {
   readImagesTxt,
   readNeuronsJson,
 } from '../results/index.js';
+import type { LayerTrust, TrustBadge } from '../results/trust.js';
 import { VERSION } from '../version.js';
 import { reportPageHtml } from './_report-page.js';
 

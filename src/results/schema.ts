@@ -17,7 +17,7 @@
  */
 import type { ClipDtype } from '../models/onnx-clip-encoder.js';
 import type { SimilarityName } from '../numeric/similarity-options.js';
-import type { LayerTrust, NeuronTrust } from '../pipeline/trust.js';
+import type { LayerTrust, NeuronTrust } from './trust.js';
 
 /** The format version this code writes into args.json and neurons.json. */
 export const RESULTS_SCHEMA_VERSION = '1.0';

@@ -7,7 +7,7 @@ import { platform } from '#platform';
 import { writeFileAtomic } from '../io/atomic.js';
 import { matrixToNpy, writeNpy } from '../io/npy.js';
 import type { Matrix } from '../numeric/matrix.js';
-import { descriptionsCsv, type LayerResult } from '../report/descriptions.js';
+import { descriptionsCsv, type LayerResult } from '../results/descriptions.js';
 import { VERSION } from '../version.js';
 import {
   type ActivationsJson,

@@ -6,9 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -58,4 +59,71 @@ describe('layering (biome.json noRestrictedImports)', { skip: false }, () => {
       }
     });
   }
+});
+
+/**
+ * The rooms of src/ and the rooms each may import (README "Layout"), lowest first. A file of src/ directly
+ * (index.ts, progress.ts, version.ts) is its own room.
+ */
+const ROOMS: Record<string, readonly string[]> = {
+  'platform/types': [],
+  numeric: [],
+  'version.ts': ['platform/types'],
+  'progress.ts': [],
+  io: ['numeric', 'platform/types', 'progress.ts'],
+  runtime: ['numeric', 'platform/types'],
+  data: ['io', 'numeric', 'platform/types', 'progress.ts'],
+  compute: ['runtime', 'numeric', 'platform/types', 'progress.ts'],
+  models: ['data', 'compute', 'runtime', 'io', 'numeric', 'platform/types', 'progress.ts'],
+  results: ['models', 'data', 'compute', 'io', 'numeric', 'platform/types', 'version.ts'],
+  pipeline: [
+    'results',
+    'models',
+    'data',
+    'compute',
+    'runtime',
+    'io',
+    'numeric',
+    'platform/types',
+    'progress.ts',
+    'version.ts',
+  ],
+  report: ['results', 'data', 'io', 'numeric', 'platform/types', 'progress.ts', 'version.ts'],
+  'platform/node': ['platform/types'],
+};
+
+function roomOf(file: string): string {
+  const rel = relative(join(ROOT, 'src'), file).split(/[\\/]/);
+  if (rel.length === 1) return rel[0].replace(/\.js$/, '.ts');
+  if (rel[0] === 'platform') return rel[1] === 'node' ? 'platform/node' : 'platform/types';
+  return rel[0];
+}
+
+function* sourceFiles(dir: string): Generator<string> {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) yield* sourceFiles(p);
+    else if (e.name.endsWith('.ts')) yield p;
+  }
+}
+
+describe('layering (rooms of src/)', () => {
+  test('each room imports only the rooms below it', () => {
+    const wrong: string[] = [];
+    let edges = 0;
+    for (const file of sourceFiles(join(ROOT, 'src'))) {
+      const from = roomOf(file);
+      const allowed = ROOMS[from];
+      if (allowed === undefined) continue; // cli and index.ts may import every room
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/^(?:import|export)[^;]*?from '(\.[^']+)'/gms)) {
+        const to = roomOf(resolve(dirname(file), m[1]));
+        if (to === from) continue;
+        edges++;
+        if (!allowed.includes(to)) wrong.push(`${relative(ROOT, file)} (${from}) imports ${m[1]} (${to})`);
+      }
+    }
+    assert.ok(edges > 100, `only ${edges} imports between rooms found: is the scan broken?`);
+    assert.deepEqual(wrong, []);
+  });
 });

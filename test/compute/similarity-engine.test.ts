@@ -5,7 +5,7 @@ import {
   cosConceptNorms,
   pmiSoftmaxRows,
   type SimilarityReuse,
-} from '../../src/compute/similarity-engine.js';
+} from '../../src/compute/similarity/index.js';
 import { ArgumentError, NonFiniteError } from '../../src/numeric/errors.js';
 import { gatherRows } from '../../src/numeric/matrix.js';
 import { mulberry32, randomPermutation } from '../../src/numeric/random.js';

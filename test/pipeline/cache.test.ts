@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import * as onnx from 'onnx-buf';
+import { sha256Hex } from '../../src/io/sha256.js';
 import { ClipDissectError } from '../../src/numeric/errors.js';
 import type { Matrix } from '../../src/numeric/matrix.js';
 import {
@@ -14,7 +15,6 @@ import {
   fileSha256,
   fileSha256s,
   modelSha256s,
-  sha256Hex,
 } from '../../src/pipeline/cache.js';
 import { tempDir } from '../helpers/cli.js';
 import { makeFifo } from '../helpers/data.js';

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it, test } from 'node:test';
-import { computeSimilarity } from '../../src/compute/similarity-engine.js';
+import { computeSimilarity } from '../../src/compute/similarity/index.js';
 import { decodeImageRGB } from '../../src/data/decode.js';
 import { preprocessImage } from '../../src/data/preprocess.js';
 import { openProbeDataset, type ProbeDataset } from '../../src/data/probe-dataset.js';

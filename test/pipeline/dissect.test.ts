@@ -5,7 +5,7 @@ import { availableParallelism, hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { computeSimilarity } from '../../src/compute/similarity-engine.js';
+import { computeSimilarity } from '../../src/compute/similarity/index.js';
 import { decodeImageRGB } from '../../src/data/decode.js';
 import { preprocessImage } from '../../src/data/preprocess.js';
 import { npyToMatrix, readNpy } from '../../src/io/npy.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { csvField, formatFloat32 } from '../../src/report/descriptions.js';
+import { csvField, formatFloat32 } from '../../src/results/descriptions.js';
 
 describe('formatting', () => {
   it('prints float32 values the way numpy does (shortest round-trip)', () => {

@@ -3,12 +3,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { computeSimilarity } from '../../src/compute/similarity-engine.js';
+import { computeSimilarity } from '../../src/compute/similarity/index.js';
 import { ClipDissectError } from '../../src/numeric/errors.js';
 import type { Matrix } from '../../src/numeric/matrix.js';
 import { mulberry32 } from '../../src/numeric/random.js';
 import { loadDissectRun } from '../../src/pipeline/_results.js';
-import { type LayerResult, neuronsJsonBody } from '../../src/report/descriptions.js';
+import { type LayerResult, neuronsJsonBody } from '../../src/results/descriptions.js';
 import {
   type DissectArgs,
   layerDescriptions,

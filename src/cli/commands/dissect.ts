@@ -16,8 +16,8 @@ import {
   type SimilarityName,
 } from '../../numeric/similarity-options.js';
 import { dissect } from '../../pipeline/dissect.js';
-import { formatFloat32 } from '../../report/descriptions.js';
 import { buildReport } from '../../report/html-report.js';
+import { formatFloat32 } from '../../results/descriptions.js';
 import { applyTopK, CliError, type CliIO, choice, optionalInt, optionalSize, parseParams } from '../_args.js';
 import { startCommand, wroteLines } from '../_command.js';
 import {

@@ -6,7 +6,7 @@ import {
   type SimilarityName,
 } from '../../numeric/similarity-options.js';
 import { runSimilarityFiles } from '../../pipeline/similarity-files.js';
-import { formatFloat32 } from '../../report/descriptions.js';
+import { formatFloat32 } from '../../results/descriptions.js';
 import { applyTopK, type CliIO, choice, optionalInt, optionalSize, parseParams } from '../_args.js';
 import { startCommand, wroteLines } from '../_command.js';
 import {

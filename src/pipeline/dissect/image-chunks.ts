@@ -12,6 +12,7 @@
  */
 import { type PreprocessConfig, preprocessorConfigFromHF, preprocessShape } from '../../data/preprocess.js';
 import type { ProbeDataset, ProbeImage } from '../../data/probe-dataset.js';
+import { sha256Hex } from '../../io/sha256.js';
 import { alignToRuns, runBatchFor } from '../../models/_run-batch.js';
 import type { ClipEncoder } from '../../models/clip-encoder.js';
 import {
@@ -28,7 +29,7 @@ import { checkFinite, type Matrix } from '../../numeric/matrix.js';
 import { VERSION } from '../../version.js';
 import { earlyPrefetch, type Prefetcher, writeInput } from '../_preprocess-pool.js';
 import { runProbeBatches, type SkippedImage } from '../_probe-batches.js';
-import { cacheKey, type FeatureCache, sha256Hex } from '../cache.js';
+import { cacheKey, type FeatureCache } from '../cache.js';
 import { type ClipTowerOptions, openClipTower } from './clip-tower.js';
 import type { ClipHashes } from './inputs.js';
 import type { StageContext } from './options.js';

@@ -7,12 +7,13 @@ import { platform } from '#platform';
 import { BUILTIN_CONCEPT_SETS, loadConceptSet } from '../../data/builtin-concepts.js';
 import { type ConceptSet, duplicateWarnings } from '../../data/concepts.js';
 import type { PreprocessConfig } from '../../data/preprocess.js';
+import { sha256Hex } from '../../io/sha256.js';
 import { resolveModelFiles } from '../../models/_hub.js';
 import { type ClipDtype, clipModelFiles, DEFAULT_CLIP_MODEL } from '../../models/onnx-clip-encoder.js';
 import { readId2Label, resolveTargetSource, type TargetSource } from '../../models/target-files.js';
 import { ArgumentError } from '../../numeric/errors.js';
 import { resolvePreprocess } from '../activations.js';
-import { fileSha256s, modelSha256s, sha256Hex } from '../cache.js';
+import { fileSha256s, modelSha256s } from '../cache.js';
 import {
   DEFAULT_CONCEPTS,
   DEFAULT_PROBE,

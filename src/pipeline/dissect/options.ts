@@ -2,7 +2,7 @@
  * dissect's options, hooks and result, their defaults and checks, and what every stage of the run gets from the
  * orchestrator (src/pipeline/dissect.ts): timings, warnings, progress and the stop signal.
  */
-import { checkMemoryBudget } from '../../compute/similarity-engine.js';
+import { checkMemoryBudget } from '../../compute/similarity/index.js';
 import type { PreprocessConfig } from '../../data/preprocess.js';
 import type { ProbeImage } from '../../data/probe-dataset.js';
 import { checkRunBatchSize } from '../../models/_run-batch.js';
@@ -13,7 +13,7 @@ import { ArgumentError, formatChoices } from '../../numeric/errors.js';
 import type { Matrix } from '../../numeric/matrix.js';
 import type { SimilarityName } from '../../numeric/similarity-options.js';
 import type { ProgressEvent, RunHooks } from '../../progress.js';
-import type { LayerResult } from '../../report/descriptions.js';
+import type { LayerResult } from '../../results/descriptions.js';
 import type { DissectInputs as ArgsInputs } from '../../results/schema.js';
 import { checkThreads } from '../../runtime/index.js';
 import { checkWorkers } from '../_preprocess-pool.js';

@@ -10,7 +10,7 @@ import type { ClipPreprocess } from '../../models/onnx-clip-encoder.js';
 import type { LayerInfo, PoolMode, TokenMode } from '../../models/target-model.js';
 import type { Matrix } from '../../numeric/matrix.js';
 import type { SimilarityName } from '../../numeric/similarity-options.js';
-import { neuronsJsonBody } from '../../report/descriptions.js';
+import { neuronsJsonBody } from '../../results/descriptions.js';
 import {
   type DissectInputs as ArgsInputs,
   type DissectArgs,

@@ -1,10 +1,10 @@
 /** dissect's similarity stage: each layer's neurons labelled by the similarity function (src/compute). */
-import { computeSimilarity, type SimilarityResult } from '../../compute/similarity-engine.js';
+import { computeSimilarity, type SimilarityResult } from '../../compute/similarity/index.js';
 import type { LayerInfo } from '../../models/target-model.js';
 import { ArgumentError, ClipDissectError } from '../../numeric/errors.js';
 import type { Matrix } from '../../numeric/matrix.js';
 import type { SimilarityName } from '../../numeric/similarity-options.js';
-import type { LayerResult } from '../../report/descriptions.js';
+import type { LayerResult } from '../../results/descriptions.js';
 import type { StageContext } from './options.js';
 
 /** A topK larger than the usable images: the message says how to lower it. */

@@ -3,11 +3,13 @@
  * texts (src/pipeline/cache.ts). The text tower opens only when some chunk is not cached, and is released at
  * the end of the stage.
  */
+
+import { sha256Hex } from '../../io/sha256.js';
 import type { ClipEncoder } from '../../models/clip-encoder.js';
 import { clipDtypeKey } from '../../models/onnx-clip-encoder.js';
 import { checkFinite, type Matrix } from '../../numeric/matrix.js';
 import { VERSION } from '../../version.js';
-import { cacheKey, type FeatureCache, sha256Hex } from '../cache.js';
+import { cacheKey, type FeatureCache } from '../cache.js';
 import { type ClipTowerOptions, openClipTower } from './clip-tower.js';
 import type { ClipHashes } from './inputs.js';
 import type { StageContext } from './options.js';

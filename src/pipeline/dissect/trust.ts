@@ -6,7 +6,7 @@
 import { ArgumentError } from '../../numeric/errors.js';
 import type { Matrix } from '../../numeric/matrix.js';
 import type { SimilarityName } from '../../numeric/similarity-options.js';
-import type { LayerResult } from '../../report/descriptions.js';
+import type { LayerResult } from '../../results/descriptions.js';
 import { addLayerTrust, type DissectTrustOptions, TRUST_MIN_IMAGES } from '../trust.js';
 import type { StageContext } from './options.js';
 

@@ -2,9 +2,9 @@
  * Result files in the official formats: `descriptions.csv` (`layer,unit,description,similarity`, as the
  * reference's pandas `to_csv(index=False)` writes it) and the richer `neurons.json`.
  */
-import type { SimilarityResult } from '../compute/similarity-engine.js';
-import type { LayerTrust, NeuronTrust } from '../pipeline/trust.js';
+import type { SimilarityResult } from '../compute/similarity/index.js';
 import { type NeuronRecord, type NeuronsJson, RESULTS_SCHEMA_VERSION } from '../results/schema.js';
+import type { LayerTrust, NeuronTrust } from './trust.js';
 
 export type { NeuronRecord } from '../results/schema.js';
 
