@@ -3,7 +3,8 @@ import { ArgumentError } from '../errors.js';
 import { createMatrix, type Matrix } from '../matrix.js';
 import { logSumExp, softmaxRows } from '../reductions.js';
 import { columnTopK } from '../topk.js';
-import { checkNumber } from './_define.js';
+import { checkNumber, type SimilarityDefinition } from './_define.js';
+import { clipSimilarities } from './_math.js';
 
 /** The options both functions take. */
 export interface PmiOptions {
@@ -11,6 +12,24 @@ export interface PmiOptions {
   a: number;
   lambda: number;
   minProb: number;
+}
+
+/**
+ * The reference, the engine kernel and the subset scaling of a function on the pmi kernel, given how its
+ * options make the rank factors p and c.
+ */
+export function pmiParts<O extends PmiOptions>(
+  factors: (o: O) => { p: Float64Array; c: Float64Array },
+): Pick<SimilarityDefinition<O>, 'reference' | 'kernel' | 'forRows'> {
+  return {
+    reference(inp, o) {
+      const { p, c } = factors(o);
+      const P = clipSimilarities(inp.imageFeatures, inp.textFeatures);
+      return pmiScores(P, inp.activations, o.topK, o.a, o.lambda, p, c);
+    },
+    kernel: (o) => ({ kind: 'pmi', topK: o.topK, a: o.a, lambda: o.lambda, ...factors(o) }),
+    forRows: pmiForRows,
+  };
 }
 
 /** Checks topK (<= nImages), a, lambda and minProb. */

@@ -1,8 +1,7 @@
 /** SoftWPMI, the paper's default (Sec. 3.1, Appendix A.1). */
 import { ArgumentError } from '../errors.js';
 import { checkNumber, cliHint, type SimilarityDefinition } from './_define.js';
-import { clipSimilarities } from './_math.js';
-import { checkPmiOptions, pmiForRows, pmiScores } from './_pmi.js';
+import { checkPmiOptions, pmiParts } from './_pmi.js';
 
 export interface SoftWpmiOptions {
   /** Images per neuron that enter the soft example set. Default 100. */
@@ -51,11 +50,5 @@ export const softWpmi: SimilarityDefinition<SoftWpmiOptions> = {
       );
     }
   },
-  reference(inp, o) {
-    const { p, c } = factors(o);
-    const P = clipSimilarities(inp.imageFeatures, inp.textFeatures);
-    return pmiScores(P, inp.activations, o.topK, o.a, o.lambda, p, c);
-  },
-  kernel: (o) => ({ kind: 'pmi', topK: o.topK, a: o.a, lambda: o.lambda, ...factors(o) }),
-  forRows: pmiForRows,
+  ...pmiParts(factors),
 };

@@ -1,8 +1,7 @@
 /** WPMI (paper Sec. 3.1, Appendix A.1): PMI over each neuron's top images, every image weighted 1. */
 import { ArgumentError } from '../errors.js';
 import { cliHint, type SimilarityDefinition } from './_define.js';
-import { clipSimilarities } from './_math.js';
-import { checkPmiOptions, pmiForRows, pmiScores } from './_pmi.js';
+import { checkPmiOptions, pmiParts } from './_pmi.js';
 
 export interface WpmiOptions {
   /** Default 28. */
@@ -31,11 +30,5 @@ export const wpmi: SimilarityDefinition<WpmiOptions> = {
       );
     }
   },
-  reference(inp, o) {
-    const { p, c } = factors(o);
-    const P = clipSimilarities(inp.imageFeatures, inp.textFeatures);
-    return pmiScores(P, inp.activations, o.topK, o.a, o.lambda, p, c);
-  },
-  kernel: (o) => ({ kind: 'pmi', topK: o.topK, a: o.a, lambda: o.lambda, ...factors(o) }),
-  forRows: pmiForRows,
+  ...pmiParts(factors),
 };
