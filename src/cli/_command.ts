@@ -83,7 +83,10 @@ export async function startCommand<const G extends readonly FlagGroup[] = readon
   // the ONNX runtime, before any work: a missing native runtime fails here
   if ('runtime' in options) {
     const runtime = await selectRuntime(choice('runtime', values.runtime, RUNTIME_CHOICES) ?? 'auto');
-    if (values.quiet !== true) io.stderr.write(`${runtimeLine(runtime)}\n`);
+    // said when it is the slower WebAssembly one (with how to get the native one) or was asked for;
+    // args.json records it either way
+    if (values.quiet !== true && (runtime.name === 'wasm' || values.runtime !== undefined))
+      io.stderr.write(`${runtimeLine(runtime)}\n`);
     checkRuntimeDevice(values.device === 'cuda' ? 'cuda' : undefined);
   }
   const renderer = new ProgressRenderer(io.stderr);

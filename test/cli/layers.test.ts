@@ -19,6 +19,15 @@ describe('clip-dissect layers', () => {
     // BatchNorm folded into conv1 by the default export
     assert.match(r.stdout, /warning: .*conv1.*/);
   });
+  it('names the runtime on stderr only when it is the WebAssembly one or --runtime asked for it', async () => {
+    // onnxruntime-node is installed here (a devDependency): auto takes it and says nothing
+    const auto = await cli(['layers', `${MODELS}resnet_small_ts.onnx`]);
+    assert.equal(auto.code, 0, auto.stderr);
+    assert.doesNotMatch(auto.stderr, /^runtime:/m);
+    const asked = await cli(['layers', `${MODELS}resnet_small_ts.onnx`, '--runtime', 'native']);
+    assert.equal(asked.code, 0, asked.stderr);
+    assert.match(asked.stderr, /^runtime: native \(onnxruntime-node 1\.31\.1; /m);
+  });
   it('gives JSON for machines, for the dynamo exporter too', async () => {
     const r = await cli(['layers', '--json', `${MODELS}resnet_small_dynamo.onnx`]);
     assert.equal(r.code, 0, r.stderr);
