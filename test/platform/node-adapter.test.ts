@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -50,6 +51,20 @@ describe('platform (Node adapter)', () => {
     }
     const names = (await files.readdir(dir)).map((e) => e.name);
     assert.deepEqual(names, ['a.bin']);
+  });
+
+  test("files: one bigint stat gives the same numbers as Node's Stats (ms times to the last bit)", async () => {
+    const p = join(dir, 'times.bin');
+    await writeFile(p, 'x');
+    // fractional milliseconds, and a time before 1970
+    for (const t of [1733567890.123456, 1.5e9 + 0.000789, -12345.678901]) {
+      await utimes(p, t, t);
+      const want = statSync(p);
+      const got = await platform.files.stat(p);
+      for (const k of ['mtimeMs', 'ctimeMs', 'size', 'ino', 'dev'] as const)
+        assert.equal(got[k], want[k], `${k} at ${t}`);
+      assert.equal(got.mtimeNs, statSync(p, { bigint: true }).mtimeNs);
+    }
   });
 
   test('hashing: incremental SHA-256 equals one-shot', () => {

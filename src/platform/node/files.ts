@@ -1,17 +1,33 @@
 /** The file-system port on Node's `fs`. */
-import { constants, readFileSync, type Stats, unlinkSync } from 'node:fs';
+import { type BigIntStats, constants, readFileSync, unlinkSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { sep } from 'node:path';
 import type { DirEntry, FileStat, FileSystem, OpenFile, OpenMode, RawDirEntry } from '../types.js';
 
-function toStat(st: Stats, ns?: bigint, cns?: bigint): FileStat {
+/**
+ * Milliseconds from a nanosecond time exactly as Node's own Stats computes them from the seconds and
+ * nanoseconds it gets (`sec * 1e3 + nsec / 1e6` in doubles), so that one bigint stat gives both.
+ */
+function msOf(ns: bigint): number {
+  const sec = ns / 1_000_000_000n;
+  let nsec = ns % 1_000_000_000n;
+  let s = sec;
+  if (nsec < 0n) {
+    nsec += 1_000_000_000n;
+    s -= 1n;
+  }
+  return Number(s) * 1e3 + Number(nsec) / 1e6;
+}
+
+function toStat(st: BigIntStats): FileStat {
   return {
-    size: st.size,
-    mtimeMs: st.mtimeMs,
-    ctimeMs: st.ctimeMs,
-    mtimeNs: ns ?? BigInt(Math.round(st.mtimeMs * 1e6)),
-    ino: st.ino,
-    dev: st.dev,
+    size: Number(st.size),
+    mtimeMs: msOf(st.mtimeNs),
+    ctimeMs: msOf(st.ctimeNs),
+    mtimeNs: st.mtimeNs,
+    ctimeNs: st.ctimeNs,
+    ino: Number(st.ino),
+    dev: Number(st.dev),
     isFile: () => st.isFile(),
     isDirectory: () => st.isDirectory(),
     isSymbolicLink: () => st.isSymbolicLink(),
@@ -19,14 +35,11 @@ function toStat(st: Stats, ns?: bigint, cns?: bigint): FileStat {
     isSocket: () => st.isSocket(),
     isCharacterDevice: () => st.isCharacterDevice(),
     isBlockDevice: () => st.isBlockDevice(),
-    ctimeNs: cns ?? BigInt(Math.round(st.ctimeMs * 1e6)),
   };
 }
 
 async function statOf(path: string, link: boolean): Promise<FileStat> {
-  const big = link ? await fsp.lstat(path, { bigint: true }) : await fsp.stat(path, { bigint: true });
-  const st = link ? await fsp.lstat(path) : await fsp.stat(path);
-  return toStat(st, big.mtimeNs, big.ctimeNs);
+  return toStat(link ? await fsp.lstat(path, { bigint: true }) : await fsp.stat(path, { bigint: true }));
 }
 
 const OPEN_FLAGS: Record<OpenMode, string | number> = {
@@ -44,11 +57,7 @@ function wrapHandle(fh: fsp.FileHandle): OpenFile {
     write: async (buffer, offset = 0, length = buffer.length - offset) =>
       (await fh.write(buffer, offset, length)).bytesWritten,
     writeText: (text) => fh.writeFile(text),
-    stat: async () => {
-      const st = await fh.stat();
-      const big = await fh.stat({ bigint: true });
-      return toStat(st, big.mtimeNs, big.ctimeNs);
-    },
+    stat: async () => toStat(await fh.stat({ bigint: true })),
     datasync: () => fh.datasync(),
     close: () => fh.close(),
   };
