@@ -19,12 +19,9 @@ import { rocAuc } from '../numeric/eval-metrics.js';
 import type { Matrix } from '../numeric/matrix.js';
 import { gaussianSampler, mulberry32, randomPermutation } from '../numeric/random.js';
 import { normalizeRows } from '../numeric/reductions.js';
-import {
-  checkSimilarityName,
-  SIMILARITY_DEFAULTS,
-  SIMILARITY_NAMES,
-  type SimilarityName,
-} from '../numeric/similarity-options.js';
+import type { SimilarityDefinition } from '../numeric/similarity-functions/_define.js';
+import { similarityDefinition } from '../numeric/similarity-functions/index.js';
+import { checkSimilarityName, SIMILARITY_NAMES, type SimilarityName } from '../numeric/similarity-options.js';
 import {
   labelMetrics,
   METRIC_NAMES,
@@ -228,11 +225,13 @@ export async function sanityFromFeatures(
   for (const level of noise) {
     const A = syntheticActivations(In, Tn, specs, level, rand);
     for (const s of sims) {
-      const options: Record<string, number> = s === run.similarity ? { ...(run.options ?? {}) } : {};
-      if ((s === 'soft_wpmi' || s === 'wpmi') && options.topK === undefined)
-        options.topK = Math.min(SIMILARITY_DEFAULTS[s].topK, Math.max(1, Math.floor(N / 2)));
-      if (s === 'rank_reorder' && options.topFraction === undefined && Math.floor(N * 0.05) < 1)
-        options.topFraction = 1 / N;
+      // the function's defaults fitted to this small probe, under the run's own options
+      const def = similarityDefinition(s) as SimilarityDefinition<Record<string, number>>;
+      const defaults = { ...def.defaults };
+      const options: Record<string, number> = {
+        ...(def.forSmallProbe ? def.forSmallProbe(defaults, N) : defaults),
+        ...(s === run.similarity ? (run.options ?? {}) : {}),
+      };
       const r = await computeSimilarity(
         s,
         { imageFeatures: I, textFeatures: T, activations: A },

@@ -46,6 +46,11 @@ export interface SimilarityDefinition<O extends object> {
    * Absent: the options as they are.
    */
   forRows?(o: O, rows: number, nImages: number): O;
+  /**
+   * The options for a probe set of only `nImages` images (sanity's synthetic neurons), when the defaults do not
+   * suit so few: e.g. pmi's topK at most half the images. Absent: the options as they are.
+   */
+  forSmallProbe?(o: O, nImages: number): O;
 }
 
 /** The options type of a definition. */

@@ -20,7 +20,7 @@ export interface PmiOptions {
  */
 export function pmiParts<O extends PmiOptions>(
   factors: (o: O) => { p: Float64Array; c: Float64Array },
-): Pick<SimilarityDefinition<O>, 'reference' | 'kernel' | 'forRows'> {
+): Pick<SimilarityDefinition<O>, 'reference' | 'kernel' | 'forRows' | 'forSmallProbe'> {
   return {
     reference(inp, o) {
       const { p, c } = factors(o);
@@ -29,6 +29,7 @@ export function pmiParts<O extends PmiOptions>(
     },
     kernel: (o) => ({ kind: 'pmi', topK: o.topK, a: o.a, lambda: o.lambda, ...factors(o) }),
     forRows: pmiForRows,
+    forSmallProbe: (o, nImages) => ({ ...o, topK: Math.min(o.topK, Math.max(1, Math.floor(nImages / 2))) }),
   };
 }
 

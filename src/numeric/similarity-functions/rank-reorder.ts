@@ -89,6 +89,8 @@ export const rankReorder: SimilarityDefinition<RankReorderOptions> = {
   },
   // scales by itself, but keeps at least one image
   forRows: (o, rows) => (Math.floor(rows * o.topFraction) < 1 ? { ...o, topFraction: 1 / rows } : o),
+  forSmallProbe: (o, nImages) =>
+    Math.floor(nImages * o.topFraction) < 1 ? { ...o, topFraction: 1 / nImages } : o,
   kernel: (o) => ({
     kind: 'rank_reorder',
     topFraction: o.topFraction,
