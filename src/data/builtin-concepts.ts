@@ -3,11 +3,13 @@
  * and cached under `<cacheDir>/concepts/<sha256>-<file>` (its modification time: the last use). Nothing is
  * downloaded when `offline` is set.
  */
+
 import { platform } from '#platform';
 import { defaultCacheDir } from '../io/cache-dir.js';
 import { markUsed } from '../io/cache-files.js';
 import { downloadFile } from '../io/download.js';
 import { NotRegularFileError, readRegularFile } from '../io/regular-file.js';
+import { sha256Hex } from '../io/sha256.js';
 import { formatChoices } from '../numeric/errors.js';
 import type { ProgressCallback, RunHooks } from '../progress.js';
 import { type ConceptSet, ConceptSetError, parseConcepts } from './concepts.js';
@@ -73,10 +75,6 @@ export interface LoadConceptsOptions {
   onProgress?: ProgressCallback;
 }
 
-function sha256(bytes: Uint8Array): string {
-  return platform.hashing.sha256().update(bytes).digestHex();
-}
-
 async function tryRead(path: string): Promise<Uint8Array | undefined> {
   try {
     return await readRegularFile(path);
@@ -112,7 +110,7 @@ export async function loadConceptSet(
     `${builtin.sha256}-${builtin.file}`,
   );
   const have = await tryRead(cached);
-  if (have && sha256(have) === builtin.sha256) {
+  if (have && sha256Hex(have) === builtin.sha256) {
     await markUsed(cached);
     return parseConcepts(new TextDecoder().decode(have), spec);
   }

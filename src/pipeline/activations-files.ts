@@ -12,36 +12,19 @@
  * Every file is written atomically (readers never see a partial file).
  */
 
-import { platform } from '#platform';
 import { checkOutputsOutsideProbe } from '../data/probe-dataset.js';
 import { checkWritableFolder, withFolderLock } from '../io/folders.js';
 import { ArgumentError } from '../numeric/errors.js';
 import type { RunHooks } from '../progress.js';
 import {
   type ActivationsJson,
+  layerFileNames,
+  runHeader,
   writeActivationsJson,
   writeImagesTxt,
   writeResultsMatrix,
 } from '../results/index.js';
-import { runtimeVersions } from '../runtime/index.js';
-import { VERSION } from '../version.js';
 import { type ActivationsResult, type ExtractActivationsOptions, extractActivations } from './activations.js';
-
-/** The first fields of every args.json: the command, library and runtime versions, the date. */
-export function runHeader(command: string): {
-  command: string;
-  version: string;
-  date: string;
-  [runtime: string]: string;
-} {
-  return {
-    command,
-    version: VERSION,
-    ...platform.host.runtimeVersions,
-    ...runtimeVersions(),
-    date: new Date().toISOString(),
-  };
-}
 
 export interface ActivationsFilesOptions extends ExtractActivationsOptions {
   /** Output folder (created if missing). */
@@ -54,20 +37,6 @@ export interface ActivationsFilesResult {
   files: string[];
   /** Layer name → .npy file name (inside `out`). */
   layerFiles: Map<string, string>;
-}
-
-/** The file name of a layer's activations: unsafe characters replaced; a clash gets `_2`, `_3` … */
-export function layerFileNames(names: readonly string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  const taken = new Set<string>(['images', 'activations']);
-  for (const name of names) {
-    const base = name.replace(/[/\\:*?"<>|\p{Cc}]/gu, '_').replace(/^\.+$/, '_') || '_';
-    let stem = base;
-    for (let k = 2; taken.has(stem.toLowerCase()); k++) stem = `${base}_${k}`;
-    taken.add(stem.toLowerCase());
-    out.set(name, `${stem}.npy`);
-  }
-  return out;
 }
 
 /**

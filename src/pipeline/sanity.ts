@@ -19,8 +19,7 @@ import { rocAuc } from '../numeric/eval-metrics.js';
 import type { Matrix } from '../numeric/matrix.js';
 import { gaussianSampler, mulberry32, randomPermutation } from '../numeric/random.js';
 import { normalizeRows } from '../numeric/reductions.js';
-import type { SimilarityDefinition } from '../numeric/similarity-functions/_define.js';
-import { similarityDefinition } from '../numeric/similarity-functions/index.js';
+import { anySimilarityDefinition } from '../numeric/similarity-functions/index.js';
 import { checkSimilarityName, SIMILARITY_NAMES, type SimilarityName } from '../numeric/similarity-options.js';
 import {
   labelMetrics,
@@ -226,7 +225,7 @@ export async function sanityFromFeatures(
     const A = syntheticActivations(In, Tn, specs, level, rand);
     for (const s of sims) {
       // the function's defaults fitted to this small probe, under the run's own options
-      const def = similarityDefinition(s) as SimilarityDefinition<Record<string, number>>;
+      const def = anySimilarityDefinition(s);
       const defaults = { ...def.defaults };
       const options: Record<string, number> = {
         ...(def.forSmallProbe ? def.forSmallProbe(defaults, N) : defaults),

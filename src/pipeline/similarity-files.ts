@@ -4,26 +4,26 @@
  * files. The library entry point behind the CLI command.
  */
 
-import { platform } from '#platform';
 import { computeSimilarity, type SimilarityResult } from '../compute/similarity/index.js';
 import { loadConceptSet } from '../data/builtin-concepts.js';
 import { type ConceptSet, duplicateWarnings } from '../data/concepts.js';
 import { checkWritableFolder, withFolderLock } from '../io/folders.js';
 import { npyToMatrix, parseNpy } from '../io/npy.js';
 import { readRegularFile } from '../io/regular-file.js';
+import { sha256Hex } from '../io/sha256.js';
 import { ArgumentError, ClipDissectError, ShapeError } from '../numeric/errors.js';
 import { checkFinite, type Matrix } from '../numeric/matrix.js';
 import { checkSimilarityName, type SimilarityName } from '../numeric/similarity-options.js';
 import type { RunHooks } from '../progress.js';
 import { type LayerResult, neuronsJsonBody } from '../results/descriptions.js';
 import {
+  runHeader,
   type SimilarityArgs,
   writeArgsJson,
   writeDescriptionsCsv,
   writeNeuronsJson,
   writeResultsMatrix,
 } from '../results/index.js';
-import { runtimeVersions } from '../runtime/index.js';
 import { VERSION } from '../version.js';
 
 export interface SimilarityFilesOptions {
@@ -75,7 +75,7 @@ async function loadMatrix(path: string, what: string): Promise<LoadedMatrix> {
   }
   const matrix = npyToMatrix(parseNpy(bytes, path), path);
   checkFinite(matrix, `${what} ${path}`);
-  return { matrix, sha256: platform.hashing.sha256().update(bytes).digestHex(), path };
+  return { matrix, sha256: sha256Hex(bytes), path };
 }
 
 const shape = (m: Matrix) => `${m.rows}×${m.cols}`;
@@ -160,12 +160,8 @@ async function similarityFiles(o: SimilarityFilesOptions, hooks: RunHooks): Prom
   const layer: LayerResult = { layer: o.layer ?? 'layer', result, concepts: set.concepts };
   const files = [await writeDescriptionsCsv(o.out, [layer])];
   const args: SimilarityArgs = {
+    ...runHeader('similarity'),
     command: 'similarity',
-    version: VERSION,
-    ...platform.host.runtimeVersions,
-    runtime: runtimeVersions().runtime,
-    onnxruntime: runtimeVersions().onnxruntime,
-    date: new Date().toISOString(),
     similarity,
     options: result.options,
     top: result.top,

@@ -51,8 +51,7 @@ import { ArgumentError, ShapeError } from '../numeric/errors.js';
 import { gatherRows, type Matrix } from '../numeric/matrix.js';
 import { mulberry32, randomPermutation } from '../numeric/random.js';
 import { normalizeRows } from '../numeric/reductions.js';
-import type { SimilarityDefinition } from '../numeric/similarity-functions/_define.js';
-import { similarityDefinition } from '../numeric/similarity-functions/index.js';
+import { anySimilarityDefinition } from '../numeric/similarity-functions/index.js';
 import { resolveSimilarityOptions, type SimilarityName } from '../numeric/similarity-options.js';
 import { columnRanking, resampledColumnTopK } from '../numeric/topk.js';
 import {
@@ -199,7 +198,7 @@ function summarizeTrust(neurons: readonly NeuronTrust[]): LayerTrustSummary {
 
 /** The similarity options for a run on `rows` of the N images (topK scaled for soft_wpmi / wpmi). */
 function optionsFor(r: SimilarityResult, rows: number): Record<string, number> {
-  const def = similarityDefinition(r.similarity) as SimilarityDefinition<Record<string, number>>;
+  const def = anySimilarityDefinition(r.similarity);
   return def.forRows ? def.forRows({ ...r.options }, rows, r.nImages) : { ...r.options };
 }
 
@@ -291,9 +290,7 @@ export async function computeLayerTrust(
     string,
     number
   >;
-  const kernel = (
-    similarityDefinition(inp.similarity) as SimilarityDefinition<Record<string, number>>
-  ).kernel(options).kind;
+  const kernel = anySimilarityDefinition(inp.similarity).kernel(options).kind;
   if (kernel === 'pmi') {
     const t = performance.now();
     // the cached softmax must fit beside the engine's buffers

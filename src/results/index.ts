@@ -13,6 +13,8 @@ export {
 } from './read.js';
 export * from './schema.js';
 export {
+  layerFileNames,
+  runHeader,
   writeActivationsJson,
   writeAnalysisJson,
   writeArgsJson,

@@ -8,6 +8,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { matrixToNpy, writeNpy } from '../io/npy.js';
 import type { Matrix } from '../numeric/matrix.js';
 import { descriptionsCsv, type LayerResult } from '../results/descriptions.js';
+import { runtimeVersions } from '../runtime/index.js';
 import { VERSION } from '../version.js';
 import {
   type ActivationsJson,
@@ -90,4 +91,34 @@ export function writeAnalysisJson(
 ): Promise<string> {
   const json: Record<string, unknown> = { command, version: VERSION, ...body };
   return writeVersionedJson(dir, `${command}.json`, json, 1, replacer);
+}
+
+/** The first fields of every args.json and activations.json: the command, library and runtime versions, the date. */
+export function runHeader(command: string): {
+  command: string;
+  version: string;
+  date: string;
+  [runtime: string]: string;
+} {
+  return {
+    command,
+    version: VERSION,
+    ...platform.host.runtimeVersions,
+    ...runtimeVersions(),
+    date: new Date().toISOString(),
+  };
+}
+
+/** The file name of a layer's activations: unsafe characters replaced; a clash gets `_2`, `_3` … */
+export function layerFileNames(names: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  const taken = new Set<string>(['images', 'activations']);
+  for (const name of names) {
+    const base = name.replace(/[/\\:*?"<>|\p{Cc}]/gu, '_').replace(/^\.+$/, '_') || '_';
+    let stem = base;
+    for (let k = 2; taken.has(stem.toLowerCase()); k++) stem = `${base}_${k}`;
+    taken.add(stem.toLowerCase());
+    out.set(name, `${stem}.npy`);
+  }
+  return out;
 }

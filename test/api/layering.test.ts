@@ -75,7 +75,7 @@ const ROOMS: Record<string, readonly string[]> = {
   data: ['io', 'numeric', 'platform/types', 'progress.ts'],
   compute: ['runtime', 'numeric', 'platform/types', 'progress.ts'],
   models: ['data', 'compute', 'runtime', 'io', 'numeric', 'platform/types', 'progress.ts'],
-  results: ['models', 'data', 'compute', 'io', 'numeric', 'platform/types', 'version.ts'],
+  results: ['models', 'data', 'compute', 'runtime', 'io', 'numeric', 'platform/types', 'version.ts'],
   pipeline: [
     'results',
     'models',

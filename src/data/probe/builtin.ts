@@ -2,12 +2,14 @@
  * The built-in probe datasets: the CIFAR-100 splits, downloaded once (the published MD5 checked, the archive's
  * SHA-256 pinned on first use), extracted into `<cacheDir>/datasets/cifar-100-binary/`.
  */
+
 import { platform } from '#platform';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { defaultCacheDir } from '../../io/cache-dir.js';
 import { markUsed } from '../../io/cache-files.js';
 import { type DownloadCheck, downloadFile, temporarySibling } from '../../io/download.js';
 import { describeFsError } from '../../io/files.js';
+import { sha256Hex } from '../../io/sha256.js';
 import { formatChoices } from '../../numeric/errors.js';
 import {
   CIFAR_PIXELS,
@@ -216,7 +218,7 @@ async function downloadCifar100(
           `${url}: ${f} in the archive has ${data.length} bytes, not a whole number of CIFAR-100 records of ${2 + CIFAR_PIXELS} bytes; not using it`,
         );
       }
-      record.members[f] = { size: data.length, sha256: platform.hashing.sha256().update(data).digestHex() };
+      record.members[f] = { size: data.length, sha256: sha256Hex(data) };
     }
     for (const f of CIFAR100_FILES) await writeFileAtomic(join(dir, f), members.get(f)!);
     // written last, and only for an archive that extracted cleanly: the pin of trust on first use

@@ -30,3 +30,11 @@ export function similarityDefinition<F extends SimilarityName>(
 ): SimilarityDefinition<SimilarityOptionsMap[F]> {
   return SIMILARITY_FUNCTIONS[name] as unknown as SimilarityDefinition<SimilarityOptionsMap[F]>;
 }
+
+/**
+ * A function's definition for code that handles any function by its name at run time (trust, sanity):
+ * options as a record of numbers.
+ */
+export function anySimilarityDefinition(name: SimilarityName): SimilarityDefinition<Record<string, number>> {
+  return SIMILARITY_FUNCTIONS[name] as unknown as SimilarityDefinition<Record<string, number>>;
+}

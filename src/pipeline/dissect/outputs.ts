@@ -14,6 +14,8 @@ import { neuronsJsonBody } from '../../results/descriptions.js';
 import {
   type DissectInputs as ArgsInputs,
   type DissectArgs,
+  layerFileNames,
+  runHeader,
   writeArgsJson,
   writeDescriptionsCsv,
   writeImagesTxt,
@@ -21,7 +23,6 @@ import {
   writeResultsMatrix,
 } from '../../results/index.js';
 import { VERSION } from '../../version.js';
-import { layerFileNames, runHeader } from '../activations-files.js';
 import type { ClipHashes, DissectInputs } from './inputs.js';
 import { DEFAULT_BATCH, type DissectOptions, type DissectResult } from './options.js';
 
