@@ -8,6 +8,7 @@ import { platform } from '#platform';
 import { defaultCacheDir } from '../io/cache-dir.js';
 import { markUsed } from '../io/cache-files.js';
 import { downloadFile } from '../io/download.js';
+import { fsErrorCode } from '../io/files.js';
 import { NotRegularFileError, readRegularFile } from '../io/regular-file.js';
 import { sha256Hex } from '../io/sha256.js';
 import { formatChoices } from '../numeric/errors.js';
@@ -79,7 +80,7 @@ async function tryRead(path: string): Promise<Uint8Array | undefined> {
   try {
     return await readRegularFile(path);
   } catch (e) {
-    if ((e as { code?: unknown }).code === 'ENOENT') return undefined;
+    if (fsErrorCode(e) === 'ENOENT') return undefined;
     throw e;
   }
 }

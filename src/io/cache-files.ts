@@ -4,8 +4,10 @@
  * `models/<owner>/<name>/.clip-dissect/<file>.json`), when a cached entry was last used (a file's
  * modification time, set on use), and the names of the temporary files an interrupted write leaves.
  */
+
 import { platform } from '#platform';
 import { TEMP_NAME, writeFileAtomic } from './atomic.js';
+import { fsErrorCode } from './files.js';
 import { readRegularFile } from './regular-file.js';
 
 /** The folder inside a cached model's folder that holds the download records and the last-use stamp. */
@@ -73,7 +75,7 @@ export async function markUsed(path: string, create = false): Promise<void> {
   try {
     await platform.files.utimes(path, now, now);
   } catch (e) {
-    if (!create || (e as { code?: unknown }).code !== 'ENOENT') return;
+    if (!create || fsErrorCode(e) !== 'ENOENT') return;
     await writeFileAtomic(path, '', { fsync: false }).catch(() => undefined);
   }
 }

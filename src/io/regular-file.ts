@@ -3,9 +3,11 @@
  * probe folder, a cache or a results folder) is refused before it is opened for reading: opening a FIFO waits
  * for a writer, and reading /dev/zero never ends. Reads are bounded by the size the file has when opened.
  */
+
 import { platform } from '#platform';
 import { ArgumentError, ClipDissectError } from '../numeric/errors.js';
 import type { FileStat } from '../platform/types.js';
+import { fsErrorCode } from './files.js';
 
 /** An input path that exists but is not a regular file (code 'ERR_NOT_REGULAR_FILE'). */
 export class NotRegularFileError extends ClipDissectError {
@@ -96,7 +98,7 @@ export async function readTextInput(path: string, what: string, hint = ''): Prom
   } catch (e) {
     if (e instanceof NotRegularFileError) throw new ArgumentError(`${what} ${e.message}`);
     throw new ArgumentError(
-      `${what} '${path}' cannot be read (${(e as { code?: string }).code ?? (e as Error).message})${hint}`,
+      `${what} '${path}' cannot be read (${fsErrorCode(e) ?? (e as Error).message})${hint}`,
     );
   }
 }

@@ -15,7 +15,7 @@
  */
 import { platform } from '#platform';
 import { RECORD_DIR, readDownloadRecord, TEMP_FILE } from '../io/cache-files.js';
-import { readJson } from '../io/files.js';
+import { fsErrorCode, readJson } from '../io/files.js';
 import { readRegularFile } from '../io/regular-file.js';
 import { ArgumentError } from '../numeric/errors.js';
 import type { DirEntry } from '../platform/types.js';
@@ -52,7 +52,7 @@ async function list(dir: string): Promise<DirEntry[]> {
   try {
     return await platform.files.readdir(dir);
   } catch (e) {
-    const code = (e as { code?: unknown }).code;
+    const code = fsErrorCode(e);
     if (code === 'ENOENT' || code === 'ENOTDIR') return [];
     throw e;
   }

@@ -16,9 +16,11 @@
  * Files are hashed once per process, memoised by path, size, times and inode ({@link fileSha256}); an ONNX
  * model's hash covers its external-data files ({@link modelSha256s}). Contents are hashed, never names.
  */
+
 import { platform } from '#platform';
 import { writeFileAtomic } from '../io/atomic.js';
 import { markUsed } from '../io/cache-files.js';
+import { fsErrorCode } from '../io/files.js';
 import { encodeNpyChunks, matrixToNpy, npyToMatrix, parseNpy } from '../io/npy.js';
 import {
   NotRegularFileError,
@@ -293,10 +295,7 @@ export class FeatureCache {
     try {
       bytes = await readRegularFile(npyPath);
     } catch (e) {
-      const why =
-        e instanceof NotRegularFileError
-          ? e.message
-          : ((e as { code?: string }).code ?? (e as Error).message);
+      const why = e instanceof NotRegularFileError ? e.message : (fsErrorCode(e) ?? (e as Error).message);
       return { why: `the .npy cannot be read: ${why}` };
     }
     const got = sha256Hex(bytes);

@@ -7,6 +7,7 @@
 import { computeSimilarity, type SimilarityResult } from '../compute/similarity/index.js';
 import { loadConceptSet } from '../data/builtin-concepts.js';
 import { type ConceptSet, duplicateWarnings } from '../data/concepts.js';
+import { fsErrorCode } from '../io/files.js';
 import { checkWritableFolder, withFolderLock } from '../io/folders.js';
 import { npyToMatrix, parseNpy } from '../io/npy.js';
 import { readRegularFile } from '../io/regular-file.js';
@@ -69,9 +70,7 @@ async function loadMatrix(path: string, what: string): Promise<LoadedMatrix> {
     bytes = await readRegularFile(path);
   } catch (e) {
     if (e instanceof ClipDissectError) throw new ArgumentError(`${what}: ${e.message}`);
-    throw new ArgumentError(
-      `${what} '${path}' cannot be read (${(e as { code?: string }).code ?? (e as Error).message})`,
-    );
+    throw new ArgumentError(`${what} '${path}' cannot be read (${fsErrorCode(e) ?? (e as Error).message})`);
   }
   const matrix = npyToMatrix(parseNpy(bytes, path), path);
   checkFinite(matrix, `${what} ${path}`);

@@ -8,7 +8,7 @@ import { writeFileAtomic } from '../../io/atomic.js';
 import { defaultCacheDir } from '../../io/cache-dir.js';
 import { markUsed } from '../../io/cache-files.js';
 import { type DownloadCheck, downloadFile, temporarySibling } from '../../io/download.js';
-import { describeFsError } from '../../io/files.js';
+import { describeFsError, fsErrorCode } from '../../io/files.js';
 import { sha256Hex } from '../../io/sha256.js';
 import { formatChoices } from '../../numeric/errors.js';
 import {
@@ -69,7 +69,7 @@ async function readPin(path: string): Promise<ArchivePin | undefined> {
   try {
     text = await files.readText(path);
   } catch (err) {
-    if ((err as { code?: unknown }).code === 'ENOENT') return undefined;
+    if (fsErrorCode(err) === 'ENOENT') return undefined;
     throw new ProbeDatasetError(`${path}: cannot read the dataset cache record (${describeFsError(err)})`);
   }
   try {

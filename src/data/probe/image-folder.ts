@@ -3,7 +3,7 @@
  * flat folders, and the manifest lines of image files.
  */
 import { platform } from '#platform';
-import { describeFsError } from '../../io/files.js';
+import { describeFsError, fsErrorCode } from '../../io/files.js';
 import { fileTypeName } from '../../io/regular-file.js';
 import { formatChoices } from '../../numeric/errors.js';
 import type { RawDirEntry } from '../../platform/types.js';
@@ -248,7 +248,7 @@ async function fileManifest(paths: string[], options: ProbeContext): Promise<str
           lines[b + k] = JSON.stringify([
             'file',
             p,
-            (err as { code?: string }).code ?? (err as Error).message ?? String(err),
+            fsErrorCode(err) ?? (err as Error).message ?? String(err),
           ]);
         }
       }),

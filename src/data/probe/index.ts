@@ -20,7 +20,7 @@
  * indices of the others) is left to the caller.
  */
 import { platform } from '#platform';
-import { describeFsError } from '../../io/files.js';
+import { describeFsError, fsErrorCode } from '../../io/files.js';
 import { isInsideFolder } from '../../io/paths.js';
 import { ArgumentError, ClipDissectError, formatChoices } from '../../numeric/errors.js';
 import type { FileStat } from '../../platform/types.js';
@@ -193,7 +193,7 @@ async function openSource(spec: string, options: ProbeContext): Promise<OpenedSo
   try {
     st = await platform.files.stat(path);
   } catch (err) {
-    if ((err as { code?: unknown }).code !== 'ENOENT') {
+    if (fsErrorCode(err) !== 'ENOENT') {
       throw new ProbeDatasetError(`probe source '${spec}': cannot read it (${describeFsError(err)})`, {
         cause: err,
       });
